@@ -1,0 +1,57 @@
+# Every target bootstraps what it needs: a fresh clone only needs python3 and network to PyPI.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+# Lambda runs python3.13; `sam build` needs that interpreter on PATH (pyenv provides it here).
+export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
+
+.PHONY: demo test unit integration infra lint typecheck bench build clean
+
+$(VENV)/.stamp: requirements-dev.txt layers/deadman/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -e .
+	touch $@
+
+$(SAM_VENV)/.stamp:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==1.170.0
+	touch $@
+
+$(CHECKOV_VENV)/.stamp:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check checkov==3.3.30
+	touch $@
+
+demo: $(VENV)/.stamp
+	$(PY) -m sandbox.demo
+
+lint: $(VENV)/.stamp
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.stamp
+	$(PY) -m mypy layers/deadman/deadman sandbox functions
+
+unit: $(VENV)/.stamp
+	$(PY) -m pytest tests/unit
+
+integration: $(VENV)/.stamp
+	$(PY) -m pytest tests/integration
+
+infra: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp
+	$(PY) -m pytest tests/infra
+
+test: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp lint typecheck
+	$(PY) -m pytest
+
+bench: $(VENV)/.stamp
+	$(PY) -m sandbox.bench
+
+build: $(SAM_VENV)/.stamp
+	$(SAM_VENV)/bin/sam build --template template.yaml
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,90 @@
+"""The one interface every venue adapter implements, and the values it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class TimerKind(StrEnum):
+    RELATIVE_SECONDS = "relative_seconds"  # Kraken: CancelAllOrdersAfter(timeout)
+    ABSOLUTE_MS = "absolute_ms"  # Hyperliquid: scheduleCancel(time)
+    HEARTBEAT = "heartbeat"  # Gemini: fixed 30 s after the key's last authenticated request
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    venue: str
+    timer_kind: TimerKind
+    can_disarm: bool
+    min_lead_ms: int
+    max_timeout_ms: int | None
+    fixed_timeout_ms: int | None
+    daily_trigger_budget: int | None
+
+
+@dataclass(frozen=True)
+class ExtendResult:
+    """What one extend did. `venue_deadline_ms` is the venue's own word on when it fires, if it says."""
+
+    requested_deadline_ms: int | None
+    venue_deadline_ms: int | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    order_id: str
+    symbol: str
+    side: str
+    price: str
+    size: str
+
+
+@dataclass(frozen=True)
+class OrderFailure:
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Outcome of cancel-all. Some venues report only a count (`cancelled_ids` may then be empty)."""
+
+    cancelled_count: int
+    cancelled_ids: tuple[str, ...] = ()
+    failed: tuple[OrderFailure, ...] = ()
+    pending: bool = False
+    detail: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
+
+
+class VenueClient(Protocol):
+    """One venue account. Every method makes bounded-time HTTP calls and raises `VenueError`s."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def account_label(self) -> str:
+        """A name for logs and audit: never a secret."""
+        ...
+
+    def extend(self, deadline_ms: int) -> ExtendResult:
+        """Push the venue's timer to `deadline_ms` (Gemini: send one heartbeat)."""
+        ...
+
+    def disarm(self) -> None:
+        """Switch the venue's timer off; `NotSupportedError` where the venue cannot."""
+        ...
+
+    def sweep(self) -> SweepResult:
+        """Cancel every resting order this switch protects, and say what was cancelled."""
+        ...
+
+    def open_orders(self) -> list[OpenOrder]: ...

@@ -1,0 +1,69 @@
+"""Bounded-time HTTP for venue adapters: every call has a timeout, network failures become
+`TransientError`, and no header (which may carry keys or signatures) reaches an error message."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from deadman.venues.errors import RateLimitError, TransientError, UnavailableError
+
+# (connect, read) seconds. A tick is 10 s; one slow venue must not eat it.
+DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 5.0)
+USER_AGENT = "deadman/0.1 (+dead-man's-switch refresher)"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    text: str
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
+
+class HttpTransport:
+    def __init__(
+        self,
+        venue: str,
+        base_url: str,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.venue = venue
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = session or requests.Session()
+
+    def post(self, path: str, *, body: bytes | None, headers: dict[str, str]) -> HttpResponse:
+        url = self.base_url + path
+        all_headers = {"User-Agent": USER_AGENT, **headers}
+        try:
+            resp = self._session.post(url, data=body, headers=all_headers, timeout=self.timeout)
+        except requests.Timeout:
+            raise TransientError(self.venue, f"timeout after {self.timeout[1]} s on {path}") from None
+        except requests.RequestException as exc:
+            # from None: the chained exception would carry the prepared request and its headers.
+            raise TransientError(self.venue, f"connection failed on {path}: {type(exc).__name__}") from None
+        return HttpResponse(resp.status_code, resp.text)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def raise_for_generic_status(venue: str, resp: HttpResponse, path: str) -> None:
+    """Map statuses that mean the same on every venue; adapters call this after their own mapping."""
+    snippet = resp.text[:200]
+    if resp.status == 429:
+        raise RateLimitError(venue, f"HTTP 429 on {path}: {snippet}", http_status=429)
+    if resp.status == 503:
+        raise UnavailableError(venue, f"HTTP 503 on {path}: {snippet}", http_status=503)
+    if resp.status >= 500:
+        raise TransientError(venue, f"HTTP {resp.status} on {path}: {snippet}", http_status=resp.status)
