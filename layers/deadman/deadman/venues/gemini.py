@@ -1,0 +1,527 @@
+"""Gemini REST v1: the key's "Require Heartbeat" flag as the venue timer, cancel/session (or
+cancel/all) as the sweep.
+
+Wire facts are in VENUES.md section 1. Gemini cancels every order a session (= API key) placed when
+that key has sent no authenticated request for 30 s. The flag is set when the key is provisioned and
+no API call clears it, so the timer is fixed, cannot be disarmed, and protects only the orders of
+the key that sends the heartbeats: the fleet has to heartbeat with the trading key itself, and the
+trading system and the fleet then share that key's nonce stream.
+
+Which key type to provision
+---------------------------
+* Time-based nonce ("Uses a time based nonce", `nonce_mode: "time"`), recommended: the nonce is
+  epoch seconds and must be within +/-30 s of Gemini's clock. The trading system and the fleet can
+  share the key without coordinating a counter, at the cost of at most one request per second per
+  key across both: Gemini's InvalidNonce text also covers "not greater than the previously used
+  nonce", and whether time-based keys enforce that is unverified (VENUES.md 1.5), so two requests in
+  the same second (one from each) may see one of them refused. A refused fleet heartbeat is harmless
+  when the trader's own request landed, since any authenticated request resets the 30 s clock.
+* Increasing nonce (`nonce_mode: "increasing"`): the nonce is epoch milliseconds and must increase
+  on every request of the key. The trading system and the fleet must then both draw from the shared
+  DynamoDB nonce source (key id `gemini:<api key>`); a trader with a counter of its own will make
+  one side or the other fail with InvalidNonce.
+
+Master keys (`master-...`) act on an account named in the payload (`account`). Gemini's order page
+says "Master API keys do not support cancelation on disconnect via heartbeat", so on a master key
+the fleet still sends heartbeats but claims no venue deadline: the watchdog sweep is the only guard.
+
+Beware: every authenticated request on the trading key resets the 30 s clock, including the fleet's
+own calls that fail after authentication (a sweep refused with MissingRole, an `open_orders` call).
+After the trader dies, nothing but cancels should be sent with that key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+import requests
+
+from deadman.clock import Clock
+from deadman.errors import CredentialsError
+from deadman.nonces import NonceSource
+from deadman.secret import Secret
+from deadman.venues.base import (
+    Capabilities,
+    ExtendResult,
+    OpenOrder,
+    OrderFailure,
+    SweepResult,
+    TimerKind,
+)
+from deadman.venues.errors import (
+    AuthError,
+    NonceError,
+    NotSupportedError,
+    RateLimitError,
+    RejectedError,
+    TransientError,
+    UnavailableError,
+    VenueError,
+)
+from deadman.venues.http import DEFAULT_TIMEOUT, HttpResponse, HttpTransport, raise_for_generic_status
+
+VENUE = "gemini"
+HEARTBEAT_TIMEOUT_MS = 30_000
+
+CAPABILITIES = Capabilities(
+    venue=VENUE,
+    timer_kind=TimerKind.HEARTBEAT,
+    can_disarm=False,
+    min_lead_ms=0,
+    max_timeout_ms=None,
+    fixed_timeout_ms=HEARTBEAT_TIMEOUT_MS,
+    daily_trigger_budget=None,
+)
+
+BASE_URLS: dict[str, str] = {
+    "production": "https://api.gemini.com",
+    "sandbox": "https://api.sandbox.gemini.com",
+}
+
+PATH_HEARTBEAT = "/v1/heartbeat"
+PATH_CANCEL_SESSION = "/v1/order/cancel/session"
+PATH_CANCEL_ALL = "/v1/order/cancel/all"
+PATH_ORDERS = "/v1/orders"
+
+# Gemini accepts time-based nonces within +/-30 s of its clock. A nonce source that has run more than
+# 25 s ahead (sustained bursts above one request per second, or a counter shared with a key that used
+# milliseconds) would be refused, or, if still inside the window, would push the key's "last nonce"
+# so far ahead that the trader's own requests are refused until the clock catches up. The 5 s margin
+# leaves room for clock skew and transit.
+MAX_TIME_NONCE_LEAD_S = 25
+
+NonceMode = Literal["time", "increasing"]
+SweepScope = Literal["session", "all"]
+_NONCE_MODES: tuple[str, ...] = ("time", "increasing")
+_SWEEP_SCOPES: tuple[str, ...] = ("session", "all")
+
+
+# -- signing ----------------------------------------------------------------------------------------
+
+
+def encode_payload(payload: dict[str, Any]) -> str:
+    """X-GEMINI-PAYLOAD: base64 of the compact JSON payload (key order as given)."""
+    text = json.dumps(payload, separators=(",", ":"))
+    return base64.b64encode(text.encode()).decode("ascii")
+
+
+def sign(b64_payload: str, secret: str) -> str:
+    """X-GEMINI-SIGNATURE: hex HMAC-SHA384 of the base64 text, keyed with the raw secret's UTF-8."""
+    return hmac.new(secret.encode(), b64_payload.encode(), hashlib.sha384).hexdigest()
+
+
+def auth_headers(api_key: str, b64_payload: str, signature: str) -> dict[str, str]:
+    return {
+        "Content-Length": "0",
+        "Content-Type": "text/plain",
+        "X-GEMINI-APIKEY": api_key,
+        "X-GEMINI-PAYLOAD": b64_payload,
+        "X-GEMINI-SIGNATURE": signature,
+        "Cache-Control": "no-cache",
+    }
+
+
+# -- account configuration --------------------------------------------------------------------------
+
+_ACCOUNT_FIELDS = frozenset(
+    {
+        "account_id",
+        "api_key",
+        "api_secret",
+        "nonce_mode",
+        "account",
+        "sweep_scope",
+        "environment",
+        "base_url",
+        "kill",
+    }
+)
+_KILL_FIELDS = frozenset({"api_key", "api_secret", "nonce_mode", "account"})
+
+
+@dataclass(frozen=True)
+class KillCredentials:
+    api_key: str
+    api_secret: Secret
+    nonce_mode: NonceMode
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    api_key: str
+    api_secret: Secret
+    nonce_mode: NonceMode
+    account: str | None = None  # master keys only: the account (nickname) to act on
+    sweep_scope: SweepScope = "session"
+    base_url: str = BASE_URLS["production"]
+    kill: KillCredentials | None = None
+
+    @property
+    def is_master(self) -> bool:
+        return self.api_key.startswith("master-")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str) -> Account:
+        if not isinstance(data, Mapping):
+            raise CredentialsError(secret_name, "accounts[]", "must be an object")
+        # Unknown fields are refused: a misspelt "sweep_scope" or "kill" must not be dropped silently.
+        for name in data:
+            if name not in _ACCOUNT_FIELDS:
+                raise CredentialsError(secret_name, str(name), "is not a known field")
+        account_id = _text(data, "account_id", secret_name, "account_id")
+        api_key = _api_key(data, secret_name, "api_key")
+        api_secret = _secret(data, secret_name, "api_secret")
+        nonce_mode = cast(NonceMode, _choice(data, "nonce_mode", _NONCE_MODES, secret_name, "nonce_mode"))
+        account = _master_account(data, api_key, secret_name, "account")
+        sweep_scope: SweepScope = "session"
+        if data.get("sweep_scope") is not None:
+            sweep_scope = cast(
+                SweepScope, _choice(data, "sweep_scope", _SWEEP_SCOPES, secret_name, "sweep_scope")
+            )
+        base_url = BASE_URLS["production"]
+        if data.get("environment") is not None:
+            base_url = BASE_URLS[_choice(data, "environment", tuple(BASE_URLS), secret_name, "environment")]
+        if data.get("base_url") is not None:  # explicit override wins over environment
+            base_url = _url(data, secret_name, "base_url")
+        kill = None
+        raw_kill = data.get("kill")
+        if raw_kill is not None:
+            kill = _kill(raw_kill, secret_name)
+        return cls(
+            account_id=account_id,
+            api_key=api_key,
+            api_secret=api_secret,
+            nonce_mode=nonce_mode,
+            account=account,
+            sweep_scope=sweep_scope,
+            base_url=base_url,
+            kill=kill,
+        )
+
+    def for_kill(self) -> Account:
+        """The account as the kill path uses it: the kill key where configured, else self.
+
+        A kill key is a session of its own, and cancel/session cancels only the orders of the session
+        that sends it; swept with the kill key, it would cancel none of the trader's orders. So the
+        kill key always sweeps with cancel/all (which also cancels orders placed in the web UI)."""
+        if self.kill is None:
+            return self
+        return replace(
+            self,
+            api_key=self.kill.api_key,
+            api_secret=self.kill.api_secret,
+            nonce_mode=self.kill.nonce_mode,
+            account=self.kill.account,
+            sweep_scope="all",
+            kill=None,
+        )
+
+
+def _text(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> str:
+    value = data.get(key)
+    if value is None:
+        raise CredentialsError(secret_name, field, "is missing")
+    if not isinstance(value, str) or not value.strip():
+        raise CredentialsError(secret_name, field, "must be a non-empty string")
+    return value.strip()
+
+
+def _api_key(data: Mapping[str, Any], secret_name: str, field: str) -> str:
+    value = _text(data, "api_key", secret_name, field)
+    # It travels in a header: whitespace or control characters would break the request, not sign it.
+    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+        raise CredentialsError(secret_name, field, "must be printable ASCII without spaces")
+    return value
+
+
+def _secret(data: Mapping[str, Any], secret_name: str, field: str) -> Secret:
+    value = data.get("api_secret")
+    if value is None:
+        raise CredentialsError(secret_name, field, "is missing")
+    if not isinstance(value, str) or not value:
+        raise CredentialsError(secret_name, field, "must be a non-empty string")
+    # The HMAC key is the raw text: a pasted trailing newline would make every signature wrong.
+    if value != value.strip():
+        raise CredentialsError(secret_name, field, "has leading or trailing whitespace")
+    return Secret(value)
+
+
+def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...], secret_name: str, field: str) -> str:
+    value = data.get(key)
+    if value is None:
+        raise CredentialsError(secret_name, field, f"is missing (one of: {', '.join(allowed)})")
+    if value not in allowed:
+        raise CredentialsError(secret_name, field, f"must be one of: {', '.join(allowed)}")
+    return cast(str, value)
+
+
+def _master_account(data: Mapping[str, Any], api_key: str, secret_name: str, field: str) -> str | None:
+    present = data.get("account") is not None
+    if api_key.startswith("master-"):
+        if not present:
+            raise CredentialsError(
+                secret_name, field, "is required with a master- API key (the account to act on)"
+            )
+        return _text(data, "account", secret_name, field)
+    if present:
+        raise CredentialsError(secret_name, field, "is only allowed with a master- API key")
+    return None
+
+
+def _url(data: Mapping[str, Any], secret_name: str, field: str) -> str:
+    value = _text(data, "base_url", secret_name, field).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+        raise CredentialsError(
+            secret_name, field, "must be an http(s) URL without a path (e.g. https://api.gemini.com)"
+        )
+    return value
+
+
+def _kill(raw: Any, secret_name: str) -> KillCredentials:
+    if not isinstance(raw, Mapping):
+        raise CredentialsError(
+            secret_name, "kill", "must be an object with api_key, api_secret and nonce_mode"
+        )
+    for name in raw:
+        if name not in _KILL_FIELDS:
+            raise CredentialsError(secret_name, f"kill.{name}", "is not a known field")
+    api_key = _api_key(raw, secret_name, "kill.api_key")
+    return KillCredentials(
+        api_key=api_key,
+        api_secret=_secret(raw, secret_name, "kill.api_secret"),
+        nonce_mode=cast(NonceMode, _choice(raw, "nonce_mode", _NONCE_MODES, secret_name, "kill.nonce_mode")),
+        account=_master_account(raw, api_key, secret_name, "kill.account"),
+    )
+
+
+# -- error mapping ----------------------------------------------------------------------------------
+
+_AUTH = frozenset(
+    {
+        "InvalidSignature",
+        "MissingApikeyHeader",
+        "MissingPayloadHeader",
+        "MissingSignatureHeader",
+        "InvalidApiKey",
+        "MissingRole",
+        "RemoteAddressForbidden",
+        "AccountsOnGroupOnlyApi",
+        "NotGroupApiCompatible",
+        "MissingAccountName",
+        "InvalidAccountName",
+        "NoSSL",
+    }
+)
+_NONCE = frozenset({"InvalidNonce", "MissingNonce"})
+
+
+def error_for(reason: str, message: str, *, status: int, path: str) -> VenueError:
+    """The taxonomy error for one Gemini error body. The reason wins over the HTTP status."""
+    text = f"{message[:300]} (HTTP {status} on {path})"
+    kw: dict[str, Any] = {"code": reason or None, "http_status": status}
+    if reason in _AUTH:
+        return AuthError(VENUE, text, **kw)
+    if reason in _NONCE:
+        return NonceError(VENUE, text, **kw)
+    if reason == "RateLimit" or status == 429:
+        return RateLimitError(VENUE, text, **kw)
+    if reason == "Maintenance" or status == 503:
+        return UnavailableError(VENUE, text, **kw)
+    if reason == "System" or status >= 500:
+        return TransientError(VENUE, text, **kw)
+    if status in (401, 403):
+        return AuthError(VENUE, text, **kw)
+    return RejectedError(VENUE, text, **kw)
+
+
+def parse_response(resp: HttpResponse, path: str) -> Any:
+    """The decoded answer, or the taxonomy error for it."""
+    data = resp.json()
+    if isinstance(data, dict) and data.get("result") == "error":
+        reason = data.get("reason")
+        message = data.get("message")
+        reason_text = reason if isinstance(reason, str) else ""
+        message_text = message if isinstance(message, str) and message else reason_text or "error"
+        raise error_for(reason_text, message_text, status=resp.status, path=path)
+    raise_for_generic_status(VENUE, resp, path)
+    if resp.status != 200:
+        raise RejectedError(
+            VENUE, f"HTTP {resp.status} on {path}: {resp.text[:200]}", http_status=resp.status
+        )
+    if data is None:
+        # A 200 we cannot read: we do not know whether the call took effect.
+        raise TransientError(
+            VENUE, f"unreadable answer on {path}: {resp.text[:200]}", http_status=resp.status
+        )
+    return data
+
+
+def _order_id(value: Any) -> str | None:
+    """Gemini writes order ids as integers (cancel details) or digit strings (order objects)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.isdigit():
+        return value
+    return None
+
+
+def parse_cancel(result: Any, path: str) -> SweepResult:
+    details = result.get("details") if isinstance(result, dict) else None
+    if not isinstance(result, dict) or result.get("result") != "ok" or not isinstance(details, dict):
+        raise TransientError(VENUE, f"unreadable answer on {path}: {json.dumps(result)[:200]}")
+    cancelled_raw = details.get("cancelledOrders", [])
+    rejected_raw = details.get("cancelRejects", [])
+    if not isinstance(cancelled_raw, list) or not isinstance(rejected_raw, list):
+        raise TransientError(VENUE, f"unreadable details on {path}: {json.dumps(details)[:200]}")
+    cancelled = [_order_id(v) for v in cancelled_raw]
+    rejected = [_order_id(v) for v in rejected_raw]
+    if any(v is None for v in cancelled) or any(v is None for v in rejected):
+        raise TransientError(VENUE, f"unreadable order ids on {path}: {json.dumps(details)[:200]}")
+    ids = tuple(cast(list[str], cancelled))
+    failed = tuple(OrderFailure(order_id=cast(str, v), reason="rejected by venue") for v in rejected)
+    scope = "all" if path == PATH_CANCEL_ALL else "session"
+    return SweepResult(
+        cancelled_count=len(ids),
+        cancelled_ids=ids,
+        failed=failed,
+        detail=f"cancel/{scope} cancelled={len(ids)} rejected={len(failed)}",
+        extra={"scope": scope},
+    )
+
+
+def parse_orders(result: Any, path: str = PATH_ORDERS) -> list[OpenOrder]:
+    if not isinstance(result, list):
+        raise TransientError(VENUE, f"unreadable answer on {path}: {json.dumps(result)[:200]}")
+    orders = []
+    for item in result:
+        order_id = _order_id(item.get("order_id")) if isinstance(item, dict) else None
+        if not isinstance(item, dict) or order_id is None:
+            raise TransientError(VENUE, f"unreadable order on {path}: {json.dumps(item)[:200]}")
+        # remaining_amount is what still rests on the book; market buys carry no amounts at all.
+        size = item.get("remaining_amount", item.get("original_amount", ""))
+        orders.append(
+            OpenOrder(
+                order_id=order_id,
+                symbol=str(item.get("symbol", "")),
+                side=str(item.get("side", "")),
+                price=str(item.get("price", "")),
+                size=str(size),
+            )
+        )
+    return orders
+
+
+# -- the client -------------------------------------------------------------------------------------
+
+
+class Client:
+    def __init__(
+        self,
+        account: Account,
+        *,
+        nonces: NonceSource,
+        clock: Clock,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._account = account
+        self._nonces = nonces
+        self._clock = clock
+        self._http = HttpTransport(VENUE, account.base_url, timeout=timeout, session=session)
+        self._key_id = f"gemini:{account.api_key}"
+
+    def __repr__(self) -> str:
+        return f"gemini.Client(account={self._account.account_id!r})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
+
+    @property
+    def account_label(self) -> str:
+        return self._account.account_id
+
+    def _nonce(self) -> int:
+        now_ms = self._clock()
+        if self._account.nonce_mode == "time":
+            floor = now_ms // 1000
+            nonce = self._nonces.next(self._key_id, floor)
+            if nonce > floor + MAX_TIME_NONCE_LEAD_S:
+                # See MAX_TIME_NONCE_LEAD_S: refuse locally rather than send a nonce Gemini rejects
+                # or one that locks the trader's own (clock-based) nonces out.
+                raise NonceError(
+                    VENUE,
+                    f"time-based nonce {nonce} is {nonce - floor} s ahead of now ({floor}); Gemini accepts "
+                    f"+/-30 s. Too many requests per second on this key, or its nonce record holds "
+                    f"milliseconds (was the key's nonce_mode changed?)",
+                    code="nonce_ahead",
+                )
+        else:
+            floor = now_ms
+            nonce = self._nonces.next(self._key_id, floor)
+        if nonce < floor:
+            raise NonceError(
+                VENUE, f"nonce source returned {nonce}, below the floor {floor}", code="nonce_floor"
+            )
+        return nonce
+
+    def _private(self, path: str) -> Any:
+        payload: dict[str, Any] = {"request": path, "nonce": self._nonce()}
+        if self._account.account is not None:
+            payload["account"] = self._account.account
+        b64 = encode_payload(payload)
+        headers = auth_headers(self._account.api_key, b64, sign(b64, self._account.api_secret.reveal()))
+        # Gemini reads everything from the headers; the body stays empty.
+        return parse_response(self._http.post(path, body=None, headers=headers), path)
+
+    def extend(self, deadline_ms: int) -> ExtendResult:
+        """Send one heartbeat. Gemini's timer is fixed (30 s after the key's last authenticated
+        request), so `deadline_ms` cannot be honoured and is not sent."""
+        sent_ms = self._clock()
+        result = self._private(PATH_HEARTBEAT)
+        if not isinstance(result, dict) or result.get("result") != "ok":
+            raise TransientError(VENUE, f"unreadable answer on {PATH_HEARTBEAT}: {json.dumps(result)[:200]}")
+        if self._account.is_master:
+            return ExtendResult(
+                requested_deadline_ms=None,
+                venue_deadline_ms=None,
+                detail="heartbeat sent; master keys have no heartbeat cancel-on-disconnect (watchdog only)",
+            )
+        # Timed from before the send: Gemini's clock restarts when the request arrives, which is no
+        # earlier, so the real deadline is this or later.
+        return ExtendResult(
+            requested_deadline_ms=None,
+            venue_deadline_ms=sent_ms + HEARTBEAT_TIMEOUT_MS,
+            detail="heartbeat sent; Gemini cancels this key's orders 30 s after its last authenticated call",
+        )
+
+    def disarm(self) -> None:
+        raise NotSupportedError(
+            VENUE,
+            "the 30 s heartbeat is a property of the API key, set when it was provisioned; no API call "
+            "switches it off. Disarm means the fleet keeps heartbeating until the disarm ends.",
+        )
+
+    def sweep(self) -> SweepResult:
+        path = PATH_CANCEL_ALL if self._account.sweep_scope == "all" else PATH_CANCEL_SESSION
+        return parse_cancel(self._private(path), path)
+
+    def open_orders(self) -> list[OpenOrder]:
+        """Every active order of the account, whatever session placed it (Gemini's REST order objects
+        do not say which session owns them)."""
+        return parse_orders(self._private(PATH_ORDERS))
+
+    def close(self) -> None:
+        self._http.close()

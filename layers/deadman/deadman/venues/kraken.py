@@ -1,0 +1,331 @@
+"""Kraken spot REST: `CancelAllOrdersAfter` as the venue timer, `CancelAll` as the sweep.
+
+Wire facts are in VENUES.md section 2. Requests are form-encoded and the signature covers the exact
+bytes sent, so what is signed can never drift from what Kraken hashes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from deadman.clock import Clock
+from deadman.errors import CredentialsError
+from deadman.nonces import NonceSource
+from deadman.secret import Secret
+from deadman.venues.base import Capabilities, ExtendResult, OpenOrder, SweepResult, TimerKind
+from deadman.venues.errors import (
+    AuthError,
+    NonceError,
+    RateLimitError,
+    RejectedError,
+    TransientError,
+    UnavailableError,
+    VenueError,
+)
+from deadman.venues.http import DEFAULT_TIMEOUT, HttpResponse, HttpTransport, raise_for_generic_status
+
+VENUE = "kraken"
+DEFAULT_BASE_URL = "https://api.kraken.com"
+# "it should be less than 86400 seconds" (VENUES.md 2.2).
+MAX_TIMEOUT_S = 86_399
+
+CAPABILITIES = Capabilities(
+    venue=VENUE,
+    timer_kind=TimerKind.RELATIVE_SECONDS,
+    can_disarm=True,
+    min_lead_ms=1_000,
+    max_timeout_ms=MAX_TIMEOUT_S * 1_000,
+    fixed_timeout_ms=None,
+    daily_trigger_budget=None,
+)
+
+PATH_CANCEL_AFTER = "/0/private/CancelAllOrdersAfter"
+PATH_CANCEL_ALL = "/0/private/CancelAll"
+PATH_OPEN_ORDERS = "/0/private/OpenOrders"
+
+
+# -- signing ----------------------------------------------------------------------------------------
+
+
+def sign(path: str, nonce: int, body: bytes, secret_b64: str) -> str:
+    """API-Sign = base64(HMAC-SHA512(b64decode(secret), path + SHA256(str(nonce) + body)))."""
+    digest = hashlib.sha256(str(nonce).encode() + body).digest()
+    mac = hmac.new(base64.b64decode(secret_b64, validate=True), path.encode() + digest, hashlib.sha512)
+    return base64.b64encode(mac.digest()).decode()
+
+
+# -- account configuration --------------------------------------------------------------------------
+
+
+_ACCOUNT_FIELDS = frozenset({"account_id", "api_key", "api_secret", "base_url", "kill"})
+
+
+@dataclass(frozen=True)
+class KillCredentials:
+    api_key: str
+    api_secret: Secret
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    api_key: str
+    api_secret: Secret
+    base_url: str = DEFAULT_BASE_URL
+    kill: KillCredentials | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str) -> Account:
+        """One entry of the Kraken secret's `accounts` list:
+
+            {"account_id": "main",                 # label, required
+             "api_key": "<public key>",            # required
+             "api_secret": "<base64 private key>", # required, as Kraken shows it
+             "base_url": "https://api.kraken.com", # optional, scheme + host only
+             "kill": {"api_key": "...", "api_secret": "..."}}  # optional: the kill path's own key
+
+        Keys need "Cancel & close orders" (refresh, disarm, sweep) and "Query open orders" for
+        `open_orders`. Any other field is refused. 2FA (otp) keys are not supported.
+        """
+        if not isinstance(data, Mapping):
+            raise CredentialsError(secret_name, "accounts[]", "must be an object")
+        # Unknown fields are refused: a misspelt "kill" would otherwise silently drop the kill key.
+        for name in data:
+            if name not in _ACCOUNT_FIELDS:
+                raise CredentialsError(secret_name, str(name), "is not a known field")
+        account_id = _text(data, "account_id", secret_name, "account_id")
+        api_key = _text(data, "api_key", secret_name, "api_key")
+        api_secret = _b64_secret(data, "api_secret", secret_name, "api_secret")
+        base_url = DEFAULT_BASE_URL
+        if data.get("base_url") is not None:
+            base_url = _text(data, "base_url", secret_name, "base_url")
+            parts = urlsplit(base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+                raise CredentialsError(
+                    secret_name,
+                    "base_url",
+                    "must be an http(s) URL without a path (e.g. https://api.kraken.com)",
+                )
+        kill = None
+        raw_kill = data.get("kill")
+        if raw_kill is not None:
+            if not isinstance(raw_kill, Mapping):
+                raise CredentialsError(secret_name, "kill", "must be an object with api_key and api_secret")
+            for name in raw_kill:
+                if name not in ("api_key", "api_secret"):
+                    raise CredentialsError(secret_name, f"kill.{name}", "is not a known field")
+            kill = KillCredentials(
+                api_key=_text(raw_kill, "api_key", secret_name, "kill.api_key"),
+                api_secret=_b64_secret(raw_kill, "api_secret", secret_name, "kill.api_secret"),
+            )
+        return cls(
+            account_id=account_id, api_key=api_key, api_secret=api_secret, base_url=base_url, kill=kill
+        )
+
+    def for_kill(self) -> Account:
+        if self.kill is None:
+            return self
+        return replace(self, api_key=self.kill.api_key, api_secret=self.kill.api_secret, kill=None)
+
+
+def _text(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> str:
+    value = data.get(key)
+    if value is None:
+        raise CredentialsError(secret_name, field, "is missing")
+    if not isinstance(value, str) or not value.strip():
+        raise CredentialsError(secret_name, field, "must be a non-empty string")
+    return value.strip()
+
+
+def _b64_secret(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> Secret:
+    value = _text(data, key, secret_name, field)
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        # from None: the decoder's message may quote part of the value.
+        raise CredentialsError(secret_name, field, "must be base64 (as Kraken shows it)") from None
+    if not decoded:
+        raise CredentialsError(secret_name, field, "decodes to nothing")
+    return Secret(value)
+
+
+# -- error mapping ----------------------------------------------------------------------------------
+
+_AUTH = frozenset({"EAPI:Invalid key", "EAPI:Invalid signature", "EGeneral:Permission denied"})
+_RATE = frozenset({"EAPI:Rate limit exceeded", "EOrder:Rate limit exceeded", "EService:Throttled"})
+_UNAVAILABLE = frozenset({"EService:Unavailable", "EService:Busy"})
+# Internal error and the engine's own timeouts leave the outcome unknown: retry-worthy.
+_TRANSIENT = frozenset({"EGeneral:Internal error", "EService:Timeout", "EService:Deadline elapsed"})
+
+
+def _error_key(entry: str) -> str:
+    """`EService: Throttled: 1700000000` -> `EService:Throttled` (category and type, no extra info)."""
+    parts = [p.strip() for p in entry.split(":")]
+    return ":".join(parts[:2])
+
+
+def error_for(errors: list[str], *, path: str, http_status: int | None = None) -> VenueError | None:
+    """The taxonomy error for a Kraken `error` array, or None when it holds only warnings."""
+    failures = [e.strip() for e in errors if e.strip().startswith("E")]
+    if not failures:
+        return None  # W-severity entries are warnings: the call succeeded.
+    first = failures[0]
+    key = _error_key(first)
+    message = f"{'; '.join(failures)} (on {path})"
+    kw: dict[str, Any] = {"code": key, "http_status": http_status}
+    if key == "EAPI:Invalid nonce":
+        return NonceError(VENUE, message, **kw)
+    if key == "EGeneral:Temporary lockout":
+        # Kraken locks a key out (~15 min, every call refused) after too many invalid nonces or
+        # signatures. Its cause and its cure are the nonce stream's, so it is a NonceError; the
+        # distinct code lets the policy know that retrying with a fresh nonce will not help.
+        kw["code"] = "lockout"
+        return NonceError(VENUE, message, **kw)
+    if key in _AUTH:
+        return AuthError(VENUE, message, **kw)
+    if key in _RATE:
+        return RateLimitError(VENUE, message, **kw)
+    if key in _UNAVAILABLE:
+        return UnavailableError(VENUE, message, **kw)
+    if key in _TRANSIENT:
+        return TransientError(VENUE, message, **kw)
+    return RejectedError(VENUE, message, **kw)
+
+
+def parse_response(resp: HttpResponse, path: str) -> Any:
+    """Return `result`, or raise. The `error` array wins over the HTTP status (VENUES.md 2.7)."""
+    payload = resp.json()
+    errors = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        err = error_for(errors, path=path, http_status=resp.status)
+        if err is not None:
+            raise err
+    raise_for_generic_status(VENUE, resp, path)
+    if not 200 <= resp.status < 300:
+        raise RejectedError(
+            VENUE, f"HTTP {resp.status} on {path}: {resp.text[:200]}", http_status=resp.status
+        )
+    if not isinstance(payload, dict) or not isinstance(errors, list) or "result" not in payload:
+        # A 200 we cannot read: we do not know whether the call took effect.
+        raise TransientError(
+            VENUE, f"unreadable answer on {path}: {resp.text[:200]}", http_status=resp.status
+        )
+    return payload["result"]
+
+
+# -- the client -------------------------------------------------------------------------------------
+
+
+def parse_rfc3339_ms(text: str) -> int | None:
+    """'2023-03-24T17:42:56Z' -> epoch ms; None for anything else (e.g. "0" on a disabled timer)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+class Client:
+    def __init__(
+        self,
+        account: Account,
+        *,
+        nonces: NonceSource,
+        clock: Clock,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._account = account
+        self._nonces = nonces
+        self._clock = clock
+        self._http = HttpTransport(VENUE, account.base_url, timeout=timeout, session=session)
+        self._key_id = f"kraken:{account.api_key}"
+
+    def __repr__(self) -> str:
+        return f"kraken.Client(account={self._account.account_id!r})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
+
+    @property
+    def account_label(self) -> str:
+        return self._account.account_id
+
+    def _private(self, path: str, params: list[tuple[str, str | int]] | None = None) -> Any:
+        # Kraken accepts any increasing nonce; epoch ms as the floor keeps it usable after a reset.
+        nonce = self._nonces.next(self._key_id, self._clock())
+        body = urlencode([("nonce", nonce), *(params or [])]).encode()
+        headers = {
+            "API-Key": self._account.api_key,
+            "API-Sign": sign(path, nonce, body, self._account.api_secret.reveal()),
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        }
+        return parse_response(self._http.post(path, body=body, headers=headers), path)
+
+    def _cancel_after(self, timeout_s: int) -> dict[str, Any]:
+        result = self._private(PATH_CANCEL_AFTER, [("timeout", timeout_s)])
+        if not isinstance(result, dict):
+            raise TransientError(VENUE, f"unreadable result on {PATH_CANCEL_AFTER}: {result!r:.200}")
+        return result
+
+    def extend(self, deadline_ms: int) -> ExtendResult:
+        timeout_s = math.ceil((deadline_ms - self._clock()) / 1000)
+        if timeout_s < 1:
+            raise ValueError(f"deadline {deadline_ms} is less than 1 s ahead; Kraken would read 0 as disarm")
+        timeout_s = min(timeout_s, MAX_TIMEOUT_S)
+        result = self._cancel_after(timeout_s)
+        trigger = result.get("triggerTime")
+        return ExtendResult(
+            requested_deadline_ms=deadline_ms,
+            venue_deadline_ms=parse_rfc3339_ms(trigger) if isinstance(trigger, str) else None,
+            detail=f"CancelAllOrdersAfter timeout={timeout_s}",
+        )
+
+    def disarm(self) -> None:
+        self._cancel_after(0)
+
+    def sweep(self) -> SweepResult:
+        result = self._private(PATH_CANCEL_ALL)
+        count = result.get("count") if isinstance(result, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise TransientError(VENUE, f"unreadable result on {PATH_CANCEL_ALL}: {result!r:.200}")
+        pending = bool(result.get("pending", False))
+        return SweepResult(cancelled_count=count, pending=pending, detail=f"CancelAll count={count}")
+
+    def open_orders(self) -> list[OpenOrder]:
+        result = self._private(PATH_OPEN_ORDERS)
+        open_ = result.get("open") if isinstance(result, dict) else None
+        if not isinstance(open_, dict):
+            raise TransientError(VENUE, f"unreadable result on {PATH_OPEN_ORDERS}: {result!r:.200}")
+        orders = []
+        for txid, order in open_.items():
+            descr = order.get("descr") if isinstance(order, dict) else None
+            if not isinstance(order, dict) or not isinstance(descr, dict):
+                raise TransientError(VENUE, f"unreadable order {txid!r} on {PATH_OPEN_ORDERS}")
+            orders.append(
+                OpenOrder(
+                    order_id=str(txid),
+                    symbol=str(descr.get("pair", "")),
+                    side=str(descr.get("type", "")),
+                    price=str(descr.get("price", "")),
+                    size=str(order.get("vol", "")),
+                )
+            )
+        return orders
+
+    def close(self) -> None:
+        self._http.close()
