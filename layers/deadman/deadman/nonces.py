@@ -11,7 +11,7 @@ that signs with the key, so a refresher and the kill path never race each other 
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class NonceSource(Protocol):
@@ -30,3 +30,102 @@ class MemoryNonceSource:
             value = max(floor, self._last.get(key_id, floor - 1) + 1)
             self._last[key_id] = value
             return value
+
+
+# -- shared across functions: DynamoDB --------------------------------------------------------------
+
+_MAX_ATTEMPTS = 20
+
+
+class NonceExhaustedError(RuntimeError):
+    """The nonce row kept changing under us for `_MAX_ATTEMPTS` tries; no nonce was issued."""
+
+
+class DynamoNonceSource(NonceSource):
+    """Nonces shared by every process that signs with a key, through one ControlTable row per key.
+
+    Row: `pk = "NONCE#<key_id>"`, `sk = "#"`, `last` (N) = the last nonce issued for that key.
+
+    `next(key_id, floor)` first tries `SET last = max(floor, known + 1)` under the condition that
+    the stored value is smaller, so an uncontended call returns exactly `floor` (the venue's clock
+    unit: close to wall-clock time). If another process got there first, the stored value is then
+    >= that candidate >= floor, so an atomic `ADD last 1` issues the next value at once: two round
+    trips at most, without a retry storm under contention. Every value issued for a key is strictly
+    greater than every value issued before it, by any caller.
+
+    A key's nonces must stay in ONE unit forever: Kraken and Hyperliquid pass epoch milliseconds,
+    a Gemini time-based key passes epoch seconds. Never let one `key_id` see both: a seconds floor
+    after a milliseconds nonce would be answered with a milliseconds-sized value, and a
+    milliseconds floor after seconds nonces jumps the key's nonce forward by a factor of 1000.
+    """
+
+    def __init__(self, table_name: str, *, client: Any = None) -> None:
+        self.table_name = table_name
+        if client is None:
+            from deadman.liveness import dynamodb_client
+
+            client = dynamodb_client()
+        self._client = client
+        self._last: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def next(self, key_id: str, floor: int) -> int:
+        if not key_id:
+            raise ValueError("key_id must be a non-empty string")
+        if isinstance(floor, bool) or not isinstance(floor, int):
+            raise TypeError("floor must be an int")
+        key = {"pk": {"S": f"NONCE#{key_id}"}, "sk": {"S": "#"}}
+        for _ in range(_MAX_ATTEMPTS):
+            with self._lock:
+                known = self._last.get(key_id)
+            candidate = floor if known is None else max(floor, known + 1)
+            value = self._set_if_greater(key, candidate)
+            if value is None:
+                value = self._increment(key)
+            if value >= floor:
+                self._remember(key_id, value)
+                return value
+            # Only if the row vanished between our two calls (ADD then starts from 0): try again.
+            self._remember(key_id, value)
+        raise NonceExhaustedError(f"no nonce issued for {key_id!r} after {_MAX_ATTEMPTS} attempts")
+
+    def _set_if_greater(self, key: dict[str, Any], candidate: int) -> int | None:
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET #l = :c",
+                ConditionExpression="attribute_not_exists(#l) OR #l < :c",
+                ExpressionAttributeNames={"#l": "last"},
+                ExpressionAttributeValues={":c": {"N": str(candidate)}},
+            )
+        except Exception as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return candidate
+
+    def _increment(self, key: dict[str, Any]) -> int:
+        response = self._client.update_item(
+            TableName=self.table_name,
+            Key=key,
+            UpdateExpression="ADD #l :one",
+            ExpressionAttributeNames={"#l": "last"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["last"]["N"])
+
+    def _remember(self, key_id: str, value: int) -> None:
+        with self._lock:
+            # Only ever forward: a slower thread's smaller value must not pull the hint back.
+            if value > self._last.get(key_id, value - 1):
+                self._last[key_id] = value
+
+
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return code if isinstance(code, str) else None
+    return None

@@ -1,0 +1,253 @@
+"""Venue credentials from AWS Secrets Manager, one secret per venue, cached.
+
+The secret for a venue is named by an environment variable (`SECRET_GEMINI`, `SECRET_KRAKEN`,
+`SECRET_HYPERLIQUID`; absent or empty = that venue is not configured). Its value is a JSON object:
+
+    {
+      "accounts": [
+        { "account_id": "main", ...the venue's own fields... },
+        { "account_id": "mm-2", ... }
+      ]
+    }
+
+`accounts` is a non-empty list; each entry is validated by the venue module
+(`deadman.venues.<venue>.Account.from_mapping`, whose docstring lists its fields) and every
+`account_id` must be unique within the secret. Other top-level keys are ignored (room for notes).
+
+Values are fetched through Powertools parameters (`SecretsProvider`) and cached for `max_age_s`
+(default 300 s). After a venue answers with an authentication error, call `refresh(venue)`: it
+fetches the secret again at once, which is how a rotated key reaches a warm Lambda.
+
+Every failure is a `CredentialsError` naming the secret and the field path (`accounts[1].api_key`),
+never a value; an unknown or unconfigured venue is a `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from deadman.errors import ConfigError, CredentialsError
+from deadman.venues import VENUES
+
+Loader = Callable[[str], ModuleType]
+
+WHOLE_VALUE_FIELD = "<secret>"  # the field name used when the whole secret is at fault
+
+
+def _default_loader(venue: str) -> ModuleType:
+    from deadman.venues import load
+
+    return load(venue)
+
+
+def env_var(venue: str) -> str:
+    return f"SECRET_{venue.upper()}"
+
+
+@dataclass(frozen=True)
+class VenueSecret:
+    venue: str
+    secret_id: str
+    accounts: tuple[Any, ...]  # the venue module's Account objects, in the secret's order
+
+    @property
+    def account_ids(self) -> tuple[str, ...]:
+        return tuple(str(account.account_id) for account in self.accounts)
+
+    def account(self, account_id: str) -> Any:
+        for candidate in self.accounts:
+            if candidate.account_id == account_id:
+                return candidate
+        raise ConfigError(f"secret {self.secret_id!r} has no account {account_id!r} for {self.venue}")
+
+
+def parse_secret(
+    venue: str, secret_id: str, raw: str | bytes, *, loader: Loader | None = None
+) -> VenueSecret:
+    """Validate one venue secret's value. Raises CredentialsError (never quoting a value)."""
+    module = _venue_module(venue, loader)
+    data, problem = _decode(raw)
+    if problem:
+        raise CredentialsError(secret_id, WHOLE_VALUE_FIELD, problem)
+    if not isinstance(data, Mapping):
+        raise CredentialsError(secret_id, WHOLE_VALUE_FIELD, 'must be a JSON object with an "accounts" list')
+    entries = data.get("accounts")
+    if entries is None:
+        raise CredentialsError(secret_id, "accounts", "is missing")
+    if not isinstance(entries, list) or not entries:
+        raise CredentialsError(secret_id, "accounts", "must be a non-empty list")
+    accounts: list[Any] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        path = f"accounts[{index}]"
+        if not isinstance(entry, Mapping):
+            raise CredentialsError(secret_id, path, "must be an object")
+        account = _parse_entry(module, entry, secret_id, path)
+        account_id = str(account.account_id)
+        if account_id in seen:
+            raise CredentialsError(
+                secret_id, f"{path}.account_id", f"duplicates accounts[{seen[account_id]}].account_id"
+            )
+        seen[account_id] = index
+        accounts.append(account)
+    return VenueSecret(venue=venue, secret_id=secret_id, accounts=tuple(accounts))
+
+
+def _venue_module(venue: str, loader: Loader | None) -> ModuleType:
+    if venue not in VENUES:
+        raise ConfigError(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
+    try:
+        return (loader or _default_loader)(venue)
+    except ImportError as exc:
+        raise ConfigError(f"venue module for {venue!r} cannot be loaded ({type(exc).__name__})") from exc
+
+
+def _decode(raw: str | bytes) -> tuple[Any, str]:
+    # The error is built outside any `except` block on purpose: JSONDecodeError keeps the whole
+    # document in `.doc`, and an implicitly chained exception would carry the secret along.
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        text = None
+    if text is None:
+        return None, "is not valid UTF-8"
+    try:
+        return json.loads(text), ""
+    except ValueError:
+        pass
+    return None, "is not valid JSON"
+
+
+def _parse_entry(module: ModuleType, entry: Mapping[str, Any], secret_id: str, path: str) -> Any:
+    failure: CredentialsError | None = None
+    try:
+        return module.Account.from_mapping(entry, secret_name=secret_id)
+    except CredentialsError as exc:
+        # The venue names its own field ("api_key", "kill.api_secret"); add where the entry sits.
+        field = exc.field if exc.field != "accounts[]" else ""
+        failure = CredentialsError(secret_id, f"{path}.{field}" if field else path, exc.problem)
+    except Exception as exc:
+        # Anything else (a parser deep in a signing library) may quote the value: keep the class only.
+        failure = CredentialsError(secret_id, path, f"is invalid ({type(exc).__name__})")
+    raise failure
+
+
+class CredentialStore:
+    """Venue -> secret name/ARN, fetched on first use and cached for `max_age_s` seconds."""
+
+    def __init__(
+        self,
+        secret_ids: Mapping[str, str],
+        *,
+        max_age_s: int = 300,
+        client: Any = None,
+        loader: Loader | None = None,
+    ) -> None:
+        for venue in secret_ids:
+            if venue not in VENUES:
+                raise ConfigError(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
+        if max_age_s < 0:
+            raise ConfigError("max_age_s must be >= 0")
+        self.secret_ids = dict(secret_ids)
+        self.max_age_s = max_age_s
+        self._loader = loader
+        self._client = client
+        self._provider: Any = None
+        # Parsed per venue with the raw value it came from: an unchanged value keeps the same
+        # Account objects (clients keyed on them stay warm); a rotated one is parsed afresh.
+        self._parsed: dict[str, tuple[str | bytes, VenueSecret]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **kwargs: Any) -> CredentialStore:
+        secret_ids = {venue: environ[env_var(venue)] for venue in VENUES if environ.get(env_var(venue))}
+        return cls(secret_ids, **kwargs)
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        return tuple(self.secret_ids)
+
+    def get(self, venue: str) -> VenueSecret:
+        return self._fetch(venue, force=False)
+
+    def refresh(self, venue: str) -> VenueSecret:
+        """Fetch again now, bypassing the cache: call after the venue answered AuthError."""
+        return self._fetch(venue, force=True)
+
+    def _fetch(self, venue: str, *, force: bool) -> VenueSecret:
+        secret_id = self._secret_id(venue)
+        raw = self._raw(secret_id, force=force)
+        with self._lock:
+            cached = self._parsed.get(venue)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        parsed = parse_secret(venue, secret_id, raw, loader=self._loader)
+        with self._lock:
+            self._parsed[venue] = (raw, parsed)
+        return parsed
+
+    def _secret_id(self, venue: str) -> str:
+        if venue not in VENUES:
+            raise ConfigError(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
+        secret_id = self.secret_ids.get(venue)
+        if not secret_id:
+            raise ConfigError(f"venue {venue!r} is not configured (set {env_var(venue)})")
+        return secret_id
+
+    def _raw(self, secret_id: str, *, force: bool) -> str | bytes:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        provider = self._secrets_provider()
+        problem = ""
+        try:
+            value = provider.get(secret_id, max_age=self.max_age_s, force_fetch=force)
+        except GetParameterError as exc:
+            problem = _fetch_problem(exc)
+        if problem:
+            raise CredentialsError(secret_id, WHOLE_VALUE_FIELD, problem)
+        if not isinstance(value, str | bytes):
+            raise CredentialsError(secret_id, WHOLE_VALUE_FIELD, "is neither a string nor binary")
+        return value
+
+    def _secrets_provider(self) -> Any:
+        with self._lock:
+            if self._provider is None:
+                from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+                client = self._client if self._client is not None else secretsmanager_client()
+                # Own provider, not the module-level default: its cache is ours to force.
+                self._provider = SecretsProvider(boto3_client=client)
+            return self._provider
+
+
+def _fetch_problem(exc: BaseException) -> str:
+    """Powertools wraps the SDK error (as context, not cause); find the service's error code in it."""
+    visited: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in visited:
+        visited.add(id(current))
+        response = getattr(current, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            if code == "ResourceNotFoundException":
+                return "not found"
+            if isinstance(code, str) and code:
+                return f"could not be read ({code})"
+        current = current.__cause__ or current.__context__
+    origin = exc.__cause__ or exc.__context__ or exc
+    return f"could not be read ({type(origin).__name__})"
+
+
+def secretsmanager_client() -> Any:
+    """A Secrets Manager client with bounded time per call (region and endpoint from the environment)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 3, "mode": "standard"})
+    return boto3.client("secretsmanager", config=config)
