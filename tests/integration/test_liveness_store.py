@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -202,11 +203,16 @@ def test_failed_background_beats_are_logged_and_retried(caplog: pytest.LogCaptur
 
     flaky = Flaky()
     writer = LivenessWriter("T", "trader-1", client=flaky)
+    # Listen on the module's own logger: a Powertools Logger(service="deadman") loaded by another
+    # test stops propagation at "deadman", and caplog only hears the root.
+    module_logger = logging.getLogger("deadman.liveness")
+    module_logger.addHandler(caplog.handler)
     writer.start(every_s=0.02)
     try:
         assert flaky.done.wait(5)
     finally:
         writer.stop()
+        module_logger.removeHandler(caplog.handler)
     assert flaky.attempts >= 4
     assert "network down" in caplog.text
     # seq advances only with writes that landed: the first landed beat starts the sequence.

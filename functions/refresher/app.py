@@ -1,0 +1,31 @@
+"""Refresher Lambda: one per venue (env VENUE), invoked every minute by EventBridge Scheduler."""
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+from deadman.clock import system_clock
+from deadman.entry import handle_schedule
+from deadman.observability import PowertoolsMetrics, logger_sink
+from deadman.refresh import build_refresher
+
+logger = Logger()
+metrics = Metrics()
+metrics.set_default_dimensions(venue=os.environ.get("VENUE", "unknown"))
+sink = PowertoolsMetrics(metrics)
+refresher = build_refresher(
+    os.environ.get("VENUE", ""), clock=system_clock, metrics=sink, log=logger_sink(logger)
+)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle_schedule(
+        event,
+        invocation_id=context.aws_request_id,
+        remaining_ms=context.get_remaining_time_in_millis,
+        refresher=refresher,
+        on_tick=lambda _report: sink.flush(),
+    )

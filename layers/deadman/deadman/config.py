@@ -1,0 +1,69 @@
+"""Fleet configuration from the Lambda environment, validated at start (fail before ticking)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from deadman.errors import ConfigError
+from deadman.policy import Timing
+from deadman.venues import VENUES
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return int(default * 1000)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be >= 0")
+    return int(value * 1000)
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "")
+    if not value:
+        raise ConfigError(f"environment variable {name} is required")
+    return value
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    timing: Timing
+    system: str
+    liveness_table: str
+    control_table: str
+    enabled_venues: frozenset[str]
+    run_ms: int = 240_000
+    max_disarm_ms: int = 4 * 3_600_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> FleetConfig:
+        venues = frozenset(v.strip() for v in environ.get("ENABLED_VENUES", "").split(",") if v.strip())
+        unknown = venues - set(VENUES)
+        if unknown:
+            raise ConfigError(f"ENABLED_VENUES has unknown venues: {', '.join(sorted(unknown))}")
+        timing = Timing(
+            max_staleness_ms=_seconds(environ, "MAX_STALENESS_S", 20),
+            tick_ms=_seconds(environ, "TICK_S", 10),
+            grace_ms=_seconds(environ, "GRACE_S", 15),
+            skew_ms=_seconds(environ, "SKEW_S", 5),
+            sweep_window_ms=_seconds(environ, "SWEEP_WINDOW_S", 0),
+        )
+        timing.validate(venues)
+        config = cls(
+            timing=timing,
+            system=_required(environ, "SYSTEM_NAME"),
+            liveness_table=_required(environ, "LIVENESS_TABLE"),
+            control_table=_required(environ, "CONTROL_TABLE"),
+            enabled_venues=venues,
+            run_ms=_seconds(environ, "RUN_SECONDS", 240),
+            max_disarm_ms=_seconds(environ, "MAX_DISARM_S", 4 * 3600),
+        )
+        if config.run_ms < 2 * timing.tick_ms:
+            raise ConfigError("RUN_SECONDS must cover at least two ticks")
+        return config

@@ -1,0 +1,32 @@
+"""Powertools Logger/Metrics behind the small sinks the core uses, so the core never imports them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PowertoolsMetrics:
+    """EMF metrics; the `venue` dimension is a default dimension set once per function."""
+
+    def __init__(self, metrics: Any) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        self._metrics = metrics
+        self._count = MetricUnit.Count
+        self._seconds = MetricUnit.Seconds
+
+    def count(self, name: str, value: float = 1, **dims: str) -> None:
+        self._metrics.add_metric(name=name, unit=self._count, value=value)
+
+    def gauge(self, name: str, value: float, unit: str = "Seconds", **dims: str) -> None:
+        self._metrics.add_metric(name=name, unit=self._seconds, value=value)
+
+    def flush(self) -> None:
+        self._metrics.flush_metrics()
+
+
+def logger_sink(logger: Any) -> Any:
+    def log(message: str, **fields: Any) -> None:
+        logger.warning(message, extra=fields)
+
+    return log

@@ -1,0 +1,236 @@
+"""Pure decisions: (now, liveness, switch, venue capabilities, timing) -> what one tick does.
+
+No AWS, no HTTP, no clock: time comes in as `now_ms`. DESIGN.md section 5 is the table this
+implements; every promise of section 1 that can be decided is decided here and tested here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from deadman.errors import ConfigError
+from deadman.venues.base import Capabilities, TimerKind
+
+# How often a switch whose native timer the venue refused (Hyperliquid volume gate) tries again.
+NATIVE_RECHECK_MS = 10 * 60_000
+# Hyperliquid wants `time` >= now + 5 s; the margin absorbs request latency and clock skew.
+MIN_LEAD_MARGIN_MS = 2_000
+
+
+class Mode(StrEnum):
+    ARMED = "armed"
+    DISARMED = "disarmed"
+    KILLED = "killed"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """S, T, G, K of DESIGN.md section 5, in ms, plus the watchdog's sweep window (0 = unbounded)."""
+
+    max_staleness_ms: int = 20_000
+    tick_ms: int = 10_000
+    grace_ms: int = 15_000
+    skew_ms: int = 5_000
+    sweep_window_ms: int = 0
+
+    @property
+    def native_bound_ms(self) -> int:
+        """From the last beat to the venue's own timer firing: S + T + G."""
+        return self.max_staleness_ms + self.tick_ms + self.grace_ms
+
+    @property
+    def watchdog_bound_ms(self) -> int:
+        """From the last beat to the first sweeping tick: S + T (plus scheduler lateness)."""
+        return self.max_staleness_ms + self.tick_ms
+
+    def deadline_for(self, beat_ms: int) -> int:
+        return beat_ms + self.native_bound_ms
+
+    def validate(self, enabled_venues: frozenset[str] | set[str]) -> None:
+        problems = []
+        for name in ("max_staleness_ms", "tick_ms", "grace_ms"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0")
+        if self.skew_ms < 0 or self.sweep_window_ms < 0:
+            problems.append("skew_ms and sweep_window_ms must be >= 0")
+        if "gemini" in enabled_venues and self.tick_ms > 15_000:
+            # Gemini cancels after 30 s of silence and asks for at most 15 s between heartbeats.
+            problems.append(f"tick_ms {self.tick_ms} > 15000 while Gemini is enabled")
+        if self.grace_ms < self.tick_ms:
+            # The next tick may land up to one tick plus one handover late; the grace must cover it.
+            problems.append(f"grace_ms {self.grace_ms} < tick_ms {self.tick_ms}")
+        if self.native_bound_ms >= 86_400_000:
+            problems.append("S + T + G must stay under Kraken's 86400 s timeout cap")
+        if problems:
+            raise ConfigError("invalid timing: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class SwitchView:
+    """What the policy needs to know of one switch's stored state."""
+
+    mode: Mode = Mode.ARMED
+    disarmed_until_ms: int | None = None
+    deadline_ms: int | None = None  # what the fleet last set the venue timer to; None = off/unknown
+    dead_since_ms: int | None = None  # first tick of the current death episode
+    last_beat_ms: int | None = None  # last beat the fleet saw fresh
+    native_available: bool = True
+    native_checked_ms: int | None = None
+    triggers_date: str | None = None
+    triggers_count: int = 0
+
+
+@dataclass(frozen=True)
+class LivenessView:
+    alive: bool
+    beat_ms: int | None
+    unreadable: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    extend_to_ms: int | None = None  # extend the venue timer (Gemini: heartbeat) to this deadline
+    sweep: bool = False
+    disarm_venue: bool = False  # switch the venue timer off now (disarm mode)
+    clear_after_sweep: bool = False  # Hyperliquid: clear the schedule once the sweep succeeded
+    auto_arm: bool = False  # disarm expired: back to armed (audited)
+    fired: bool = False  # transition alive -> dead on this tick (audited)
+    recovered: bool = False  # transition dead -> alive on this tick (audited)
+    native_fired: bool = False  # a venue timer the fleet set ran out: the venue cancelled (counted)
+    dead: bool = False
+    reason: str = ""
+
+
+def utc_date(now_ms: int) -> str:
+    return dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC).date().isoformat()
+
+
+def triggers_today(switch: SwitchView, now_ms: int) -> int:
+    return switch.triggers_count if switch.triggers_date == utc_date(now_ms) else 0
+
+
+def decide(
+    *,
+    now_ms: int,
+    liveness: LivenessView,
+    switch: SwitchView,
+    caps: Capabilities,
+    timing: Timing,
+) -> Decision:
+    native_fired = switch.deadline_ms is not None and now_ms >= switch.deadline_ms
+    mode = switch.mode
+    auto_arm = False
+    if mode is Mode.DISARMED and (switch.disarmed_until_ms is None or now_ms >= switch.disarmed_until_ms):
+        # A disarm without an end time cannot be stored, but if one were, it ends now (promise 5).
+        mode, auto_arm = Mode.ARMED, True
+
+    if mode is Mode.KILLED:
+        return Decision(
+            sweep=True,
+            clear_after_sweep=_clears_after_sweep(caps, switch, native_fired),
+            native_fired=native_fired,
+            dead=True,
+            reason="killed: sweep every tick, never extend",
+        )
+
+    if mode is Mode.DISARMED:
+        if caps.timer_kind is TimerKind.HEARTBEAT:
+            # Gemini cannot be disarmed at the venue: keep the key's session alive regardless.
+            return Decision(extend_to_ms=now_ms + (caps.fixed_timeout_ms or 0), reason="disarmed: heartbeat")
+        return Decision(
+            disarm_venue=switch.deadline_ms is not None and not native_fired,
+            native_fired=native_fired,
+            reason="disarmed: venue timer off, no sweep",
+        )
+
+    alive = liveness.alive
+    beat_ms = liveness.beat_ms
+    if liveness.unreadable and switch.last_beat_ms is not None:
+        # Unreadable is not proof of life: never extend on it. But a DynamoDB blip is not proof of
+        # death either: judge by the last beat seen fresh, so the watchdog still fires S + T after it.
+        unknown_but_recent = now_ms - switch.last_beat_ms <= timing.max_staleness_ms
+        if unknown_but_recent and switch.dead_since_ms is None:
+            return Decision(
+                auto_arm=auto_arm,
+                native_fired=native_fired,
+                reason="liveness unreadable; last beat still fresh: no extension, no sweep",
+            )
+
+    if alive and beat_ms is not None:
+        deadline = timing.deadline_for(beat_ms)
+        if caps.timer_kind is TimerKind.ABSOLUTE_MS:
+            deadline = max(deadline, now_ms + caps.min_lead_ms + MIN_LEAD_MARGIN_MS)
+        try_native = _native_worth_trying(caps, switch, now_ms)
+        return Decision(
+            extend_to_ms=deadline if try_native else None,
+            auto_arm=auto_arm,
+            recovered=switch.dead_since_ms is not None,
+            native_fired=native_fired,
+            reason="alive: extend" if try_native else "alive: native timer unavailable, watchdog only",
+        )
+
+    first_death = switch.dead_since_ms is None
+    dead_since = now_ms if first_death else switch.dead_since_ms
+    assert dead_since is not None
+    in_window = timing.sweep_window_ms == 0 or now_ms - dead_since <= timing.sweep_window_ms
+    return Decision(
+        sweep=in_window,
+        clear_after_sweep=in_window and _clears_after_sweep(caps, switch, native_fired),
+        auto_arm=auto_arm,
+        fired=first_death,
+        native_fired=native_fired,
+        dead=True,
+        reason="dead: no extension, watchdog sweep" if in_window else "dead: sweep window over",
+    )
+
+
+def _native_worth_trying(caps: Capabilities, switch: SwitchView, now_ms: int) -> bool:
+    if caps.timer_kind is TimerKind.HEARTBEAT:
+        return True
+    if caps.daily_trigger_budget is not None and triggers_today(switch, now_ms) >= caps.daily_trigger_budget:
+        return False
+    if switch.native_available:
+        return True
+    checked = switch.native_checked_ms
+    return checked is None or now_ms - checked >= NATIVE_RECHECK_MS
+
+
+def _clears_after_sweep(caps: Capabilities, switch: SwitchView, native_fired: bool) -> bool:
+    """Hyperliquid spends one of 10 daily triggers per native fire: once the watchdog has swept,
+    the schedule is cleared so that a healthy fleet never spends one."""
+    return (
+        caps.daily_trigger_budget is not None
+        and caps.can_disarm
+        and switch.deadline_ms is not None
+        and not native_fired
+    )
+
+
+@dataclass(frozen=True)
+class ReactionBounds:
+    """How long after the trader's last beat its orders are gone, at worst, on one venue.
+
+    watchdog_ms: the first tick more than S after the last beat sweeps; consecutive ticks are at
+    most G apart (one tick plus one handover), so S + G. Needs AWS and this code alive.
+    native_ms: the venue's own timer, which fires even if AWS is gone."""
+
+    watchdog_ms: int
+    native_ms: int
+
+
+def reaction_bounds(timing: Timing, caps: Capabilities) -> ReactionBounds:
+    watchdog = timing.max_staleness_ms + timing.grace_ms
+    if caps.timer_kind is TimerKind.HEARTBEAT:
+        # The last heartbeat goes out on the last tick that saw the trader alive (<= beat + S);
+        # the venue cancels a fixed time after the key's last authenticated request.
+        native = timing.max_staleness_ms + (caps.fixed_timeout_ms or 0)
+    elif caps.timer_kind is TimerKind.ABSOLUTE_MS:
+        native = timing.max_staleness_ms + max(
+            timing.tick_ms + timing.grace_ms, caps.min_lead_ms + MIN_LEAD_MARGIN_MS
+        )
+    else:
+        # Whole seconds, rounded up: up to one second past the deadline.
+        native = timing.native_bound_ms + 1000
+    return ReactionBounds(watchdog_ms=watchdog, native_ms=native)

@@ -1,0 +1,222 @@
+"""Switch state and audit records in the ControlTable.
+
+Every write is conditional on the `version` the writer read, so a concurrent writer is detected,
+never overwritten (`SwitchConflict`). The one exception is the kill latch: it increments the
+version unconditionally, so it always wins and every in-flight refresher write that read the old
+version fails afterwards (promise 4).
+
+Keys: switches `pk = SWITCH#<venue>`, `sk = <account>` (one Query lists a venue's switches);
+audit `pk = AUDIT#<venue>#<account>`, `sk = <epoch ms, 13 digits>#<id>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from deadman.policy import Mode, SwitchView
+
+AUDIT_RETENTION_S = 400 * 86_400
+
+
+class SwitchConflict(Exception):
+    """Someone else wrote the switch since it was read."""
+
+
+@dataclass(frozen=True)
+class Switch:
+    venue: str
+    account: str
+    mode: Mode = Mode.ARMED
+    version: int = 0
+    disarmed_until_ms: int | None = None
+    reason: str | None = None
+    changed_by: str | None = None
+    changed_at_ms: int | None = None
+    last_tick_ms: int | None = None
+    deadline_ms: int | None = None
+    last_beat_ms: int | None = None
+    dead_since_ms: int | None = None
+    native_available: bool = True
+    native_reason: str | None = None
+    native_checked_ms: int | None = None
+    triggers_date: str | None = None
+    triggers_count: int = 0
+    last_error: str | None = None
+    consecutive_errors: int = 0
+    last_sweep_ms: int | None = None
+    last_sweep: str | None = None
+    inflight_until_ms: int | None = None
+
+    def view(self) -> SwitchView:
+        return SwitchView(
+            mode=self.mode,
+            disarmed_until_ms=self.disarmed_until_ms,
+            deadline_ms=self.deadline_ms,
+            dead_since_ms=self.dead_since_ms,
+            last_beat_ms=self.last_beat_ms,
+            native_available=self.native_available,
+            native_checked_ms=self.native_checked_ms,
+            triggers_date=self.triggers_date,
+            triggers_count=self.triggers_count,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["mode"] = self.mode.value
+        return data
+
+
+_FIELDS = {f.name for f in dataclasses.fields(Switch)}
+_KEY_FIELDS = ("venue", "account")
+
+
+def _to_python(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def switch_from_item(item: dict[str, Any]) -> Switch:
+    data = {k: _to_python(v) for k, v in item.items() if k in _FIELDS}
+    data["mode"] = Mode(data.get("mode", Mode.ARMED.value))
+    return Switch(**data)
+
+
+class SwitchStore:
+    def __init__(self, table_name: str, *, client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._client = client
+        self._table = table_name
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    # -- switches -----------------------------------------------------------------------------
+    @staticmethod
+    def _key(venue: str, account: str) -> dict[str, Any]:
+        return {"pk": {"S": f"SWITCH#{venue}"}, "sk": {"S": account}}
+
+    def _decode(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._de.deserialize(v) for k, v in item.items()}
+
+    def get(self, venue: str, account: str) -> Switch:
+        """The stored switch, or a fresh armed one (version 0) if none was ever written."""
+        resp = self._client.get_item(
+            TableName=self._table, Key=self._key(venue, account), ConsistentRead=True
+        )
+        item = resp.get("Item")
+        if item is None:
+            return Switch(venue=venue, account=account)
+        return switch_from_item(self._decode(item))
+
+    def list_venue(self, venue: str) -> list[Switch]:
+        items: list[Switch] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"SWITCH#{venue}"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            resp = self._client.query(**kwargs)
+            items.extend(switch_from_item(self._decode(i)) for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def put(self, switch: Switch) -> Switch:
+        """Write `switch` if the stored version is still `switch.version`; returns it at version + 1."""
+        new = dataclasses.replace(switch, version=switch.version + 1)
+        item = {k: self._ser.serialize(v) for k, v in new.to_dict().items() if v is not None}
+        item.update(self._key(switch.venue, switch.account))
+        if switch.version == 0:
+            condition = "attribute_not_exists(pk)"
+            values: dict[str, Any] = {}
+        else:
+            condition = "version = :v"
+            values = {":v": {"N": str(switch.version)}}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            raise SwitchConflict(
+                f"{switch.venue}/{switch.account} changed since version {switch.version}"
+            ) from None
+        return new
+
+    def latch_kill(self, venue: str, account: str, *, actor: str, reason: str, now_ms: int) -> Switch:
+        """Killed, unconditionally: bumps the version so every writer that read before loses."""
+        resp = self._client.update_item(
+            TableName=self._table,
+            Key=self._key(venue, account),
+            UpdateExpression=(
+                "SET #m = :killed, reason = :r, changed_by = :a, changed_at_ms = :t, venue = :venue, "
+                "account = :acct REMOVE disarmed_until_ms ADD version :one"
+            ),
+            ExpressionAttributeNames={"#m": "mode"},
+            ExpressionAttributeValues={
+                ":killed": {"S": Mode.KILLED.value},
+                ":r": {"S": reason},
+                ":a": {"S": actor},
+                ":t": {"N": str(now_ms)},
+                ":venue": {"S": venue},
+                ":acct": {"S": account},
+                ":one": {"N": "1"},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return switch_from_item(self._decode(resp["Attributes"]))
+
+    # -- audit --------------------------------------------------------------------------------
+    def audit(
+        self,
+        venue: str,
+        account: str,
+        *,
+        action: str,
+        actor: str,
+        reason: str,
+        result: str,
+        now_ms: int,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        item = {
+            "pk": {"S": f"AUDIT#{venue}#{account}"},
+            "sk": {"S": f"{now_ms:013d}#{uuid.uuid4().hex[:12]}"},
+            "at_ms": {"N": str(now_ms)},
+            "action": {"S": action},
+            "actor": {"S": actor},
+            "reason": {"S": reason or "-"},
+            "result": {"S": result},
+            "details": {"S": json.dumps(details or {}, sort_keys=True, default=str)},
+            "expires_at": {"N": str(now_ms // 1000 + AUDIT_RETENTION_S)},
+        }
+        self._client.put_item(TableName=self._table, Item=item)
+
+    def recent_audit(self, venue: str, account: str, limit: int = 10) -> list[dict[str, Any]]:
+        resp = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"AUDIT#{venue}#{account}"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        out = []
+        for raw in resp.get("Items", []):
+            item = {k: _to_python(v) for k, v in self._decode(raw).items()}
+            item["details"] = json.loads(item.get("details") or "{}")
+            out.append(item)
+        return out

@@ -1,0 +1,298 @@
+"""The tick table of DESIGN.md section 5, row by row, and promises 1-3 as properties."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deadman.errors import ConfigError
+from deadman.policy import (
+    MIN_LEAD_MARGIN_MS,
+    NATIVE_RECHECK_MS,
+    Decision,
+    LivenessView,
+    Mode,
+    SwitchView,
+    Timing,
+    decide,
+    utc_date,
+)
+from deadman.venues.base import Capabilities, TimerKind
+
+KRAKEN = Capabilities("kraken", TimerKind.RELATIVE_SECONDS, True, 1000, 86_399_000, None, None)
+HYPERLIQUID = Capabilities("hyperliquid", TimerKind.ABSOLUTE_MS, True, 5000, None, None, 10)
+GEMINI = Capabilities("gemini", TimerKind.HEARTBEAT, False, 0, None, 30_000, None)
+ALL_CAPS = (KRAKEN, HYPERLIQUID, GEMINI)
+T = Timing()
+NOW = 1_700_000_000_000
+
+
+def alive(beat: int) -> LivenessView:
+    return LivenessView(alive=True, beat_ms=beat)
+
+
+DEAD = LivenessView(alive=False, beat_ms=None)
+
+
+def run(liveness: LivenessView, switch: SwitchView, caps: Capabilities = KRAKEN, now: int = NOW) -> Decision:
+    return decide(now_ms=now, liveness=liveness, switch=switch, caps=caps, timing=T)
+
+
+# -- the table ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("caps", ALL_CAPS, ids=lambda c: c.venue)
+def test_killed_sweeps_and_never_extends_even_when_alive(caps: Capabilities) -> None:
+    d = run(alive(NOW - 1000), SwitchView(mode=Mode.KILLED), caps)
+    assert d.sweep and d.extend_to_ms is None and d.dead
+
+
+def test_killed_hyperliquid_clears_schedule_after_sweep() -> None:
+    d = run(DEAD, SwitchView(mode=Mode.KILLED, deadline_ms=NOW + 30_000), HYPERLIQUID)
+    assert d.sweep and d.clear_after_sweep
+
+
+@pytest.mark.parametrize("caps", [KRAKEN, HYPERLIQUID], ids=lambda c: c.venue)
+def test_disarmed_turns_venue_timer_off_without_sweep(caps: Capabilities) -> None:
+    d = run(DEAD, SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW + 1, deadline_ms=NOW + 9000), caps)
+    assert d.disarm_venue and not d.sweep and d.extend_to_ms is None
+
+
+def test_disarmed_gemini_keeps_heartbeating_whatever_the_liveness() -> None:
+    d = run(DEAD, SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW + 1), GEMINI)
+    assert d.extend_to_ms == NOW + 30_000 and not d.sweep and not d.disarm_venue
+
+
+def test_disarm_expired_rearms_and_acts_as_armed() -> None:
+    d = run(DEAD, SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW))
+    assert d.auto_arm and d.sweep and d.fired
+    d = run(alive(NOW - 1000), SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW - 5))
+    assert d.auto_arm and d.extend_to_ms == NOW - 1000 + T.native_bound_ms
+
+
+def test_armed_alive_deadline_is_anchored_on_the_beat_not_on_now() -> None:
+    beat = NOW - 7000
+    first = run(alive(beat), SwitchView())
+    later = run(alive(beat), SwitchView(), now=NOW + 5000)
+    assert first.extend_to_ms == later.extend_to_ms == beat + 20_000 + 10_000 + 15_000
+
+
+def test_hyperliquid_deadline_respects_min_lead() -> None:
+    short = Timing(max_staleness_ms=1000, tick_ms=1000, grace_ms=1000)
+    d = decide(now_ms=NOW, liveness=alive(NOW), switch=SwitchView(), caps=HYPERLIQUID, timing=short)
+    assert d.extend_to_ms == NOW + 5000 + MIN_LEAD_MARGIN_MS
+
+
+def test_armed_dead_sweeps_and_marks_first_tick_as_fired() -> None:
+    d = run(DEAD, SwitchView())
+    assert d.sweep and d.fired and d.extend_to_ms is None
+    d = run(DEAD, SwitchView(dead_since_ms=NOW - 60_000))
+    assert d.sweep and not d.fired
+
+
+def test_sweep_window_bounds_the_watchdog() -> None:
+    windowed = dataclasses.replace(T, sweep_window_ms=30_000)
+    inside = decide(
+        now_ms=NOW, liveness=DEAD, switch=SwitchView(dead_since_ms=NOW - 30_000), caps=KRAKEN, timing=windowed
+    )
+    after = decide(
+        now_ms=NOW, liveness=DEAD, switch=SwitchView(dead_since_ms=NOW - 30_001), caps=KRAKEN, timing=windowed
+    )
+    assert inside.sweep and not after.sweep and after.extend_to_ms is None
+
+
+def test_recovery_is_reported() -> None:
+    d = run(alive(NOW - 10), SwitchView(dead_since_ms=NOW - 90_000))
+    assert d.recovered and d.extend_to_ms is not None
+
+
+def test_unreadable_with_recent_beat_neither_extends_nor_sweeps() -> None:
+    unreadable = LivenessView(alive=False, beat_ms=None, unreadable=True)
+    d = run(unreadable, SwitchView(last_beat_ms=NOW - 5000))
+    assert d.extend_to_ms is None and not d.sweep
+    d = run(unreadable, SwitchView(last_beat_ms=NOW - T.max_staleness_ms - 1))
+    assert d.sweep and d.extend_to_ms is None
+    d = run(unreadable, SwitchView())
+    assert d.sweep
+
+
+def test_native_fire_is_inferred_when_the_set_deadline_passed() -> None:
+    d = run(DEAD, SwitchView(deadline_ms=NOW, dead_since_ms=NOW - 1), HYPERLIQUID)
+    assert d.native_fired and not d.clear_after_sweep  # nothing left to clear
+
+
+def test_hyperliquid_volume_gate_falls_back_to_watchdog_and_rechecks() -> None:
+    gated = SwitchView(native_available=False, native_checked_ms=NOW - 1000)
+    d = run(alive(NOW - 1000), gated, HYPERLIQUID)
+    assert d.extend_to_ms is None and not d.sweep
+    stale_check = dataclasses.replace(gated, native_checked_ms=NOW - NATIVE_RECHECK_MS)
+    assert run(alive(NOW - 1000), stale_check, HYPERLIQUID).extend_to_ms is not None
+
+
+def test_hyperliquid_spent_trigger_budget_stops_native_extension() -> None:
+    spent = SwitchView(triggers_date=utc_date(NOW), triggers_count=10)
+    assert run(alive(NOW - 1000), spent, HYPERLIQUID).extend_to_ms is None
+    yesterday = SwitchView(triggers_date="2000-01-01", triggers_count=10)
+    assert run(alive(NOW - 1000), yesterday, HYPERLIQUID).extend_to_ms is not None
+
+
+def test_timing_validation() -> None:
+    Timing().validate({"gemini", "kraken"})
+    with pytest.raises(ConfigError, match="Gemini"):
+        Timing(tick_ms=16_000, grace_ms=20_000).validate({"gemini"})
+    Timing(tick_ms=16_000, grace_ms=20_000).validate({"kraken"})
+    with pytest.raises(ConfigError, match="grace"):
+        Timing(tick_ms=10_000, grace_ms=5_000).validate({"kraken"})
+
+
+# -- promises as properties ---------------------------------------------------------------------
+modes = st.sampled_from(list(Mode))
+opt_ms = st.one_of(st.none(), st.integers(NOW - 10**7, NOW + 10**7))
+switch_views = st.builds(
+    SwitchView,
+    mode=modes,
+    disarmed_until_ms=opt_ms,
+    deadline_ms=opt_ms,
+    dead_since_ms=st.one_of(st.none(), st.integers(NOW - 10**7, NOW)),
+    last_beat_ms=st.one_of(st.none(), st.integers(NOW - 10**7, NOW)),
+    native_available=st.booleans(),
+    native_checked_ms=opt_ms,
+    triggers_count=st.integers(0, 12),
+)
+livenesses = st.one_of(
+    st.builds(
+        LivenessView, alive=st.just(True), beat_ms=st.integers(NOW - T.max_staleness_ms, NOW + T.skew_ms)
+    ),
+    st.builds(
+        LivenessView,
+        alive=st.just(False),
+        beat_ms=st.one_of(st.none(), st.integers(NOW - 10**7, NOW)),
+        unreadable=st.booleans(),
+    ),
+)
+
+
+@given(liveness=livenesses, switch=switch_views, caps=st.sampled_from(ALL_CAPS))
+@settings(max_examples=1500)
+def test_promise_1_no_extension_without_proof_of_life(
+    liveness: LivenessView, switch: SwitchView, caps: Capabilities
+) -> None:
+    d = decide(now_ms=NOW, liveness=liveness, switch=switch, caps=caps, timing=T)
+    if d.extend_to_ms is None:
+        return
+    effective_disarm = (
+        switch.mode is Mode.DISARMED
+        and switch.disarmed_until_ms is not None
+        and switch.disarmed_until_ms > NOW
+    )
+    assert switch.mode is not Mode.KILLED
+    if effective_disarm:
+        assert caps.timer_kind is TimerKind.HEARTBEAT  # only Gemini keeps its session alive while disarmed
+        return
+    assert liveness.alive and liveness.beat_ms is not None
+    bound = liveness.beat_ms + T.native_bound_ms
+    if caps.timer_kind is TimerKind.ABSOLUTE_MS:
+        bound = max(bound, NOW + caps.min_lead_ms + MIN_LEAD_MARGIN_MS)
+    assert d.extend_to_ms <= bound
+
+
+def simulate(
+    caps: Capabilities,
+    beat_every_ms: int,
+    tick_gaps: list[int],
+    death_at_ms: int | None,
+) -> tuple[list[tuple[int, Decision]], list[int], int | None]:
+    """Play beats and ticks through `decide` with a model venue timer.
+
+    Returns the decisions, the times the venue timer fired, and the last beat."""
+    switch = SwitchView()
+    now = NOW
+    decisions: list[tuple[int, Decision]] = []
+    fires: list[int] = []
+    last_beat: int | None = None
+    for gap in tick_gaps:
+        if switch.deadline_ms is not None and now + gap >= switch.deadline_ms:
+            fires.append(switch.deadline_ms)
+        now += gap
+        if death_at_ms is None or now < death_at_ms:
+            last_beat = now - (now - NOW) % beat_every_ms
+        else:
+            last_beat = death_at_ms - (death_at_ms - NOW) % beat_every_ms
+        fresh = now - last_beat <= T.max_staleness_ms
+        liveness = LivenessView(alive=fresh, beat_ms=last_beat if fresh else None)
+        d = decide(now_ms=now, liveness=liveness, switch=switch, caps=caps, timing=T)
+        decisions.append((now, d))
+        deadline = None if d.native_fired else switch.deadline_ms
+        if d.extend_to_ms is not None:
+            deadline = d.extend_to_ms
+        if d.clear_after_sweep or d.disarm_venue:
+            deadline = None
+        dead_since = switch.dead_since_ms
+        if d.fired:
+            dead_since = now
+        if d.recovered:
+            dead_since = None
+        switch = dataclasses.replace(switch, deadline_ms=deadline, dead_since_ms=dead_since)
+    return decisions, fires, last_beat
+
+
+# A tick lands every T, or up to one handover (< G - T) late.
+tick_gap = st.integers(T.tick_ms - 2000, T.tick_ms + 4000)
+
+
+@given(
+    caps=st.sampled_from(ALL_CAPS),
+    beat_every=st.integers(500, T.max_staleness_ms // 2),
+    gaps=st.lists(tick_gap, min_size=5, max_size=60),
+)
+@settings(max_examples=400)
+def test_promise_3_no_false_fire_while_beating(caps: Capabilities, beat_every: int, gaps: list[int]) -> None:
+    decisions, fires, _ = simulate(caps, beat_every, gaps, death_at_ms=None)
+    assert fires == []
+    assert not any(d.sweep for _, d in decisions)
+
+
+@given(
+    caps=st.sampled_from(ALL_CAPS),
+    beat_every=st.integers(500, T.max_staleness_ms // 2),
+    gaps=st.lists(tick_gap, min_size=12, max_size=40),
+    death_tick=st.integers(1, 8),
+)
+@settings(max_examples=400)
+def test_promise_2_bounded_reaction_after_death(
+    caps: Capabilities, beat_every: int, gaps: list[int], death_tick: int
+) -> None:
+    death_at = NOW + sum(gaps[:death_tick]) + 1
+    decisions, _fires, last_beat = simulate(caps, beat_every, gaps, death_at_ms=death_at)
+    assert last_beat is not None
+    # Watchdog: the first tick more than S after the last beat sweeps; it lands within S + T + lateness.
+    sweeps = [t for t, d in decisions if d.sweep]
+    end = decisions[-1][0]
+    if end - last_beat > T.max_staleness_ms + T.tick_ms + 4000:
+        assert sweeps, "no watchdog sweep after death"
+        assert sweeps[0] - last_beat <= T.watchdog_bound_ms + 4000
+        assert all(t >= last_beat for t in sweeps)
+    # Native timer: never set beyond S + T + G after the last beat (min lead fits inside T + G here).
+    set_deadlines = [
+        d.extend_to_ms
+        for t, d in decisions
+        if d.extend_to_ms is not None and caps.timer_kind is not TimerKind.HEARTBEAT
+    ]
+    if set_deadlines:
+        assert max(set_deadlines) <= last_beat + T.native_bound_ms
+    # And nothing is extended once death is seen.
+    first_dead = next((t for t, d in decisions if d.dead), None)
+    if first_dead is not None:
+        assert all(d.extend_to_ms is None for t, d in decisions if t >= first_dead)
+
+
+def test_reaction_bounds_per_venue() -> None:
+    from deadman.policy import reaction_bounds
+
+    assert reaction_bounds(T, KRAKEN).native_ms == 20_000 + 10_000 + 15_000 + 1000
+    assert reaction_bounds(T, HYPERLIQUID).native_ms == 20_000 + 25_000
+    assert reaction_bounds(T, GEMINI).native_ms == 20_000 + 30_000
+    assert {reaction_bounds(T, c).watchdog_ms for c in ALL_CAPS} == {20_000 + 15_000}
+    short = Timing(max_staleness_ms=1000, tick_ms=1000, grace_ms=1000)
+    assert reaction_bounds(short, HYPERLIQUID).native_ms == 1000 + 5000 + MIN_LEAD_MARGIN_MS
