@@ -1,0 +1,232 @@
+"""`make demo`: the whole story on one machine, with a timeline, checked against DESIGN.md section 1.
+
+A toy trader beats and rests orders on Gemini, Kraken and Hyperliquid simulators; the real
+refresher handlers, driven by a scheduler stand-in, extend every switch; the trader dies and each
+venue's book must be empty within its stated bound; the trader comes back and the switches
+re-extend (Kraken's fired timer re-armed); a Hyperliquid account under the volume gate is
+protected by the watchdog alone. Exits 1 if any promise was broken.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from deadman.policy import Timing, reaction_bounds
+from deadman.venues import load as load_venue
+from sandbox.stack import HL_USERS, SandboxTiming, Stack
+from sandbox.trader import ToyTrader
+
+HEALTHY_S = 8.0
+
+
+class Timeline:
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.broken: list[str] = []
+
+    def say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.start:6.1f}s] {text}", flush=True)
+
+    def check(self, ok: bool, promise: str, detail: str) -> None:
+        self.say(f"  {'ok ' if ok else 'BROKEN'} {promise}: {detail}")
+        if not ok:
+            self.broken.append(f"{promise}: {detail}")
+
+
+def timing_of(sandbox: SandboxTiming) -> Timing:
+    return Timing(
+        max_staleness_ms=int(sandbox.max_staleness_s * 1000),
+        tick_ms=int(sandbox.tick_s * 1000),
+        grace_ms=int(sandbox.grace_s * 1000),
+        skew_ms=int(sandbox.skew_s * 1000),
+    )
+
+
+def wait_each(
+    stack: Stack, keys: list[tuple[str, str]], done: Callable[[tuple[str, str]], bool], timeout_s: float
+) -> dict[tuple[str, str], float | None]:
+    """Poll every 20 ms; the moment each key's condition first holds (monotonic), or None."""
+    seen: dict[tuple[str, str], float | None] = dict.fromkeys(keys)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(v is None for v in seen.values()):
+        for key in keys:
+            if seen[key] is None and done(key):
+                seen[key] = time.monotonic()
+        time.sleep(0.02)
+    return seen
+
+
+class Story:
+    """The demo's phases; each prints its part of the timeline and checks its promises."""
+
+    def __init__(self, stack: Stack, line: Timeline) -> None:
+        self.stack = stack
+        self.line = line
+        self.sandbox = stack.timing
+        self.timing = timing_of(stack.timing)
+        self.bounds = {v: reaction_bounds(self.timing, load_venue(v).CAPABILITIES) for v in stack.venues}
+        self.keys = list(stack.books())
+        self.trader = ToyTrader(stack)
+
+    def setup(self) -> None:
+        stack, line, sb = self.stack, self.line, self.sandbox
+        sims = ", ".join(f"{v} {s.url}" for v, s in stack.sims.items())
+        line.say(f"sandbox up: moto {stack.env['AWS_ENDPOINT_URL']}, {sims}")
+        line.say(
+            f"timing: S={sb.max_staleness_s:g}s T={sb.tick_s:g}s G={sb.grace_s:g}s K={sb.skew_s:g}s, "
+            f"scheduler minute={sb.minute_s:g}s, run={sb.run_s:g}s"
+        )
+        for venue, b in self.bounds.items():
+            line.say(
+                f"  bound {venue:<11} watchdog {b.watchdog_ms / 1000:4.1f}s  native {b.native_ms / 1000:4.1f}s"
+            )
+        line.say(
+            f"hyperliquid/small trades ${HL_USERS['small'][2]:,.2f}: below the $1M scheduleCancel volume gate"
+        )
+        self.trader.start_beating(0.5)
+        self.trader.rest_orders(2)
+        line.say(f"trader beating every 0.5 s; resting orders: {fmt_books(stack.books())}")
+        stack.start_scheduler()
+        line.say("scheduler started: one refresher schedule per venue")
+        armed = wait_each(stack, self.keys, lambda k: stack.switch(*k).last_tick_ms is not None, 10)
+        beat = self.trader.stored_beat()
+        for venue, account in self.keys:
+            sw = stack.switch(venue, account)
+            if sw.deadline_ms is not None:
+                line.say(
+                    f"  {venue}/{account}: venue timer at last beat + {(sw.deadline_ms - beat) / 1000:.1f}s"
+                )
+            else:
+                line.say(f"  {venue}/{account}: no native timer ({sw.native_reason}); watchdog only")
+        line.check(all(v is not None for v in armed.values()), "fleet running", "every switch ticked")
+
+    def healthy(self) -> None:
+        before, fires_before = self.stack.books(), venue_timer_fires(self.stack)
+        time.sleep(HEALTHY_S)
+        after, fires_after = self.stack.books(), venue_timer_fires(self.stack)
+        self.line.check(
+            after == before and fires_after == fires_before,
+            "promise 3 (no false fire)",
+            f"{HEALTHY_S:g}s healthy: books {fmt_books(after)}, "
+            f"venue timer fires {fires_after - fires_before}",
+        )
+
+    def death(self) -> None:
+        stack, line = self.stack, self.line
+        kraken_fires = len(stack.kraken.fires)
+        last_beat = self.trader.die()
+        died = time.monotonic() - (time.time() * 1000 - last_beat) / 1000
+        line.say("trader DIES (stops beating; still connected to the venues)")
+        time.sleep(1.0)
+        stack.kraken.place_order("main", "XBTUSD", "buy", "29000", "0.01")
+        line.say("zombie trader rests one more Kraken order after its death")
+        emptied = wait_each(stack, self.keys, lambda k: stack.books()[k] == 0, 30)
+        for venue, account in self.keys:
+            when, bound = emptied[(venue, account)], self.bounds[venue]
+            took = None if when is None else when - died
+            line.check(
+                took is not None and took * 1000 <= bound.watchdog_ms,
+                "promise 2 (bounded reaction)",
+                f"{venue}/{account} empty {fmt_s(took)} after last beat "
+                f"(watchdog bound {bound.watchdog_ms / 1000:g}s, native {bound.native_ms / 1000:g}s)",
+            )
+        self.zombie()
+        gated = stack.switch("hyperliquid", "small")
+        line.check(
+            not gated.native_available and emptied[("hyperliquid", "small")] is not None,
+            "volume gate",
+            "hyperliquid/small has no native timer and was emptied by the watchdog alone",
+        )
+        time.sleep(self.sandbox.grace_s + self.sandbox.tick_s * 2)
+        limit = last_beat + max(b.native_ms for b in self.bounds.values())
+        pushed = [f"{v}/{a}" for v, a in self.keys if (stack.switch(v, a).deadline_ms or 0) > limit]
+        kraken_trigger = stack.kraken.timer_trigger_ms("main")
+        line.check(
+            not pushed and (kraken_trigger is None or kraken_trigger <= limit),
+            "promise 1 (no false extension)",
+            "no venue timer pushed past the last beat's bound after death",
+        )
+        fired = stack.kraken.fires[kraken_fires:]
+        if fired:
+            after = (fired[0][0] - last_beat) / 1000
+            line.say(f"Kraken's own timer fired {after:.1f}s after the last beat and stays off")
+
+    def zombie(self) -> None:
+        """An order a zombie rests after the first sweep lives at most one tick gap."""
+        placed = time.monotonic()
+        self.stack.kraken.place_order("main", "XBTUSD", "sell", "31000", "0.01")
+        gone = wait_each(self.stack, [("kraken", "main")], lambda k: self.stack.books()[k] == 0, 10)
+        when = gone[("kraken", "main")]
+        lived = None if when is None else when - placed
+        self.line.check(
+            lived is not None and lived <= self.sandbox.grace_s,
+            "watchdog",
+            f"a zombie order rested after the sweep lived {fmt_s(lived)} (<= one tick gap)",
+        )
+
+    def recovery(self) -> None:
+        stack, line = self.stack, self.line
+        self.trader = ToyTrader(stack)
+        self.trader.start_beating(0.5)
+        line.say("trader BACK: beating again; waits until every switch has seen it alive")
+        seen = wait_each(stack, self.keys, lambda k: stack.switch(*k).dead_since_ms is None, 10)
+        line.check(all(v is not None for v in seen.values()), "recovery", "every switch recovered")
+        self.trader.rest_orders(1)
+        line.say("trader rests new orders")
+        rearmed = wait_each(
+            stack,
+            [("kraken", "main")],
+            lambda k: (stack.kraken.timer_trigger_ms("main") or 0) > time.time() * 1000,
+            10,
+        )
+        line.check(rearmed[("kraken", "main")] is not None, "recovery", "Kraken's fired timer re-armed")
+        time.sleep(HEALTHY_S / 2)
+        survivors = stack.books()
+        line.check(
+            all(n > 0 for n in survivors.values()),
+            "promise 3 after recovery",
+            f"new orders rest untouched: {fmt_books(survivors)}",
+        )
+
+    def clean_stop(self) -> None:
+        self.trader.writer.stop_running()
+        self.line.say("trader stops cleanly (state=stopped): the fleet sweeps at once")
+        emptied = wait_each(self.stack, self.keys, lambda k: self.stack.books()[k] == 0, 10)
+        self.line.check(all(v is not None for v in emptied.values()), "clean stop", "every book emptied")
+
+
+def main() -> int:
+    line = Timeline()
+    with Stack(SandboxTiming()) as stack:
+        story = Story(stack, line)
+        story.setup()
+        story.healthy()
+        story.death()
+        story.recovery()
+        story.clean_stop()
+    if line.broken:
+        print(f"\nDEMO FAILED: {len(line.broken)} promise(s) broken", file=sys.stderr)
+        for item in line.broken:
+            print(f"  - {item}", file=sys.stderr)
+        return 1
+    print("\nDEMO OK: every promise held")
+    return 0
+
+
+def fmt_s(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.1f}s"
+
+
+def venue_timer_fires(stack: Stack) -> int:
+    return len(stack.kraken.fires) + len(stack.gemini.fires) + len(stack.hyperliquid.fires)
+
+
+def fmt_books(books: dict[tuple[str, str], Any]) -> str:
+    return ", ".join(f"{v}/{a}={n}" for (v, a), n in books.items())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""The whole fleet on one machine.
+
+moto (in server mode, on a free loopback port) stands in for DynamoDB and Secrets Manager; the
+three venue simulators stand in for the venues; the tables are created from template.yaml; the
+secrets hold real keys that the simulators check; and `SchedulerDriver` plays EventBridge
+Scheduler, invoking the real refresher handler (functions/refresher/app.py, loaded once per venue
+with that venue's environment) with Scheduler-shaped events on a real clock, landing anywhere in
+its (compressed) minute.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import importlib.util
+import json
+import random
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sandbox.aws import MotoServer, patched_env
+from sandbox.tables import create_tables
+from sandbox.venues.common import SimServer
+from sandbox.venues.gemini import GeminiSim
+from sandbox.venues.hyperliquid import HyperliquidSim
+from sandbox.venues.kraken import KrakenSim
+
+ROOT = Path(__file__).resolve().parent.parent
+REFRESHER_APP = ROOT / "functions" / "refresher" / "app.py"
+
+LIVENESS_TABLE = "deadman-liveness"
+CONTROL_TABLE = "deadman-control"
+SYSTEM = "toy-trader"
+
+# Throwaway keys for the simulators only (the Hyperliquid ones are well-known test keys).
+KRAKEN_KEY = (
+    "sandbox-kraken-key",
+    base64.b64encode(b"sandbox kraken secret, 64 bytes long........................").decode(),
+)
+GEMINI_KEYS = {
+    "main": ("account-sandboxMainKey", "sandboxMainSecret", "increasing"),
+    "timed": ("account-sandboxTimedKey", "sandboxTimedSecret", "time"),
+}
+HL_USERS = {
+    # account id -> (user address, fleet agent private key, traded volume in USD)
+    "main": ("0x14791697260e4c9a71f18484c9f997b308e59325", "0x" + "11" * 32, 2_500_000.0),
+    "small": ("0x1719884eb866cb12b2287399b15f7db5e7d775ea", "0x" + "22" * 32, 373.47205),
+}
+
+
+@dataclass(frozen=True)
+class SandboxTiming:
+    """Seconds. Compressed so the demo's story fits in two minutes; the rules are the real ones."""
+
+    max_staleness_s: float = 4
+    tick_s: float = 1
+    grace_s: float = 2
+    skew_s: float = 1
+    minute_s: float = 6  # the scheduler's "minute"
+    run_s: float = 10  # RUN_SECONDS
+    lambda_timeout_s: float = 14
+
+    def env(self) -> dict[str, str]:
+        return {
+            "MAX_STALENESS_S": str(self.max_staleness_s),
+            "TICK_S": str(self.tick_s),
+            "GRACE_S": str(self.grace_s),
+            "SKEW_S": str(self.skew_s),
+            "RUN_SECONDS": str(self.run_s),
+            "SWEEP_WINDOW_S": "0",
+            "MAX_DISARM_S": "3600",
+        }
+
+
+def agent_address(private_key: str) -> str:
+    from eth_account import Account
+
+    return str(Account.from_key(private_key).address).lower()
+
+
+@dataclass
+class FakeContext:
+    """The parts of a Lambda context the handler and Powertools read."""
+
+    function_name: str
+    timeout_s: float
+    stop: threading.Event
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 256
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        if self.stop.is_set():
+            return 0
+        return int((self.timeout_s - (_mono() - self.started)) * 1000)
+
+
+def _mono() -> float:
+    return time.monotonic()
+
+
+def load_handler(venue: str, env: dict[str, str]) -> ModuleType:
+    """Import functions/refresher/app.py as its own module with this venue's environment, as
+    Lambda would give each refresher function its own process."""
+    spec = importlib.util.spec_from_file_location(f"refresher_app_{venue}", REFRESHER_APP)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    with patched_env({**env, "VENUE": venue}):
+        spec.loader.exec_module(module)
+    return module
+
+
+class SchedulerDriver:
+    """Plays EventBridge Scheduler: one schedule per venue, one async invocation per 'minute',
+    landing at a random point of that minute (Scheduler's promise), never retried."""
+
+    def __init__(self, handlers: dict[str, ModuleType], timing: SandboxTiming, *, seed: int = 7) -> None:
+        self.handlers = handlers
+        self.timing = timing
+        self.stop_event = threading.Event()
+        self.invocations: list[tuple[str, float, dict[str, Any]]] = []
+        self._threads: list[threading.Thread] = []
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        for venue in self.handlers:
+            thread = threading.Thread(
+                target=self._schedule, args=(venue,), name=f"schedule-{venue}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def invoke(self, venue: str) -> threading.Thread:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        event = {
+            "venue": venue,
+            "scheduled_time": now.isoformat().replace("+00:00", "Z"),
+            "execution_id": str(uuid.uuid4()),
+        }
+        context = FakeContext(f"deadman-refresher-{venue}", self.timing.lambda_timeout_s, self.stop_event)
+
+        def run() -> None:
+            try:
+                result = self.handlers[venue].lambda_handler(event, context)
+            except Exception as exc:  # an invocation error is the function's error metric, not ours
+                result = {"result": "error", "error": f"{type(exc).__name__}: {exc}"}
+            with self._lock:
+                self.invocations.append((venue, _mono(), result))
+
+        thread = threading.Thread(target=run, name=f"invoke-{venue}", daemon=True)
+        thread.start()
+        with self._lock:
+            self._threads.append(thread)
+        return thread
+
+    def _schedule(self, venue: str) -> None:
+        minute = self.timing.minute_s
+        self.invoke(venue)  # the first event lands at once, as after a deploy
+        while not self.stop_event.wait(self._rng.uniform(0.3, 1.0) * minute):
+            self.invoke(venue)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=self.timing.lambda_timeout_s + 5)
+
+
+class Stack:
+    def __init__(
+        self,
+        timing: SandboxTiming | None = None,
+        *,
+        venues: tuple[str, ...] = ("gemini", "kraken", "hyperliquid"),
+    ) -> None:
+        self.timing = timing or SandboxTiming()
+        self.venues = venues
+        self.moto: MotoServer | None = None
+        self.kraken = KrakenSim()
+        self.gemini = GeminiSim()
+        self.hyperliquid = HyperliquidSim(network="testnet")
+        self.secret_arns: dict[str, str] = {}
+        self.env: dict[str, str] = {}
+        self.handlers: dict[str, ModuleType] = {}
+        self.scheduler: SchedulerDriver | None = None
+        self._env_patches: list[Any] = []
+
+    @property
+    def sims(self) -> dict[str, SimServer]:
+        return {"gemini": self.gemini, "kraken": self.kraken, "hyperliquid": self.hyperliquid}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> Stack:
+        self.moto = MotoServer()
+        # moto's backends are process-global: start from an empty account whatever ran before.
+        self.moto.reset()
+        for sim in self.sims.values():
+            sim.start()
+        self._provision_venues()
+        self.env = {
+            **self.moto.env(),
+            **self.timing.env(),
+            "LIVENESS_TABLE": LIVENESS_TABLE,
+            "CONTROL_TABLE": CONTROL_TABLE,
+            "SYSTEM_NAME": SYSTEM,
+            "ENABLED_VENUES": ",".join(self.venues),
+            "POWERTOOLS_SERVICE_NAME": "deadman",
+            "POWERTOOLS_METRICS_NAMESPACE": "Deadman",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+        }
+        # The whole process sees this environment: boto3 finds moto, Powertools stays quiet.
+        self._patch_env(self.env)
+        self._provision_aws()
+        secrets = {f"SECRET_{v.upper()}": arn for v, arn in self.secret_arns.items()}
+        self.env.update(secrets)
+        self._patch_env(secrets)
+        return self
+
+    def _patch_env(self, values: dict[str, str]) -> None:
+        patch = patched_env(values)
+        patch.__enter__()
+        self._env_patches.append(patch)
+
+    def start_scheduler(self) -> SchedulerDriver:
+        # Three refresher "functions" share one process here, so Powertools' shared metric
+        # registry sees the venue dimension set three times; in Lambda each has its own process.
+        warnings.filterwarnings("ignore", message="Dimension 'venue' has already been added")
+        self.handlers = {venue: load_handler(venue, self.env) for venue in self.venues}
+        self.scheduler = SchedulerDriver(self.handlers, self.timing)
+        self.scheduler.start()
+        return self.scheduler
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        for sim in self.sims.values():
+            sim.stop()
+        for patch in reversed(self._env_patches):
+            patch.__exit__(None, None, None)
+        self._env_patches.clear()
+        if self.moto is not None:
+            self.moto.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- provisioning ---------------------------------------------------------------------------
+    def _provision_venues(self) -> None:
+        self.kraken.add_key(KRAKEN_KEY[0], KRAKEN_KEY[1], account="main")
+        for account, (key, secret, mode) in GEMINI_KEYS.items():
+            self.gemini.add_key(key, secret, mode, account=account)
+        for _account, (user, agent_key, volume) in HL_USERS.items():
+            self.hyperliquid.add_user(user, volume_usd=volume)
+            self.hyperliquid.approve_agent(user, agent_address(agent_key))
+
+    def secret_values(self) -> dict[str, dict[str, Any]]:
+        return {
+            "kraken": {
+                "accounts": [
+                    {
+                        "account_id": "main",
+                        "api_key": KRAKEN_KEY[0],
+                        "api_secret": KRAKEN_KEY[1],
+                        "base_url": self.kraken.url,
+                    }
+                ]
+            },
+            "gemini": {
+                "accounts": [
+                    {
+                        "account_id": account,
+                        "api_key": key,
+                        "api_secret": secret,
+                        "nonce_mode": mode,
+                        "base_url": self.gemini.url,
+                    }
+                    for account, (key, secret, mode) in GEMINI_KEYS.items()
+                ]
+            },
+            "hyperliquid": {
+                "accounts": [
+                    {
+                        "account_id": account,
+                        "address": user,
+                        "agent_private_key": agent_key,
+                        "network": "testnet",
+                        "base_url": self.hyperliquid.url,
+                    }
+                    for account, (user, agent_key, _) in HL_USERS.items()
+                ]
+            },
+        }
+
+    def _provision_aws(self) -> None:
+        import boto3
+
+        create_tables(
+            boto3.client("dynamodb"), {"LivenessTable": LIVENESS_TABLE, "ControlTable": CONTROL_TABLE}
+        )
+        secrets = boto3.client("secretsmanager")
+        for venue, value in self.secret_values().items():
+            arn = secrets.create_secret(Name=f"deadman-sandbox/{venue}", SecretString=json.dumps(value))[
+                "ARN"
+            ]
+            self.secret_arns[venue] = arn
+
+    def put_secret(self, venue: str, raw: str) -> None:
+        import boto3
+
+        boto3.client("secretsmanager").put_secret_value(SecretId=self.secret_arns[venue], SecretString=raw)
+
+    # -- reading the books ----------------------------------------------------------------------
+    def books(self) -> dict[tuple[str, str], int]:
+        """(venue, account) -> resting orders right now, straight from the simulators."""
+        books = {("kraken", "main"): len(self.kraken.open_orders("main"))}
+        for account in GEMINI_KEYS:
+            books[("gemini", account)] = len(self.gemini.open_orders(account))
+        for account, (user, _, _) in HL_USERS.items():
+            books[("hyperliquid", account)] = len(self.hyperliquid.open_orders(user))
+        return {k: v for k, v in books.items() if k[0] in self.venues}
+
+    def switch(self, venue: str, account: str) -> Any:
+        from deadman.switches import SwitchStore
+
+        return SwitchStore(CONTROL_TABLE).get(venue, account)
+
+    def wait_for(
+        self, predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.05
+    ) -> float | None:
+        """Seconds until predicate() held, or None on timeout."""
+        start = _mono()
+        while _mono() - start < timeout_s:
+            if predicate():
+                return _mono() - start
+            threading.Event().wait(every_s)
+        return None

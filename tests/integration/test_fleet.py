@@ -1,0 +1,197 @@
+"""The refresher fleet end to end through the sandbox: moto, the three venue simulators, the real
+refresher handlers driven by a scheduler stand-in on a real clock (compressed timing)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from deadman.clock import system_clock
+from deadman.entry import handle_schedule
+from deadman.liveness import LivenessReader
+from deadman.policy import Timing, reaction_bounds
+from deadman.refresh import ListMetrics, Refresher, build_refresher
+from deadman.switches import SwitchStore
+from deadman.venues import load as load_venue
+from sandbox.stack import CONTROL_TABLE, LIVENESS_TABLE, SandboxTiming, Stack
+from sandbox.trader import ToyTrader
+
+pytestmark = pytest.mark.integration
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+SANDBOX = SandboxTiming()
+TIMING = Timing(
+    max_staleness_ms=int(SANDBOX.max_staleness_s * 1000),
+    tick_ms=int(SANDBOX.tick_s * 1000),
+    grace_ms=int(SANDBOX.grace_s * 1000),
+    skew_ms=int(SANDBOX.skew_s * 1000),
+)
+
+
+def wait(predicate, timeout_s: float) -> float | None:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.02)
+    return None
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with Stack(SANDBOX) as s:
+        yield s
+
+
+def refresher(venue: str, **overrides) -> Refresher:
+    r = build_refresher(venue, clock=system_clock, metrics=ListMetrics(), log=lambda *a, **k: None)
+    for name, value in overrides.items():
+        setattr(r, name, value)
+    return r
+
+
+def test_story_healthy_death_recovery(stack: Stack) -> None:
+    trader = ToyTrader(stack)
+    trader.start_beating(0.5)
+    trader.rest_orders(2)
+    stack.start_scheduler()
+    keys = list(stack.books())
+    assert wait(lambda: all(stack.switch(*k).last_tick_ms for k in keys), 10) is not None
+
+    # Healthy: every switch extended (both Gemini nonce modes), nothing cancelled, no timer fired.
+    books = stack.books()
+    time.sleep(4)
+    assert stack.books() == books and all(n == 2 for n in books.values())
+    assert not stack.kraken.fires and not stack.hyperliquid.fires and not stack.gemini.fires
+    for key in [("gemini", "main"), ("gemini", "timed"), ("kraken", "main"), ("hyperliquid", "main")]:
+        sw = stack.switch(*key)
+        assert sw.deadline_ms is not None and sw.last_error is None, key
+    gated = stack.switch("hyperliquid", "small")
+    assert not gated.native_available and "enough volume traded" in (gated.native_reason or "")
+
+    # Death: every book empty within the watchdog bound of its venue.
+    last_beat = trader.die()
+    emptied: dict[tuple[str, str], float] = {}
+    deadline = time.monotonic() + 20
+    while len(emptied) < len(keys) and time.monotonic() < deadline:
+        books = stack.books()
+        for key in keys:
+            if key not in emptied and books[key] == 0:
+                emptied[key] = time.time() * 1000 - last_beat
+        time.sleep(0.02)
+    assert set(emptied) == set(keys)
+    for (venue, account), took_ms in emptied.items():
+        bound = reaction_bounds(TIMING, load_venue(venue).CAPABILITIES)
+        assert took_ms <= bound.watchdog_ms, (venue, account, took_ms)
+
+    # Kraken's own timer fires (the fleet does not clear it) and stays off...
+    assert wait(lambda: bool(stack.kraken.fires), 10) is not None
+    assert stack.kraken.timer_trigger_ms("main") is None
+    # ...and no switch was pushed past its venue's native bound from the last beat.
+    for venue, account in keys:
+        sw = stack.switch(venue, account)
+        bound = reaction_bounds(TIMING, load_venue(venue).CAPABILITIES)
+        assert sw.deadline_ms is None or sw.deadline_ms <= last_beat + bound.native_ms, (venue, account)
+    # Hyperliquid: the fleet cleared its schedule after sweeping, so no daily trigger was spent.
+    assert stack.hyperliquid.fires == []
+
+    # Recovery: Kraken re-armed with a new non-zero timeout, new orders rest untouched.
+    trader = ToyTrader(stack)
+    trader.start_beating(0.5)
+    # A tick that read the row before the first new beat still sweeps: rest orders only once
+    # every switch has seen the trader alive again (README: "after a restart").
+    assert wait(lambda: all(stack.switch(*k).dead_since_ms is None for k in keys), 10) is not None
+    trader.rest_orders(1)
+    assert wait(lambda: (stack.kraken.timer_trigger_ms("main") or 0) > time.time() * 1000, 10) is not None
+    time.sleep(3)
+    assert all(n == 1 for n in stack.books().values()), stack.books()
+    audit = SwitchStore(CONTROL_TABLE).recent_audit("kraken", "main", limit=50)
+    actions = {a["action"] for a in audit}
+    assert {"fired", "recovered", "sweep"} <= actions
+    trader.writer.stop()
+
+
+def test_dynamodb_unreachable_means_no_extension(stack: Stack) -> None:
+    ToyTrader(stack).beat()
+    dead_ddb = boto3.client(
+        "dynamodb",
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(connect_timeout=0.2, read_timeout=0.2, retries={"max_attempts": 1}),
+    )
+    r = refresher("kraken", liveness=LivenessReader(LIVENESS_TABLE, client=dead_ddb))
+    report = r.tick()
+    assert report.liveness.verdict.value == "unreadable"
+    assert stack.kraken.timer_trigger_ms("main") is None
+    assert all(a.extended_to_ms is None for a in report.accounts)
+
+    # The control table unreachable too: the switch cannot be read, nothing is done.
+    r = refresher("kraken", switches=SwitchStore(CONTROL_TABLE, client=dead_ddb))
+    report = r.tick()
+    assert report.accounts, report
+    assert report.accounts[0].error is not None and report.accounts[0].extended_to_ms is None
+    assert stack.kraken.timer_trigger_ms("main") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ("not json", "is not valid JSON"),
+        (json.dumps({"accounts": [{"account_id": "main", "api_key": "k"}]}), "accounts[0].api_secret"),
+        (json.dumps({"accounts": []}), "accounts"),
+    ],
+)
+def test_malformed_secret_is_a_clear_error_and_no_extension(stack: Stack, raw: str, field: str) -> None:
+    ToyTrader(stack).beat()
+    stack.put_secret("kraken", raw)
+    metrics = ListMetrics()
+    r = refresher("kraken", metrics=metrics)
+    report = r.tick()
+    assert report.error is not None and field in report.error
+    assert "sandbox kraken secret" not in report.error
+    assert stack.kraken.timer_trigger_ms("main") is None
+    assert metrics.total("Extended") == 0 and metrics.total("VenueErrors") == 1
+
+
+def test_missing_secret_is_a_clear_error(stack: Stack) -> None:
+    boto3.client("secretsmanager").delete_secret(
+        SecretId=stack.secret_arns["kraken"], ForceDeleteWithoutRecovery=True
+    )
+    report = refresher("kraken").tick()
+    assert report.error is not None and "not found" in report.error
+
+
+def test_handler_drops_late_events_and_runs_sample_events(stack: Stack) -> None:
+    event = json.loads((EVENTS / "refresher-kraken.json").read_text())
+    r = refresher("kraken")
+    late = handle_schedule(
+        event | {"scheduled_time": "2020-01-01T00:00:00Z"},
+        invocation_id="x",
+        remaining_ms=lambda: 60_000,
+        refresher=r,
+    )
+    assert late["result"] == "dropped"
+    junk = handle_schedule({"hello": 1}, invocation_id="x", remaining_ms=lambda: 60_000, refresher=r)
+    assert junk["result"] == "rejected"
+    ToyTrader(stack).beat()
+    fresh = event | {"scheduled_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    # Too little Lambda time left for a second tick: the loop ticks once and releases the lease.
+    ran = handle_schedule(fresh, invocation_id="x", remaining_ms=lambda: 1000, refresher=r)
+    assert ran["result"] == "ran" and "ended after 1 ticks" in ran["outcome"]
+    assert stack.kraken.timer_trigger_ms("main") is not None
+
+
+def test_one_accounts_failure_does_not_stop_another(stack: Stack) -> None:
+    trader = ToyTrader(stack)
+    trader.beat()
+    stack.gemini.add_key(
+        "account-sandboxTimedKey", "another secret now", "time", account="timed"
+    )  # key rotated
+    report = refresher("gemini").tick()
+    by_account = {a.account: a for a in report.accounts}
+    assert by_account["timed"].extended_to_ms is None
+    assert by_account["main"].extended_to_ms is not None and by_account["main"].error is None
