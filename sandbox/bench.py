@@ -31,11 +31,11 @@ def cold_import_ms(statement: str, runs: int = 5) -> float:
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", statement], check=True)  # noqa: S603 - our own interpreter
+        subprocess.run([sys.executable, "-c", statement], check=True)
         samples.append((time.perf_counter() - start) * 1000)
     baseline = min(
         _timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
-        for _ in range(3)  # noqa: S603
+        for _ in range(3)
     )
     return statistics.median(samples) - baseline
 

@@ -80,9 +80,8 @@ class Story:
             f"scheduler minute={sb.minute_s:g}s, run={sb.run_s:g}s"
         )
         for venue, b in self.bounds.items():
-            line.say(
-                f"  bound {venue:<11} watchdog {b.watchdog_ms / 1000:4.1f}s  native {b.native_ms / 1000:4.1f}s"
-            )
+            watchdog, native = b.watchdog_ms / 1000, b.native_ms / 1000
+            line.say(f"  bound {venue:<11} watchdog {watchdog:4.1f}s  native {native:4.1f}s")
         line.say(
             f"hyperliquid/small trades ${HL_USERS['small'][2]:,.2f}: below the $1M scheduleCancel volume gate"
         )
