@@ -205,6 +205,8 @@ def test_failed_background_beats_are_logged_and_retried(caplog: pytest.LogCaptur
     writer = LivenessWriter("T", "trader-1", client=flaky)
     # Listen on the module's own logger: a Powertools Logger(service="deadman") loaded by another
     # test stops propagation at "deadman", and caplog only hears the root.
+    # It may also have set the "deadman" level to ERROR: set this logger's own level.
+    caplog.set_level(logging.WARNING, logger="deadman.liveness")
     module_logger = logging.getLogger("deadman.liveness")
     module_logger.addHandler(caplog.handler)
     writer.start(every_s=0.02)
