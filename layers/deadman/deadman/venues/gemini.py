@@ -41,11 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-import requests
-
-from deadman.clock import Clock
 from deadman.errors import CredentialsError
-from deadman.nonces import NonceSource
 from deadman.secret import Secret
 from deadman.venues.base import (
     Capabilities,
@@ -55,6 +51,7 @@ from deadman.venues.base import (
     SweepResult,
     TimerKind,
 )
+from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,
     NonceError,
@@ -65,7 +62,7 @@ from deadman.venues.errors import (
     UnavailableError,
     VenueError,
 )
-from deadman.venues.http import DEFAULT_TIMEOUT, HttpResponse, HttpTransport, raise_for_generic_status
+from deadman.venues.http import HttpResponse, raise_for_generic_status
 
 VENUE = "gemini"
 HEARTBEAT_TIMEOUT_MS = 30_000
@@ -426,32 +423,16 @@ def parse_orders(result: Any, path: str = PATH_ORDERS) -> list[OpenOrder]:
 # -- the client -------------------------------------------------------------------------------------
 
 
-class Client:
-    def __init__(
-        self,
-        account: Account,
-        *,
-        nonces: NonceSource,
-        clock: Clock,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        session: requests.Session | None = None,
-    ) -> None:
-        self._account = account
-        self._nonces = nonces
-        self._clock = clock
-        self._http = HttpTransport(VENUE, account.base_url, timeout=timeout, session=session)
-        self._key_id = f"gemini:{account.api_key}"
+class Client(ClientBase[Account]):
+    caps = CAPABILITIES
 
-    def __repr__(self) -> str:
-        return f"gemini.Client(account={self._account.account_id!r})"
+    def _base_url(self, account: Account) -> str:
+        return account.base_url
 
     @property
-    def capabilities(self) -> Capabilities:
-        return CAPABILITIES
-
-    @property
-    def account_label(self) -> str:
-        return self._account.account_id
+    def _key_id(self) -> str:
+        # Shared with the trader's own nonces on this key (README: Gemini nonce modes).
+        return f"gemini:{self._account.api_key}"
 
     def _nonce(self) -> int:
         now_ms = self._clock()
@@ -522,6 +503,3 @@ class Client:
         """Every active order of the account, whatever session placed it (Gemini's REST order objects
         do not say which session owns them)."""
         return parse_orders(self._private(PATH_ORDERS))
-
-    def close(self) -> None:
-        self._http.close()

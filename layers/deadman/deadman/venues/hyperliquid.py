@@ -43,6 +43,7 @@ from deadman.venues.base import (
     SweepResult,
     TimerKind,
 )
+from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,
     NonceError,
@@ -52,7 +53,7 @@ from deadman.venues.errors import (
     VenueError,
     VolumeGateError,
 )
-from deadman.venues.http import DEFAULT_TIMEOUT, HttpResponse, HttpTransport, raise_for_generic_status
+from deadman.venues.http import DEFAULT_TIMEOUT, HttpResponse, raise_for_generic_status
 
 VENUE = "hyperliquid"
 
@@ -263,7 +264,9 @@ class _Listed:
     size: str
 
 
-class Client:
+class Client(ClientBase[Account]):
+    caps = CAPABILITIES
+
     def __init__(
         self,
         account: Account,
@@ -273,21 +276,13 @@ class Client:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
     ) -> None:
-        self._account = account
-        self._nonces = nonces
-        self._clock = clock
-        self._http = HttpTransport(VENUE, account.url, timeout=timeout, session=session)
+        super().__init__(account, nonces=nonces, clock=clock, timeout=timeout, session=session)
         self._expiry_ms = int(timeout[1] * 1000)
         self._agent_address: str | None = None
         self._assets: dict[str, dict[str, int]] | None = None  # dex -> coin -> asset id
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return CAPABILITIES
-
-    @property
-    def account_label(self) -> str:
-        return self._account.account_id
+    def _base_url(self, account: Account) -> str:
+        return account.url
 
     @property
     def agent_address(self) -> str:
@@ -370,9 +365,6 @@ class Client:
             detail=f"{len(listed)} open on dexes {list(self._account.dexes)}; {len(cancelled)} cancelled",
             extra={"listed": len(listed)},
         )
-
-    def close(self) -> None:
-        self._http.close()
 
     # -- wire ----------------------------------------------------------------------------------------
 

@@ -17,13 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import requests
-
-from deadman.clock import Clock
 from deadman.errors import CredentialsError
-from deadman.nonces import NonceSource
 from deadman.secret import Secret
 from deadman.venues.base import Capabilities, ExtendResult, OpenOrder, SweepResult, TimerKind
+from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,
     NonceError,
@@ -33,7 +30,7 @@ from deadman.venues.errors import (
     UnavailableError,
     VenueError,
 )
-from deadman.venues.http import DEFAULT_TIMEOUT, HttpResponse, HttpTransport, raise_for_generic_status
+from deadman.venues.http import HttpResponse, raise_for_generic_status
 
 VENUE = "kraken"
 DEFAULT_BASE_URL = "https://api.kraken.com"
@@ -238,32 +235,15 @@ def parse_rfc3339_ms(text: str) -> int | None:
     return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
-class Client:
-    def __init__(
-        self,
-        account: Account,
-        *,
-        nonces: NonceSource,
-        clock: Clock,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        session: requests.Session | None = None,
-    ) -> None:
-        self._account = account
-        self._nonces = nonces
-        self._clock = clock
-        self._http = HttpTransport(VENUE, account.base_url, timeout=timeout, session=session)
-        self._key_id = f"kraken:{account.api_key}"
+class Client(ClientBase[Account]):
+    caps = CAPABILITIES
 
-    def __repr__(self) -> str:
-        return f"kraken.Client(account={self._account.account_id!r})"
+    def _base_url(self, account: Account) -> str:
+        return account.base_url
 
     @property
-    def capabilities(self) -> Capabilities:
-        return CAPABILITIES
-
-    @property
-    def account_label(self) -> str:
-        return self._account.account_id
+    def _key_id(self) -> str:
+        return f"kraken:{self._account.api_key}"
 
     def _private(self, path: str, params: list[tuple[str, str | int]] | None = None) -> Any:
         # Kraken accepts any increasing nonce; epoch ms as the floor keeps it usable after a reset.
@@ -326,6 +306,3 @@ class Client:
                 )
             )
         return orders
-
-    def close(self) -> None:
-        self._http.close()

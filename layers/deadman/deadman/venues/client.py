@@ -1,0 +1,57 @@
+"""What every venue adapter's `Client` shares: its account, the nonce source, the clock and a
+bounded-time HTTP transport, plus the identity the rest of the fleet sees."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+import requests
+
+from deadman.clock import Clock
+from deadman.nonces import NonceSource
+from deadman.venues.base import Capabilities
+from deadman.venues.http import DEFAULT_TIMEOUT, HttpTransport
+
+
+class _Account(Protocol):
+    @property
+    def account_id(self) -> str: ...
+
+
+AccountT = TypeVar("AccountT", bound=_Account)
+
+
+class ClientBase(Generic[AccountT]):
+    caps: ClassVar[Capabilities]
+
+    def __init__(
+        self,
+        account: AccountT,
+        *,
+        nonces: NonceSource,
+        clock: Clock,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._account = account
+        self._nonces = nonces
+        self._clock = clock
+        self._http = HttpTransport(self.caps.venue, self._base_url(account), timeout=timeout, session=session)
+
+    def _base_url(self, account: AccountT) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        # Never the account object itself: its repr is safe, but a client's should not depend on it.
+        return f"{self.caps.venue}.Client(account={self._account.account_id!r})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.caps
+
+    @property
+    def account_label(self) -> str:
+        return self._account.account_id
+
+    def close(self) -> None:
+        self._http.close()
