@@ -34,8 +34,7 @@ def cold_import_ms(statement: str, runs: int = 5) -> float:
         subprocess.run([sys.executable, "-c", statement], check=True)
         samples.append((time.perf_counter() - start) * 1000)
     baseline = min(
-        _timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
-        for _ in range(3)
+        _timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)) for _ in range(3)
     )
     return statistics.median(samples) - baseline
 

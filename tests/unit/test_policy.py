@@ -292,7 +292,7 @@ def test_reaction_bounds_per_venue() -> None:
 
     assert reaction_bounds(T, KRAKEN).native_ms == 20_000 + 10_000 + 15_000 + 1000
     assert reaction_bounds(T, HYPERLIQUID).native_ms == 20_000 + 25_000
-    assert reaction_bounds(T, GEMINI).native_ms == 20_000 + 30_000
+    assert reaction_bounds(T, GEMINI).native_ms == 20_000 + 10_000 + 30_000
     assert {reaction_bounds(T, c).watchdog_ms for c in ALL_CAPS} == {20_000 + 15_000}
     short = Timing(max_staleness_ms=1000, tick_ms=1000, grace_ms=1000)
     assert reaction_bounds(short, HYPERLIQUID).native_ms == 1000 + 5000 + MIN_LEAD_MARGIN_MS

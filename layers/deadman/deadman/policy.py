@@ -223,9 +223,10 @@ class ReactionBounds:
 def reaction_bounds(timing: Timing, caps: Capabilities) -> ReactionBounds:
     watchdog = timing.max_staleness_ms + timing.grace_ms
     if caps.timer_kind is TimerKind.HEARTBEAT:
-        # The last heartbeat goes out on the last tick that saw the trader alive (<= beat + S);
-        # the venue cancels a fixed time after the key's last authenticated request.
-        native = timing.max_staleness_ms + (caps.fixed_timeout_ms or 0)
+        # The last heartbeat is decided on the last tick that saw the trader alive (<= beat + S)
+        # and sent within one tick of it (refresh drops older decisions); the venue cancels a
+        # fixed time after the key's last authenticated request.
+        native = timing.max_staleness_ms + timing.tick_ms + (caps.fixed_timeout_ms or 0)
     elif caps.timer_kind is TimerKind.ABSOLUTE_MS:
         native = timing.max_staleness_ms + max(
             timing.tick_ms + timing.grace_ms, caps.min_lead_ms + MIN_LEAD_MARGIN_MS
