@@ -27,7 +27,7 @@ from deadman.nonces import NonceSource
 from deadman.policy import Decision, LivenessView, Mode, decide, triggers_today, utc_date
 from deadman.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import load as load_venue
-from deadman.venues.base import Capabilities, VenueClient
+from deadman.venues.base import Capabilities, TimerKind, VenueClient
 from deadman.venues.errors import AuthError, VenueError, VolumeGateError
 from deadman.venues.http import DEFAULT_TIMEOUT
 
@@ -183,7 +183,9 @@ class Refresher:
             switch = self._sweep(client, account, switch, decision, now, result)
         if decision.disarm_venue:
             switch = self._venue_off(client, account, switch, now, "disarmed")
-        switch = dataclasses.replace(switch, last_tick_ms=now)
+        # The extension (if any) has returned: nothing is in flight any more, so a kill or disarm
+        # reading this version need not wait for it (deadman.control).
+        switch = dataclasses.replace(switch, last_tick_ms=now, inflight_until_ms=None)
         self.switches.put(switch)
         self._emit(decision, switch, now)
 
@@ -227,6 +229,11 @@ class Refresher:
         result: AccountTick,
     ) -> Switch:
         assert decision.extend_to_ms is not None
+        if self.caps.timer_kind is TimerKind.HEARTBEAT and self.clock() - now > self.config.timing.tick_ms:
+            # A heartbeat restarts the venue's fixed timer from the moment it is sent, so one sent
+            # long after the liveness read would stretch the native bound: a stale decision is dropped.
+            result.note = "heartbeat decision older than one tick: not sent"
+            return switch
         # Intent first, conditional on the version read: a kill latched since then wins here.
         inflight = now + int(sum(DEFAULT_TIMEOUT) * 1000)
         switch = self.switches.put(dataclasses.replace(switch, inflight_until_ms=inflight))
