@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import signal
 import threading
 import time
 import uuid
@@ -210,8 +211,8 @@ class LocalApi:
             path = path[len(STAGE) + 1 :]
         function = ROUTES.get((method, path))
         if function is None:
-            # API Gateway answers an unknown route of an IAM-authenticated API with 403.
-            status = 403 if not any(p == path for _, p in ROUTES) else 405
+            # API Gateway answers an unknown route (or method) of an IAM-authenticated API with 403.
+            status = 403
             body = json.dumps({"message": "Missing Authentication Token"}).encode()
             self._note(method, path, status)
             return status, {"Content-Type": "application/json"}, body
@@ -235,7 +236,10 @@ class LocalApi:
             body = json.dumps({"message": f"Internal server error ({type(exc).__name__})"}).encode()
             return 502, {"Content-Type": "application/json"}, body
         status = int(result.get("statusCode", 502))
+        # A REST proxy integration may answer with headers, multiValueHeaders or both.
         out_headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            out_headers[str(key)] = ", ".join(str(v) for v in values)
         body_text = result.get("body") or ""
         self._note(method, path, status)
         return status, out_headers, body_text.encode()
@@ -294,10 +298,12 @@ def main(argv: list[str] | None = None) -> None:
         print("# deadman sandbox: paste these into another shell, then run `deadman status`")
         for key, value in exports.items():
             print(f"export {key}='{value}'")
-        print("# Ctrl-C stops everything", flush=True)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        print("# Ctrl-C (or SIGTERM) stops everything", flush=True)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        while not stop.wait(0.5):
+            pass
     finally:
         if api is not None:
             api.stop()

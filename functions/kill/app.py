@@ -1,0 +1,22 @@
+"""Kill Lambda: POST /kill (API Gateway REST, IAM auth). Latch every switch, then sweep every venue."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+
+from deadman.api import KILL_ROUTES, build_app
+from deadman.control import Control
+from deadman.observability import PowertoolsMetrics, logger_sink
+
+logger = Logger()
+metrics = Metrics()
+control = Control.from_env(metrics=PowertoolsMetrics(metrics), log=logger_sink(logger))
+app = build_app(control, KILL_ROUTES, logger=logger)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result: dict[str, Any] = app.resolve(event, context)
+    return result

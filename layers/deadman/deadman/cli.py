@@ -1,0 +1,604 @@
+"""`deadman`: the operator's and the trading system's command line.
+
+    deadman status                               what every switch is doing, and the trader's liveness
+    deadman kill --reason "runaway"              latch killed + cancel every resting order, now
+    deadman disarm --for 30m --reason "deploy"   switches off for a while; they re-arm by themselves
+    deadman arm --reason "back to normal"        armed again (the next tick extends only if alive)
+    deadman doctor                               checks secrets, venues, clocks (see `deadman doctor -h`)
+    deadman beat --system trader-1 --every 5     beat the liveness row until Ctrl-C (then "stopped")
+
+The API calls go to `--endpoint URL` (or $DEADMAN_ENDPOINT), or to the `ApiUrl` output of
+CloudFormation stack `--stack NAME` (or $DEADMAN_STACK), signed with SigV4 (service execute-api)
+using your normal AWS credentials (profile, environment, SSO...). The sandbox's local API
+(`python -m sandbox.local_api`) takes the same requests; there, signing is optional.
+
+Output: a readable table, or the API's JSON with --json. Exit codes:
+    0 done   1 partly done (some venue not swept / timer not switched off: see the output)
+    2 refused: bad usage or invalid request (400), or conflict (409); nothing was changed
+    3 not allowed (401/403: credentials or IAM policy)   4 API unreachable or timed out
+    5 server error (5xx): the outcome is unknown, run `deadman status`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+EXIT_AUTH = 3
+EXIT_UNREACHABLE = 4
+EXIT_SERVER = 5
+
+DEFAULT_TIMEOUT_S = 60.0  # kill may take up to API Gateway's 29 s
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+)\s*([smhd])")
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parse_duration(text: str) -> int:
+    """'30m', '2h', '90s', '1h30m' or a plain number of seconds -> seconds (> 0)."""
+    raw = text.strip().lower()
+    if raw.isdigit():
+        seconds = int(raw)
+    else:
+        compact = raw.replace(" ", "")
+        parts = _DURATION.findall(compact)
+        if not parts or "".join(n + u for n, u in parts) != compact:
+            raise CliError(f"cannot read duration {text!r}: use e.g. 90s, 30m, 2h or 1h30m")
+        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise CliError(f"duration {text!r} must be more than 0 seconds")
+    return seconds
+
+
+# -- the API client --------------------------------------------------------------------------------
+
+
+class ApiClient:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        sign: bool = True,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.region = region or region_of(self.endpoint) or _env_region() or "us-east-1"
+        self.profile = profile
+        self.timeout_s = timeout_s
+        self.sign = sign
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        import requests
+
+        url = self.endpoint + path
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Accept": "application/json", "User-Agent": "deadman-cli/0.1.0"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self.sign:
+            headers = self._signed(method, url, data, headers)
+        try:
+            resp = requests.request(method, url, data=data, headers=headers, timeout=(5, self.timeout_s))
+        except requests.Timeout:
+            raise CliError(
+                f"no answer from {url} within {self.timeout_s:.0f} s (for a kill: it may still have run; "
+                "run `deadman status`)",
+                EXIT_UNREACHABLE,
+            ) from None
+        except requests.RequestException as exc:
+            raise CliError(f"cannot reach {url}: {type(exc).__name__}", EXIT_UNREACHABLE) from None
+        try:
+            payload = resp.json()
+        except ValueError:
+            payload = {"message": resp.text[:500]}
+        return resp.status_code, payload
+
+    def _signed(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> dict[str, str]:
+        import boto3
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        try:
+            credentials = boto3.Session(profile_name=self.profile).get_credentials()
+        except Exception as exc:  # unknown profile, broken config or SSO cache
+            raise CliError(f"cannot load AWS credentials: {exc}", EXIT_AUTH) from None
+        if credentials is None:
+            if is_local(url):
+                return headers  # the sandbox's local API does not check signatures
+            raise CliError(
+                "no AWS credentials found (set a profile, AWS_* variables, or run `aws sso login`)", EXIT_AUTH
+            )
+        request = AWSRequest(method=method, url=url, data=data, headers=headers)
+        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self.region).add_auth(request)
+        return {k: str(v) for k, v in request.headers.items()}
+
+
+def region_of(url: str) -> str | None:
+    match = re.search(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com", url)
+    return match.group(1) if match else None
+
+
+def is_local(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "") in {h.strip("[]") for h in _LOCAL_HOSTS}
+
+
+def _env_region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def stack_outputs(stack: str, *, region: str | None, profile: str | None) -> dict[str, str]:
+    import boto3
+
+    session = boto3.Session(profile_name=profile, region_name=region)
+    try:
+        described = session.client("cloudformation").describe_stacks(StackName=stack)
+    except Exception as exc:
+        raise CliError(f"cannot read stack {stack!r}: {_aws_error(exc)}", EXIT_UNREACHABLE) from None
+    outputs = described["Stacks"][0].get("Outputs", [])
+    return {o["OutputKey"]: o["OutputValue"] for o in outputs}
+
+
+def _aws_error(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        return f"{error.get('Code', type(exc).__name__)}: {error.get('Message', '')}".strip(": ")
+    return type(exc).__name__
+
+
+def stack_name(args: argparse.Namespace) -> str | None:
+    name = getattr(args, "stack", None) or os.environ.get("DEADMAN_STACK")
+    return str(name) if name else None
+
+
+def resolve_endpoint(args: argparse.Namespace) -> str:
+    if getattr(args, "endpoint", None):
+        return str(args.endpoint)
+    stack = stack_name(args)
+    if getattr(args, "stack", None) or (stack and not os.environ.get("DEADMAN_ENDPOINT")):
+        assert stack is not None
+        url = stack_outputs(stack, region=args.region, profile=args.profile).get("ApiUrl")
+        if not url:
+            raise CliError(f"stack {stack!r} has no ApiUrl output")
+        return url
+    if os.environ.get("DEADMAN_ENDPOINT"):
+        return os.environ["DEADMAN_ENDPOINT"]
+    raise CliError("no API endpoint: pass --endpoint URL or --stack NAME (or set DEADMAN_ENDPOINT)")
+
+
+def exit_code(status: int) -> int:
+    if status == 200:
+        return EXIT_OK
+    if status == 207:
+        return EXIT_PARTIAL
+    if status in (401, 403):
+        return EXIT_AUTH
+    if status >= 500:
+        return EXIT_SERVER
+    return EXIT_USAGE
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _iso(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def _secs(value: float | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 3600:
+        text = f"{value / 3600:.1f} h"
+    elif abs(value) >= 120:
+        text = f"{value / 60:.1f} min"
+    else:
+        text = f"{value:.1f} s"
+    return ("+" + text) if signed and value >= 0 else text
+
+
+def _short(text: Any, width: int = 60) -> str:
+    if text is None:
+        return "-"
+    value = str(text).replace("\n", " ")
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def render_error(status: int, payload: Any) -> str:
+    message = payload.get("message") if isinstance(payload, dict) else None
+    kind = payload.get("error") if isinstance(payload, dict) else None
+    text = f"HTTP {status}" + (f" {kind}" if kind else "") + f": {message or payload}"
+    if status in (401, 403):
+        text += (
+            "\n(check your AWS credentials and that your role has the stack's Operator*/ReadStatus policy)"
+        )
+    elif status >= 500:
+        text += "\n(the outcome is unknown: run `deadman status` before trying again)"
+    return text
+
+
+def render_kill(body: dict[str, Any]) -> str:
+    rows = []
+    for s in body.get("switches", []):
+        attempts = s.get("attempts") or []
+        timer = next((a.get("venue_timer") for a in reversed(attempts) if a.get("venue_timer")), None)
+        detail = (
+            s.get("error") or (f"venue timer {timer}" if timer else "") or "; ".join(s.get("notes") or [])
+        )
+        rows.append(
+            [
+                f"{s['venue']}/{s['account']}",
+                "yes" if s.get("latched") else "NO",
+                "yes" if s.get("swept") else "NO",
+                s.get("cancelled_count", 0),
+                len(attempts),
+                _short(detail or "-", 70),
+            ]
+        )
+    out = [
+        f"KILL by {body.get('actor')} - reason: {body.get('reason')} - "
+        f"{body.get('elapsed_ms', 0) / 1000:.2f} s",
+        table(["SWITCH", "LATCHED", "SWEPT", "CANCELLED", "SWEEPS", "DETAIL"], rows),
+    ]
+    for problem in body.get("venue_problems") or []:
+        out.append(f"venue {problem['venue']}: {problem['error']}")
+    out.append(("OK: " if body.get("ok") else "INCOMPLETE: ") + str(body.get("message")))
+    return "\n".join(out)
+
+
+def render_disarm(body: dict[str, Any]) -> str:
+    rows = [
+        [
+            f"{s['venue']}/{s['account']}",
+            s.get("mode"),
+            _iso(s.get("disarmed_until_ms")),
+            s.get("venue_timer"),
+            _short(s.get("error") or "; ".join(s.get("notes") or []) or "-", 70),
+        ]
+        for s in body.get("switches", [])
+    ]
+    out = [
+        f"DISARM by {body.get('actor')} for {body.get('for_seconds')} s - reason: {body.get('reason')}",
+        table(["SWITCH", "MODE", "UNTIL", "VENUE TIMER", "DETAIL"], rows),
+    ]
+    out.extend(f"note: {n}" for n in body.get("notes") or [])
+    out.append(("OK: " if body.get("ok") else "INCOMPLETE: ") + str(body.get("message")))
+    return "\n".join(out)
+
+
+def render_arm(body: dict[str, Any]) -> str:
+    rows = [
+        [f"{s['venue']}/{s['account']}", s.get("previous_mode"), s.get("mode"), s.get("error") or "-"]
+        for s in body.get("switches", [])
+    ]
+    out = [
+        f"ARM by {body.get('actor')} - reason: {body.get('reason')}",
+        table(["SWITCH", "WAS", "NOW", "ERROR"], rows),
+        ("OK: " if body.get("ok") else "INCOMPLETE: ") + str(body.get("message")),
+    ]
+    return "\n".join(out)
+
+
+def render_status(body: dict[str, Any], audit: int = 3) -> str:
+    live = body.get("liveness") or {}
+    timing = body.get("timing") or {}
+    window = timing.get("sweep_window_s") or 0
+    out = [
+        f"deadman status at {_iso(body.get('at_ms'))}",
+        f"trader {live.get('system')}: {str(live.get('verdict', '?')).upper()} ({live.get('detail')})",
+        f"timing: S={timing.get('max_staleness_s')}s T={timing.get('tick_s')}s G={timing.get('grace_s')}s "
+        f"K={timing.get('skew_s')}s; watchdog sweeps "
+        f"{'for ' + str(window) + ' s' if window else 'while death lasts'}"
+        f"; longest disarm {timing.get('max_disarm_s')} s",
+        "",
+        table(
+            ["VENUE", "TIMER", "BOUND: WATCHDOG", "BOUND: VENUE TIMER", "NOTE"],
+            [
+                [
+                    v["venue"],
+                    v["timer_kind"],
+                    _secs(v["reaction_bounds"]["watchdog_s"]),
+                    _secs(v["reaction_bounds"]["native_s"]),
+                    v.get("note") or "-",
+                ]
+                for v in body.get("venues", [])
+            ],
+        ),
+        "",
+    ]
+    rows = []
+    switches = [s for v in body.get("venues", []) for s in v.get("switches", [])]
+    for s in switches:
+        if s["mode"] == "disarmed":
+            mode = f"disarmed ({_secs(s.get('disarm_seconds_left'))} left)"
+        else:
+            mode = s["mode"]
+        native = "yes" if s.get("native_available") else f"NO: {_short(s.get('native_reason'), 30)}"
+        triggers = (
+            "-" if s.get("trigger_budget") is None else f"{s.get('triggers_today')}/{s['trigger_budget']}"
+        )
+        rows.append(
+            [
+                f"{s['venue']}/{s['account']}",
+                mode,
+                _secs(s.get("deadline_seconds_left")) if s.get("deadline_ms") else "off",
+                _secs(s.get("last_tick_age_s")),
+                native,
+                triggers,
+                _short(s.get("last_sweep"), 30),
+                _short(s.get("last_error"), 40),
+            ]
+        )
+    out.append(
+        table(
+            ["SWITCH", "MODE", "DEADLINE IN", "TICK AGO", "NATIVE", "TRIGGERS", "LAST SWEEP", "LAST ERROR"],
+            rows,
+        )
+    )
+    for s in switches:
+        if s["mode"] != "armed" and s.get("changed_by"):
+            out.append(
+                f"{s['venue']}/{s['account']}: {s['mode_detail']} - by {s['changed_by']}: {s.get('reason')}"
+            )
+    if audit > 0:
+        out.append("")
+        out.append("recent audit:")
+        for s in switches:
+            for entry in (s.get("recent_audit") or [])[:audit]:
+                out.append(
+                    f"  {_iso(entry['at_ms'])} {s['venue']}/{s['account']} {entry['action']} "
+                    f"by {entry['actor']}: {_short(entry['result'], 60)} ({_short(entry['reason'], 50)})"
+                )
+    return "\n".join(out)
+
+
+# -- commands ----------------------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    return ApiClient(
+        resolve_endpoint(args),
+        region=args.region,
+        profile=args.profile,
+        timeout_s=args.timeout,
+        sign=not args.no_sign,
+    )
+
+
+def _targets(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if args.venue:
+        body["venues"] = list(dict.fromkeys(args.venue))
+    if args.account:
+        body["accounts"] = list(dict.fromkeys(args.account))
+    return body
+
+
+def _emit(
+    args: argparse.Namespace, status: int, payload: Any, render: Callable[[dict[str, Any]], str]
+) -> int:
+    if args.json:
+        print(json.dumps(payload, indent=2, sort_keys=False))
+    elif status in (200, 207) and isinstance(payload, dict):
+        print(render(payload))
+    else:
+        print(render_error(status, payload), file=sys.stderr)
+    return exit_code(status)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status, payload = _client(args).call("GET", "/status")
+    return _emit(args, status, payload, lambda body: render_status(body, args.audit))
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    status, payload = _client(args).call("POST", "/kill", {"reason": args.reason, **_targets(args)})
+    return _emit(args, status, payload, render_kill)
+
+
+def cmd_disarm(args: argparse.Namespace) -> int:
+    body = {"reason": args.reason, "for_seconds": parse_duration(args.duration), **_targets(args)}
+    status, payload = _client(args).call("POST", "/disarm", body)
+    return _emit(args, status, payload, render_disarm)
+
+
+def cmd_arm(args: argparse.Namespace) -> int:
+    status, payload = _client(args).call("POST", "/arm", {"reason": args.reason, **_targets(args)})
+    return _emit(args, status, payload, render_arm)
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from deadman.liveness import LivenessWriter
+
+    table_name = args.table or os.environ.get("LIVENESS_TABLE")
+    if not table_name and stack_name(args):
+        table_name = stack_outputs(str(stack_name(args)), region=args.region, profile=args.profile).get(
+            "LivenessTableName"
+        )
+    if not table_name:
+        raise CliError("no liveness table: pass --table NAME or --stack NAME (or set LIVENESS_TABLE)")
+    if args.every <= 0:
+        raise CliError("--every must be more than 0 seconds")
+    writer = LivenessWriter(table_name, args.system, host=args.host)
+    done = threading.Event()
+    # A sidecar is stopped with SIGTERM: treat it as the clean shutdown it is.
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    writer.beat()  # fail fast (permissions, table name) before going to the background
+    print(f"beating {args.system} in {table_name} every {args.every} s; Ctrl-C to stop", flush=True)
+    writer.start(args.every)
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    writer.stop_running()
+    print(f"stopped: {args.system} marked 'stopped' (the fleet sweeps at its next tick)", flush=True)
+    return EXIT_OK
+
+
+# -- doctor (deadman.doctor) ----------------------------------------------------------------------
+
+
+def doctor_help() -> str:
+    from deadman.doctor import DOCTOR_HELP
+
+    return DOCTOR_HELP
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from deadman.doctor import Doctor
+
+    return Doctor(args).run()
+
+
+def describe_error(exc: BaseException) -> str:
+    from deadman.errors import DeadmanError
+
+    return str(exc) if isinstance(exc, DeadmanError) else f"{type(exc).__name__}: {_aws_error(exc)}"
+
+
+# -- argument parsing ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: an option given before the command is not reset by the command's own defaults.
+    sup = argparse.SUPPRESS
+    common.add_argument("--endpoint", default=sup, help="API base URL (default $DEADMAN_ENDPOINT)")
+    common.add_argument("--stack", default=sup, help="CloudFormation stack whose ApiUrl output to use")
+    common.add_argument("--region", default=sup, help="AWS region (default: from the endpoint or profile)")
+    common.add_argument("--profile", default=sup, help="AWS profile for signing and stack lookups")
+    common.add_argument("--json", action="store_true", default=sup, help="print the API's JSON")
+    common.add_argument(
+        "--timeout", type=float, default=sup, help=f"seconds to wait (default {DEFAULT_TIMEOUT_S:.0f})"
+    )
+    common.add_argument(
+        "--no-sign", action="store_true", default=sup, help="send unsigned requests (sandbox)"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="deadman",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def targets(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable"
+        )
+        p.add_argument("--account", action="append", help="account id as in the venue secret; repeatable")
+
+    p = sub.add_parser(
+        "status", parents=[common], help="every switch, the trader's liveness, reaction bounds"
+    )
+    p.add_argument(
+        "--audit", type=int, default=3, help="audit entries shown per switch (default 3, 0 = none)"
+    )
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("kill", parents=[common], help="latch killed and cancel every resting order now")
+    p.add_argument("--reason", required=True)
+    targets(p)
+    p.set_defaults(func=cmd_kill)
+
+    p = sub.add_parser("disarm", parents=[common], help="switch off for a while (re-arms by itself)")
+    p.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="e.g. 90s, 30m, 2h")
+    p.add_argument("--reason", required=True)
+    targets(p)
+    p.set_defaults(func=cmd_disarm)
+
+    p = sub.add_parser("arm", parents=[common], help="back to armed (from disarmed or killed)")
+    p.add_argument("--reason", required=True)
+    targets(p)
+    p.set_defaults(func=cmd_arm)
+
+    p = sub.add_parser(
+        "doctor",
+        parents=[common],
+        help="check secrets, venue access, clocks and the API",
+        description=doctor_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--allow-gemini-call",
+        action="store_true",
+        help="also call Gemini with the trading key (resets its 30 s heartbeat timer: see above)",
+    )
+    p.add_argument("--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("beat", parents=[common], help="write the liveness row every S seconds until Ctrl-C")
+    p.add_argument("--system", required=True, help="the trading system's name (the table key)")
+    p.add_argument("--every", type=float, required=True, metavar="S", help="seconds between beats")
+    p.add_argument("--table", help="liveness table (default $LIVENESS_TABLE or the stack's output)")
+    p.add_argument("--host", help="host name written with each beat (default: this host)")
+    p.set_defaults(func=cmd_beat)
+    return parser
+
+
+def _defaults(args: argparse.Namespace) -> argparse.Namespace:
+    for name, value in (
+        ("endpoint", None),
+        ("stack", None),
+        ("region", None),
+        ("profile", None),
+        ("json", False),
+        ("timeout", DEFAULT_TIMEOUT_S),
+        ("no_sign", False),
+    ):
+        if not hasattr(args, name):
+            setattr(args, name, value)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = _defaults(parser.parse_args(argv))
+    except SystemExit as exc:  # argparse: --help is 0, a usage error is 2
+        return int(exc.code or 0)
+    try:
+        code = int(args.func(args))
+    except CliError as exc:
+        print(f"deadman: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The incident controls' results: the API's response bodies.
+
+`deadman.api` serves them and `docs/openapi.yaml` describes them; `deadman.control` builds them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TimerOutcome = Literal["off", "not_supported", "none", "failed", "not_attempted"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderFailureOut(_Out):
+    """One order the venue did not cancel, with the venue's reason."""
+
+    order_id: str
+    reason: str
+
+
+class SweepAttempt(_Out):
+    """One cancel-all on one switch (kill makes one, or two when a refresher extension was in flight
+    at the latch or the first one failed)."""
+
+    attempt: int
+    ok: bool
+    cancelled_count: int = 0
+    cancelled_ids: list[str] = Field(default_factory=list)
+    failed_orders: list[OrderFailureOut] = Field(default_factory=list)
+    pending: bool = False
+    error: str | None = None
+    venue_timer: str | None = Field(
+        default=None, description="What kill did to the venue timer, if anything."
+    )
+    elapsed_ms: int = 0
+
+
+class KillSwitchResult(_Out):
+    venue: str
+    account: str
+    latched: bool = Field(description="The switch is killed in the ControlTable: no extension from now on.")
+    swept: bool = Field(default=False, description="The last sweep emptied the book (every order cancelled).")
+    cancelled_count: int = 0
+    error: str | None = None
+    attempts: list[SweepAttempt] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class VenueProblem(_Out):
+    """A targeted venue whose accounts could not all be read (its secret is unusable)."""
+
+    venue: str
+    error: str
+
+
+class KillResult(_Out):
+    """200 when every targeted switch is latched and swept; 207 otherwise (see `failed`)."""
+
+    action: Literal["kill"] = "kill"
+    ok: bool
+    at_ms: int
+    elapsed_ms: int
+    actor: str
+    reason: str
+    switches: list[KillSwitchResult]
+    venue_problems: list[VenueProblem]
+    failed: list[str] = Field(description="venue/account of every switch not latched or not swept.")
+    message: str
+
+
+class DisarmSwitchResult(_Out):
+    venue: str
+    account: str
+    mode: str
+    disarmed: bool
+    disarmed_until_ms: int | None
+    venue_timer: TimerOutcome = Field(
+        description=(
+            "off: switched off at the venue; not_supported: Gemini (the fleet keeps heartbeating until "
+            "the disarm ends); none: the venue never accepted a timer here (volume gate); failed: the "
+            "refresher switches it off at its next tick; not_attempted: the switch was not disarmed."
+        )
+    )
+    error: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class DisarmResult(_Out):
+    """200 when every targeted switch is disarmed and its venue timer off (or impossible to switch
+    off, Gemini); 207 otherwise."""
+
+    action: Literal["disarm"] = "disarm"
+    ok: bool
+    at_ms: int
+    until_ms: int
+    for_seconds: int
+    actor: str
+    reason: str
+    switches: list[DisarmSwitchResult]
+    venue_problems: list[VenueProblem]
+    notes: list[str]
+    message: str
+
+
+class ArmSwitchResult(_Out):
+    venue: str
+    account: str
+    previous_mode: str
+    mode: str
+    changed: bool
+    error: str | None = None
+
+
+class ArmResult(_Out):
+    """200 when every targeted switch is armed (or already was); 207 otherwise."""
+
+    action: Literal["arm"] = "arm"
+    ok: bool
+    at_ms: int
+    actor: str
+    reason: str
+    switches: list[ArmSwitchResult]
+    venue_problems: list[VenueProblem]
+    message: str
+
+
+class AuditOut(_Out):
+    at_ms: int
+    action: str
+    actor: str
+    reason: str
+    result: str
+    details: dict[str, Any]
+
+
+class SwitchStatus(_Out):
+    """One switch as stored in the ControlTable (no venue is called to build it)."""
+
+    venue: str
+    account: str
+    mode: Literal["armed", "disarmed", "killed"]
+    mode_detail: str
+    version: int
+    disarmed_until_ms: int | None
+    disarm_seconds_left: float | None
+    reason: str | None
+    changed_by: str | None
+    changed_at_ms: int | None
+    last_tick_ms: int | None
+    last_tick_age_s: float | None
+    deadline_ms: int | None = Field(
+        description="What the fleet last set the venue timer to (None: off/unknown)."
+    )
+    deadline_seconds_left: float | None
+    last_beat_ms: int | None
+    dead_since_ms: int | None
+    native_available: bool
+    native_reason: str | None
+    triggers_today: int | None = Field(description="Hyperliquid: native fires used today (UTC).")
+    trigger_budget: int | None
+    last_error: str | None
+    consecutive_errors: int
+    last_sweep_ms: int | None
+    last_sweep: str | None
+    recent_audit: list[AuditOut]
+
+
+class BoundsOut(_Out):
+    """Seconds from the trader's last beat until its orders are gone, at worst."""
+
+    watchdog_s: float = Field(description="The fleet's own sweep (needs AWS and this code alive).")
+    native_s: float = Field(description="The venue's own timer (fires even if AWS is gone).")
+
+
+class VenueStatus(_Out):
+    venue: str
+    timer_kind: str
+    can_disarm: bool
+    reaction_bounds: BoundsOut
+    switches: list[SwitchStatus]
+    note: str | None = None
+
+
+class LivenessOut(_Out):
+    system: str
+    verdict: str
+    alive: bool
+    beat_ms: int | None
+    age_s: float | None
+    detail: str
+
+
+class TimingOut(_Out):
+    """The configured S, T, G, K (seconds), the watchdog's sweep window and the longest disarm."""
+
+    max_staleness_s: float
+    tick_s: float
+    grace_s: float
+    skew_s: float
+    sweep_window_s: float
+    max_disarm_s: float
+
+
+class StatusResult(_Out):
+    action: Literal["status"] = "status"
+    at_ms: int
+    liveness: LivenessOut
+    timing: TimingOut
+    venues: list[VenueStatus]
