@@ -4,7 +4,9 @@ A toy trader beats and rests orders on Gemini, Kraken and Hyperliquid simulators
 refresher handlers, driven by a scheduler stand-in, extend every switch; the trader dies and each
 venue's book must be empty within its stated bound; the trader comes back and the switches
 re-extend (Kraken's fired timer re-armed); a Hyperliquid account under the volume gate is
-protected by the watchdog alone. Exits 1 if any promise was broken.
+protected by the watchdog alone; an operator kills through the CLI and the local API (the latch
+holds while the trader still beats), arms again, then disarms for a planned restart that ends by
+itself. Exits 1 if any promise was broken.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from deadman.policy import Timing, reaction_bounds
 from deadman.venues import load as load_venue
+from sandbox.local_api import LocalApi
 from sandbox.stack import HL_USERS, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
 
@@ -70,6 +73,7 @@ class Story:
         self.bounds = {v: reaction_bounds(self.timing, load_venue(v).CAPABILITIES) for v in stack.venues}
         self.keys = list(stack.books())
         self.trader = ToyTrader(stack)
+        self.api_url = ""
 
     def setup(self) -> None:
         stack, line, sb = self.stack, self.line, self.sandbox
@@ -190,11 +194,77 @@ class Story:
             f"new orders rest untouched: {fmt_books(survivors)}",
         )
 
-    def clean_stop(self) -> None:
+    def operator(self, *argv: str) -> int:
+        """One `deadman` CLI command against the local API, its output in the timeline."""
+        from deadman.cli import main as deadman
+
+        self.line.say("$ deadman " + " ".join(f'"{a}"' if " " in a else a for a in argv))
+        code = deadman([*argv, "--endpoint", self.api_url])
+        self.line.say(f"  (exit {code})")
+        return code
+
+    def incident(self) -> None:
+        """Promise 4: kill latches. The trader is alive and keeps beating; nothing is extended
+        after the kill is acknowledged, and every tick sweeps until an operator arms again."""
+        stack, line = self.stack, self.line
+        code = self.operator("kill", "--reason", "incident 42: runaway trader")
+        acked = time.time() * 1000
+        line.check(
+            code == 0 and all(n == 0 for n in stack.books().values()), "promise 4 (kill)", "every book empty"
+        )
+        kraken_trigger = stack.kraken.timer_trigger_ms("main") or 0
+        hl_schedule = stack.hyperliquid.scheduled(HL_USERS["main"][0]) or 0
+        self.trader.rest_orders(1)
+        line.say("the live trader rests new orders anyway")
+        emptied = wait_each(stack, self.keys, lambda k: stack.books()[k] == 0, 10)
+        time.sleep(2 * self.sandbox.tick_s)
+        not_pushed = (stack.kraken.timer_trigger_ms("main") or 0) <= max(kraken_trigger, acked) and (
+            stack.hyperliquid.scheduled(HL_USERS["main"][0]) or 0
+        ) <= max(hl_schedule, acked)
+        line.check(
+            all(v is not None for v in emptied.values()) and not_pushed,
+            "promise 4 (kill latches)",
+            "orders rested after the kill were swept; no venue timer pushed after the ack",
+        )
+        self.operator("arm", "--reason", "incident 42 resolved")
+        rearmed = wait_each(
+            stack,
+            [("kraken", "main")],
+            lambda k: (stack.kraken.timer_trigger_ms("main") or 0) > time.time() * 1000,
+            10,
+        )
+        line.check(
+            rearmed[("kraken", "main")] is not None, "arm", "switches extend again (the trader is alive)"
+        )
+
+    def maintenance(self) -> None:
+        """Promise 5: disarm expires. While disarmed the trader may stop without its orders being
+        swept; when the disarm ends the switches re-arm by themselves and sweep the dead trader."""
+        stack, line = self.stack, self.line
+        self.trader.rest_orders(1)
+        disarm_s = 6
+        code = self.operator("disarm", "--for", f"{disarm_s}s", "--reason", "planned restart")
+        ends = time.monotonic() + disarm_s
+        line.check(
+            code == 0 and stack.kraken.timer_trigger_ms("main") is None,
+            "disarm",
+            "Kraken timer off at the venue (Gemini cannot be: the fleet heartbeats instead)",
+        )
         self.trader.writer.stop_running()
-        self.line.say("trader stops cleanly (state=stopped): the fleet sweeps at once")
-        emptied = wait_each(self.stack, self.keys, lambda k: self.stack.books()[k] == 0, 10)
-        self.line.check(all(v is not None for v in emptied.values()), "clean stop", "every book emptied")
+        line.say("trader stops for its restart (state=stopped) during the disarm")
+        time.sleep(max(0.0, ends - time.monotonic() - 1))
+        line.check(
+            all(n > 0 for n in stack.books().values()),
+            "promise 5 (disarmed: no sweep)",
+            f"books untouched while disarmed: {fmt_books(stack.books())}",
+        )
+        emptied = wait_each(stack, self.keys, lambda k: stack.books()[k] == 0, 15)
+        line.check(
+            all(v is not None for v in emptied.values()),
+            "promise 5 (disarm expires)",
+            "the disarm ended by itself: switches re-armed, saw the trader stopped, swept every book",
+        )
+        self.operator("status")
 
 
 def main() -> int:
@@ -205,7 +275,10 @@ def main() -> int:
         story.healthy()
         story.death()
         story.recovery()
-        story.clean_stop()
+        with LocalApi(stack.env) as api:
+            story.api_url = api.url
+            story.incident()
+            story.maintenance()
     if line.broken:
         print(f"\nDEMO FAILED: {len(line.broken)} promise(s) broken", file=sys.stderr)
         for item in line.broken:

@@ -173,10 +173,16 @@ class SchedulerDriver:
 
     def stop(self) -> None:
         self.stop_event.set()
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout=self.timing.lambda_timeout_s + 5)
+        joined: set[threading.Thread] = set()
+        while True:
+            # A schedule thread may start one last invocation while we join: loop until none is new.
+            with self._lock:
+                pending = [t for t in self._threads if t not in joined]
+            if not pending:
+                return
+            for thread in pending:
+                thread.join(timeout=self.timing.lambda_timeout_s + 5)
+                joined.add(thread)
 
 
 class Stack:

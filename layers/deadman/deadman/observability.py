@@ -23,6 +23,9 @@ class PowertoolsMetrics:
 
     def flush(self) -> None:
         self._metrics.flush_metrics()
+        # With POWERTOOLS_METRICS_DISABLED, flush keeps the values, and Powertools prints them
+        # anyway once 100 accumulate: drop them so a disabled sink stays silent and small.
+        self._metrics.clear_metrics()
 
 
 def logger_sink(logger: Any) -> Any:
