@@ -22,3 +22,15 @@ def aws(moto_server: MotoServer) -> Iterator[MotoServer]:
     moto_server.reset()
     with patched_env(moto_server.env()):
         yield moto_server
+
+
+@pytest.fixture
+def stack_tables(aws: MotoServer) -> dict[str, str]:
+    """The template's LivenessTable and ControlTable, created in moto from template.yaml itself."""
+    import boto3
+
+    from sandbox.tables import create_tables
+
+    names = {"LivenessTable": "LivenessTable", "ControlTable": "ControlTable"}
+    create_tables(boto3.client("dynamodb"), names)
+    return names

@@ -17,16 +17,8 @@ FLOOR = 1_700_000_000_000
 
 
 @pytest.fixture
-def table(aws: Any) -> str:
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def table(stack_tables: dict[str, str]) -> str:
+    assert stack_tables["ControlTable"] == TABLE
     return TABLE
 
 

@@ -8,22 +8,12 @@ import pytest
 from deadman.lease import Lease, Renewal, Role
 from sandbox.venues.common import VirtualClock
 
-TABLE = "control"
+TABLE = "ControlTable"
 
 
 @pytest.fixture
-def ddb(aws):
-    client = boto3.client("dynamodb")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return client
+def ddb(stack_tables):
+    return boto3.client("dynamodb")
 
 
 def lease(ddb, owner: str, clock: VirtualClock, venue: str = "kraken") -> Lease:

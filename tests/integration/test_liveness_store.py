@@ -41,14 +41,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def table(aws: Any) -> str:
-    client = boto3.client("dynamodb")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "system", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "system", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def table(stack_tables: dict[str, str]) -> str:
+    assert stack_tables["LivenessTable"] == TABLE
     return TABLE
 
 
