@@ -1,5 +1,8 @@
 # Every target bootstraps what it needs: a fresh clone only needs python3 and network to PyPI.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# This machine's pip config lists local indexes that may not exist: hide that noise, keep errors.
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location .* is ignored" || true; }
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,17 +15,17 @@ export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
 $(VENV)/.stamp: requirements-dev.txt layers/deadman/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -e .
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -e . $(QUIET_PIP)
 	touch $@
 
 $(SAM_VENV)/.stamp:
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==1.170.0
+	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==1.170.0 $(QUIET_PIP)
 	touch $@
 
 $(CHECKOV_VENV)/.stamp:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check checkov==3.3.30
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check checkov==3.3.30 $(QUIET_PIP)
 	touch $@
 
 demo: $(VENV)/.stamp

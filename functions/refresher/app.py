@@ -19,13 +19,15 @@ refresher = build_refresher(
 )
 
 
+# Metrics are flushed after every tick (an invocation lives for minutes), so no log_metrics
+# decorator: it would only find an empty set at the end and warn about it on every invocation.
 @logger.inject_lambda_context
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle_schedule(
-        event,
-        invocation_id=context.aws_request_id,
-        remaining_ms=context.get_remaining_time_in_millis,
-        refresher=refresher,
-        on_tick=lambda _report: sink.flush(),
-    )
+    with sink.flushing():
+        return handle_schedule(
+            event,
+            invocation_id=context.aws_request_id,
+            remaining_ms=context.get_remaining_time_in_millis,
+            refresher=refresher,
+            on_tick=lambda _report: sink.flush(),
+        )

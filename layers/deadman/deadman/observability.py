@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -18,10 +20,20 @@ class PowertoolsMetrics:
     def count(self, name: str, value: float = 1, **dims: str) -> None:
         self._metrics.add_metric(name=name, unit=self._count, value=value)
 
+    @contextmanager
+    def flushing(self) -> Iterator[None]:
+        """Flush whatever the block emitted, however it ends."""
+        try:
+            yield
+        finally:
+            self.flush()
+
     def gauge(self, name: str, value: float, unit: str = "Seconds", **dims: str) -> None:
         self._metrics.add_metric(name=name, unit=self._seconds, value=value)
 
     def flush(self) -> None:
+        if not self._metrics.metric_set:
+            return  # Powertools warns on an empty flush
         self._metrics.flush_metrics()
         # With POWERTOOLS_METRICS_DISABLED, flush keeps the values, and Powertools prints them
         # anyway once 100 accumulate: drop them so a disabled sink stays silent and small.
