@@ -73,7 +73,8 @@ def signing() -> dict[str, float]:
 
 def ticks(rounds: int = 30) -> dict[str, tuple[float, float]]:
     from deadman.clock import system_clock
-    from deadman.refresh import ListMetrics, build_refresher
+    from deadman.observability import ListMetrics
+    from deadman.refresh import build_refresher
     from sandbox.stack import Stack
     from sandbox.trader import ToyTrader
 

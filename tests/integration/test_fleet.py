@@ -15,8 +15,9 @@ from botocore.config import Config
 from deadman.clock import system_clock
 from deadman.entry import handle_schedule
 from deadman.liveness import LivenessReader
+from deadman.observability import ListMetrics
 from deadman.policy import Timing, reaction_bounds
-from deadman.refresh import ListMetrics, Refresher, build_refresher
+from deadman.refresh import Refresher, build_refresher
 from deadman.switches import SwitchStore
 from deadman.venues import load as load_venue
 from sandbox.stack import CONTROL_TABLE, LIVENESS_TABLE, SandboxTiming, Stack

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from deadman.clock import Clock, system_clock
 from deadman.config import FleetConfig
@@ -62,8 +62,10 @@ from deadman.control_results import (
     VenueProblem,
     VenueStatus,
 )
+from deadman.credentials import VenueSecrets
 from deadman.errors import DeadmanError
 from deadman.liveness import LivenessReader, read_and_judge
+from deadman.observability import MetricsSink, NoMetrics
 from deadman.policy import Mode, reaction_bounds, triggers_today
 from deadman.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import VENUES
@@ -109,19 +111,6 @@ class ConflictError(DeadmanError):
         self.switches = list(switches)
 
 
-class MetricsSink(Protocol):
-    def count(self, name: str, value: float = 1, **dims: str) -> None: ...
-
-
-class _NoMetrics:
-    def count(self, name: str, value: float = 1, **dims: str) -> None:
-        pass
-
-
-class Credentials(Protocol):
-    def get(self, venue: str) -> Any: ...
-
-
 ClientFactory = Callable[[str, Any, tuple[float, float]], VenueClient]
 
 
@@ -163,7 +152,7 @@ class Control:
         config: FleetConfig,
         switches: SwitchStore,
         liveness: LivenessReader | None = None,
-        credentials: Credentials | None = None,
+        credentials: VenueSecrets | None = None,
         nonces: Any = None,
         clock: Clock = system_clock,
         sleep: Callable[[float], None] = time.sleep,
@@ -180,7 +169,7 @@ class Control:
         self.nonces = nonces
         self.clock = clock
         self.sleep = sleep
-        self.metrics: MetricsSink = metrics or _NoMetrics()
+        self.metrics: MetricsSink = metrics or NoMetrics()
         self.log = log or (lambda *a, **k: None)
         self.kill_timeout = kill_timeout
         self.control_timeout = control_timeout

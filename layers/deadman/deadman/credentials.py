@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from deadman.errors import ConfigError, CredentialsError
 from deadman.venues import VENUES
@@ -136,6 +136,14 @@ def _parse_entry(module: ModuleType, entry: Mapping[str, Any], secret_id: str, p
         # Anything else (a parser deep in a signing library) may quote the value: keep the class only.
         failure = CredentialsError(secret_id, path, f"is invalid ({type(exc).__name__})")
     raise failure
+
+
+class VenueSecrets(Protocol):
+    """What the refresher and the controls need of a credential store (CredentialStore, or a fake)."""
+
+    def get(self, venue: str) -> VenueSecret: ...
+
+    def refresh(self, venue: str) -> VenueSecret: ...
 
 
 class CredentialStore:

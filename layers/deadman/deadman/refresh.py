@@ -16,14 +16,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from deadman.clock import Clock
 from deadman.config import FleetConfig
+from deadman.credentials import VenueSecrets
 from deadman.errors import ConfigError, DeadmanError
 from deadman.lease import Lease, Renewal, Role
 from deadman.liveness import Liveness, LivenessReader, Verdict, read_and_judge
 from deadman.nonces import NonceSource
+from deadman.observability import MetricsSink
 from deadman.policy import Decision, LivenessView, Mode, decide, triggers_today, utc_date
 from deadman.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import load as load_venue
@@ -32,34 +34,6 @@ from deadman.venues.errors import AuthError, VenueError, VolumeGateError
 from deadman.venues.http import DEFAULT_TIMEOUT
 
 ACTOR = "refresher"
-
-
-class MetricsSink(Protocol):
-    def count(self, name: str, value: float = 1, **dims: str) -> None: ...
-
-    def gauge(self, name: str, value: float, unit: str = "Seconds", **dims: str) -> None: ...
-
-
-class ListMetrics:
-    """A metrics sink for tests and the sandbox: remembers everything."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, float, dict[str, str]]] = []
-
-    def count(self, name: str, value: float = 1, **dims: str) -> None:
-        self.records.append((name, value, dims))
-
-    def gauge(self, name: str, value: float, unit: str = "Seconds", **dims: str) -> None:
-        self.records.append((name, value, dims))
-
-    def total(self, name: str) -> float:
-        return sum(v for n, v, _ in self.records if n == name)
-
-
-class Credentials(Protocol):
-    def get(self, venue: str) -> Any: ...
-
-    def refresh(self, venue: str) -> Any: ...
 
 
 @dataclass
@@ -92,7 +66,7 @@ class Refresher:
         config: FleetConfig,
         switches: SwitchStore,
         liveness: LivenessReader,
-        credentials: Credentials,
+        credentials: VenueSecrets,
         nonces: NonceSource,
         clock: Clock,
         metrics: MetricsSink,
@@ -104,7 +78,6 @@ class Refresher:
         self.switches = switches
         self.liveness = liveness
         self.credentials = credentials
-        self.nonces = nonces
         self.clock = clock
         self.metrics = metrics
         self.log = log or (lambda *a, **k: None)
@@ -174,7 +147,9 @@ class Refresher:
             now_ms=now, liveness=live, switch=switch.view(), caps=self.caps, timing=self.config.timing
         )
         result.decision = decision
-        switch = self._bookkeeping(switch, decision, verdict, now)
+        # Transition bookkeeping rides on the tick's next write (the intent write when extending,
+        # else the final one); its audit entries follow once that state is stored.
+        switch, transitions = self._bookkeeping(switch, decision, verdict, now)
         client = self._client(account)
 
         if decision.extend_to_ms is not None:
@@ -185,12 +160,16 @@ class Refresher:
             switch = self._venue_off(client, account, switch, now, "disarmed")
         # The extension (if any) has returned: nothing is in flight any more, so a kill or disarm
         # reading this version need not wait for it (deadman.control).
-        switch = dataclasses.replace(switch, last_tick_ms=now, inflight_until_ms=None)
-        self.switches.put(switch)
-        self._emit(decision, switch, now)
+        switch = self.switches.put(dataclasses.replace(switch, last_tick_ms=now, inflight_until_ms=None))
+        for action, reason, details in transitions:
+            self._audit(switch, action, reason, "ok", now, details)
+        if decision.dead:
+            self.metrics.count("Dead", venue=self.venue)
 
-    def _bookkeeping(self, switch: Switch, decision: Decision, verdict: Liveness, now: int) -> Switch:
-        """State changes that follow from the decision alone, audited where they are transitions."""
+    def _bookkeeping(
+        self, switch: Switch, decision: Decision, verdict: Liveness, now: int
+    ) -> tuple[Switch, list[tuple[str, str, dict[str, Any]]]]:
+        """State changes that follow from the decision alone, and the transitions to audit."""
         changes: dict[str, Any] = {}
         audit: list[tuple[str, str, dict[str, Any]]] = []
         if decision.auto_arm:
@@ -213,11 +192,7 @@ class Refresher:
         if decision.recovered:
             changes["dead_since_ms"] = None
             audit.append(("recovered", "trader alive again", {"beat_ms": verdict.beat_ms}))
-        if changes:
-            switch = self.switches.put(dataclasses.replace(switch, **changes))
-        for action, reason, details in audit:
-            self._audit(switch, action, reason, "ok", now, details)
-        return switch
+        return dataclasses.replace(switch, **changes), audit
 
     def _extend(
         self,
@@ -338,10 +313,6 @@ class Refresher:
             now_ms=now,
             details=details,
         )
-
-    def _emit(self, decision: Decision, switch: Switch, now: int) -> None:
-        if decision.dead:
-            self.metrics.count("Dead", venue=self.venue)
 
     # -- the loop -----------------------------------------------------------------------------
     def run(
