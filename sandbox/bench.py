@@ -1,111 +1,143 @@
-"""`make bench`: figures for the costs that matter to a refresher, printed, never asserted.
+"""What a refresher costs per tick, measured against the sandbox (moto + the venue simulators).
 
-- cold import of each venue adapter in a fresh interpreter (what a cold start pays);
-- signing cost per venue;
-- one refresher tick per venue against the local simulators (moto + HTTP), median and p95;
-- peak memory (ru_maxrss) of a process that imported and ran everything.
+`python -m sandbox.bench [--rounds N] [--json PATH|-]`: printed, never asserted. Runs in the
+project's `.venv` (moto, the simulators); `make bench` (`python -m bench`) calls it and merges the
+figures with the side-by-side comparisons it runs in `.venv-bench`.
+
+Per venue, over N healthy ticks (the toy trader beats before each):
+- one tick's wall time, median and p95;
+- the AWS calls one tick makes (counted on boto3's default session: operation, and whether a
+  DynamoDB read is strongly consistent), which the cost model turns into request units;
+- the custom metrics a healthy tick publishes (metric name x dimension set, each billed monthly);
+- the venue's accounts in the sandbox (the calls scale with them).
+Plus the peak RSS of this process.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import resource
 import statistics
-import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
-IMPORTS = {
-    "deadman.venues.kraken": "import deadman.venues.kraken",
-    "deadman.venues.gemini": "import deadman.venues.gemini",
-    "deadman.venues.hyperliquid": "import deadman.venues.hyperliquid",
-    "hyperliquid + first signature": (
-        "from deadman.venues.hyperliquid_signing import sign_l1_action;"
-        "sign_l1_action('0x'+'11'*32, {'type':'scheduleCancel','time':1}, None, 1, None, True)"
-    ),
-    "deadman.refresh (core)": "import deadman.refresh",
-}
+_DEFAULT_DIMENSIONS = ("service", "venue")  # Powertools' service + the refresher's default dimension
 
 
-def cold_import_ms(statement: str, runs: int = 5) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", statement], check=True)
-        samples.append((time.perf_counter() - start) * 1000)
-    baseline = min(
-        _timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)) for _ in range(3)
-    )
-    return statistics.median(samples) - baseline
+class AwsCallCounter:
+    """Counts boto3 calls made while `counting()` is active, on any thread."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._active = threading.Event()
+
+    def install(self) -> None:
+        import boto3
+
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register("before-parameter-build", self._on_call)
+
+    def _on_call(self, model: Any = None, params: Any = None, **_: Any) -> None:
+        if not self._active.is_set() or model is None:
+            return
+        service = str(model.service_model.service_name)
+        name = f"{service}.{model.name}"
+        if isinstance(params, dict) and params.get("ConsistentRead"):
+            name += "(strong)"
+        self.calls[name] += 1
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        self._active.set()
+        try:
+            yield
+        finally:
+            self._active.clear()
 
 
-def _timed(fn: Callable[[], object]) -> float:
+def _timed_ms(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return (time.perf_counter() - start) * 1000
 
 
-def per_call_us(fn: Callable[[], object], n: int) -> float:
-    fn()
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - start) / n * 1e6
-
-
-def signing() -> dict[str, float]:
-    from deadman.venues import gemini, kraken
-    from deadman.venues.hyperliquid_signing import sign_l1_action
-
-    secret = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
-    payload = gemini.encode_payload({"request": "/v1/heartbeat", "nonce": 1})
-    action = {"type": "scheduleCancel", "time": 1_700_000_000_000}
-    return {
-        "kraken API-Sign": per_call_us(
-            lambda: kraken.sign("/0/private/CancelAll", 1, b"nonce=1", secret), 2000
-        ),
-        "gemini HMAC-SHA384": per_call_us(lambda: gemini.sign(payload, "secret"), 2000),
-        "hyperliquid L1 (EIP-712)": per_call_us(
-            lambda: sign_l1_action("0x" + "11" * 32, action, None, 1, None, True), 200
-        ),
-    }
-
-
-def ticks(rounds: int = 30) -> dict[str, tuple[float, float]]:
+def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
     from deadman.clock import system_clock
     from deadman.observability import ListMetrics
     from deadman.refresh import build_refresher
     from sandbox.stack import Stack
     from sandbox.trader import ToyTrader
 
-    out: dict[str, tuple[float, float]] = {}
+    counter = AwsCallCounter()
+    out: dict[str, dict[str, Any]] = {}
     with Stack() as stack:
+        counter.install()  # after the stack pointed boto3 at moto; clients made later are hooked
+        accounts = {v: len(stack.secret_values()[v]["accounts"]) for v in stack.venues}
         trader = ToyTrader(stack)
         for venue in stack.venues:
-            refresher = build_refresher(
-                venue, clock=system_clock, metrics=ListMetrics(), log=lambda *a, **k: None
-            )
+            metrics = ListMetrics()
+            refresher = build_refresher(venue, clock=system_clock, metrics=metrics, log=lambda *a, **k: None)
+            trader.beat()
+            refresher.tick()  # first tick: secret fetch, first venue call; not a steady-state tick
+            metrics.records.clear()
+            counter.calls.clear()
             samples = []
             for _ in range(rounds):
                 trader.beat()
-                samples.append(_timed(refresher.tick))
+                with counter.counting():
+                    samples.append(_timed_ms(refresher.tick))
             samples.sort()
-            out[venue] = (statistics.median(samples), samples[int(len(samples) * 0.95) - 1])
+            series = {
+                (name, tuple(sorted({*dims, *_DEFAULT_DIMENSIONS}))) for name, _value, dims in metrics.records
+            }
+            out[venue] = {
+                "accounts": accounts[venue],
+                "tick_ms_median": statistics.median(samples),
+                "tick_ms_p95": samples[max(0, int(len(samples) * 0.95) - 1)],
+                "aws_calls_per_tick": {k: v / rounds for k, v in sorted(counter.calls.items())},
+                "metric_series": sorted(f"{name}[{','.join(dims)}]" for name, dims in series),
+            }
     return out
 
 
-def main() -> None:
-    print("cold import (fresh interpreter, minus an empty one), median of 5:")
-    for name, statement in IMPORTS.items():
-        print(f"  {name:<34} {cold_import_ms(statement):7.1f} ms")
-    print("signing, per call:")
-    for name, us in signing().items():
-        print(f"  {name:<34} {us:9.1f} us")
-    print("one refresher tick against the simulators + moto (all accounts of the venue), 30 rounds:")
-    for venue, (median, p95) in ticks().items():
-        print(f"  {venue:<34} median {median:6.1f} ms   p95 {p95:6.1f} ms")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this process (everything imported, stack run): {peak_mb:.0f} MB")
+def collect(rounds: int) -> dict[str, Any]:
+    return {
+        "rounds": rounds,
+        "ticks": ticks(rounds),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "python": sys.version.split()[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--json", help="write the figures as JSON to this path ('-' for stdout only)")
+    args = parser.parse_args(argv)
+    figures = collect(args.rounds)
+    if args.json == "-":
+        print(json.dumps(figures))
+        return
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(figures, fh, indent=2)
+    print(f"one healthy refresher tick against the simulators + moto, {args.rounds} rounds:")
+    for venue, t in figures["ticks"].items():
+        calls = ", ".join(f"{k} {v:g}" for k, v in t["aws_calls_per_tick"].items())
+        print(
+            f"  {venue:<12} {t['accounts']} account(s)  median {t['tick_ms_median']:6.1f} ms"
+            f"  p95 {t['tick_ms_p95']:6.1f} ms  AWS calls/tick: {calls}"
+        )
+        print(f"  {'':<12} metric series: {len(t['metric_series'])}: {', '.join(t['metric_series'])}")
+    print(f"peak RSS of this process (everything imported, stack run): {figures['peak_rss_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -242,7 +242,7 @@ def test_other_venue_modules_do_not_load_eth_account() -> None:
     assert "eth_account" not in loaded.split(",")
 
 
-def test_signing_loads_eth_account_only_when_used() -> None:
+def test_signing_loads_the_curve_only_when_used_and_never_eth_account() -> None:
     probe = (
         "import sys\n"
         "from deadman.venues import hyperliquid_signing as s\n"
@@ -250,6 +250,6 @@ def test_signing_loads_eth_account_only_when_used() -> None:
         "s.action_hash({'type': 'scheduleCancel'}, None, 0, None)\n"
         "assert 'eth_account' not in sys.modules\n"
         f"s.sign_l1_action({KEY!r}, {{'type': 'scheduleCancel'}}, None, 0, None, True)\n"
-        "assert 'eth_account' in sys.modules\n"
+        "assert 'coincurve' in sys.modules and 'eth_account' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
