@@ -3,9 +3,11 @@ its exit codes, SigV4 signing, `doctor` and `beat`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,13 +17,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
+import boto3
 import pytest
+import requests
 
 from deadman import cli
+from deadman.clock import system_clock
 from deadman.liveness import LivenessReader
+from deadman.switches import SwitchStore
 from sandbox.aws import patched_env
 from sandbox.local_api import LocalApi
-from sandbox.stack import GEMINI_KEYS, LIVENESS_TABLE, SandboxTiming, Stack
+from sandbox.stack import CONTROL_TABLE, GEMINI_KEYS, LIVENESS_TABLE, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
 
 pytestmark = pytest.mark.integration
@@ -46,23 +52,33 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1d", 86400), ("45", 45), (" 5 m ", 300)],
+    [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1d", 86400), ("45s", 45), (" 5 m ", 300)],
 )
 def test_durations(text: str, seconds: int) -> None:
     assert cli.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "0", "0m", "10x", "m30", "-5m", "1.5h", "30 minutes", "h"])
+@pytest.mark.parametrize(
+    "text", ["", "0", "0m", "10x", "m30", "-5m", "1.5h", "30 minutes", "h", "45", " 10 "]
+)
 def test_bad_durations(text: str) -> None:
     with pytest.raises(cli.CliError) as info:
         cli.parse_duration(text)
     assert info.value.code == cli.EXIT_USAGE
 
 
+def test_a_duration_without_a_unit_is_refused_with_the_choices_spelt_out() -> None:
+    # '--for 10' used to mean 10 seconds silently; an operator meaning 10 minutes got a disarm that
+    # ended while the restart was still under way.
+    with pytest.raises(cli.CliError) as info:
+        cli.parse_duration("10")
+    assert str(info.value) == "duration '10' has no unit: write 10s, 10m or 10h (seconds, minutes, hours)"
+
+
 def test_region_and_exit_code_mapping() -> None:
     assert cli.region_of("https://abc123.execute-api.eu-west-2.amazonaws.com/v1") == "eu-west-2"
     assert cli.region_of("http://127.0.0.1:8080") is None
-    assert [cli.exit_code(s) for s in (200, 207, 400, 409, 401, 403, 404, 500, 502, 504)] == [
+    assert [cli.exit_code(s) for s in (200, 207, 400, 409, 401, 403, 404, 429, 500, 502, 504)] == [
         0,
         1,
         2,
@@ -70,6 +86,7 @@ def test_region_and_exit_code_mapping() -> None:
         3,
         3,
         2,
+        6,
         5,
         5,
         5,
@@ -96,7 +113,11 @@ def test_operator_story_with_exit_codes(
     assert code == 0
     assert "trader toy-trader: ALIVE" in out
     assert "killed until an operator arms it" in out
-    assert "hyperliquid  absolute_ms" in out and "11.0 s" in out  # the native reaction bound
+    # The native reaction bound as the API computes it (deadman.policy owns the number).
+    bounds = json.loads(run(capsys, "status", *ep, "--json")[1])["venues"]
+    native = next(v["reaction_bounds"]["native_s"] for v in bounds if v["venue"] == "hyperliquid")
+    [row] = [line for line in out.splitlines() if line.startswith("hyperliquid  absolute_ms")]
+    assert f"{native:.1f} s" in row
 
     code, _, err = run(capsys, "disarm", *ep, "--for", "30m", "--reason", "deploy")
     assert code == cli.EXIT_USAGE and "HTTP 409 conflict" in err and "Arm it first" in err
@@ -130,9 +151,11 @@ def test_operator_story_with_exit_codes(
     assert code == cli.EXIT_PARTIAL
     assert "INCOMPLETE" in out and "NOT done: kraken/main" in out
 
-    # The sandbox answers an unknown route like API Gateway does (403): an auth failure to the CLI.
+    # The sandbox answers an unknown route like API Gateway does (403 "Missing Authentication Token"):
+    # the hint is about the URL, not the credentials.
     code, _, err = run(capsys, "status", "--endpoint", api.url + "/nope")
     assert code == cli.EXIT_AUTH and "HTTP 403" in err
+    assert "no route matches this URL" in err and "ApiUrl" in err and "credentials" not in err
 
     code, _, err = run(capsys, "status", "--endpoint", "http://127.0.0.1:9", "--timeout", "2")
     assert code == cli.EXIT_UNREACHABLE and "cannot reach" in err
@@ -141,6 +164,80 @@ def test_operator_story_with_exit_codes(
         code, out, _ = run(capsys, "status", "--json")
     assert code == 0 and json.loads(out)["action"] == "status"
     assert run(capsys, "arm", *ep, "--reason", "end of story")[0] == 0
+
+
+def control_table() -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": CONTROL_TABLE, "ConsistentRead": True}
+    while True:
+        page = boto3.client("dynamodb").scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+UNSAFE = ("\x1b", "\x00", "\x07", "\x9b", "\u202e")
+
+
+def test_bad_reasons_are_refused_and_change_nothing(
+    sandbox: tuple[Stack, LocalApi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, api = sandbox
+    ep = ("--endpoint", api.url)
+    before = control_table()
+
+    code, _, err = run(capsys, "kill", *ep, "--reason", "   ")
+    assert code == cli.EXIT_USAGE and "HTTP 400" in err and "only whitespace" in err
+    code, _, err = run(capsys, "arm", *ep, "--reason", "fine\x1b[2J\x1b[H")
+    assert code == cli.EXIT_USAGE and "control character (U+001B) at position 4" in err
+    assert not any(char in err for char in UNSAFE)
+    code, _, err = run(capsys, "disarm", *ep, "--for", "5m", "--reason", "nul\x00")
+    assert code == cli.EXIT_USAGE and "U+0000" in err
+
+    # Invalid UTF-8 on the wire (a client that does not encode its text): the sandbox, like API
+    # Gateway, passes it on with U+FFFD in place of the bad bytes.
+    resp = requests.post(api.url + "/kill", data=b'{"reason": "bad \xff\xfe bytes"}', timeout=30)
+    assert resp.status_code == 400 and "not valid UTF-8" in resp.json()["message"]
+    resp = requests.post(api.url + "/kill", data=b'{"reason": "half \\ud800 pair"}', timeout=30)
+    assert resp.status_code == 400 and "lone surrogate" in resp.json()["message"]
+
+    assert control_table() == before
+
+
+def test_status_never_prints_control_characters_stored_in_the_table(
+    sandbox: tuple[Stack, LocalApi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Written straight to the table: what an older version (or anyone with table access) stored.
+    _, api = sandbox
+    SwitchStore(CONTROL_TABLE).audit(
+        "kraken",
+        "main",
+        action="note",
+        actor="arn:aws:sts::1:assumed-role/x/\x1b]0;owned\x07",
+        reason="legacy \x1b[2J\x1b[H\x00reason",
+        result="\x1b[31mred\x9b0m \u202eevil",
+        now_ms=int(time.time() * 1000),
+    )
+    code, out, _ = run(capsys, "status", "--endpoint", api.url, "--audit", "5")
+    assert code == 0
+    assert not any(char in out for char in UNSAFE), repr(out)
+    assert "legacy \\x1b[2J\\x1b[H\\x00reason" in out and "\\u202eevil" in out
+
+    code, out, _ = run(capsys, "status", "--endpoint", api.url, "--json")
+    assert code == 0 and not any(char in out for char in UNSAFE)
+    assert "\\u001b[2J" in out
+
+
+def test_a_short_timeout_is_reported_as_given(capsys: pytest.CaptureFixture[str]) -> None:
+    # A listener that never answers: the connection is accepted (backlog), the answer never comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        code, _, err = run(capsys, "status", "--endpoint", url, "--no-sign", "--timeout", "0.05")
+    assert code == cli.EXIT_UNREACHABLE
+    assert "within 0.05 s" in err and "within 0 s" not in err
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -186,12 +283,23 @@ def test_requests_are_sigv4_signed_and_errors_map_to_exit_codes(
     Recorder.answers = [
         (403, {"message": "User: arn:aws:iam::1:user/x is not authorized to perform: execute-api:Invoke"}),
         (500, {"error": "internal_error", "message": "boom"}),
+        (429, {"message": "Too Many Requests"}),
+        (403, {"message": "Missing Authentication Token"}),
     ]
     with patched_env(creds):
         code, _, err = run(capsys, "status", "--endpoint", recorder + "/v1", "--region", "eu-west-1")
         assert code == cli.EXIT_AUTH and "not authorized" in err and "Operator" in err
         code, _, err = run(capsys, "status", "--endpoint", recorder + "/v1", "--region", "eu-west-1")
         assert code == cli.EXIT_SERVER and "outcome is unknown" in err
+        # Throttling is not a refusal: its own exit code, and the advice is to retry.
+        code, _, err = run(capsys, "status", "--endpoint", recorder + "/v1", "--region", "eu-west-1")
+        assert code == cli.EXIT_THROTTLED == 6
+        assert "HTTP 429" in err and "throttled" in err and "retry" in err
+        assert "refused" not in err
+        # A wrong stage or path, signed: the hint is about the URL, not the credentials.
+        code, _, err = run(capsys, "status", "--endpoint", recorder + "/v2", "--region", "eu-west-1")
+        assert code == cli.EXIT_AUTH and "no route matches this URL" in err and "/v1" in err
+        assert "check your AWS credentials" not in err
     auth = Recorder.seen[0]["authorization"]
     assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIDCLITEST/")
     assert "/eu-west-1/execute-api/aws4_request" in auth
@@ -309,3 +417,25 @@ def test_console_script_status_json(sandbox: tuple[Stack, LocalApi]) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert {v["venue"] for v in json.loads(done.stdout)["venues"]} == {"gemini", "kraken", "hyperliquid"}
+
+
+def test_a_kill_that_outwaits_an_in_flight_extension_says_why_it_took_longer(
+    sandbox: tuple[Stack, LocalApi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A refresher wrote its intent just before the latch: the kill waits until that extension can no
+    # longer land (up to ~8 s in a deployment) and the operator is told why.
+    _, api = sandbox
+    ep = ("--endpoint", api.url)
+    assert run(capsys, "arm", *ep, "--reason", "before the race")[0] == 0
+    store = SwitchStore(CONTROL_TABLE)
+    intent = store.get("kraken", "main")
+    store.put(dataclasses.replace(intent, inflight_until_ms=system_clock() + 800))
+
+    code, out, _ = run(capsys, "kill", *ep, "--reason", "race", "--venue", "kraken")
+
+    assert code == 0, out
+    assert (
+        "waited for a refresher extension that was in flight at the latch on kraken/main to time out "
+        "(up to ~8 s)" in out
+    )
+    assert run(capsys, "arm", *ep, "--reason", "after the race")[0] == 0

@@ -52,6 +52,8 @@ def with_body(body: Any, name: str = "kill.json") -> dict[str, Any]:
         {"reason": "r", "venues": ["kraken"]},
         {"reason": "r", "venues": ["gemini", "kraken", "hyperliquid"], "accounts": ["main", "mm-2"]},
         {"reason": "x" * 500, "accounts": ["a" * 128]},
+        {"reason": " incident 42: trader runaway ☃ é 日本 "},
+        {"reason": "emoji with joiners 👩\u200d💻"},
     ],
 )
 def test_valid_kill_and_arm_bodies(body: dict[str, Any]) -> None:
@@ -81,6 +83,22 @@ def test_valid_kill_and_arm_bodies(body: dict[str, Any]) -> None:
         ({"reason": "r", "accounts": [1]}, "string_type"),
         ({"reason": "r", "venue": ["kraken"]}, "extra_forbidden"),
         ({"reason": "r", "for_seconds": 60}, "extra_forbidden"),  # not a kill field
+        # A reason is one line of plain text saying something (it is printed to other operators).
+        ({"reason": " "}, "value_error"),
+        ({"reason": " \u00a0\u3000 "}, "value_error"),  # Unicode spaces
+        ({"reason": "\u200b"}, "value_error"),  # zero-width space: prints as nothing
+        ({"reason": "ok \x1b[2J"}, "value_error"),  # ESC: terminal escape sequences
+        ({"reason": "ok\x00"}, "value_error"),  # NUL
+        ({"reason": "ok\x07"}, "value_error"),  # BEL
+        ({"reason": "ok\x7f"}, "value_error"),  # DEL
+        ({"reason": "ok\x9b31m"}, "value_error"),  # C1 CSI
+        ({"reason": "line\nbreak"}, "value_error"),
+        ({"reason": "tab\there"}, "value_error"),
+        ({"reason": "ok \u202eevil"}, "value_error"),  # bidi override
+        ({"reason": "ok\u2028next"}, "value_error"),  # line separator
+        ({"reason": "bad \ufffd bytes"}, "value_error"),  # what invalid UTF-8 becomes
+        ({"reason": "half \ud800 pair"}, "string_unicode"),  # a lone surrogate
+        ({"reason": "r", "accounts": ["main\x1b"]}, "value_error"),
     ],
 )
 def test_invalid_kill_bodies(body: dict[str, Any], why: str) -> None:
@@ -141,6 +159,49 @@ def test_parse_body_refuses_with_a_clear_message(body: str | None, message: str)
         parse_body(with_body(body), KillRequest)
     assert info.value.status == 400
     assert message in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"reason": "   "}', "reason: must say why: it is empty or only whitespace"),
+        ('{"reason": "\\t\\n"}', "reason: contains a control character (U+0009) at position 0"),
+        ('{"reason": "ok \\u001b[2J"}', "reason: contains a control character (U+001B) at position 3"),
+        ('{"reason": "ok\\u0000"}', "reason: contains a control character (U+0000) at position 2"),
+        ('{"reason": "x\\u202e"}', "reason: contains a control character (U+202E) at position 1"),
+        (
+            '{"reason": "bad \ufffd"}',
+            "reason: contains U+FFFD at position 4, the mark of bytes that were not",
+        ),
+        ('{"reason": "half \\ud800 pair"}', "reason: not valid Unicode text (a lone surrogate)"),
+    ],
+)
+def test_bad_reasons_are_refused_with_a_clear_message(body: str, message: str) -> None:
+    with pytest.raises(ApiError) as info:
+        parse_body(with_body(body), KillRequest)
+    assert info.value.status == 400
+    assert message in info.value.message, info.value.message
+    assert "Value error" not in info.value.message  # pydantic's prefix is noise to an operator
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [(b'{"reason": "bad \xff\xfe bytes"}', 16), (b'{"reason": "cut \xe2\x82"}', 16)],
+)
+def test_a_body_that_is_not_utf8_is_refused_saying_so(data: bytes, where: int) -> None:
+    event = with_body(base64.b64encode(data).decode())
+    event["isBase64Encoded"] = True
+    with pytest.raises(ApiError) as info:
+        parse_body(event, KillRequest)
+    assert info.value.status == 400
+    assert info.value.message == f"the body is not valid UTF-8 (byte {where}): send JSON encoded as UTF-8"
+
+
+def test_a_text_body_with_a_raw_lone_surrogate_is_refused_as_not_utf8() -> None:
+    # What a client's invalid UTF-8 looks like once decoded with surrogateescape.
+    with pytest.raises(ApiError) as info:
+        parse_body(with_body('{"reason": "bad \udcff byte"}'), KillRequest)
+    assert info.value.status == 400 and "not valid UTF-8" in info.value.message
 
 
 def test_parse_body_caps_the_number_of_reported_problems() -> None:
@@ -286,6 +347,12 @@ def test_disarm_routes_map_refusals_to_400_and_409() -> None:
         DISARM_ROUTES, with_body({"reason": "r", "for_seconds": 7200}, "disarm.json"), control
     )
     assert status == 400 and "between 1 and 3600" in body["message"]
+
+    status, body = resolve(
+        DISARM_ROUTES, with_body({"reason": " ", "for_seconds": 60}, "disarm.json"), control
+    )
+    assert status == 400 and body["error"] == "invalid_request" and "only whitespace" in body["message"]
+    assert len(control.calls) == 2  # the refusal never reached the use case
 
     status, body = resolve(DISARM_ROUTES, sample("arm.json"), control)
     assert status == 200 and body["action"] == "arm"

@@ -5,9 +5,11 @@ kill -> POST /kill; disarm -> POST /disarm and POST /arm; status -> GET /status.
 
 API Gateway already validates bodies against the template's models (KillRequest, DisarmRequest,
 ArmRequest); the function validates again with the same rules (strictly: no type coercion), so that
-the sandbox's local API and a direct invoke behave the same, and so that the deployment-specific
-bound (MAX_DISARM_S) is enforced. docs/openapi.yaml is `openapi_document()` written out; a test
-keeps the two and the template's models in step.
+the sandbox's local API and a direct invoke behave the same, so that the deployment-specific bound
+(the stack parameter MaxDisarmSeconds) is enforced, and so that a reason is plain text (no control
+characters, not only whitespace: checks JSON Schema cannot express for API Gateway).
+docs/openapi.yaml is `openapi_document()` written out; a test keeps the two and the template's
+models in step.
 
 Status codes: 200 done; 207 done in the ControlTable but some venue action failed (the body says
 which, per switch); 400 invalid request, nothing changed; 403 (API Gateway) not allowed; 404 no such
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import unicodedata
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -39,7 +42,7 @@ from deadman.control_results import ArmResult, DisarmResult, KillResult, StatusR
 from deadman.venues import VENUES
 
 MAX_BODY_BYTES = 16 * 1024
-MAX_DISARM_SCHEMA_S = 86_400  # the schema's bound; the deployment's MAX_DISARM_S is enforced too
+MAX_DISARM_SCHEMA_S = 86_400  # the schema's bound; the stack's MaxDisarmSeconds is enforced too
 # Time kept back from the Lambda's remaining time for writing the answer.
 REPLY_MARGIN_MS = 3_000
 UNKNOWN_CALLER = "unknown"
@@ -61,8 +64,46 @@ def _distinct(values: list[Any]) -> list[Any]:
     return values
 
 
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-AccountId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+# Characters that rearrange or hide what a terminal shows: a reason is printed to other operators
+# (`deadman status`) and into logs, so it must be plain text. Bidi overrides and isolates reorder
+# the rest of the line; U+2028/9 break it like a newline.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_LINE_BREAKS = frozenset("\u2028\u2029")
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
+def _plain_text(value: str) -> str:
+    for position, char in enumerate(value):
+        # Lone surrogates never get here: pydantic refuses them as string_unicode (see _explain).
+        if char == REPLACEMENT_CHARACTER:
+            # API Gateway (and the sandbox) pass a body that is not UTF-8 on as text, U+FFFD in place of the
+            # bad bytes: the only trace of invalid UTF-8 that reaches the function.
+            raise ValueError(
+                f"contains U+FFFD at position {position}, the mark of bytes that were not valid UTF-8: "
+                "send the text UTF-8 encoded"
+            )
+        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS or char in _LINE_BREAKS:
+            raise ValueError(
+                f"contains a control character (U+{ord(char):04X}) at position {position}: write it as "
+                "one line of plain text"
+            )
+    return value
+
+
+def _has_visible(value: str) -> str:
+    # Format characters (zero-width space, joiners) print as nothing, like whitespace.
+    if all(char.isspace() or unicodedata.category(char) == "Cf" for char in value):
+        raise ValueError("must say why: it is empty or only whitespace")
+    return value
+
+
+Reason = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500),
+    AfterValidator(_plain_text),
+    AfterValidator(_has_visible),
+]
+AccountId = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_plain_text)]
 Venues = Annotated[
     list[VenueName], Field(min_length=1, json_schema_extra={"uniqueItems": True}), AfterValidator(_distinct)
 ]
@@ -76,7 +117,13 @@ class _Request(BaseModel):
     # never silently ignored (a kill with "venue": [...] must not kill every venue).
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    reason: Reason = Field(description="Why: lands in the audit log of every targeted switch.")
+    reason: Reason = Field(
+        description=(
+            "Why: lands in the audit log of every targeted switch. One line of plain text with at least "
+            "one visible character: control characters (C0, DEL, C1), bidirectional overrides, line "
+            "separators, lone surrogates and U+FFFD (left by invalid UTF-8) are refused."
+        )
+    )
     venues: Venues | SkipJsonSchema[None] = Field(
         default=None, description="Venues to act on; absent = every venue enabled in this deployment."
     )
@@ -106,7 +153,9 @@ class DisarmRequest(_Request):
     model_config = ConfigDict(title="DisarmRequest")
 
     for_seconds: Annotated[int, Field(ge=1, le=MAX_DISARM_SCHEMA_S)] = Field(
-        description="How long; at most this deployment's MAX_DISARM_S (the schema allows up to 86400)."
+        description=(
+            "How long; at most the stack parameter MaxDisarmSeconds (the schema allows up to 86400)."
+        )
     )
 
 
@@ -172,7 +221,15 @@ def parse_body(event: dict[str, Any], model: type[M]) -> M:
             400, "invalid_request", f"the body is {len(data)} bytes; at most {MAX_BODY_BYTES} are accepted"
         )
     try:
-        parsed = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"the body is not valid UTF-8 (byte {exc.start}): send JSON encoded as UTF-8",
+        ) from None
+    try:
+        parsed = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_request", f"the body is not valid JSON ({_short(exc)})") from None
     if not isinstance(parsed, dict):
@@ -202,8 +259,16 @@ def _explain(exc: ValidationError) -> str:
             problems.append(f"missing required field '{where}'")
         elif kind == "extra_forbidden":
             problems.append(f"unknown field '{where}'")
+        elif kind == "string_unicode":
+            # A JSON escape of half a surrogate pair: what invalid UTF-8 turns into on some clients.
+            problems.append(
+                f"{where}: not valid Unicode text (a lone surrogate): send the text UTF-8 encoded"
+            )
         else:
-            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+            message = str(error.get("msg", "invalid"))
+            # Our own validators' messages are sentences already; pydantic prefixes them.
+            message = message.removeprefix("Value error, ")
+            problems.append(f"{where}: {message}")
     shown = problems[:_MAX_ERRORS_SHOWN]
     more = len(problems) - len(shown)
     return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
@@ -393,8 +458,9 @@ _ROUTES: tuple[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], tup
         DisarmRequest,
         DisarmResult,
         ("400", "403", "404", "409", "500"),
-        "Switch the targeted switches off for `for_seconds` (at most MAX_DISARM_S): venue timers off where "
-        "the venue allows (Kraken timeout 0, Hyperliquid schedule cleared). Gemini cannot be disarmed at "
+        "Switch the targeted switches off for `for_seconds` (at most the stack parameter "
+        "MaxDisarmSeconds): venue timers off where the venue allows (Kraken timeout 0, Hyperliquid "
+        "schedule cleared). Gemini cannot be disarmed at "
         "the venue: the fleet keeps heartbeating its keys until the disarm ends. The switches re-arm by "
         "themselves at the end. A killed switch is refused (409): arm it first. 207: some venue timer "
         "could not be switched off (the refresher retries every tick).",

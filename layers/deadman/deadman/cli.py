@@ -5,18 +5,15 @@
     deadman disarm --for 30m --reason "deploy"   switches off for a while; they re-arm by themselves
     deadman arm --reason "back to normal"        armed again (the next tick extends only if alive)
     deadman doctor                               checks secrets, venues, clocks (see `deadman doctor -h`)
-    deadman beat --system trader-1 --every 5     beat the liveness row until Ctrl-C (then "stopped")
+    deadman beat --system trader-1 --every 2     beat the liveness row until Ctrl-C (then "stopped")
 
 The API calls go to `--endpoint URL` (or $DEADMAN_ENDPOINT), or to the `ApiUrl` output of
 CloudFormation stack `--stack NAME` (or $DEADMAN_STACK), signed with SigV4 (service execute-api)
 using your normal AWS credentials (profile, environment, SSO...). The sandbox's local API
 (`python -m sandbox.local_api`) takes the same requests; there, signing is optional.
 
-Output: a readable table, or the API's JSON with --json. Exit codes:
-    0 done   1 partly done (some venue not swept / timer not switched off: see the output)
-    2 refused: bad usage or invalid request (400), or conflict (409); nothing was changed
-    3 not allowed (401/403: credentials or IAM policy)   4 API unreachable or timed out
-    5 server error (5xx): the outcome is unknown, run `deadman status`
+Durations take a unit: 90s, 30m, 2h, 1d or 1h30m. Output: a readable table (text stored by the
+API is shown with control characters escaped, e.g. ESC as \\x1b), or the API's JSON with --json.
 """
 
 from __future__ import annotations
@@ -27,8 +24,11 @@ import os
 import re
 import sys
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from deadman import __version__
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -36,8 +36,30 @@ EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_UNREACHABLE = 4
 EXIT_SERVER = 5
+EXIT_THROTTLED = 6
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    done
+  1    partly done: some venue not swept, or a timer not switched off (the output says which)
+  2    refused, nothing changed: bad usage, invalid request (400), no such route (404),
+       conflict with the switches' state (409)
+  3    not allowed (401/403): your AWS credentials or IAM policy; a 403 "Missing Authentication
+       Token" means no route matches the URL: check --endpoint (it ends with the stage, /v1)
+  4    API unreachable, or no answer in time (a kill may still have run: `deadman status`)
+  5    server error (5xx): the outcome is unknown, run `deadman status` before trying again
+  6    throttled (429): the API did not take the request; retry it (a kill: retry at once)
+  130  interrupted (Ctrl-C)
+doctor exits 1 when a check fails or nothing could be checked; beat exits 0 when stopped."""
 
 DEFAULT_TIMEOUT_S = 60.0  # kill may take up to API Gateway's 29 s
+CONNECT_TIMEOUT_S = 5.0
+# GET /status returns this many audit entries per switch (deadman.control.STATUS_AUDIT_ENTRIES; a
+# test keeps the two in step). The CLI cannot show more.
+STATUS_AUDIT_MAX = 5
+# The stack's MaxStalenessSeconds default: what `beat` checks --every against without --max-staleness.
+DEFAULT_MAX_STALENESS_S = 20.0
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+)\s*([smhd])")
@@ -50,19 +72,47 @@ class CliError(Exception):
 
 
 def parse_duration(text: str) -> int:
-    """'30m', '2h', '90s', '1h30m' or a plain number of seconds -> seconds (> 0)."""
+    """'30m', '2h', '90s', '1d' or '1h30m' -> seconds (> 0). A bare number is refused: '--for 10'
+    read as 10 seconds by one operator and 10 minutes by another is how a disarm ends too early."""
     raw = text.strip().lower()
     if raw.isdigit():
-        seconds = int(raw)
-    else:
-        compact = raw.replace(" ", "")
-        parts = _DURATION.findall(compact)
-        if not parts or "".join(n + u for n, u in parts) != compact:
-            raise CliError(f"cannot read duration {text!r}: use e.g. 90s, 30m, 2h or 1h30m")
-        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+        raise CliError(
+            f"duration {text.strip()!r} has no unit: write {raw}s, {raw}m or {raw}h (seconds, minutes, hours)"
+        )
+    compact = raw.replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise CliError(f"cannot read duration {text!r}: use e.g. 90s, 30m, 2h or 1h30m")
+    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise CliError(f"duration {text!r} must be more than 0 seconds")
     return seconds
+
+
+def seconds_text(value: float) -> str:
+    """0.05 -> '0.05 s', 60.0 -> '60 s': never rounds a short timeout to '0 s'."""
+    return f"{value:g} s"
+
+
+def check_beat_interval(every_s: float, max_staleness_s: float) -> None:
+    """Refuse a beat interval that lets the row go stale between beats.
+
+    The fleet reads the row at moments unrelated to the beats, so just before a beat the row is one
+    interval old; a failed beat is retried at the next interval, so after one failure it is two.
+    Only 2 x every < S keeps a single lost beat from sweeping a live trader's books; with
+    every >= S the switches flap between alive and dead on every beat."""
+    if every_s <= 0:
+        raise CliError("--every must be more than 0 seconds")
+    if max_staleness_s <= 0:
+        raise CliError("--max-staleness must be more than 0 seconds")
+    if 2 * every_s >= max_staleness_s:
+        raise CliError(
+            f"--every {seconds_text(every_s)} is too slow for S = {seconds_text(max_staleness_s)} (the "
+            "stack's MaxStalenessSeconds): the row is up to one interval old when the fleet reads it, two "
+            "after one failed beat, and older than S is death, so the fleet would sweep a live trader. "
+            f"Beat more often than every {seconds_text(max_staleness_s / 2)} (every 1-2 s is usual), or "
+            "pass --max-staleness if your stack's S is larger."
+        )
 
 
 # -- the API client --------------------------------------------------------------------------------
@@ -89,21 +139,28 @@ class ApiClient:
 
         url = self.endpoint + path
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Accept": "application/json", "User-Agent": "deadman-cli/0.1.0"}
+        headers = {"Accept": "application/json", "User-Agent": f"deadman-cli/{__version__}"}
         if data is not None:
             headers["Content-Type"] = "application/json"
         if self.sign:
             headers = self._signed(method, url, data, headers)
+        timeout = (min(CONNECT_TIMEOUT_S, self.timeout_s), self.timeout_s)
         try:
-            resp = requests.request(method, url, data=data, headers=headers, timeout=(5, self.timeout_s))
+            resp = requests.request(method, url, data=data, headers=headers, timeout=timeout)
+        except requests.ConnectTimeout:
+            raise CliError(
+                f"cannot reach {url}: no connection within {seconds_text(timeout[0])}", EXIT_UNREACHABLE
+            ) from None
         except requests.Timeout:
             raise CliError(
-                f"no answer from {url} within {self.timeout_s:.0f} s (for a kill: it may still have run; "
-                "run `deadman status`)",
+                f"no answer from {url} within {seconds_text(self.timeout_s)} (for a kill: it may still "
+                "have run; run `deadman status`)",
                 EXIT_UNREACHABLE,
             ) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+            raise CliError(f"{url!r} is not a usable URL ({network_error(exc)})") from None
         except requests.RequestException as exc:
-            raise CliError(f"cannot reach {url}: {type(exc).__name__}", EXIT_UNREACHABLE) from None
+            raise CliError(f"cannot reach {url}: {network_error(exc)}", EXIT_UNREACHABLE) from None
         try:
             payload = resp.json()
         except ValueError:
@@ -148,21 +205,122 @@ def _env_region() -> str | None:
 def stack_outputs(stack: str, *, region: str | None, profile: str | None) -> dict[str, str]:
     import boto3
 
-    session = boto3.Session(profile_name=profile, region_name=region)
+    where: str | None = region
     try:
+        session = boto3.Session(profile_name=profile, region_name=region)
+        where = session.region_name
         described = session.client("cloudformation").describe_stacks(StackName=stack)
     except Exception as exc:
-        raise CliError(f"cannot read stack {stack!r}: {_aws_error(exc)}", EXIT_UNREACHABLE) from None
+        raise stack_error(stack, where, profile, exc) from None
     outputs = described["Stacks"][0].get("Outputs", [])
     return {o["OutputKey"]: o["OutputValue"] for o in outputs}
 
 
-def _aws_error(exc: BaseException) -> str:
+_CREDENTIAL_ERRORS = (
+    "NoCredentialsError",
+    "PartialCredentialsError",
+    "CredentialRetrievalError",
+    "TokenRetrievalError",
+    "SSOTokenLoadError",
+    "UnauthorizedSSOTokenError",
+    "SSOError",
+)
+_AUTH_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+}
+_THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+
+
+def stack_error(stack: str, region: str | None, profile: str | None, exc: BaseException) -> CliError:
+    """A sentence an operator can act on, with the exit code of its kind (never a bare class name)."""
+    kind = type(exc).__name__
+    prefix = f"cannot read stack {stack!r}"
+    error = _client_error(exc)
+    if error is not None:
+        code, message = error
+        if code == "ValidationError" and "does not exist" in message:
+            return CliError(
+                f"{prefix}: no such stack in region {region or '?'} (check --stack, --region and which "
+                "AWS account your credentials are for)",
+                EXIT_USAGE,
+            )
+        if code in _AUTH_CODES:
+            return CliError(f"{prefix}: AWS refused your credentials: {message or code}", EXIT_AUTH)
+        if code in _THROTTLE_CODES:
+            return CliError(f"{prefix}: AWS is throttling CloudFormation calls; retry", EXIT_THROTTLED)
+        return CliError(f"{prefix}: AWS answered: {message or code}", EXIT_UNREACHABLE)
+    if kind == "NoRegionError":
+        return CliError(f"{prefix}: no AWS region known (pass --region or set AWS_REGION)", EXIT_USAGE)
+    if kind == "ProfileNotFound":
+        return CliError(f"{prefix}: AWS profile {profile!r} is not in your AWS config", EXIT_AUTH)
+    if kind in _CREDENTIAL_ERRORS:
+        return CliError(
+            f"{prefix}: no usable AWS credentials (set a profile, AWS_* variables, or run `aws sso login`)",
+            EXIT_AUTH,
+        )
+    return CliError(f"{prefix}: {_aws_error(exc)}", EXIT_UNREACHABLE)
+
+
+def _client_error(exc: BaseException) -> tuple[str, str] | None:
     response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        return f"{error.get('Code', type(exc).__name__)}: {error.get('Message', '')}".strip(": ")
-    return type(exc).__name__
+    if not isinstance(response, dict) or not isinstance(response.get("Error"), dict):
+        return None
+    error = response["Error"]
+    return str(error.get("Code") or ""), str(error.get("Message") or "")
+
+
+def _aws_error(exc: BaseException) -> str:
+    error = _client_error(exc)
+    if error is not None:
+        code, message = error
+        # The message is the sentence; the code stays for searching the AWS docs.
+        return f"{message} ({code})" if message and code else (message or code or "AWS error")
+    try:
+        from requests import RequestException
+
+        if isinstance(exc, RequestException):
+            return network_error(exc)
+    except ImportError:  # pragma: no cover - requests is a dependency
+        pass
+    # botocore's own exceptions (no region, endpoint unreachable, ...) have readable messages.
+    return str(exc) or f"unexpected error ({type(exc).__name__})"
+
+
+def network_error(exc: BaseException) -> str:
+    """Why an HTTP connection failed, in words (requests' class names say little to an operator)."""
+    text = str(exc)
+    kind = type(exc).__name__
+    if kind in ("ConnectTimeout", "ReadTimeout", "Timeout"):
+        return "no answer in time"
+    if kind == "SSLError":
+        return "TLS handshake failed (a proxy, or a certificate problem)"
+    if kind == "ProxyError":
+        return "the HTTP proxy failed or refused the connection"
+    if kind in ("InvalidURL", "MissingSchema", "InvalidSchema"):
+        return "write it as https://<api id>.execute-api.<region>.amazonaws.com/<stage>"
+    if any(
+        marker in text
+        for marker in (
+            "Name or service not known",
+            "nodename nor servname",
+            "getaddrinfo failed",
+            "Temporary failure in name resolution",
+            "NameResolutionError",
+            "No address associated",
+        )
+    ):
+        return "host name not found (check the URL, or your DNS)"
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return "connection refused (nothing listens at that address and port)"
+    if "Connection reset" in text or "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "the connection was closed before an answer"
+    return "the connection failed"
 
 
 def stack_name(args: argparse.Namespace) -> str | None:
@@ -192,12 +350,51 @@ def exit_code(status: int) -> int:
         return EXIT_PARTIAL
     if status in (401, 403):
         return EXIT_AUTH
+    if status == 429:
+        return EXIT_THROTTLED
     if status >= 500:
         return EXIT_SERVER
     return EXIT_USAGE
 
 
 # -- rendering -------------------------------------------------------------------------------------
+
+# Printed as nothing or rearranging the line (bidi overrides and isolates), or breaking it.
+_UNSAFE_FORMAT = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029")
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """`text` with every character a terminal would act on escaped (ESC -> \\x1b, NUL -> \\x00,
+    U+202E -> \\u202e): reasons and venue messages are stored text another operator wrote, and an
+    escape sequence in them could repaint or hide this terminal's output."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char == "\n" and newlines:
+            out.append(char)
+        elif unicodedata.category(char) in ("Cc", "Cs") or char in _UNSAFE_FORMAT:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def sanitised(value: Any) -> Any:
+    """`value` (the API's JSON) with every string, keys included, passed through `printable`."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {sanitised(k): sanitised(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [sanitised(v) for v in value]
+    return value
+
+
+def json_text(payload: Any) -> str:
+    # ensure_ascii escapes every control character but DEL, the one ASCII one; DEL only ever occurs
+    # inside a JSON string, where \u007f means the same.
+    return json.dumps(payload, indent=2, sort_keys=False).replace("\x7f", "\\u007f")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -232,27 +429,53 @@ def _short(text: Any, width: int = 60) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
+GATEWAY_NO_ROUTE_MESSAGE = "Missing Authentication Token"
+
+
 def render_error(status: int, payload: Any) -> str:
     message = payload.get("message") if isinstance(payload, dict) else None
     kind = payload.get("error") if isinstance(payload, dict) else None
     text = f"HTTP {status}" + (f" {kind}" if kind else "") + f": {message or payload}"
-    if status in (401, 403):
+    if status == 403 and message == GATEWAY_NO_ROUTE_MESSAGE:
+        # API Gateway's answer to a URL no route matches (wrong path or stage) on an IAM API, or to
+        # an unsigned request: a URL problem far more often than a credentials one.
+        text += (
+            "\n(no route matches this URL: check the endpoint - it is the stack's ApiUrl output and ends "
+            "with the stage, e.g. https://abc123.execute-api.us-east-1.amazonaws.com/v1 - or the request "
+            "was sent unsigned (--no-sign))"
+        )
+    elif status in (401, 403):
         text += (
             "\n(check your AWS credentials and that your role has the stack's Operator*/ReadStatus policy)"
+        )
+    elif status == 429:
+        text += (
+            "\n(throttled: the API did not take this request, nothing was changed by it; retry in a few "
+            "seconds - a kill at once)"
         )
     elif status >= 500:
         text += "\n(the outcome is unknown: run `deadman status` before trying again)"
     return text
 
 
+def _in_flight_note(note: str) -> bool:
+    # deadman.control notes "a refresher extension was in flight at the latch: waited for it to time
+    # out, swept again"; matched loosely so a rewording there does not silently hide the explanation.
+    return "in flight" in note.lower()
+
+
 def render_kill(body: dict[str, Any]) -> str:
     rows = []
+    waited = []
     for s in body.get("switches", []):
         attempts = s.get("attempts") or []
         timer = next((a.get("venue_timer") for a in reversed(attempts) if a.get("venue_timer")), None)
-        detail = (
-            s.get("error") or (f"venue timer {timer}" if timer else "") or "; ".join(s.get("notes") or [])
-        )
+        notes = s.get("notes") or []
+        if any(_in_flight_note(n) for n in notes):
+            waited.append(f"{s['venue']}/{s['account']}")
+        parts = [s.get("error"), f"venue timer {timer}" if timer else None]
+        parts.extend(n for n in notes if not _in_flight_note(n))
+        detail = "; ".join(p for p in parts if p)
         rows.append(
             [
                 f"{s['venue']}/{s['account']}",
@@ -268,10 +491,19 @@ def render_kill(body: dict[str, Any]) -> str:
         f"{body.get('elapsed_ms', 0) / 1000:.2f} s",
         table(["SWITCH", "LATCHED", "SWEPT", "CANCELLED", "SWEEPS", "DETAIL"], rows),
     ]
-    for problem in body.get("venue_problems") or []:
-        out.append(f"venue {problem['venue']}: {problem['error']}")
+    if waited:
+        out.append(
+            f"waited for a refresher extension that was in flight at the latch on {', '.join(waited)} to "
+            "time out (up to ~8 s), so that none can push a venue timer after this answer; then swept "
+            "again"
+        )
+    out.extend(_venue_problems(body))
     out.append(("OK: " if body.get("ok") else "INCOMPLETE: ") + str(body.get("message")))
     return "\n".join(out)
+
+
+def _venue_problems(body: dict[str, Any]) -> list[str]:
+    return [f"venue {p['venue']}: {p['error']}" for p in body.get("venue_problems") or []]
 
 
 def render_disarm(body: dict[str, Any]) -> str:
@@ -290,6 +522,7 @@ def render_disarm(body: dict[str, Any]) -> str:
         table(["SWITCH", "MODE", "UNTIL", "VENUE TIMER", "DETAIL"], rows),
     ]
     out.extend(f"note: {n}" for n in body.get("notes") or [])
+    out.extend(_venue_problems(body))
     out.append(("OK: " if body.get("ok") else "INCOMPLETE: ") + str(body.get("message")))
     return "\n".join(out)
 
@@ -302,6 +535,7 @@ def render_arm(body: dict[str, Any]) -> str:
     out = [
         f"ARM by {body.get('actor')} - reason: {body.get('reason')}",
         table(["SWITCH", "WAS", "NOW", "ERROR"], rows),
+        *_venue_problems(body),
         ("OK: " if body.get("ok") else "INCOMPLETE: ") + str(body.get("message")),
     ]
     return "\n".join(out)
@@ -370,7 +604,14 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
             )
     if audit > 0:
         out.append("")
-        out.append("recent audit:")
+        # Newest first, as the API returns them: said, because entries of one tick share a second.
+        if audit > STATUS_AUDIT_MAX:
+            out.append(
+                f"recent audit, newest first (asked for {audit} per switch; the status API returns at "
+                f"most {STATUS_AUDIT_MAX}):"
+            )
+        else:
+            out.append("recent audit, newest first:")
         for s in switches:
             for entry in (s.get("recent_audit") or [])[:audit]:
                 out.append(
@@ -406,11 +647,11 @@ def _emit(
     args: argparse.Namespace, status: int, payload: Any, render: Callable[[dict[str, Any]], str]
 ) -> int:
     if args.json:
-        print(json.dumps(payload, indent=2, sort_keys=False))
+        print(json_text(payload))
     elif status in (200, 207) and isinstance(payload, dict):
-        print(render(payload))
+        print(render(sanitised(payload)))
     else:
-        print(render_error(status, payload), file=sys.stderr)
+        print(render_error(status, sanitised(payload)), file=sys.stderr)
     return exit_code(status)
 
 
@@ -441,6 +682,8 @@ def cmd_beat(args: argparse.Namespace) -> int:
 
     from deadman.liveness import LivenessWriter
 
+    # Before any AWS call: a sidecar started with a bad interval must fail at once, not flap.
+    check_beat_interval(args.every, _max_staleness(args))
     table_name = args.table or os.environ.get("LIVENESS_TABLE")
     if not table_name and stack_name(args):
         table_name = stack_outputs(str(stack_name(args)), region=args.region, profile=args.profile).get(
@@ -448,14 +691,15 @@ def cmd_beat(args: argparse.Namespace) -> int:
         )
     if not table_name:
         raise CliError("no liveness table: pass --table NAME or --stack NAME (or set LIVENESS_TABLE)")
-    if args.every <= 0:
-        raise CliError("--every must be more than 0 seconds")
     writer = LivenessWriter(table_name, args.system, host=args.host)
     done = threading.Event()
     # A sidecar is stopped with SIGTERM: treat it as the clean shutdown it is.
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     writer.beat()  # fail fast (permissions, table name) before going to the background
-    print(f"beating {args.system} in {table_name} every {args.every} s; Ctrl-C to stop", flush=True)
+    print(
+        f"beating {args.system} in {table_name} every {seconds_text(args.every)}; Ctrl-C to stop",
+        flush=True,
+    )
     writer.start(args.every)
     try:
         while not done.wait(0.5):
@@ -465,6 +709,18 @@ def cmd_beat(args: argparse.Namespace) -> int:
     writer.stop_running()
     print(f"stopped: {args.system} marked 'stopped' (the fleet sweeps at its next tick)", flush=True)
     return EXIT_OK
+
+
+def _max_staleness(args: argparse.Namespace) -> float:
+    if args.max_staleness is not None:
+        return float(args.max_staleness)
+    raw = os.environ.get("MAX_STALENESS_S")
+    if not raw:
+        return DEFAULT_MAX_STALENESS_S
+    try:
+        return float(raw)
+    except ValueError:
+        raise CliError(f"MAX_STALENESS_S={raw!r} is not a number of seconds") from None
 
 
 # -- doctor (deadman.doctor) ----------------------------------------------------------------------
@@ -485,10 +741,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def describe_error(exc: BaseException) -> str:
     from deadman.errors import DeadmanError
 
-    return str(exc) if isinstance(exc, DeadmanError) else f"{type(exc).__name__}: {_aws_error(exc)}"
+    return str(exc) if isinstance(exc, DeadmanError) else _aws_error(exc)
 
 
 # -- argument parsing ------------------------------------------------------------------------------
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number of seconds more than 0")
+    return value
+
+
+def _audit_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -501,7 +777,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--profile", default=sup, help="AWS profile for signing and stack lookups")
     common.add_argument("--json", action="store_true", default=sup, help="print the API's JSON")
     common.add_argument(
-        "--timeout", type=float, default=sup, help=f"seconds to wait (default {DEFAULT_TIMEOUT_S:.0f})"
+        "--timeout",
+        type=_positive_seconds,
+        default=sup,
+        metavar="SECONDS",
+        help=f"seconds to wait for the API (default {DEFAULT_TIMEOUT_S:.0f})",
     )
     common.add_argument(
         "--no-sign", action="store_true", default=sup, help="send unsigned requests (sandbox)"
@@ -510,10 +790,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deadman",
         description=__doc__,
+        epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
+    parser.add_argument("--version", action="version", version=f"deadman {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Every command's -h ends with the exit codes: they are what a script or runbook acts on.
+    raw = argparse.RawDescriptionHelpFormatter
 
     def targets(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -522,25 +806,58 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--account", action="append", help="account id as in the venue secret; repeatable")
 
     p = sub.add_parser(
-        "status", parents=[common], help="every switch, the trader's liveness, reaction bounds"
+        "status",
+        parents=[common],
+        help="every switch, the trader's liveness, reaction bounds",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=raw,
     )
     p.add_argument(
-        "--audit", type=int, default=3, help="audit entries shown per switch (default 3, 0 = none)"
+        "--audit",
+        type=_audit_count,
+        default=3,
+        metavar="N",
+        help=f"audit entries shown per switch (default 3, 0 = none; at most {STATUS_AUDIT_MAX}, all the "
+        "status API returns)",
     )
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("kill", parents=[common], help="latch killed and cancel every resting order now")
+    p = sub.add_parser(
+        "kill",
+        parents=[common],
+        help="latch killed and cancel every resting order now",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=raw,
+    )
     p.add_argument("--reason", required=True)
     targets(p)
     p.set_defaults(func=cmd_kill)
 
-    p = sub.add_parser("disarm", parents=[common], help="switch off for a while (re-arms by itself)")
-    p.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="e.g. 90s, 30m, 2h")
+    p = sub.add_parser(
+        "disarm",
+        parents=[common],
+        help="switch off for a while (re-arms by itself)",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=raw,
+    )
+    p.add_argument(
+        "--for",
+        dest="duration",
+        required=True,
+        metavar="DURATION",
+        help="with a unit: 90s, 30m, 2h, 1h30m (at most the stack parameter MaxDisarmSeconds)",
+    )
     p.add_argument("--reason", required=True)
     targets(p)
     p.set_defaults(func=cmd_disarm)
 
-    p = sub.add_parser("arm", parents=[common], help="back to armed (from disarmed or killed)")
+    p = sub.add_parser(
+        "arm",
+        parents=[common],
+        help="back to armed (from disarmed or killed)",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=raw,
+    )
     p.add_argument("--reason", required=True)
     targets(p)
     p.set_defaults(func=cmd_arm)
@@ -560,9 +877,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("beat", parents=[common], help="write the liveness row every S seconds until Ctrl-C")
+    p = sub.add_parser(
+        "beat",
+        parents=[common],
+        help="write the liveness row every few seconds until Ctrl-C",
+        description=(
+            "Beat the liveness row until Ctrl-C or SIGTERM, then mark it 'stopped' (the fleet sweeps at its "
+            "next tick). --every must be under half of S, the stack's MaxStalenessSeconds: the row is "
+            "up to one interval old when the fleet reads it and two after a failed beat, and older than "
+            "S is death."
+        ),
+    )
     p.add_argument("--system", required=True, help="the trading system's name (the table key)")
-    p.add_argument("--every", type=float, required=True, metavar="S", help="seconds between beats")
+    p.add_argument(
+        "--every",
+        type=_positive_seconds,
+        required=True,
+        metavar="SECONDS",
+        help="seconds between beats; under half of S",
+    )
+    p.add_argument(
+        "--max-staleness",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="S, the stack's MaxStalenessSeconds "
+        f"(default $MAX_STALENESS_S, else {DEFAULT_MAX_STALENESS_S:g})",
+    )
     p.add_argument("--table", help="liveness table (default $LIVENESS_TABLE or the stack's output)")
     p.add_argument("--host", help="host name written with each beat (default: this host)")
     p.set_defaults(func=cmd_beat)
@@ -593,10 +934,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = int(args.func(args))
     except CliError as exc:
-        print(f"deadman: {exc}", file=sys.stderr)
+        print(f"deadman: {printable(str(exc), newlines=True)}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     return code
 
 

@@ -9,11 +9,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from deadman.cli import ApiClient, CliError, describe_error, render_error, stack_name, stack_outputs
+from deadman.cli import (
+    ApiClient,
+    CliError,
+    describe_error,
+    network_error,
+    printable,
+    render_error,
+    stack_name,
+    stack_outputs,
+)
 
 DOCTOR_HELP = """\
 Checks a deployment (--stack NAME) or the sandbox (environment from `python -m sandbox.local_api`).
-Each line is OK, WARN, FAIL, SKIP or INFO; the exit code is 1 if any check FAILs, else 0.
+Each line is OK, WARN, FAIL, SKIP or INFO; the exit code is 1 if any check FAILs, else 0. Nothing to
+check (no stack, endpoint or venue secret) is a FAIL, and so is a --venue named that has no secret.
 
   api          GET /status answers 200: signing, the caller's IAM policy, the status function
   secrets      each venue secret (stack output <Venue>SecretArn, or $SECRET_<VENUE>) reads and parses
@@ -50,6 +60,7 @@ class Doctor:
         self.out = out
         self.failures = 0
         self.warnings = 0
+        self.passed = 0
         self.nonces: Any = None
         self.switches: Any = None
 
@@ -58,10 +69,22 @@ class Doctor:
             self.failures += 1
         elif level == "WARN":
             self.warnings += 1
-        self.out(f"[{level:<4}] {subject:<20} {detail}")
+        elif level == "OK":
+            self.passed += 1
+        # Venue and AWS messages and stored native reasons are text from elsewhere: never raw.
+        self.out(f"[{level:<4}] {printable(subject):<20} {printable(detail)}")
 
     def run(self) -> int:
         secrets, control_table, endpoint = self._sources()
+        if not secrets and not endpoint:
+            # An operator who runs doctor before an incident must not read "0 failed" as "ready".
+            self.report(
+                "FAIL",
+                "configuration",
+                "nothing to check: no stack (--stack or $DEADMAN_STACK), no API endpoint (--endpoint or "
+                "$DEADMAN_ENDPOINT) and no venue secret ($SECRET_<VENUE>)",
+            )
+            return self._verdict()
         enabled = self._api(endpoint)
         if control_table:
             from deadman.liveness import dynamodb_client
@@ -78,7 +101,9 @@ class Doctor:
         wanted = self.args.venue or list(_SECRET_OUTPUTS)
         for venue in wanted:
             if venue not in secrets:
-                self.report("SKIP", venue, "no secret configured (SECRET_" + venue.upper() + ")")
+                # Asked for by name, a venue that cannot be checked is a failure, not a skip.
+                level = "FAIL" if self.args.venue else "SKIP"
+                self.report(level, venue, "no secret configured (SECRET_" + venue.upper() + ")")
                 continue
             if enabled is not None and venue not in enabled:
                 self.report("INFO", venue, "not enabled in this deployment: not checked")
@@ -86,6 +111,11 @@ class Doctor:
             accounts = self._secret(venue, secrets[venue])
             for account in accounts:
                 getattr(self, f"_{venue}")(account)
+        if not self.passed and not self.failures:
+            self.report("FAIL", "configuration", "no check could run: see the SKIP and WARN lines above")
+        return self._verdict()
+
+    def _verdict(self) -> int:
         verdict = "FAIL" if self.failures else ("WARN" if self.warnings else "OK")
         self.out(f"doctor: {verdict} ({self.failures} failed, {self.warnings} warnings)")
         return 1 if self.failures else 0
@@ -189,7 +219,7 @@ class Doctor:
             resp = requests.request(method, url, json=body, timeout=(3.05, 5.0))
             after = time.time()
         except requests.RequestException as exc:
-            self.report("FAIL", subject, f"venue unreachable ({type(exc).__name__}) at {url}")
+            self.report("FAIL", subject, f"venue unreachable at {url}: {network_error(exc)}")
             return
         local_ms = (before + after) / 2 * 1000
         venue_ms: float | None = None
