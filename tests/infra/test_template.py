@@ -365,7 +365,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sam_build_layer_is_cpython313_aarch64(built: Path) -> None:
     layer = built / "DeadmanLayer" / "python"
     assert (layer / "deadman" / "__init__.py").is_file(), "the deadman package is not in the layer"
-    for package in ("pydantic_core", "msgpack", "eth_account", "aws_lambda_powertools", "requests"):
+    for package in ("pydantic_core", "msgpack", "coincurve", "_pysha3", "aws_lambda_powertools", "requests"):
         assert (layer / package).is_dir(), f"{package} is missing from the layer"
 
     problems = []
@@ -855,11 +855,11 @@ def test_venue_alarms(template: dict[str, Any]) -> None:
             ("Deadman", "ExtendFailedWhileAlive"): ("GreaterThanOrEqualToThreshold", 2, "notBreaching"),
             ("Deadman", "Ticks"): ("LessThanThreshold", 1, "breaching"),
             ("Deadman", "VenueErrors"): ("GreaterThanOrEqualToThreshold", 3, "notBreaching"),
+            ("Deadman", "StoreErrors"): ("GreaterThanOrEqualToThreshold", 3, "notBreaching"),
+            ("Deadman", "NativeFires"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
             ("AWS/Lambda", "Errors"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
             ("AWS/Lambda", "Throttles"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
         }
-        if venue == "hyperliquid":
-            expected[("Deadman", "NativeFires")] = ("GreaterThanOrEqualToThreshold", 1, "notBreaching")
         assert set(by_metric) == set(expected), f"{venue}: alarms {sorted(by_metric)}"
         for key, (op, threshold, missing) in expected.items():
             props = by_metric[key]

@@ -130,11 +130,13 @@ def test_dynamodb_unreachable_means_no_extension(stack: Stack) -> None:
     assert stack.kraken.timer_trigger_ms("main") is None
     assert all(a.extended_to_ms is None for a in report.accounts)
 
-    # The control table unreachable too: the switch cannot be read, nothing is done.
+    # The control table unreachable too, and nothing remembered: the switch could be killed or
+    # disarmed, so nothing is done (the venue timer runs out by itself).
     r = refresher("kraken", switches=SwitchStore(CONTROL_TABLE, client=dead_ddb))
     report = r.tick()
     assert report.accounts, report
-    assert report.accounts[0].error is not None and report.accounts[0].extended_to_ms is None
+    assert "nothing known: no action" in report.accounts[0].note
+    assert report.accounts[0].extended_to_ms is None and report.accounts[0].swept is None
     assert stack.kraken.timer_trigger_ms("main") is None
 
 

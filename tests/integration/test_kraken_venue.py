@@ -17,6 +17,7 @@ from deadman.nonces import MemoryNonceSource, NonceSource
 from deadman.secret import Secret
 from deadman.venues import errors as E
 from deadman.venues import kraken
+from deadman.venues.errors import StaleDecisionError
 from sandbox.venues.common import VirtualClock
 from sandbox.venues.kraken import KrakenSim
 
@@ -240,18 +241,57 @@ def test_sweep_cancels_everything_in_the_account_only(sim, clock):
 
 
 def test_extend_sets_the_account_timer(sim, clock):
-    result = make_client(sim, clock).extend(clock() + 60_000)
+    result = make_client(sim, clock).extend(clock() + 61_000)
     assert result.detail == "CancelAllOrdersAfter timeout=60"
-    assert result.requested_deadline_ms == START_MS + 60_000
-    assert result.venue_deadline_ms == START_MS + 60_000
+    assert result.requested_deadline_ms == START_MS + 61_000
+    # triggerTime is whole seconds, cut down: the timer fires within the second after it.
+    assert result.venue_deadline_ms == START_MS + 60_999
     assert sim.timer_trigger_ms("acct1") == START_MS + 60_000
     assert sim.timer_trigger_ms("acct2") is None
 
 
-def test_extend_rounds_up_to_whole_seconds(sim, clock):
-    result = make_client(sim, clock).extend(clock() + 1_500)
-    assert result.detail == "CancelAllOrdersAfter timeout=2"
-    assert sim.timer_trigger_ms("acct1") == START_MS + 2_000
+def test_extend_rounds_down_to_whole_seconds(sim, clock):
+    """Kraken counts from the request's arrival: rounding up would set a timer past the deadline."""
+    result = make_client(sim, clock).extend(clock() + 2_500)
+    assert result.detail == "CancelAllOrdersAfter timeout=1"
+    assert sim.timer_trigger_ms("acct1") == START_MS + 1_000
+
+
+def test_extend_timeout_is_computed_after_the_nonce_draw(sim, clock):
+    """Hazard 4: a slow nonce draw (DynamoDB) must not leave a timeout computed before it."""
+
+    class SlowNonces(MemoryNonceSource):
+        def next(self, key_id: str, floor: int) -> int:
+            clock.advance(7_000)
+            return super().next(key_id, floor)
+
+    result = make_client(sim, clock, nonces=SlowNonces()).extend(START_MS + 61_000)
+    assert result.detail == "CancelAllOrdersAfter timeout=53"
+    assert sim.timer_trigger_ms("acct1") == START_MS + 60_000
+
+
+def test_extend_that_lands_late_is_corrected(sim, clock):
+    """Hazard 4: the request arrived 4 s after it was computed; triggerTime says so; sent again."""
+    real_handle = sim.handle
+    delays = [4_000]
+
+    def slow_first(*args):
+        if delays:
+            clock.advance(delays.pop())
+        return real_handle(*args)
+
+    sim.handle = slow_first
+    result = make_client(sim, clock).extend(START_MS + 61_000)
+    # Sent again at 4 s, aimed earlier by the 4 s of transit just seen: early is safe, late is not.
+    assert "landed late, corrected: timeout=52" in result.detail
+    assert sim.timer_trigger_ms("acct1") == START_MS + 56_000
+    assert result.venue_deadline_ms == START_MS + 56_999
+
+
+def test_a_decision_past_its_send_by_time_is_not_sent(sim, clock):
+    with pytest.raises(StaleDecisionError):
+        make_client(sim, clock).extend(clock() + 61_000, send_by_ms=clock() - 1)
+    assert sim.timer_trigger_ms("acct1") is None
 
 
 def test_extend_beyond_limit_is_clamped_and_accepted(sim, clock):
@@ -262,7 +302,7 @@ def test_extend_beyond_limit_is_clamped_and_accepted(sim, clock):
 
 def test_disarm(sim, clock):
     client = make_client(sim, clock)
-    client.extend(clock() + 60_000)
+    client.extend(clock() + 61_000)
     client.disarm()
     assert sim.timer_trigger_ms("acct1") is None
 
@@ -272,7 +312,7 @@ def test_disarm(sim, clock):
 
 def test_timer_fires_cancels_and_stays_off(sim, clock):
     add_orders(sim, 2)
-    make_client(sim, clock).extend(clock() + 60_000)
+    make_client(sim, clock).extend(clock() + 61_000)
     sim.advance(59_999)
     assert len(sim.open_orders("acct1")) == 2
     assert sim.fires == []
@@ -290,11 +330,11 @@ def test_timer_fires_cancels_and_stays_off(sim, clock):
 def test_rearm_after_fire(sim, clock):
     client = make_client(sim, clock)
     add_orders(sim, 1)
-    client.extend(clock() + 10_000)
+    client.extend(clock() + 11_000)
     sim.advance(11_000)
     assert len(sim.fires) == 1
     add_orders(sim, 2)
-    client.extend(clock() + 10_000)
+    client.extend(clock() + 11_000)
     assert sim.timer_trigger_ms("acct1") == clock() + 10_000
     sim.advance(10_000)
     assert sim.open_orders("acct1") == {}
@@ -304,7 +344,7 @@ def test_rearm_after_fire(sim, clock):
 def test_timeout_zero_disables(sim, clock):
     add_orders(sim, 2)
     client = make_client(sim, clock)
-    client.extend(clock() + 10_000)
+    client.extend(clock() + 11_000)
     client.disarm()
     sim.advance(3_600_000)
     assert len(sim.open_orders("acct1")) == 2
@@ -325,9 +365,9 @@ def test_timeout_at_or_above_a_day_is_rejected(sim, clock):
 def test_repeated_extends_push_the_trigger(sim, clock):
     add_orders(sim, 1)
     client = make_client(sim, clock)
-    client.extend(clock() + 60_000)
+    client.extend(clock() + 61_000)
     sim.advance(30_000)
-    client.extend(clock() + 60_000)
+    client.extend(clock() + 61_000)
     sim.advance(45_000)  # past the first trigger
     assert len(sim.open_orders("acct1")) == 1
     assert sim.fires == []
@@ -338,7 +378,7 @@ def test_repeated_extends_push_the_trigger(sim, clock):
 
 def test_one_timer_per_account_whatever_the_key(sim, clock):
     add_orders(sim, 1)
-    make_client(sim, clock, "REFRESH").extend(clock() + 10_000)
+    make_client(sim, clock, "REFRESH").extend(clock() + 11_000)
     make_client(sim, clock, "KILL").disarm()  # another key of the same account switches it off
     sim.advance(20_000)
     assert len(sim.open_orders("acct1")) == 1
@@ -348,10 +388,10 @@ def test_engine_return_cancels_when_timer_enabled(sim, clock):
     add_orders(sim, 2)
     add_orders(sim, 1, api_key="OTHER")
     client = make_client(sim, clock)
-    client.extend(clock() + 600_000)
+    client.extend(clock() + 601_000)
     sim.faults.maintenance = True
     with pytest.raises(E.UnavailableError):
-        client.extend(clock() + 600_000)
+        client.extend(clock() + 601_000)
     sim.faults.maintenance = False
     sim.advance(1_000)
     assert sim.open_orders("acct1") == {}
@@ -371,7 +411,7 @@ def assert_no_secret(exc: BaseException) -> None:
 def test_bad_secret_is_auth_error(sim, clock):
     wrong = b64(b"wrongkey")
     with pytest.raises(E.AuthError) as info:
-        make_client(sim, clock, secret=wrong).extend(clock() + 60_000)
+        make_client(sim, clock, secret=wrong).extend(clock() + 61_000)
     assert info.value.code == "EAPI:Invalid signature"
     assert wrong not in str(info.value)
     assert_no_secret(info.value)
@@ -399,9 +439,9 @@ class Backwards:
 
 def test_nonce_going_backwards_is_nonce_error(sim, clock):
     client = make_client(sim, clock, nonces=Backwards(START_MS + 100))
-    client.extend(clock() + 60_000)
+    client.extend(clock() + 61_000)
     with pytest.raises(E.NonceError) as info:
-        client.extend(clock() + 60_000)
+        client.extend(clock() + 61_000)
     assert info.value.code == "EAPI:Invalid nonce"
     assert_no_secret(info.value)
 
@@ -443,7 +483,7 @@ def test_invalid_nonces_spread_out_do_not_lock(sim, clock):
 def test_rate_limited(sim, clock):
     sim.faults.rate_limited = True
     with pytest.raises(E.RateLimitError) as info:
-        make_client(sim, clock).extend(clock() + 60_000)
+        make_client(sim, clock).extend(clock() + 61_000)
     assert info.value.code == "EAPI:Rate limit exceeded"
     assert info.value.http_status == 200
 
@@ -461,7 +501,7 @@ def test_maintenance(sim, clock):
 def test_http_5xx(sim, clock, status, cls):
     sim.faults.http_5xx = status
     with pytest.raises(cls) as info:
-        make_client(sim, clock).extend(clock() + 60_000)
+        make_client(sim, clock).extend(clock() + 61_000)
     assert type(info.value) is cls
     assert info.value.http_status == status
     assert_no_secret(info.value)
@@ -494,7 +534,7 @@ def test_permission_denied_is_auth_error(sim, clock, api_key, operation):
     call = {
         "open_orders": client.open_orders,
         "sweep": client.sweep,
-        "extend": lambda: client.extend(clock() + 60_000),
+        "extend": lambda: client.extend(clock() + 61_000),
         "disarm": client.disarm,
     }[operation]
     with pytest.raises(E.AuthError) as info:
@@ -505,6 +545,6 @@ def test_permission_denied_is_auth_error(sim, clock, api_key, operation):
 def test_cancel_only_key_is_enough_for_the_switch(sim, clock):
     add_orders(sim, 1)
     client = make_client(sim, clock, "REFRESH")
-    client.extend(clock() + 60_000)
+    client.extend(clock() + 61_000)
     client.disarm()
     assert client.sweep().cancelled_count == 1

@@ -111,20 +111,20 @@ def test_missing_row_reads_none_and_judges_missing(table: str) -> None:
     LivenessWriter(table, "someone-else").beat()
     reader = LivenessReader(table)
     assert reader.read("trader-1") is None
-    result = read_and_judge(reader, "trader-1", system_clock(), S, K)
+    result = read_and_judge(reader, "trader-1", system_clock, S, K)
     assert result.verdict is Verdict.MISSING
 
 
 def test_read_and_judge_is_alive_for_a_real_clock_beat(table: str) -> None:
     LivenessWriter(table, "trader-1").beat()
-    assert read_and_judge(LivenessReader(table), "trader-1", system_clock(), S, K).alive
+    assert read_and_judge(LivenessReader(table), "trader-1", system_clock, S, K).alive
 
 
 def test_read_error_propagates_from_read_and_is_unreadable_in_read_and_judge(aws: Any) -> None:
     reader = LivenessReader("NoSuchTable")
     with pytest.raises(Exception, match=r"ResourceNotFound|non-existent|not found"):
         reader.read("trader-1")
-    result = read_and_judge(reader, "trader-1", system_clock(), S, K)
+    result = read_and_judge(reader, "trader-1", system_clock, S, K)
     assert result.verdict is Verdict.UNREADABLE
     assert "ResourceNotFoundException" in result.detail
 
@@ -134,7 +134,7 @@ def test_read_and_judge_fails_closed_on_any_exception() -> None:
         def get_item(self, **kwargs: Any) -> Any:
             raise ZeroDivisionError("boom")
 
-    result = read_and_judge(LivenessReader("T", client=Broken()), "x", 0, S, K)
+    result = read_and_judge(LivenessReader("T", client=Broken()), "x", lambda: 0, S, K)
     assert result.verdict is Verdict.UNREADABLE
     assert "ZeroDivisionError" in result.detail
 

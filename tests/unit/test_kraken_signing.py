@@ -16,6 +16,7 @@ from deadman.secret import Secret
 from deadman.venues import errors as E
 from deadman.venues import kraken
 from deadman.venues.base import TimerKind
+from deadman.venues.errors import StaleDecisionError
 from deadman.venues.http import DEFAULT_TIMEOUT, HttpResponse
 
 SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
@@ -93,7 +94,8 @@ CAA_OK = json.dumps(
 def test_client_sends_the_form_vector_bytes_exactly():
     session = RecordingSession(body=CAA_OK)
     client = make_client(session)
-    result = client.extend(1_700_000_000_000 + 60_000)
+    # Aimed a second early (and rounded down): a deadline 61 s out sends the vector's timeout=60.
+    result = client.extend(1_700_000_000_000 + 61_000)
     [call] = session.calls
     assert call["url"] == "https://kraken.invalid/0/private/CancelAllOrdersAfter"
     assert call["data"] == b"nonce=1700000000000&timeout=60"
@@ -105,24 +107,29 @@ def test_client_sends_the_form_vector_bytes_exactly():
     assert headers["Content-Type"].startswith("application/x-www-form-urlencoded")
     assert call["timeout"] == DEFAULT_TIMEOUT
     assert result.detail == "CancelAllOrdersAfter timeout=60"
-    assert result.requested_deadline_ms == 1_700_000_060_000
-    assert result.venue_deadline_ms == 1_700_000_060_000
+    assert result.requested_deadline_ms == 1_700_000_061_000
+    # triggerTime is whole seconds, cut down: the timer fires within the second after it.
+    assert result.venue_deadline_ms == 1_700_000_060_999
 
 
 @pytest.mark.parametrize(
     ("lead_ms", "timeout"),
-    [(1, 1), (1000, 1), (1001, 2), (1500, 2), (60_000, 60), (86_399_000, 86_399), (86_400_000, 86_399)],
+    [(2000, 1), (2001, 1), (2999, 1), (61_000, 60), (86_400_000, 86_399), (86_401_000, 86_399)],
 )
-def test_extend_rounds_up_and_clamps(lead_ms, timeout):
-    session = RecordingSession(body=CAA_OK)
+def test_extend_rounds_down_and_clamps(lead_ms, timeout):
+    """Down: Kraken counts from the request's arrival, so up would end past the deadline."""
+    # An answer without a trigger time: the read-back has its own tests.
+    session = RecordingSession(
+        body=json.dumps({"error": [], "result": {"currentTime": "x", "triggerTime": "0"}})
+    )
     make_client(session).extend(1_700_000_000_000 + lead_ms)
     assert session.calls[0]["data"] == f"nonce=1700000000000&timeout={timeout}".encode()
 
 
-@pytest.mark.parametrize("lead_ms", [0, -1, -5000])
+@pytest.mark.parametrize("lead_ms", [1999, 999, 1, 0, -1, -5000])
 def test_extend_refuses_deadline_not_ahead(lead_ms):
     session = RecordingSession(body=CAA_OK)
-    with pytest.raises(ValueError, match="1 s"):
+    with pytest.raises(StaleDecisionError, match="1 s"):
         make_client(session).extend(1_700_000_000_000 + lead_ms)
     assert session.calls == []  # never sends timeout=0, which would disarm
 

@@ -143,3 +143,21 @@ def test_negative_windows_are_refused(s: int, k: int) -> None:
 
 def test_verdict_values_are_stable_strings() -> None:
     assert {v.value for v in Verdict} == {"alive", "stale", "missing", "future", "unreadable", "not_running"}
+
+
+def test_the_clock_is_read_after_a_slow_read() -> None:
+    """Hazard 2: a beat written while the read was under way is fresh, not from the future."""
+    from deadman.liveness import LivenessReader, read_and_judge
+
+    now = {"ms": 1_000_000}
+
+    class SlowTable:
+        def get_item(self, **kwargs: object) -> dict[str, object]:
+            now["ms"] += 8_000  # the read takes 8 s; the trader beats at its very end
+            return {
+                "Item": {"system": {"S": "t"}, "state": {"S": "running"}, "beat_ms": {"N": str(now["ms"])}}
+            }
+
+    verdict = read_and_judge(LivenessReader("T", client=SlowTable()), "t", lambda: now["ms"], 20_000, 5_000)
+    assert verdict.alive, verdict.detail
+    assert verdict.at_ms == 1_008_000

@@ -107,14 +107,20 @@ def test_recovery_is_reported() -> None:
     assert d.recovered and d.extend_to_ms is not None
 
 
-def test_unreadable_with_recent_beat_neither_extends_nor_sweeps() -> None:
+def test_unreadable_liveness_neither_extends_nor_sweeps() -> None:
+    """Plumbing is never a reason to cancel (found by the campaign: a long DynamoDB fault made the
+    last beat seen look stale, and the watchdog swept a live trader). The venue timer stands."""
     unreadable = LivenessView(alive=False, beat_ms=None, unreadable=True)
-    d = run(unreadable, SwitchView(last_beat_ms=NOW - 5000))
-    assert d.extend_to_ms is None and not d.sweep
-    d = run(unreadable, SwitchView(last_beat_ms=NOW - T.max_staleness_ms - 1))
-    assert d.sweep and d.extend_to_ms is None
-    d = run(unreadable, SwitchView())
-    assert d.sweep
+    for switch in (
+        SwitchView(last_beat_ms=NOW - 5000),
+        SwitchView(last_beat_ms=NOW - T.max_staleness_ms - 1),
+        SwitchView(),
+        SwitchView(dead_since_ms=NOW - 60_000),
+    ):
+        d = run(unreadable, switch)
+        assert d.extend_to_ms is None and not d.sweep and not d.fired, switch
+    # A kill still sweeps: it needs no proof of anything.
+    assert run(unreadable, SwitchView(mode=Mode.KILLED)).sweep
 
 
 def test_native_fire_is_inferred_when_the_set_deadline_passed() -> None:
@@ -290,9 +296,18 @@ def test_promise_2_bounded_reaction_after_death(
 def test_reaction_bounds_per_venue() -> None:
     from deadman.policy import reaction_bounds
 
-    assert reaction_bounds(T, KRAKEN).native_ms == 20_000 + 10_000 + 15_000 + 1000
-    assert reaction_bounds(T, HYPERLIQUID).native_ms == 20_000 + 25_000
-    assert reaction_bounds(T, GEMINI).native_ms == 20_000 + 10_000 + 30_000
-    assert {reaction_bounds(T, c).watchdog_ms for c in ALL_CAPS} == {20_000 + 15_000}
-    short = Timing(max_staleness_ms=1000, tick_ms=1000, grace_ms=1000)
+    # Every term is counted: S + K (a trader clock up to K ahead), the tick's store calls before a
+    # request leaves (3 s), transit (8.05 s, the clients' timeouts), Kraken's whole second.
+    assert reaction_bounds(T, KRAKEN).native_ms == 20_000 + 5_000 + 10_000 + 15_000 + 1000
+    assert reaction_bounds(T, HYPERLIQUID).native_ms == 20_000 + 5_000 + 25_000
+    assert reaction_bounds(T, GEMINI).native_ms == 20_000 + 5_000 + 3_000 + 8_050 + 30_000
+    assert {reaction_bounds(T, c).watchdog_ms for c in ALL_CAPS} == {20_000 + 5_000 + 15_000 + 3_000 + 8_050}
+    short = Timing(max_staleness_ms=1000, tick_ms=1000, grace_ms=1000, skew_ms=0)
     assert reaction_bounds(short, HYPERLIQUID).native_ms == 1000 + 5000 + MIN_LEAD_MARGIN_MS
+
+
+def test_transit_term_is_the_venue_clients_timeout() -> None:
+    from deadman.policy import TRANSIT_MS
+    from deadman.venues.http import DEFAULT_TIMEOUT
+
+    assert round(sum(DEFAULT_TIMEOUT) * 1000) == TRANSIT_MS

@@ -13,10 +13,10 @@ kill     Latch every targeted switch to killed FIRST (unconditional write: the l
          any whose first sweep failed). Hyperliquid's schedule is cleared after a complete sweep
          (killed switches never extend, and each native fire costs one of 10 daily triggers).
          Idempotent: a second kill latches again and sweeps again.
-disarm   Bounded by MAX_DISARM_S; refused (409) on a killed switch: arm first. Conditional write,
-         then venue timers off where the venue allows (Kraken timeout 0, Hyperliquid schedule
-         cleared). Gemini cannot be disarmed at the venue: the fleet keeps heartbeating that key
-         until the disarm ends. The refresher re-arms by itself at the end time.
+disarm   Bounded by the stack parameter MaxDisarmSeconds; refused (409) on a killed switch: arm
+         first. Conditional write, then venue timers off where the venue allows (Kraken timeout 0,
+         Hyperliquid schedule cleared). Gemini cannot be disarmed at the venue: the fleet keeps
+         heartbeating that key until the disarm ends. The refresher re-arms by itself at the end time.
 arm      Back to armed from disarmed or killed (conditional write); clears `dead_since_ms` so that a
          trader still dead is detected again and swept at the next tick. The next tick extends only
          if the trader is alive.
@@ -36,12 +36,12 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from deadman.clock import Clock, system_clock
+from deadman.concurrency import Parallel, ThreadParallel
 from deadman.config import FleetConfig
 from deadman.control_results import (
     ArmResult,
@@ -94,6 +94,14 @@ MIN_PASS_MS = 1_000
 STATUS_AUDIT_ENTRIES = 5
 WRITE_ATTEMPTS = 4
 _ERROR_CHARS = 400
+
+# What an operator must know of a venue's own timer that no tick can change.
+VENUE_CAVEATS = {
+    "kraken": (
+        "Kraken cancels every order of the account when its engine comes back from downtime with this "
+        "timer armed: disarm ahead of announced maintenance (and arm after it)."
+    ),
+}
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -161,6 +169,7 @@ class Control:
         log: Callable[..., None] | None = None,
         kill_timeout: tuple[float, float] = KILL_CLIENT_TIMEOUT,
         control_timeout: tuple[float, float] = CONTROL_CLIENT_TIMEOUT,
+        parallel: Parallel | None = None,
     ) -> None:
         self.config = config
         self.switches = switches
@@ -174,6 +183,7 @@ class Control:
         self.kill_timeout = kill_timeout
         self.control_timeout = control_timeout
         self._client_factory = client_factory or self._default_client
+        self.parallel: Parallel = parallel or ThreadParallel(clock=clock)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **kwargs: Any) -> Control:
@@ -386,7 +396,7 @@ class Control:
         if for_seconds < 1 or for_seconds * 1000 > self.config.max_disarm_ms:
             raise RequestError(
                 f"for_seconds must be between 1 and {self.config.max_disarm_ms // 1000} (this "
-                f"deployment's MAX_DISARM_S); got {for_seconds}"
+                f"stack parameter MaxDisarmSeconds); got {for_seconds}"
             )
         targets, problems = self._resolve(venues, accounts)
         started = self.clock()
@@ -628,11 +638,7 @@ class Control:
         if self.liveness is None:
             raise DeadmanError("no liveness reader configured")
         verdict = read_and_judge(
-            self.liveness,
-            self.config.system,
-            now_ms=now,
-            max_staleness_ms=timing.max_staleness_ms,
-            skew_ms=timing.skew_ms,
+            self.liveness, self.config.system, self.clock, timing.max_staleness_ms, timing.skew_ms
         )
         venues = []
         for venue in VENUES:
@@ -650,9 +656,17 @@ class Control:
                         watchdog_s=bounds.watchdog_ms / 1000, native_s=bounds.native_ms / 1000
                     ),
                     switches=[self._switch_status(s, caps, now) for s in stored],
-                    note=None
-                    if stored
-                    else "no switch recorded yet: no refresher tick or control call so far",
+                    note=" ".join(
+                        n
+                        for n in (
+                            None
+                            if stored
+                            else "no switch recorded yet: no refresher tick or control call so far.",
+                            VENUE_CAVEATS.get(venue),
+                        )
+                        if n
+                    )
+                    or None,
                 )
             )
         return StatusResult(
@@ -870,26 +884,16 @@ class Control:
         deadline_ms: int,
         key: Callable[[X], str] = lambda t: t.name,  # type: ignore[attr-defined]
     ) -> dict[str, T]:
-        """Run `work` per item on its own thread; what has not finished by the deadline is absent."""
+        """Run `work` per item side by side; what has not finished by the deadline is absent."""
         todo = list(items)
-        if not todo:
-            return {}
-        pool = ThreadPoolExecutor(max_workers=min(16, len(todo)), thread_name_prefix="control")
-        try:
-            futures: dict[Future[T], X] = {pool.submit(work, item): item for item in todo}
-            timeout = max(0.0, (deadline_ms - self.clock()) / 1000)
-            done, _ = wait_futures(futures, timeout=timeout)
-            out: dict[str, T] = {}
-            for future in done:
-                name = key(futures[future])
-                try:
-                    out[name] = future.result()
-                except Exception as exc:  # the work functions catch venue errors; this is a bug
-                    self.log("control worker failed", item=name, error=_describe(exc))
-            return out
-        finally:
-            # Never wait for a straggler: its client timeouts bound it, and the answer must go out.
-            pool.shutdown(wait=False, cancel_futures=True)
+        outcomes = self.parallel.run([partial(work, item) for item in todo], deadline_ms)
+        out: dict[str, T] = {}
+        for item, outcome in zip(todo, outcomes, strict=True):
+            if outcome.error is not None:  # the work functions catch venue errors; this is a bug
+                self.log("control worker failed", item=key(item), error=_describe(outcome.error))
+            elif outcome.done:
+                out[key(item)] = outcome.value  # type: ignore[assignment]
+        return out
 
     def _sleep_until(self, at_ms: int) -> None:
         delay = at_ms - self.clock()

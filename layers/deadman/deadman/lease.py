@@ -9,6 +9,11 @@ never needs to outlive the next scheduled invocation (~1-2 min) to keep the chai
 
 Item: `pk = LEASE#<venue>`, `sk = #`: holder, holder_until_ms (renewed every tick), next_holder,
 next_until_ms.
+
+A successor's registration is short-lived (SUCCESSOR_TTL_MS) and refreshed while it waits, and the
+loop hands over only to a registration still fresh: a successor that died after registering is
+never handed the lease. `held_until_ms` is how long this owner holds the lease for sure (by its last
+write that DynamoDB confirmed): a loop whose renewals fail keeps ticking until then, and no longer.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ from enum import StrEnum
 from typing import Any
 
 from deadman.clock import Clock
+
+# A waiting successor refreshes its registration every second; one not refreshed for this long is
+# taken for dead (a crashed or timed-out invocation) and is not handed the lease.
+SUCCESSOR_TTL_MS = 3_000
+SUCCESSOR_REFRESH_MS = 1_000
 
 
 class Role(StrEnum):
@@ -37,15 +47,17 @@ class Lease:
         self, table_name: str, venue: str, owner: str, *, clock: Clock, ttl_ms: int, client: Any = None
     ) -> None:
         if client is None:
-            import boto3
+            from deadman.liveness import dynamodb_client
 
-            client = boto3.client("dynamodb")
+            client = dynamodb_client()
         self._client = client
         self._table = table_name
         self._key = {"pk": {"S": f"LEASE#{venue}"}, "sk": {"S": "#"}}
         self.owner = owner
         self._clock = clock
         self._ttl_ms = ttl_ms
+        self.held_until_ms: int | None = None
+        self.store_errors = 0
 
     def _update(self, expression: str, condition: str, values: dict[str, Any], remove: str = "") -> bool:
         # DynamoDB refuses attribute values an expression does not use.
@@ -68,66 +80,115 @@ class Lease:
             ":me": {"S": self.owner},
             ":now": {"N": str(now)},
             ":until": {"N": str(now + self._ttl_ms)},
+            ":soon": {"N": str(now + SUCCESSOR_TTL_MS)},
         }
         values.update(extra)
         return values
 
+    def _hold(
+        self, expression: str, condition: str, remove: str = "", values: dict[str, Any] | None = None
+    ) -> bool:
+        """A write that makes or keeps us the holder; on success we hold it until its `:until`."""
+        values = values or self._values()
+        if not self._update(expression, condition, values, remove=remove):
+            return False
+        self.held_until_ms = int(values[":until"]["N"])
+        return True
+
     def join(self) -> Role:
-        if self._update(
+        if self._hold(
             "SET holder = :me, holder_until_ms = :until",
             "attribute_not_exists(holder) OR holder_until_ms < :now OR holder = :me",
-            self._values(),
             remove="next_holder, next_until_ms",
         ):
             return Role.LOOP
         if self._update(
-            "SET next_holder = :me, next_until_ms = :until",
-            "attribute_not_exists(next_holder) OR next_until_ms < :now",
+            "SET next_holder = :me, next_until_ms = :soon",
+            "attribute_not_exists(next_holder) OR next_until_ms < :now OR next_holder = :me",
             self._values(),
         ):
             return Role.SUCCESSOR
         return Role.LEAVE
 
     def await_ownership(self, *, timeout_ms: int, sleep: Callable[[float], None], poll_ms: int = 100) -> bool:
-        """As successor: wait until the loop hands over, or take over if it stopped renewing."""
+        """As successor: wait until the loop hands over, or take over if it stopped renewing.
+
+        Polled by a consistent read; when the read fails, by conditional writes that can only succeed
+        for the holder (so a handover is seen even while reads fail). Store errors are ridden out:
+        the registration lapses by itself if this invocation cannot keep it fresh, and then the loop
+        simply keeps the lease."""
         give_up = self._clock() + timeout_ms
+        refreshed = self._clock()
         while self._clock() < give_up:
-            item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get(
-                "Item", {}
-            )
-            if item.get("holder", {}).get("S") == self.owner:
-                return True
-            if item.get("next_holder", {}).get("S") != self.owner:
-                return False  # superseded (our registration expired and another took it)
-            if self._update(
-                "SET holder = :me, holder_until_ms = :until",
-                "next_holder = :me AND holder_until_ms < :now",
-                self._values(),
-                remove="next_holder, next_until_ms",
-            ):
-                return True
+            try:
+                verdict = self._poll()
+                if verdict is not None:
+                    return verdict
+                if self._clock() - refreshed >= SUCCESSOR_REFRESH_MS:
+                    if not self._update("SET next_until_ms = :soon", "next_holder = :me", self._values()):
+                        continue  # handed over meanwhile, or superseded: the next poll says which
+                    refreshed = self._clock()
+            except Exception:
+                self.store_errors += 1  # a DynamoDB blip: poll again until the timeout
             sleep(poll_ms / 1000)
         return False
 
+    def _poll(self) -> bool | None:
+        """True: ours now. False: superseded. None: keep waiting."""
+        try:
+            item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get(
+                "Item", {}
+            )
+        except Exception:
+            self.store_errors += 1
+            # Blind: a write that holds only for the holder tells whether the loop handed over.
+            if self._hold("SET holder_until_ms = :until", "holder = :me"):
+                return True
+            return True if self._take_over() else None
+        if item.get("holder", {}).get("S") == self.owner:
+            until = item.get("holder_until_ms", {}).get("N")
+            self.held_until_ms = int(until) if until is not None else None
+            return True
+        if item.get("next_holder", {}).get("S") != self.owner:
+            return False  # superseded (our registration lapsed and another took it)
+        return True if self._take_over() else None
+
+    def _take_over(self) -> bool:
+        """The loop stopped renewing (crashed, timed out): take the lease once it has run out."""
+        return self._hold(
+            "SET holder = :me, holder_until_ms = :until",
+            "next_holder = :me AND holder_until_ms < :now",
+            remove="next_holder, next_until_ms",
+        )
+
     def renew(self) -> Renewal:
-        """At a tick boundary: keep the lease, or hand it to a registered successor."""
-        if self._update(
+        """At a tick boundary: keep the lease, or hand it to a registered successor that is alive.
+
+        Both conditions are judged at one `:now`, so exactly one holds while we are the holder (with
+        a `:now` each, a successor lapsing between the two calls would fail both). Raises on a store
+        error: the caller still holds the lease until `held_until_ms`, unless a handover it cannot
+        see was applied (a lost answer): renewing again tells which."""
+        values = self._values()
+        if self._hold(
             "SET holder_until_ms = :until",
             "holder = :me AND (attribute_not_exists(next_holder) OR next_until_ms < :now)",
-            self._values(),
+            values=values,
         ):
             return Renewal.KEEP
         if self._update(
             "SET holder = next_holder, holder_until_ms = :until",
-            "holder = :me AND attribute_exists(next_holder)",
-            self._values(),
+            "holder = :me AND attribute_exists(next_holder) AND next_until_ms >= :now",
+            values,
             remove="next_holder, next_until_ms",
         ):
+            self.held_until_ms = None
             return Renewal.HANDED_OVER
+        self.held_until_ms = None
         return Renewal.LOST
 
     def release(self) -> None:
         """Leaving without a successor: let the next invocation take over at once."""
+        self.held_until_ms = None
         self._update(
             "SET holder_until_ms = :zero", "holder = :me", {":me": {"S": self.owner}, ":zero": {"N": "0"}}
         )

@@ -28,6 +28,7 @@ Three ways to write the row:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import socket
@@ -63,6 +64,7 @@ class Liveness:
     beat_ms: int | None
     age_ms: int | None
     detail: str
+    at_ms: int | None = None  # the fleet's clock when it judged (read_and_judge: after the read)
 
     @property
     def alive(self) -> bool:
@@ -152,26 +154,33 @@ class LivenessReader:
 
 
 def read_and_judge(
-    reader: LivenessReader, system: str, now_ms: int, max_staleness_ms: int, skew_ms: int
+    reader: LivenessReader, system: str, clock: Clock, max_staleness_ms: int, skew_ms: int
 ) -> Liveness:
-    """Read and judge; any failure to read is UNREADABLE (fail closed), never an exception."""
+    """Read, then take the clock, then judge; any failure to read is UNREADABLE (fail closed).
+
+    The clock is read after the row, never before: a beat written while a slow read was under way
+    would otherwise look as if it came from the future, and a live trader would be judged dead."""
     try:
         item = reader.read(system)
     except Exception as exc:
         # The class name only: a botocore message may carry request details we do not want in audit.
-        return _unreadable(f"read failed: {type(exc).__name__}")
-    return judge(item, now_ms=now_ms, max_staleness_ms=max_staleness_ms, skew_ms=skew_ms)
+        return dataclasses.replace(_unreadable(f"read failed: {type(exc).__name__}"), at_ms=clock())
+    now_ms = clock()
+    verdict = judge(item, now_ms=now_ms, max_staleness_ms=max_staleness_ms, skew_ms=skew_ms)
+    return dataclasses.replace(verdict, at_ms=now_ms)
 
 
 def dynamodb_client() -> Any:
     """A DynamoDB client with bounded time per call (region and endpoint from the environment).
 
     botocore's defaults (60 s read timeout, several retries) could stall a 10 s tick for minutes.
+    A call here gives up after about 2 x (1 s connect + 2 s read): DynamoDB answers in milliseconds
+    when it is well, and the refresh loop retries at its own pace when it is not.
     """
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 3, "mode": "standard"})
+    config = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"})
     return boto3.client("dynamodb", config=config)
 
 

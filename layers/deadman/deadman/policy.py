@@ -17,6 +17,16 @@ from deadman.venues.base import Capabilities, TimerKind
 NATIVE_RECHECK_MS = 10 * 60_000
 # Hyperliquid wants `time` >= now + 5 s; the margin absorbs request latency and clock skew.
 MIN_LEAD_MARGIN_MS = 2_000
+# The longest a decision may wait between the liveness read and its venue request leaving (the
+# tick's own DynamoDB calls: switch read, intent write, nonce draw). An older decision is not sent:
+# the loop decides again on a fresh read instead.
+SEND_WITHIN_MS = 3_000
+# How long a request the venue answers may have been on its way: the venue clients' connect + read
+# timeouts (deadman.venues.http.DEFAULT_TIMEOUT). One that arrives later was given up by the client;
+# Hyperliquid refuses it (expiresAfter), Kraken and Gemini cannot be told to.
+TRANSIT_MS = 8_050
+# Kraken's timer counts whole seconds and reports whole seconds: up to one second past the deadline.
+WHOLE_SECONDS_MS = 1_000
 
 
 class Mode(StrEnum):
@@ -147,16 +157,15 @@ def decide(
 
     alive = liveness.alive
     beat_ms = liveness.beat_ms
-    if liveness.unreadable and switch.last_beat_ms is not None:
-        # Unreadable is not proof of life: never extend on it. But a DynamoDB blip is not proof of
-        # death either: judge by the last beat seen fresh, so the watchdog still fires S + T after it.
-        unknown_but_recent = now_ms - switch.last_beat_ms <= timing.max_staleness_ms
-        if unknown_but_recent and switch.dead_since_ms is None:
-            return Decision(
-                auto_arm=auto_arm,
-                native_fired=native_fired,
-                reason="liveness unreadable; last beat still fresh: no extension, no sweep",
-            )
+    if liveness.unreadable:
+        # Unreadable is not proof of life: never extend on it. Nor is it proof of death: a failure of
+        # our own plumbing never cancels a healthy trader's orders. The venue timer, set from the last
+        # beat read, stands and fires by itself if the trader really is gone (the native bound).
+        return Decision(
+            auto_arm=auto_arm,
+            native_fired=native_fired,
+            reason="liveness unreadable: no extension, no sweep (the venue timer stands)",
+        )
 
     if alive and beat_ms is not None:
         deadline = timing.deadline_for(beat_ms)
@@ -210,10 +219,14 @@ def _clears_after_sweep(caps: Capabilities, switch: SwitchView, native_fired: bo
 
 @dataclass(frozen=True)
 class ReactionBounds:
-    """How long after the trader's last beat its orders are gone, at worst, on one venue.
+    """How long after the trader's last beat (by a true clock) its orders are gone, at worst.
 
-    watchdog_ms: the first tick more than S after the last beat sweeps; consecutive ticks are at
-    most G apart (one tick plus one handover), so S + G. Needs AWS and this code alive.
+    Every term the fleet does not control is counted: the trader's clock up to K ahead (its beats
+    look fresh K longer), the tick's own store calls before a request leaves (SEND_WITHIN_MS), a
+    request's time in transit (TRANSIT_MS), and Kraken's whole seconds.
+
+    watchdog_ms: the first tick that reads the row more than S + K after the true beat sweeps; ticks
+    are at most G apart (one tick plus one handover). Needs AWS and this code alive.
     native_ms: the venue's own timer, which fires even if AWS is gone."""
 
     watchdog_ms: int
@@ -221,17 +234,18 @@ class ReactionBounds:
 
 
 def reaction_bounds(timing: Timing, caps: Capabilities) -> ReactionBounds:
-    watchdog = timing.max_staleness_ms + timing.grace_ms
+    lag = timing.max_staleness_ms + timing.skew_ms
+    watchdog = lag + timing.grace_ms + SEND_WITHIN_MS + TRANSIT_MS
     if caps.timer_kind is TimerKind.HEARTBEAT:
-        # The last heartbeat is decided on the last tick that saw the trader alive (<= beat + S)
-        # and sent within one tick of it (refresh drops older decisions); the venue cancels a
-        # fixed time after the key's last authenticated request.
-        native = timing.max_staleness_ms + timing.tick_ms + (caps.fixed_timeout_ms or 0)
+        # The last heartbeat is decided on the last read that saw the trader alive (<= true beat + S +
+        # K), leaves within SEND_WITHIN_MS of it and lands within TRANSIT_MS; the venue cancels a fixed
+        # time after the key's last authenticated request.
+        native = lag + SEND_WITHIN_MS + TRANSIT_MS + (caps.fixed_timeout_ms or 0)
     elif caps.timer_kind is TimerKind.ABSOLUTE_MS:
-        native = timing.max_staleness_ms + max(
-            timing.tick_ms + timing.grace_ms, caps.min_lead_ms + MIN_LEAD_MARGIN_MS
-        )
+        # An absolute time, anchored on the beat (up to K ahead): transit does not move it.
+        native = lag + max(timing.tick_ms + timing.grace_ms, caps.min_lead_ms + MIN_LEAD_MARGIN_MS)
     else:
-        # Whole seconds, rounded up: up to one second past the deadline.
-        native = timing.native_bound_ms + 1000
+        # A relative timeout computed at the moment of sending, rounded down, read back and corrected
+        # if it landed late (deadman.venues.kraken): the deadline plus Kraken's whole second.
+        native = lag + timing.tick_ms + timing.grace_ms + WHOLE_SECONDS_MS
     return ReactionBounds(watchdog_ms=watchdog, native_ms=native)

@@ -1,12 +1,21 @@
 """One tick of one venue's switches, and the tick loop an invocation becomes.
 
-A tick reads the liveness row once (strongly consistent), then for each account of the venue,
-in parallel so one slow or failing account never delays or stops another: read the switch,
-`policy.decide`, act on the venue, record state, audit and metrics.
+A tick reads the liveness row once (strongly consistent; the clock is read after it), then for each
+account of the venue, side by side so one slow or failing account never delays or stops another:
+read the switch, `policy.decide`, act on the venue, record state, audit and metrics.
 
 The order of writes is what keeps promise 4 (kill latches): before any extension the refresher
 writes its intent conditionally on the version it read; a kill latched after the read bumps the
-version, the intent write fails, and nothing is extended.
+version, the intent write fails, and nothing is extended. The intent carries how long the extension
+may be in flight (`inflight_until_ms`), so that a kill can outwait it.
+
+What a fault in our own plumbing does (promise 3: never a reason to cancel):
+- a failed venue call is tried again within the tick (a fresh read and decision each time), so a
+  hiccup does not cost a whole tick of the venue's slack (Gemini: two lost ticks would be 30 s);
+- a decision that aged past SEND_WITHIN_MS before its request could leave is not sent;
+- an unreadable switch is judged by the last state this loop read (a kill keeps sweeping, a disarm
+  still ends); with nothing remembered, the tick does nothing for it and the venue timer runs out;
+- a failed lease renewal is ridden out until the lease this loop holds for sure runs out.
 """
 
 from __future__ import annotations
@@ -14,11 +23,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from deadman.clock import Clock
+from deadman.concurrency import Parallel, ThreadParallel
 from deadman.config import FleetConfig
 from deadman.credentials import VenueSecrets
 from deadman.errors import ConfigError, DeadmanError
@@ -26,14 +36,39 @@ from deadman.lease import Lease, Renewal, Role
 from deadman.liveness import Liveness, LivenessReader, Verdict, read_and_judge
 from deadman.nonces import NonceSource
 from deadman.observability import MetricsSink
-from deadman.policy import Decision, LivenessView, Mode, decide, triggers_today, utc_date
+from deadman.policy import (
+    SEND_WITHIN_MS,
+    TRANSIT_MS,
+    WHOLE_SECONDS_MS,
+    Decision,
+    LivenessView,
+    Mode,
+    decide,
+    triggers_today,
+    utc_date,
+)
 from deadman.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import load as load_venue
 from deadman.venues.base import Capabilities, TimerKind, VenueClient
-from deadman.venues.errors import AuthError, VenueError, VolumeGateError
-from deadman.venues.http import DEFAULT_TIMEOUT
+from deadman.venues.errors import (
+    AuthError,
+    NonceError,
+    NotSupportedError,
+    RejectedError,
+    VenueError,
+    VolumeGateError,
+)
 
 ACTOR = "refresher"
+_TRANSITIONS = frozenset({"auto-arm", "venue-timer-fired", "fired", "recovered"})
+# A failed venue call is tried again this soon, within the tick, while the tick period allows.
+RETRY_AFTER_MS = 2_000
+MAX_RETRIES = 3
+# A lease this loop can no longer renew is given up this long before it runs out.
+LEASE_MARGIN_MS = 2_000
+# How long an invocation keeps trying to join the lease when DynamoDB fails: until about when the
+# next scheduled invocation would arrive anyway.
+JOIN_PATIENCE_MS = 60_000
 
 
 @dataclass
@@ -44,6 +79,7 @@ class AccountTick:
     swept: int | None = None
     error: str | None = None
     note: str = ""
+    retry: bool = False  # failed in a way that trying again soon may mend
 
 
 @dataclass
@@ -56,6 +92,19 @@ class TickReport:
 
 
 ClientFactory = Callable[[Any], VenueClient]
+
+
+def _has_kill_credentials(account: Any) -> bool:
+    return (
+        getattr(account, "kill", None) is not None
+        or getattr(account, "kill_agent_private_key", None) is not None
+    )
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, SwitchConflict | ConfigError | AuthError | RejectedError | NotSupportedError):
+        return False
+    return not (isinstance(exc, NonceError) and exc.code == "lockout")
 
 
 class Refresher:
@@ -72,6 +121,8 @@ class Refresher:
         metrics: MetricsSink,
         log: Callable[..., None] | None = None,
         client_factory: ClientFactory | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        parallel: Parallel | None = None,
     ) -> None:
         self.venue = venue
         self.config = config
@@ -79,35 +130,39 @@ class Refresher:
         self.liveness = liveness
         self.credentials = credentials
         self.clock = clock
+        self.sleep = sleep
         self.metrics = metrics
         self.log = log or (lambda *a, **k: None)
+        self.parallel: Parallel = parallel or ThreadParallel(clock=clock)
         module = load_venue(venue)
         self.caps: Capabilities = module.CAPABILITIES
         self._client_factory = client_factory or (
             lambda account: module.Client(account, nonces=nonces, clock=clock)
         )
-        self._clients: dict[str, tuple[Any, VenueClient]] = {}
+        self._clients: dict[tuple[str, bool], tuple[Any, VenueClient]] = {}
+        # The last state read or written per account: what the loop acts on when the table is not.
+        self._known: dict[str, Switch] = {}
+        self._renew_failures_in_row = 0
 
-    def _client(self, account: Any) -> VenueClient:
-        cached = self._clients.get(account.account_id)
+    def _client(self, account: Any, *, kill_key: bool = False) -> VenueClient:
+        slot = (account.account_id, kill_key)
+        cached = self._clients.get(slot)
         if cached is None or cached[0] is not account:
-            cached = (account, self._client_factory(account))
-            self._clients[account.account_id] = cached
+            cached = (account, self._client_factory(account.for_kill() if kill_key else account))
+            self._clients[slot] = cached
         return cached[1]
 
     # -- one tick -----------------------------------------------------------------------------
-    def tick(self) -> TickReport:
-        now = self.clock()
+    def tick(self, only: frozenset[str] | None = None) -> TickReport:
         timing = self.config.timing
         verdict = read_and_judge(
-            self.liveness,
-            self.config.system,
-            now_ms=now,
-            max_staleness_ms=timing.max_staleness_ms,
-            skew_ms=timing.skew_ms,
+            self.liveness, self.config.system, self.clock, timing.max_staleness_ms, timing.skew_ms
         )
+        now = verdict.at_ms if verdict.at_ms is not None else self.clock()
         report = TickReport(self.venue, now, verdict)
         self.metrics.count("Ticks", venue=self.venue)
+        if verdict.verdict is Verdict.UNREADABLE and verdict.detail.startswith("read failed"):
+            self.metrics.count("StoreErrors", venue=self.venue)
         if verdict.age_ms is not None:
             self.metrics.gauge("LivenessAgeSeconds", verdict.age_ms / 1000, venue=self.venue)
         try:
@@ -118,11 +173,11 @@ class Refresher:
             self.metrics.count("VenueErrors", venue=self.venue)
             self.log("credentials unusable", error=str(exc))
             return report
-        if len(accounts) == 1:
-            report.accounts.append(self._tick_account(accounts[0], verdict, now))
-        else:
-            with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
-                report.accounts.extend(pool.map(lambda a: self._tick_account(a, verdict, now), accounts))
+        if only is not None:
+            accounts = tuple(a for a in accounts if a.account_id in only)
+        outcomes = self.parallel.run([partial(self._tick_account, a, verdict, now) for a in accounts])
+        for account, outcome in zip(accounts, outcomes, strict=True):
+            report.accounts.append(outcome.value or AccountTick(account.account_id, error="not finished"))
         return report
 
     def _tick_account(self, account: Any, verdict: Liveness, now: int) -> AccountTick:
@@ -134,12 +189,49 @@ class Refresher:
             result.note = f"yielded to a concurrent write: {exc}"
         except Exception as exc:  # one account's failure never stops another's
             result.error = f"{type(exc).__name__}: {exc}"
-            self.metrics.count("VenueErrors", venue=self.venue)
+            result.retry = result.retry or _retryable(exc)
+            self.metrics.count(
+                "VenueErrors" if isinstance(exc, VenueError) else "StoreErrors", venue=self.venue
+            )
             self.log("tick failed", account=account.account_id, error=result.error)
         return result
 
+    def _read_switch(self, account_id: str, result: AccountTick) -> Switch | None:
+        try:
+            switch = self.switches.get(self.venue, account_id)
+        except Exception as exc:
+            self.metrics.count("StoreErrors", venue=self.venue)
+            self.log("switch unreadable", account=account_id, error=type(exc).__name__)
+            known = self._known.get(account_id)
+            if known is not None:
+                result.note = f"switch unreadable ({type(exc).__name__}); acting on the last state read"
+                return known
+            try:
+                # A loop that just took over remembers nothing: ask through a write that cannot apply.
+                switch = self.switches.get_by_write(self.venue, account_id)
+            except Exception:
+                result.note = f"switch unreadable ({type(exc).__name__}); nothing known: no action"
+                result.retry = True
+                return None
+        self._known[account_id] = switch
+        return switch
+
+    def _store(self, switch: Switch) -> Switch:
+        try:
+            stored = self.switches.put(switch)
+        except SwitchConflict as exc:
+            # The refused write says how the switch stands now (a kill, say): remembered, so the loop
+            # acts on it even while the table cannot be read.
+            if exc.current is not None:
+                self._known[switch.account] = exc.current
+            raise
+        self._known[switch.account] = stored
+        return stored
+
     def _tick_switch(self, account: Any, verdict: Liveness, now: int, result: AccountTick) -> None:
-        switch = self.switches.get(self.venue, account.account_id)
+        switch = self._read_switch(account.account_id, result)
+        if switch is None:
+            return  # fail closed: no extension, no sweep; the venue's own timer stands
         live = LivenessView(
             alive=verdict.alive, beat_ms=verdict.beat_ms, unreadable=verdict.verdict is Verdict.UNREADABLE
         )
@@ -155,16 +247,47 @@ class Refresher:
         if decision.extend_to_ms is not None:
             switch = self._extend(client, account, switch, decision, now, result)
         if decision.sweep:
-            switch = self._sweep(client, account, switch, decision, now, result)
+            switch = self._sweep(account, switch, decision, now, result)
         if decision.disarm_venue:
-            switch = self._venue_off(client, account, switch, now, "disarmed")
+            switch = self._venue_off(client, account, switch, now, "disarmed", result)
         # The extension (if any) has returned: nothing is in flight any more, so a kill or disarm
         # reading this version need not wait for it (deadman.control).
-        switch = self.switches.put(dataclasses.replace(switch, last_tick_ms=now, inflight_until_ms=None))
+        final = dataclasses.replace(switch, last_tick_ms=now, inflight_until_ms=None)
+        try:
+            switch = self._store(final)
+        except SwitchConflict:
+            if result.extended_to_ms is None:
+                raise
+            # A kill or an operator wrote meanwhile: theirs stands, but the venue timer we just set
+            # is real and must be on the record, or a killed switch would never clear it.
+            self._record_deadline(account.account_id, result.extended_to_ms, now)
+            raise
         for action, reason, details in transitions:
             self._audit(switch, action, reason, "ok", now, details)
         if decision.dead:
             self.metrics.count("Dead", venue=self.venue)
+
+    def _record_deadline(self, account_id: str, deadline: int, now: int) -> None:
+        for _ in range(3):
+            try:
+                current = self.switches.get(self.venue, account_id)
+                if current.deadline_ms is not None and current.deadline_ms >= deadline:
+                    return
+                self._store(dataclasses.replace(current, deadline_ms=deadline))
+            except SwitchConflict:
+                continue
+            except Exception as exc:
+                self.log("deadline not recorded", account=account_id, error=type(exc).__name__)
+                return
+            self._audit(
+                current,
+                "venue-timer-set",
+                "extension landed as the switch changed",
+                "ok",
+                now,
+                {"deadline_ms": deadline},
+            )
+            return
 
     def _bookkeeping(
         self, switch: Switch, decision: Decision, verdict: Liveness, now: int
@@ -182,7 +305,7 @@ class Refresher:
                 used = triggers_today(switch.view(), now) + 1
                 changes.update(triggers_date=utc_date(now), triggers_count=used)
                 details["triggers_today"] = used
-                self.metrics.count("NativeFires", venue=self.venue)
+            self.metrics.count("NativeFires", venue=self.venue)
             audit.append(("venue-timer-fired", "venue timer reached its deadline", details))
         if verdict.alive and verdict.beat_ms is not None:
             changes["last_beat_ms"] = verdict.beat_ms
@@ -190,7 +313,7 @@ class Refresher:
             changes["dead_since_ms"] = now
             audit.append(("fired", f"trader dead: {verdict.verdict.value}", {"detail": verdict.detail}))
         if decision.recovered:
-            changes["dead_since_ms"] = None
+            changes.update(dead_since_ms=None, sweep_rejected_ms=None)
             audit.append(("recovered", "trader alive again", {"beat_ms": verdict.beat_ms}))
         return dataclasses.replace(switch, **changes), audit
 
@@ -204,17 +327,14 @@ class Refresher:
         result: AccountTick,
     ) -> Switch:
         assert decision.extend_to_ms is not None
-        if self.caps.timer_kind is TimerKind.HEARTBEAT and self.clock() - now > self.config.timing.tick_ms:
-            # A heartbeat restarts the venue's fixed timer from the moment it is sent, so one sent
-            # long after the liveness read would stretch the native bound: a stale decision is dropped.
-            result.note = "heartbeat decision older than one tick: not sent"
-            return switch
-        # Intent first, conditional on the version read: a kill latched since then wins here.
-        inflight = now + int(sum(DEFAULT_TIMEOUT) * 1000)
-        switch = self.switches.put(dataclasses.replace(switch, inflight_until_ms=inflight))
+        # The request must leave within SEND_WITHIN_MS of the liveness read (checked by the client at
+        # the moment of sending, after the nonce draw) and is answered within TRANSIT_MS: that is how
+        # long a kill may have to outwait it. Intent first, conditional on the version read.
+        send_by = now + SEND_WITHIN_MS
+        switch = self._store(dataclasses.replace(switch, inflight_until_ms=send_by + TRANSIT_MS))
         was_off = switch.deadline_ms is None
         try:
-            outcome = client.extend(decision.extend_to_ms)
+            outcome = client.extend(decision.extend_to_ms, send_by_ms=send_by)
         except VolumeGateError as exc:
             self.metrics.count("VenueErrors", venue=self.venue)
             if switch.native_available:
@@ -226,6 +346,17 @@ class Refresher:
             return self._venue_error(account, switch, exc, result, extending=True)
         deadline = outcome.venue_deadline_ms or outcome.requested_deadline_ms or decision.extend_to_ms
         result.extended_to_ms = deadline
+        result.note = outcome.detail
+        asked = outcome.requested_deadline_ms
+        if (
+            asked is not None
+            and outcome.venue_deadline_ms is not None
+            and deadline > asked + WHOLE_SECONDS_MS
+        ):
+            # The venue set its timer later than asked (a slow network to a relative timeout): the
+            # native bound is stretched until the next tick mends it. Say so.
+            self.metrics.count("ExtendFailedWhileAlive", venue=self.venue)
+            self.log("venue timer landed late", account=account.account_id, late_ms=deadline - asked)
         self.metrics.count("Extended", venue=self.venue)
         self.metrics.gauge("SecondsToDeadline", (deadline - now) / 1000, venue=self.venue)
         if not switch.native_available:
@@ -243,19 +374,38 @@ class Refresher:
         )
 
     def _sweep(
-        self,
-        client: VenueClient,
-        account: Any,
-        switch: Switch,
-        decision: Decision,
-        now: int,
-        result: AccountTick,
+        self, account: Any, switch: Switch, decision: Decision, now: int, result: AccountTick
     ) -> Switch:
+        heartbeat = self.caps.timer_kind is TimerKind.HEARTBEAT
+        kill_key = heartbeat and getattr(account, "kill", None) is not None
+        rejected = switch.sweep_rejected_ms
+        # Every call on the trading key restarts Gemini's 30 s rule, which is what cancels the orders
+        # Gemini refused to: pause long enough for it to run out, then sweep again.
+        if (
+            heartbeat
+            and not kill_key
+            and rejected is not None
+            and now - rejected < (self.caps.fixed_timeout_ms or 0) + TRANSIT_MS
+        ):
+            result.note = "sweep paused: letting the venue's own timer cancel what it refused to"
+            return switch
+        # Gemini with a kill key sweeps on that key (cancel/all): the trading key stays silent, so its
+        # 30 s rule still runs out behind the watchdog.
+        client = self._client(account, kill_key=kill_key)
         try:
             swept = client.sweep()
         except VenueError as exc:
-            self._audit(switch, "sweep", decision.reason, f"failed: {exc}", now, {})
-            return self._venue_error(account, switch, exc, result, extending=False)
+            if kill_key or not _has_kill_credentials(account):
+                self._audit(switch, "sweep", decision.reason, f"failed: {exc}", now, {})
+                return self._venue_error(account, switch, exc, result, extending=False)
+            # The refresher's key failed (a nonce lockout after requests arrived out of order, say):
+            # the account's kill credentials have a nonce stream of their own. Once, at once.
+            self.log("sweep failed; sweeping with the kill credentials", account=account.account_id)
+            try:
+                swept = self._client(account, kill_key=True).sweep()
+            except VenueError as kill_exc:
+                self._audit(switch, "sweep", decision.reason, f"failed: {exc}; kill key: {kill_exc}", now, {})
+                return self._venue_error(account, switch, exc, result, extending=False)
         result.swept = swept.cancelled_count
         self.metrics.count("Swept", venue=self.venue)
         summary = f"cancelled {swept.cancelled_count}, failed {len(swept.failed)}"
@@ -268,16 +418,25 @@ class Refresher:
                 now,
                 {"cancelled": list(swept.cancelled_ids), "failed": [f.order_id for f in swept.failed]},
             )
-        switch = dataclasses.replace(switch, last_sweep_ms=now, last_sweep=summary)
+        rejected = now if heartbeat and not kill_key and swept.failed else None
+        switch = dataclasses.replace(
+            switch, last_sweep_ms=now, last_sweep=summary, sweep_rejected_ms=rejected
+        )
         if decision.clear_after_sweep and swept.complete:
-            switch = self._venue_off(client, account, switch, now, "cleared after watchdog sweep")
+            switch = self._venue_off(
+                self._client(account), account, switch, now, "cleared after watchdog sweep", result
+            )
         return switch
 
-    def _venue_off(self, client: VenueClient, account: Any, switch: Switch, now: int, why: str) -> Switch:
+    def _venue_off(
+        self, client: VenueClient, account: Any, switch: Switch, now: int, why: str, result: AccountTick
+    ) -> Switch:
         try:
             client.disarm()
+        except VolumeGateError:
+            return dataclasses.replace(switch, deadline_ms=None)  # nothing can be scheduled there
         except VenueError as exc:
-            return self._venue_error(account, switch, exc, AccountTick(account.account_id), extending=False)
+            return self._venue_error(account, switch, exc, result, extending=False)
         self._audit(switch, "venue-timer-off", why, "ok", now, {"was_deadline_ms": switch.deadline_ms})
         return dataclasses.replace(switch, deadline_ms=None)
 
@@ -285,6 +444,7 @@ class Refresher:
         self, account: Any, switch: Switch, exc: VenueError, result: AccountTick, *, extending: bool
     ) -> Switch:
         result.error = str(exc)
+        result.retry = result.retry or _retryable(exc)
         self.metrics.count("VenueErrors", venue=self.venue)
         self.metrics.count(f"VenueErrors.{exc.kind.value}", venue=self.venue)
         if extending:
@@ -303,16 +463,28 @@ class Refresher:
     def _audit(
         self, switch: Switch, action: str, reason: str, result: str, now: int, details: dict[str, Any]
     ) -> None:
-        self.switches.audit(
-            self.venue,
-            switch.account,
-            action=action,
-            actor=ACTOR,
-            reason=reason,
-            result=result,
-            now_ms=now,
-            details=details,
-        )
+        """`now` is the tick's judgement time (what a transition is dated); an action done later in the
+        tick (a sweep, a timer change) is dated when it happened, so the log reads in causal order."""
+        try:
+            self.switches.audit(
+                self.venue,
+                switch.account,
+                action=action,
+                actor=ACTOR,
+                reason=reason,
+                result=result,
+                now_ms=now if action in _TRANSITIONS else max(now, self.clock()),
+                details=details,
+            )
+        except Exception as exc:  # the audit must never stop a tick; the log keeps the record
+            self.metrics.count("StoreErrors", venue=self.venue)
+            self.log(
+                "audit write failed",
+                account=switch.account,
+                action=action,
+                result=result,
+                error=type(exc).__name__,
+            )
 
     # -- the loop -----------------------------------------------------------------------------
     def run(
@@ -320,55 +492,127 @@ class Refresher:
         lease: Lease,
         *,
         remaining_ms: Callable[[], int],
-        sleep: Callable[[float], None] = time.sleep,
         on_tick: Callable[[TickReport], None] | None = None,
     ) -> str:
         """Become the venue's loop or leave; tick every T until handed over or out of time."""
         tick_ms = self.config.timing.tick_ms
-        role = lease.join()
+        if not self._ready():
+            return "left: credentials unreadable; a running loop keeps the lease"
+        role = self._join(lease)
+        if role is None:
+            return "left: the lease could not be read or written"
         if role is Role.LEAVE:
             return "left: a loop and a successor are already running"
-        if role is Role.SUCCESSOR and not lease.await_ownership(timeout_ms=2 * tick_ms + 10_000, sleep=sleep):
+        if role is Role.SUCCESSOR and not lease.await_ownership(
+            timeout_ms=2 * tick_ms + 10_000, sleep=self.sleep
+        ):
             return "left: the running loop did not hand over"
         started = self.clock()
         next_tick = started
         ticks = 0
         while True:
             if ticks:
-                renewal = lease.renew()
+                renewal = self._renew(lease, tick_ms)
+                if renewal is None:
+                    return f"stopped after {ticks} ticks: the lease could not be renewed in time"
                 if renewal is not Renewal.KEEP:
                     return f"{renewal.value} after {ticks} ticks"
             report = self.tick()
             ticks += 1
+            next_tick += tick_ms
+            report = self._retry_failed(report, next_tick)
             if on_tick is not None:
                 on_tick(report)
-            next_tick += tick_ms
             now = self.clock()
             out_of_run = next_tick - started >= self.config.run_ms
             # Keep one tick of headroom before the Lambda timeout for the last tick and the release.
             out_of_time = remaining_ms() < 2 * tick_ms + 5_000
             if out_of_run or out_of_time:
-                lease.release()
+                try:
+                    lease.release()
+                except Exception as exc:  # it expires by itself
+                    self.log("lease release failed", error=type(exc).__name__)
                 return f"ended after {ticks} ticks ({'run time' if out_of_run else 'lambda time'})"
             if next_tick > now:
-                sleep((next_tick - now) / 1000)
+                self.sleep((next_tick - now) / 1000)
+
+    def _renew(self, lease: Lease, tick_ms: int) -> Renewal | None:
+        """Renew, riding out store errors: tried again soon (a lost answer may hide a handover, and
+        the next answer tells), and ticking on while the lease is surely ours for one more tick.
+        None: it could not be renewed before it runs out."""
+        while True:
+            try:
+                renewal = lease.renew()
+            except Exception as exc:
+                self.metrics.count("StoreErrors", venue=self.venue)
+                self.log("lease renewal failed", error=type(exc).__name__)
+            else:
+                self._renew_failures_in_row = 0
+                return renewal
+            held = lease.held_until_ms
+            now = self.clock()
+            if held is None or now + RETRY_AFTER_MS + LEASE_MARGIN_MS >= held:
+                return None
+            if now + tick_ms + LEASE_MARGIN_MS < held and self._renew_failures_in_row >= 2:
+                self._renew_failures_in_row = 0
+                return Renewal.KEEP  # ours for one more tick for sure: tick, renew again after it
+            self._renew_failures_in_row += 1
+            self.sleep(RETRY_AFTER_MS / 1000)
+
+    def _ready(self) -> bool:
+        """Credentials are warmed before joining: an invocation that cannot read them must not register
+        as successor and replace a loop that can (it leaves; the next event tries again)."""
+        try:
+            self.credentials.get(self.venue)
+        except (DeadmanError, ValueError) as exc:
+            self.log("credentials unusable; not taking over", error=str(exc))
+            return False
+        return True
+
+    def _retry_failed(self, report: TickReport, next_tick: int) -> TickReport:
+        """Accounts whose venue call failed are tried again within the tick period, each time on a
+        fresh read and decision, instead of waiting a whole tick of the venue's slack."""
+        for _ in range(MAX_RETRIES):
+            failed = frozenset(a.account for a in report.accounts if a.retry)
+            if not failed or next_tick - self.clock() < 2 * RETRY_AFTER_MS:
+                return report
+            self.sleep(RETRY_AFTER_MS / 1000)
+            self.metrics.count("Retries", venue=self.venue)
+            retried = self.tick(only=failed)
+            by_account = {a.account: a for a in retried.accounts}
+            report.accounts = [by_account.get(a.account, a) for a in report.accounts]
+        return report
+
+    def _join(self, lease: Lease) -> Role | None:
+        give_up = self.clock() + JOIN_PATIENCE_MS
+        while True:
+            try:
+                return lease.join()
+            except Exception as exc:
+                self.metrics.count("StoreErrors", venue=self.venue)
+                self.log("lease join failed", error=type(exc).__name__)
+                if self.clock() + RETRY_AFTER_MS >= give_up:
+                    return None
+                self.sleep(RETRY_AFTER_MS / 1000)
 
 
 def build_refresher(venue: str, *, clock: Clock, metrics: MetricsSink, log: Callable[..., None]) -> Refresher:
     """The composition root used by the Lambda handler (and the sandbox) from the environment."""
     from deadman.credentials import CredentialStore
+    from deadman.liveness import dynamodb_client
     from deadman.nonces import DynamoNonceSource
 
     config = FleetConfig.from_env()
     if venue not in config.enabled_venues:
         raise ConfigError(f"venue {venue!r} is not in ENABLED_VENUES")
+    client = dynamodb_client()
     return Refresher(
         venue=venue,
         config=config,
-        switches=SwitchStore(config.control_table),
-        liveness=LivenessReader(config.liveness_table),
+        switches=SwitchStore(config.control_table, client=client),
+        liveness=LivenessReader(config.liveness_table, client=client),
         credentials=CredentialStore.from_env(),
-        nonces=DynamoNonceSource(config.control_table),
+        nonces=DynamoNonceSource(config.control_table, client=client),
         clock=clock,
         metrics=metrics,
         log=log,

@@ -6,12 +6,13 @@ version unconditionally, so it always wins and every in-flight refresher write t
 version fails afterwards (promise 4).
 
 Keys: switches `pk = SWITCH#<venue>`, `sk = <account>` (one Query lists a venue's switches);
-audit `pk = AUDIT#<venue>#<account>`, `sk = <epoch ms, 13 digits>#<id>`.
+audit `pk = AUDIT#<venue>#<account>`, `sk = <epoch ms, 13 digits>#<write order, 12 digits>#<id>`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import uuid
 from dataclasses import dataclass
@@ -21,10 +22,17 @@ from typing import Any
 from deadman.policy import Mode, SwitchView
 
 AUDIT_RETENTION_S = 400 * 86_400
+# Orders a process's audit entries of the same millisecond by when they were written.
+_AUDIT_SEQ = itertools.count()
 
 
 class SwitchConflict(Exception):
-    """Someone else wrote the switch since it was read."""
+    """Someone else wrote the switch since it was read. `current` is the switch as it stands (from
+    the refused write itself: no read needed, so it is known even while reads fail)."""
+
+    def __init__(self, message: str, current: Switch | None = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,9 @@ class Switch:
     last_sweep_ms: int | None = None
     last_sweep: str | None = None
     inflight_until_ms: int | None = None
+    # Gemini without a kill key: when a sweep with the trading key saw cancels refused. Every call on
+    # that key restarts Gemini's 30 s rule, so sweeps pause to let the venue's own cancel run out.
+    sweep_rejected_ms: int | None = None
 
     def view(self) -> SwitchView:
         return SwitchView(
@@ -90,9 +101,9 @@ def switch_from_item(item: dict[str, Any]) -> Switch:
 class SwitchStore:
     def __init__(self, table_name: str, *, client: Any = None) -> None:
         if client is None:
-            import boto3
+            from deadman.liveness import dynamodb_client
 
-            client = boto3.client("dynamodb")
+            client = dynamodb_client()
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
         self._client = client
@@ -117,6 +128,22 @@ class SwitchStore:
         if item is None:
             return Switch(venue=venue, account=account)
         return switch_from_item(self._decode(item))
+
+    def get_by_write(self, venue: str, account: str) -> Switch:
+        """The stored switch, learned from a conditional write that cannot succeed (its refusal
+        carries the item): for when reads fail but writes do not (reads throttled, say). Costs one
+        write; changes nothing."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._key(venue, account),
+                ConditionExpression="attribute_not_exists(pk) AND attribute_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            stored = exc.response.get("Item")
+            return switch_from_item(self._decode(stored)) if stored else Switch(venue=venue, account=account)
+        raise RuntimeError("a condition that cannot hold was accepted")  # pragma: no cover
 
     def list_venue(self, venue: str) -> list[Switch]:
         items: list[Switch] = []
@@ -149,11 +176,14 @@ class SwitchStore:
                 TableName=self._table,
                 Item=item,
                 ConditionExpression=condition,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **({"ExpressionAttributeValues": values} if values else {}),
             )
-        except self._client.exceptions.ConditionalCheckFailedException:
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            stored = exc.response.get("Item")
             raise SwitchConflict(
-                f"{switch.venue}/{switch.account} changed since version {switch.version}"
+                f"{switch.venue}/{switch.account} changed since version {switch.version}",
+                switch_from_item(self._decode(stored)) if stored else None,
             ) from None
         return new
 
@@ -195,7 +225,7 @@ class SwitchStore:
     ) -> None:
         item = {
             "pk": {"S": f"AUDIT#{venue}#{account}"},
-            "sk": {"S": f"{now_ms:013d}#{uuid.uuid4().hex[:12]}"},
+            "sk": {"S": f"{now_ms:013d}#{next(_AUDIT_SEQ):012d}#{uuid.uuid4().hex[:8]}"},
             "at_ms": {"N": str(now_ms)},
             "action": {"S": action},
             "actor": {"S": actor},

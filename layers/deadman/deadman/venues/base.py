@@ -75,8 +75,9 @@ class VenueClient(Protocol):
         """A name for logs and audit: never a secret."""
         ...
 
-    def extend(self, deadline_ms: int) -> ExtendResult:
-        """Push the venue's timer to `deadline_ms` (Gemini: send one heartbeat)."""
+    def extend(self, deadline_ms: int, *, send_by_ms: int | None = None) -> ExtendResult:
+        """Push the venue's timer to `deadline_ms` (Gemini: send one heartbeat). If the request is not
+        ready to leave by `send_by_ms` (nonce draw, signing), raise `StaleDecisionError`: not sent."""
         ...
 
     def disarm(self) -> None:

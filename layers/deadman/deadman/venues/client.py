@@ -10,6 +10,7 @@ import requests
 from deadman.clock import Clock
 from deadman.nonces import NonceSource
 from deadman.venues.base import Capabilities
+from deadman.venues.errors import StaleDecisionError
 from deadman.venues.http import DEFAULT_TIMEOUT, HttpTransport
 
 
@@ -55,3 +56,8 @@ class ClientBase(Generic[AccountT]):
 
     def close(self) -> None:
         self._http.close()
+
+    def _check_send_by(self, send_by_ms: int | None) -> None:
+        """Checked at the last moment before a request leaves: what is decided must still hold then."""
+        if send_by_ms is not None and (late := self._clock() - send_by_ms) > 0:
+            raise StaleDecisionError(self.caps.venue, f"decision {late} ms past its send-by time: not sent")

@@ -81,6 +81,14 @@ class TransientError(VenueError):
     kind = ErrorKind.TRANSIENT
 
 
+class StaleDecisionError(TransientError):
+    """Not sent: the decision behind the request aged past the time it may wait before leaving.
+    Nothing reached the venue; the loop decides again on a fresh read."""
+
+    def __init__(self, venue: str, message: str) -> None:
+        super().__init__(venue, message, code="stale_decision")
+
+
 class NotSupportedError(VenueError):
     """The venue has no such operation (Gemini cannot switch its heartbeat timer off)."""
 

@@ -458,20 +458,22 @@ class Client(ClientBase[Account]):
             )
         return nonce
 
-    def _private(self, path: str) -> Any:
+    def _private(self, path: str, *, send_by_ms: int | None = None) -> Any:
         payload: dict[str, Any] = {"request": path, "nonce": self._nonce()}
         if self._account.account is not None:
             payload["account"] = self._account.account
         b64 = encode_payload(payload)
         headers = auth_headers(self._account.api_key, b64, sign(b64, self._account.api_secret.reveal()))
+        # After the nonce draw (a DynamoDB call for increasing keys): the decision must hold when sent.
+        self._check_send_by(send_by_ms)
         # Gemini reads everything from the headers; the body stays empty.
         return parse_response(self._http.post(path, body=None, headers=headers), path)
 
-    def extend(self, deadline_ms: int) -> ExtendResult:
+    def extend(self, deadline_ms: int, *, send_by_ms: int | None = None) -> ExtendResult:
         """Send one heartbeat. Gemini's timer is fixed (30 s after the key's last authenticated
         request), so `deadline_ms` cannot be honoured and is not sent."""
         sent_ms = self._clock()
-        result = self._private(PATH_HEARTBEAT)
+        result = self._private(PATH_HEARTBEAT, send_by_ms=send_by_ms)
         if not isinstance(result, dict) or result.get("result") != "ok":
             raise TransientError(VENUE, f"unreadable answer on {PATH_HEARTBEAT}: {json.dumps(result)[:200]}")
         if self._account.is_master:

@@ -17,7 +17,8 @@ Wire facts are in VENUES.md section 3. What this module decides:
   "") and cancels them in one batched, signed `cancel`. The venue answers `status: ok` even when
   single cancels fail, so each status is read.
 
-eth_account loads only when this client first signs (see `hyperliquid_signing`).
+The signing library (libsecp256k1 through coincurve) loads only when this client first signs
+(see `hyperliquid_signing`).
 """
 
 from __future__ import annotations
@@ -286,7 +287,7 @@ class Client(ClientBase[Account]):
 
     @property
     def agent_address(self) -> str:
-        """The signer's address (derived on first use: it loads eth_account)."""
+        """The signer's address (derived on first use: it loads the signing library)."""
         if self._agent_address is None:
             try:
                 self._agent_address = signing.address_of(self._account.agent_private_key.reveal())
@@ -296,10 +297,10 @@ class Client(ClientBase[Account]):
 
     # -- the switch ----------------------------------------------------------------------------------
 
-    def extend(self, deadline_ms: int) -> ExtendResult:
+    def extend(self, deadline_ms: int, *, send_by_ms: int | None = None) -> ExtendResult:
         if isinstance(deadline_ms, bool) or not isinstance(deadline_ms, int) or deadline_ms <= 0:
             raise ValueError("deadline_ms must be a positive int (epoch ms)")
-        self._exchange({"type": "scheduleCancel", "time": deadline_ms})
+        self._exchange({"type": "scheduleCancel", "time": deadline_ms}, send_by_ms=send_by_ms)
         # The venue does not echo the time; it either took ours or said why not.
         return ExtendResult(
             requested_deadline_ms=deadline_ms, venue_deadline_ms=None, detail="scheduleCancel set"
@@ -372,7 +373,7 @@ class Client(ClientBase[Account]):
         body = json.dumps(request, separators=(",", ":")).encode()
         return _decode(self._http.post("/info", body=body, headers=_JSON_HEADERS), "/info")
 
-    def _exchange(self, action: dict[str, Any]) -> Any:
+    def _exchange(self, action: dict[str, Any], *, send_by_ms: int | None = None) -> Any:
         account = self._account
         key_id = f"{VENUE}:{self.agent_address}"
         now = self._clock()
@@ -397,6 +398,7 @@ class Client(ClientBase[Account]):
             "expiresAfter": expires_after,
         }
         body = json.dumps(payload, separators=(",", ":")).encode()
+        self._check_send_by(send_by_ms)
         answer = _decode(self._http.post("/exchange", body=body, headers=_JSON_HEADERS), "/exchange")
         if not isinstance(answer, Mapping):
             raise _shape_error("/exchange answer", answer)

@@ -10,8 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from deadman.venues.errors import (
     NonceError,
     RateLimitError,
     RejectedError,
+    StaleDecisionError,
     TransientError,
     UnavailableError,
     VenueError,
@@ -36,6 +36,8 @@ VENUE = "kraken"
 DEFAULT_BASE_URL = "https://api.kraken.com"
 # "it should be less than 86400 seconds" (VENUES.md 2.2).
 MAX_TIMEOUT_S = 86_399
+WHOLE_SECOND_MS = 1_000
+TRANSITS_KEPT = 6  # about a minute of ticks
 
 CAPABILITIES = Capabilities(
     venue=VENUE,
@@ -235,6 +237,11 @@ def parse_rfc3339_ms(text: str) -> int | None:
     return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
+def _trigger_ms(result: dict[str, Any]) -> int | None:
+    trigger = result.get("triggerTime")
+    return parse_rfc3339_ms(trigger) if isinstance(trigger, str) else None
+
+
 class Client(ClientBase[Account]):
     caps = CAPABILITIES
 
@@ -245,38 +252,92 @@ class Client(ClientBase[Account]):
     def _key_id(self) -> str:
         return f"kraken:{self._account.api_key}"
 
-    def _private(self, path: str, params: list[tuple[str, str | int]] | None = None) -> Any:
+    def _private(
+        self,
+        path: str,
+        params: Callable[[], list[tuple[str, str | int]]] | None = None,
+        *,
+        send_by_ms: int | None = None,
+    ) -> Any:
         # Kraken accepts any increasing nonce; epoch ms as the floor keeps it usable after a reset.
         nonce = self._nonces.next(self._key_id, self._clock())
-        body = urlencode([("nonce", nonce), *(params or [])]).encode()
+        # Parameters are built after the nonce draw (a DynamoDB call): a relative timeout must be
+        # computed as close to the send as possible.
+        body = urlencode([("nonce", nonce), *(params() if params else [])]).encode()
         headers = {
             "API-Key": self._account.api_key,
             "API-Sign": sign(path, nonce, body, self._account.api_secret.reveal()),
             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
         }
+        self._check_send_by(send_by_ms)
         return parse_response(self._http.post(path, body=body, headers=headers), path)
 
-    def _cancel_after(self, timeout_s: int) -> dict[str, Any]:
-        result = self._private(PATH_CANCEL_AFTER, [("timeout", timeout_s)])
+    def _cancel_after(
+        self, timeout_s: Callable[[], int], *, send_by_ms: int | None = None
+    ) -> tuple[dict[str, Any], int, int]:
+        """The answer, the timeout sent, and when it was sent (our clock)."""
+        sent: list[tuple[int, int]] = []
+
+        def params() -> list[tuple[str, str | int]]:
+            sent.append((timeout_s(), self._clock()))
+            return [("timeout", sent[-1][0])]
+
+        result = self._private(PATH_CANCEL_AFTER, params, send_by_ms=send_by_ms)
         if not isinstance(result, dict):
             raise TransientError(VENUE, f"unreadable result on {PATH_CANCEL_AFTER}: {result!r:.200}")
-        return result
+        return result, sent[-1][0], sent[-1][1]
 
-    def extend(self, deadline_ms: int) -> ExtendResult:
-        timeout_s = math.ceil((deadline_ms - self._clock()) / 1000)
+    def _timeout_for(self, deadline_ms: int) -> int:
+        """Whole seconds from now to the deadline, rounded DOWN, aimed a second early and earlier by the
+        transit recent answers showed: Kraken counts from the request's arrival, so rounding up, or
+        ignoring the way there, would put the timer past the deadline. Early is harmless: the next
+        tick extends again."""
+        aim = deadline_ms - WHOLE_SECOND_MS - max(self._transits, default=0)
+        timeout_s = (aim - self._clock()) // 1000
         if timeout_s < 1:
-            raise ValueError(f"deadline {deadline_ms} is less than 1 s ahead; Kraken would read 0 as disarm")
-        timeout_s = min(timeout_s, MAX_TIMEOUT_S)
-        result = self._cancel_after(timeout_s)
-        trigger = result.get("triggerTime")
+            # Kraken reads 0 as "disable": never send it for an extension.
+            raise StaleDecisionError(VENUE, f"deadline {deadline_ms} is less than 1 s away: not sent")
+        return min(timeout_s, MAX_TIMEOUT_S)
+
+    def _landed(self, result: dict[str, Any], timeout_s: int, sent_ms: int) -> int | None:
+        """The venue's trigger time, and what it says of the request's transit (remembered)."""
+        trigger = _trigger_ms(result)
+        if trigger is not None:
+            # triggerTime = arrival + timeout, cut down to the second: a lower bound of the arrival.
+            # The timeouts aim early by the longest of the last few: early is safe, late is not.
+            self._transits = (
+                *self._transits[-(TRANSITS_KEPT - 1) :],
+                max(0, trigger - timeout_s * 1000 - sent_ms),
+            )
+        return trigger
+
+    def extend(self, deadline_ms: int, *, send_by_ms: int | None = None) -> ExtendResult:
+        """Set the timer to fire at `deadline_ms` at the latest (plus Kraken's whole second).
+
+        The timeout is relative to the request's arrival, so a request slow in transit would set a
+        timer past the deadline. The answer's `triggerTime` says where it landed (whole seconds, cut
+        down): if that is past the deadline, the timeout is sent again at once, aimed earlier by the
+        transit just seen. If that lands late too, the result says so (the caller alarms)."""
+        result, timeout_s, sent = self._cancel_after(
+            lambda: self._timeout_for(deadline_ms), send_by_ms=send_by_ms
+        )
+        trigger = self._landed(result, timeout_s, sent)
+        detail = f"CancelAllOrdersAfter timeout={timeout_s}"
+        if trigger is not None and trigger > deadline_ms:
+            result, timeout_s, sent = self._cancel_after(lambda: self._timeout_for(deadline_ms))
+            trigger = self._landed(result, timeout_s, sent)
+            detail += f"; landed late, corrected: timeout={timeout_s}"
         return ExtendResult(
             requested_deadline_ms=deadline_ms,
-            venue_deadline_ms=parse_rfc3339_ms(trigger) if isinstance(trigger, str) else None,
-            detail=f"CancelAllOrdersAfter timeout={timeout_s}",
+            # The venue's seconds are cut down: the timer fires within the second after it.
+            venue_deadline_ms=None if trigger is None else trigger + WHOLE_SECOND_MS - 1,
+            detail=detail,
         )
 
     def disarm(self) -> None:
-        self._cancel_after(0)
+        self._cancel_after(lambda: 0)
+
+    _transits: tuple[int, ...] = ()  # how long the last answered CancelAllOrdersAfters took to arrive
 
     def sweep(self) -> SweepResult:
         result = self._private(PATH_CANCEL_ALL)
