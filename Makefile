@@ -11,7 +11,7 @@ CHECKOV_VENV := .venv-checkov
 # Lambda runs python3.13; `sam build` needs that interpreter on PATH (pyenv provides it here).
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: demo test unit integration infra lint typecheck bench build clean
+.PHONY: demo test unit integration infra simulation chaos lint typecheck bench build clean
 
 $(VENV)/.stamp: requirements-dev.txt layers/deadman/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,14 +47,36 @@ integration: $(VENV)/.stamp
 infra: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp
 	$(PY) -m pytest tests/infra
 
+# The fault campaign: scenarios from seeds, faults from every layer, the promises checked in
+# virtual time. `make test` runs a bounded one; `make chaos N=20000 [SEED=0]` any size.
+N ?= 2000
+SEED ?= 0
+CAMPAIGN = $(PY) -m sandbox.sim.campaign --scenarios $(N) --seed $(SEED) --workers 2
+
+simulation: $(VENV)/.stamp
+	$(PY) -m pytest tests/simulation
+
+chaos: $(VENV)/.stamp
+	$(CAMPAIGN)
+
 test: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp lint typecheck
 	$(PY) -m pytest
+	$(CAMPAIGN)
 
-bench: $(VENV)/.stamp
-	$(PY) -m sandbox.bench
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.stamp: bench/requirements.txt layers/deadman/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r bench/requirements.txt -e . $(QUIET_PIP)
+	touch $@
+
+# deadman against ccxt / hyperliquid-python-sdk / python-kraken-sdk (in .venv-bench, never shipped),
+# the sandbox's ticks (in .venv) and the cost model: one table, docs/bench/bench.json and *.png.
+bench: $(VENV)/.stamp $(BENCH_VENV)/.stamp
+	$(BENCH_VENV)/bin/python -m bench --project-python $(PY)
 
 build: $(SAM_VENV)/.stamp
 	$(SAM_VENV)/bin/sam build --template template.yaml
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(BENCH_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -195,6 +195,17 @@ class GeminiSim(SimServer):
             )
             return order.order_id
 
+    def place_session_order(self, api_key: str, symbol: str, side: str, price: str, amount: str) -> int:
+        """An order the key's session owns, placed without a request (tests): it does not restart
+        the key's heartbeat clock, as a trader that is silent but for its orders would not."""
+        with self.lock:
+            key = self._keys[api_key]
+            if key.account is None:
+                raise ValueError("master keys own no session orders")
+            return self._place(
+                account=key.account, session=api_key, symbol=symbol, side=side, price=price, amount=amount
+            ).order_id
+
     def open_orders(self, account: str) -> list[dict[str, Any]]:
         with self.lock:
             return [o.to_json() for o in self._orders.values() if o.account == account]

@@ -1,0 +1,534 @@
+"""The fleet of one venue, assembled from the real code on simulated ground.
+
+What is real: the refresher Lambda's entry (`deadman.entry.handle_schedule`), the tick loop, the
+lease, the stores, the nonce source, the policy, the venue clients (signing included) and the
+control use cases. What is simulated: DynamoDB (`FakeDynamo`), Secrets Manager (`SimSecrets`, with
+the CredentialStore's cache rules on the virtual clock), the venues (the sandbox simulators, reached
+in-process through `SimNetwork`), EventBridge Scheduler and Lambda (`Fleet.invoke`: at most two
+containers, a hard timeout, cold starts after a crash), and the trading system (`Trader`).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import functools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from deadman.concurrency import Outcome
+from deadman.config import FleetConfig
+from deadman.control import Caller, Control
+from deadman.credentials import VenueSecret, parse_secret
+from deadman.entry import handle_schedule
+from deadman.errors import CredentialsError
+from deadman.liveness import LivenessReader, LivenessWriter
+from deadman.nonces import DynamoNonceSource
+from deadman.policy import Timing
+from deadman.refresh import Refresher
+from deadman.switches import SwitchStore
+from deadman.venues import load as load_venue
+from deadman.venues.base import VenueClient
+from sandbox.sim.dynamo import CallFault, FakeDynamo
+from sandbox.sim.transport import SimNetwork
+from sandbox.sim.world import Task, World
+from sandbox.tables import table_definitions
+from sandbox.venues.common import SimServer
+from sandbox.venues.gemini import GeminiSim
+from sandbox.venues.hyperliquid import HyperliquidSim
+from sandbox.venues.kraken import KrakenSim
+
+LIVENESS = "sim-liveness"
+CONTROL = "sim-control"
+SYSTEM = "trader"
+OPERATOR = "arn:aws:sts::123456789012:assumed-role/deadman-operator/sim"
+MAX_CONTAINERS = 2  # the refresher's reserved concurrency in template.yaml
+LAMBDA_TIMEOUT_MS = 300_000
+POLL_MS = 200  # how often the venues' own timers are looked at
+
+_KRAKEN_SECRET = base64.b64encode(
+    b"simulated kraken secret, sixty-four bytes long, for the campaign."
+).decode()
+
+
+@functools.cache
+def _tables() -> dict[str, dict[str, Any]]:
+    return table_definitions()  # parsed once per process: thousands of scenarios share it
+
+
+def _t(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _agent_key(n: int) -> str:
+    return "0x" + f"{n:02x}" * 32
+
+
+_ADDRESSES: dict[str, str] = {}
+
+
+def agent_address(private_key: str) -> str:
+    if private_key not in _ADDRESSES:
+        from eth_account import Account
+
+        _ADDRESSES[private_key] = str(Account.from_key(private_key).address).lower()
+    return _ADDRESSES[private_key]
+
+
+@dataclass
+class Metric:
+    at_ms: int
+    name: str
+    value: float
+
+
+class SimMetrics:
+    def __init__(self, sink: list[Metric], clock: Callable[[], int]) -> None:
+        self._sink = sink
+        self._clock = clock
+
+    def count(self, name: str, value: float = 1, **dims: str) -> None:
+        self._sink.append(Metric(self._clock(), name, value))
+
+    def gauge(self, name: str, value: float, unit: str = "Seconds", **dims: str) -> None:
+        self._sink.append(Metric(self._clock(), name, value))
+
+
+class WorldParallel:
+    """`deadman.concurrency.Parallel` on the virtual-time scheduler: one task per job."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def run(self, jobs: Sequence[Callable[[], Any]], deadline_ms: int | None = None) -> list[Outcome[Any]]:
+        if len(jobs) == 1 and deadline_ms is None:
+            return [_call(jobs[0])]
+        me = self.world.current().name
+        tasks = [self.world.spawn(f"{me}/{i}", partial(_call, job)) for i, job in enumerate(jobs)]
+        self.world.join(tasks, deadline_ms)
+        return [t.result if t.done and isinstance(t.result, Outcome) else Outcome(False) for t in tasks]
+
+
+def _call(job: Callable[[], Any]) -> Outcome[Any]:
+    try:
+        return Outcome(True, job())
+    except Exception as exc:
+        return Outcome(True, None, exc)
+
+
+class SimSecrets:
+    """Secrets Manager behind the CredentialStore's rules: cached for 300 s, fetched afresh on
+    `refresh`, a failed fetch is a CredentialsError naming the secret. Faults come from the fleet."""
+
+    def __init__(self, fleet: Fleet, max_age_ms: int = 300_000) -> None:
+        self.fleet = fleet
+        self.max_age_ms = max_age_ms
+        self._cache: dict[str, tuple[int, str, VenueSecret]] = {}
+
+    def get(self, venue: str) -> VenueSecret:
+        return self._fetch(venue, force=False)
+
+    def refresh(self, venue: str) -> VenueSecret:
+        return self._fetch(venue, force=True)
+
+    def _fetch(self, venue: str, *, force: bool) -> VenueSecret:
+        world = self.fleet.world
+        cached = self._cache.get(venue)
+        if cached is not None and not force and world.now_ms - cached[0] < self.max_age_ms:
+            return cached[2]
+        latency, fail = self.fleet.secrets_fault()
+        world.sleep_ms(latency)
+        if fail:
+            raise CredentialsError(f"sim/{venue}", "<secret>", "could not be read (InternalServiceError)")
+        raw = self.fleet.secret_raw[venue]
+        if cached is not None and cached[1] == raw:
+            parsed = cached[2]  # an unchanged value keeps its Account objects (warm clients)
+        else:
+            parsed = parse_secret(venue, f"sim/{venue}", raw)
+        self._cache[venue] = (world.now_ms, raw, parsed)
+        return parsed
+
+
+@dataclass
+class Container:
+    venue: str
+    refresher: Refresher
+    busy: bool = False
+
+
+@dataclass
+class Invocation:
+    n: int
+    venue: str
+    scheduled_ms: int
+    started_ms: int
+    task: Task | None = None
+    outcome: str = ""
+
+
+@dataclass
+class ControlCall:
+    action: str
+    started_ms: int
+    ended_ms: int | None = None
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass
+class Beat:
+    at_ms: int  # world time the write was applied (the trader learns it a little later)
+    beat_ms: int  # what the trader's clock wrote
+    state: str
+
+
+class Fleet:
+    def __init__(
+        self,
+        world: World,
+        venue: str,
+        accounts: Sequence[str],
+        *,
+        timing: Timing,
+        run_ms: int = 240_000,
+        lambda_timeout_ms: int = LAMBDA_TIMEOUT_MS,
+        gemini_nonce_mode: str = "time",
+        kill_keys: bool = False,
+    ) -> None:
+        self.world = world
+        self.venue = venue
+        self.accounts = list(accounts)
+        self.timing = timing
+        self.lambda_timeout_ms = lambda_timeout_ms
+        self.metrics: list[Metric] = []
+        self.dynamo_fault: Callable[[str, str, str], CallFault | None] = lambda op, table, who: None
+        self.secrets_fault: Callable[[], tuple[int, bool]] = lambda: (0, False)
+        self.dynamo = FakeDynamo(sleep_ms=world.sleep_ms, fault=self._dynamo_fault)
+        self.dynamo.create_tables_from_template(
+            {"LivenessTable": LIVENESS, "ControlTable": CONTROL}, _tables()
+        )
+        self.network = SimNetwork(world)
+        self.sim: SimServer = self._make_sim(gemini_nonce_mode)
+        self.kill_keys = kill_keys
+        self.keys: dict[str, str] = {}  # account -> the key (or user address) its orders belong to
+        self.secret_raw: dict[str, str] = {venue: json.dumps(self._provision(gemini_nonce_mode, 0))}
+        self.config = FleetConfig(
+            timing=timing,
+            system=SYSTEM,
+            liveness_table=LIVENESS,
+            control_table=CONTROL,
+            enabled_venues=frozenset({venue}),
+            run_ms=run_ms,
+        )
+        self.containers: list[Container] = []
+        self.invocations: list[Invocation] = []
+        self.controls: list[ControlCall] = []
+        self.lambda_errors: list[int] = []
+        self.crashes: list[int] = []
+        self.throttled: list[int] = []
+        self.log_lines: list[tuple[int, str, dict[str, Any]]] = []
+        world.call_at(world.now_ms, self._poll)
+
+    # -- the venue ----------------------------------------------------------------------------------
+    def _make_sim(self, nonce_mode: str) -> SimServer:
+        clock = self.world.clock
+        if self.venue == "kraken":
+            return KrakenSim(clock)
+        if self.venue == "gemini":
+            return GeminiSim(clock)
+        return HyperliquidSim(clock, network="testnet")
+
+    def _provision(self, nonce_mode: str, generation: int) -> dict[str, Any]:
+        """Register this generation's keys at the venue and return the secret that names them."""
+        entries: list[dict[str, Any]] = []
+        for i, account in enumerate(self.accounts):
+            tag = f"{account}-g{generation}"
+            if isinstance(self.sim, KrakenSim):
+                self.sim.add_key(f"kraken-{tag}", _KRAKEN_SECRET, account=account)
+                entry: dict[str, Any] = {
+                    "account_id": account,
+                    "api_key": f"kraken-{tag}",
+                    "api_secret": _KRAKEN_SECRET,
+                }
+                if self.kill_keys:
+                    self.sim.add_key(f"kraken-kill-{tag}", _KRAKEN_SECRET, account=account)
+                    entry["kill"] = {"api_key": f"kraken-kill-{tag}", "api_secret": _KRAKEN_SECRET}
+                self.keys.setdefault(account, account)
+            elif isinstance(self.sim, GeminiSim):
+                key = f"account-{tag}"
+                self.sim.add_key(key, f"secret-{tag}", nonce_mode, account=account)
+                entry = {
+                    "account_id": account,
+                    "api_key": key,
+                    "api_secret": f"secret-{tag}",
+                    "nonce_mode": nonce_mode,
+                }
+                if self.kill_keys:
+                    kill = f"account-kill-{tag}"
+                    self.sim.add_key(
+                        kill, f"secret-kill-{tag}", "increasing", account=account, require_heartbeat=False
+                    )
+                    entry["kill"] = {
+                        "api_key": kill,
+                        "api_secret": f"secret-kill-{tag}",
+                        "nonce_mode": "increasing",
+                    }
+                self.keys[account] = key
+            else:
+                assert isinstance(self.sim, HyperliquidSim)
+                user = "0x" + f"{i + 1:040x}"
+                agent = _agent_key(16 * generation + i + 1)
+                self.sim.add_user(user, volume_usd=2_500_000)
+                self.sim.approve_agent(user, agent_address(agent))
+                entry = {
+                    "account_id": account,
+                    "address": user,
+                    "agent_private_key": agent,
+                    "network": "testnet",
+                }
+                if self.kill_keys:
+                    kill = _agent_key(16 * generation + i + 9)
+                    self.sim.approve_agent(user, agent_address(kill))
+                    entry["kill"] = {"agent_private_key": kill}
+                self.keys.setdefault(account, user)
+            entry["base_url"] = "http://sim.invalid"
+            entries.append(entry)
+        return {"accounts": entries}
+
+    def rotate_keys(self, generation: int) -> None:
+        """New keys at the venue and in the secret; the old ones keep working until `revoke`."""
+        self.secret_raw[self.venue] = json.dumps(self._provision(self._nonce_mode(), generation))
+
+    def _nonce_mode(self) -> str:
+        data = json.loads(self.secret_raw[self.venue])
+        return str(data["accounts"][0].get("nonce_mode", "time"))
+
+    def resting(self) -> dict[str, set[str]]:
+        """Every resting order per account, by id (read straight from the simulator)."""
+        sim = self.sim
+        with sim.lock:
+            if isinstance(sim, KrakenSim):
+                return {a: set(sim.open_orders(a)) for a in self.accounts}
+            if isinstance(sim, GeminiSim):
+                return {a: {str(o["order_id"]) for o in sim.open_orders(a)} for a in self.accounts}
+            assert isinstance(sim, HyperliquidSim)
+            return {a: {str(o["oid"]) for o in sim.open_orders(self.keys[a])} for a in self.accounts}
+
+    def place_order(self, account: str) -> str:
+        sim = self.sim
+        if isinstance(sim, KrakenSim):
+            return sim.place_order(account, "XBTUSD", "buy", "100", "1")
+        if isinstance(sim, GeminiSim):
+            return str(sim.place_session_order(self.keys[account], "btcusd", "buy", "100", "1"))
+        assert isinstance(sim, HyperliquidSim)
+        return str(sim.place(self.keys[account], 0))
+
+    def fires(self) -> int:
+        return len(getattr(self.sim, "fires", []))
+
+    def _poll(self) -> None:
+        with self.sim.lock:
+            self.sim.poll()
+        self.world.call_at(self.world.now_ms + POLL_MS, self._poll)
+
+    # -- AWS ----------------------------------------------------------------------------------------
+    def _dynamo_fault(self, op: str, table: str) -> CallFault | None:
+        current = self.world._current
+        return self.dynamo_fault(op, table, current.name if current is not None else "")
+
+    def _metrics(self) -> SimMetrics:
+        return SimMetrics(self.metrics, self.world.clock)
+
+    def _log(self, message: str, **fields: Any) -> None:
+        self.log_lines.append((self.world.now_ms, message, fields))
+
+    def _client_factory(self, who: str) -> Callable[..., VenueClient]:
+        module = load_venue(self.venue)
+        nonces = DynamoNonceSource(CONTROL, client=self.dynamo)
+
+        def make(account: Any, timeout: tuple[float, float] | None = None) -> VenueClient:
+            kwargs: dict[str, Any] = {"nonces": nonces, "clock": self.world.clock}
+            if timeout is not None:
+                kwargs["timeout"] = timeout
+            session = self.network.session(self.sim, who)
+            client: VenueClient = module.Client(account, session=session, **kwargs)
+            return client
+
+        return make
+
+    def new_refresher(self) -> Refresher:
+        return Refresher(
+            venue=self.venue,
+            config=self.config,
+            switches=SwitchStore(CONTROL, client=self.dynamo),
+            liveness=LivenessReader(LIVENESS, client=self.dynamo),
+            credentials=SimSecrets(self),
+            nonces=DynamoNonceSource(CONTROL, client=self.dynamo),
+            clock=self.world.clock,
+            metrics=self._metrics(),
+            log=self._log,
+            client_factory=self._client_factory("refresher"),
+            sleep=self.world.sleep,
+            parallel=WorldParallel(self.world),
+        )
+
+    def new_control(self) -> Control:
+        make = self._client_factory("control")
+        return Control(
+            config=self.config,
+            switches=SwitchStore(CONTROL, client=self.dynamo),
+            liveness=LivenessReader(LIVENESS, client=self.dynamo),
+            credentials=SimSecrets(self),
+            nonces=DynamoNonceSource(CONTROL, client=self.dynamo),
+            clock=self.world.clock,
+            sleep=self.world.sleep,
+            client_factory=lambda venue, account, timeout: make(account, timeout),
+            metrics=self._metrics(),
+            log=self._log,
+            parallel=WorldParallel(self.world),
+        )
+
+    # -- EventBridge Scheduler and Lambda -----------------------------------------------------------
+    def invoke(self, scheduled_ms: int, *, crash_at_yield: int | None = None) -> Invocation | None:
+        """One Scheduler event reaching the refresher function now."""
+        free = next((c for c in self.containers if not c.busy), None)
+        if free is None:
+            if len(self.containers) >= MAX_CONTAINERS:
+                self.throttled.append(self.world.now_ms)  # throttled: the event is dropped
+                return None
+            free = Container(self.venue, self.new_refresher())  # a cold start
+            self.containers.append(free)
+        container = free
+        container.busy = True
+        n = len(self.invocations)
+        started = self.world.now_ms
+        inv = Invocation(n, self.venue, scheduled_ms, started)
+        deadline = started + self.lambda_timeout_ms
+        event = {"venue": self.venue, "scheduled_time": _t(scheduled_ms), "execution_id": f"exec-{n}"}
+
+        def body() -> dict[str, Any]:
+            return handle_schedule(
+                event,
+                invocation_id=f"inv-{n}",
+                remaining_ms=lambda: deadline - self.world.now_ms,
+                refresher=container.refresher,
+                clock=self.world.clock,
+            )
+
+        task = self.world.spawn(f"{self.venue}-inv{n}", body)
+        task.crash_at_yield = crash_at_yield
+        inv.task = task
+        self.invocations.append(inv)
+        self.world.call_at(deadline, task.crash)  # Lambda's hard timeout
+
+        def finished() -> None:
+            if not task.done:
+                self.world.call_at(self.world.now_ms + 1000, finished)
+                return
+            container.busy = False
+            if task.crashed or task.error is not None:
+                # The process is gone (or the runtime restarts it): the next event starts cold.
+                self.containers.remove(container)
+                self.lambda_errors.append(self.world.now_ms)
+                if task.crashed:
+                    self.crashes.append(self.world.now_ms)
+                inv.outcome = "crashed" if task.crashed else f"error: {task.error!r}"
+            else:
+                inv.outcome = str(task.result)
+
+        self.world.call_at(started + 1000, finished)
+        return inv
+
+    # -- the control API ----------------------------------------------------------------------------
+    def control(self, action: str, **kwargs: Any) -> ControlCall:
+        call = ControlCall(action, self.world.now_ms)
+        self.controls.append(call)
+        caller = Caller(OPERATOR, source_ip="198.51.100.7", request_id=f"req-{len(self.controls)}")
+
+        def body() -> None:
+            control = self.new_control()
+            try:
+                method = getattr(control, action)
+                call.result = method(caller=caller, venues=None, accounts=None, **kwargs)
+            except Exception as exc:
+                call.error = f"{type(exc).__name__}: {exc}"
+            call.ended_ms = self.world.now_ms
+
+        self.world.spawn(f"{action}-{len(self.controls)}", body)
+        return call
+
+    def switch_items(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for item in self.dynamo.items(CONTROL):
+            if item["pk"]["S"] == f"SWITCH#{self.venue}":
+                out[item["sk"]["S"]] = item
+        return out
+
+    def audit(self, account: str) -> list[dict[str, Any]]:
+        return [
+            item for item in self.dynamo.items(CONTROL) if item["pk"]["S"] == f"AUDIT#{self.venue}#{account}"
+        ]
+
+
+@dataclass
+class Trader:
+    """The trading system: beats through the real LivenessWriter, rests orders at the venue."""
+
+    fleet: Fleet
+    every_ms: int = 5_000
+    skew_ms: int = 0
+    beats: list[Beat] = field(default_factory=list)
+    beating: bool = True
+    zombie: bool = False  # after death: keeps resting orders at the venue
+    orders_every_ms: int = 7_000
+    placed: list[tuple[int, str, str]] = field(default_factory=list)  # (at, account, order id)
+
+    def start(self) -> None:
+        world = self.fleet.world
+        writer = LivenessWriter(
+            LIVENESS, SYSTEM, host="sim", clock=lambda: world.now_ms + self.skew_ms, client=self.fleet.dynamo
+        )
+
+        def beat_loop() -> None:
+            while True:
+                if self.beating:
+                    try:
+                        item = writer.beat()
+                        # The trader's true time when it beat (its clock runs skew_ms off).
+                        beat_ms = int(item["beat_ms"])
+                        self.beats.append(Beat(beat_ms - self.skew_ms, beat_ms, "running"))
+                    except Exception:  # noqa: S110 - a failed beat is just a missing beat
+                        pass
+                world.sleep_ms(self.every_ms)
+
+        def order_loop() -> None:
+            while True:
+                if self.beating or self.zombie:
+                    for account in self.fleet.accounts:
+                        self.placed.append((world.now_ms, account, self.fleet.place_order(account)))
+                world.sleep_ms(self.orders_every_ms)
+
+        self._writer = writer
+        world.spawn("trader-beat", beat_loop)
+        world.spawn("trader-orders", order_loop)
+
+    def stop_running(self) -> None:
+        """A clean shutdown: state "stopped" (the fleet sweeps at its next tick)."""
+        world = self.fleet.world
+
+        def body() -> None:
+            try:
+                self._writer._put("stopped")
+                self.beats.append(Beat(world.now_ms, world.now_ms + self.skew_ms, "stopped"))
+            except Exception:  # noqa: S110
+                pass
+
+        world.spawn("trader-stop", body)
+
+
+def replace_timing(timing: Timing, **changes: int) -> Timing:
+    return dataclasses.replace(timing, **changes)

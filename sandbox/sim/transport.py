@@ -1,0 +1,121 @@
+"""Venue requests without sockets: a `requests.Session` stand-in that hands each request to a venue
+simulator in-process, on the virtual clock, with the network's faults.
+
+A request takes `up_ms` to reach the venue and `down_ms` for the answer to come back. If the two
+together exceed the client's timeouts (connect + read, as `deadman.venues.http` sets them), the
+client raises `requests.Timeout` when its patience runs out, and the request still lands at the
+venue at `up_ms` (a straggler) unless it was lost. Every request that landed is logged, with whether
+its client had given up by then: that is what the checker reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from sandbox.sim.world import World
+from sandbox.venues.common import SimServer
+
+
+@dataclass(frozen=True)
+class Delivery:
+    up_ms: int = 2
+    down_ms: int = 2
+    lost: bool = False  # the request never arrives (connection dropped mid-flight)
+
+
+@dataclass(frozen=True)
+class Landed:
+    at_ms: int
+    sent_ms: int
+    venue: str
+    path: str
+    key: str  # the API key that signed it (Kraken, Gemini); "" for Hyperliquid (signed in the body)
+    who: str  # which function sent it (refresher, kill, ...)
+    status: int
+    gave_up: bool  # the client had stopped waiting when it landed
+    body: bytes
+
+
+class _Answer:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status_code = status
+        self.text = body.decode("utf-8", errors="replace")
+
+
+DeliveryPolicy = Callable[[str, str, str], Delivery]
+
+
+class SimNetwork:
+    def __init__(self, world: World, delivery: DeliveryPolicy | None = None) -> None:
+        self.world = world
+        self.delivery: DeliveryPolicy = delivery or (lambda venue, path, who: Delivery())
+        self.log: list[Landed] = []
+
+    def session(self, server: SimServer, who: str) -> SimSession:
+        return SimSession(self, server, who)
+
+    def _land(
+        self,
+        server: SimServer,
+        sent_ms: int,
+        path: str,
+        who: str,
+        headers: dict[str, str],
+        body: bytes,
+        gave_up: bool,
+    ) -> _Answer:
+        lower = {k.lower(): v for k, v in headers.items()}
+        answer = server.dispatch("POST", path, lower, body)
+        key = lower.get("x-gemini-apikey") or lower.get("api-key") or ""
+        self.log.append(
+            Landed(self.world.now_ms, sent_ms, server.venue, path, key, who, answer.status, gave_up, body)
+        )
+        return _Answer(answer.status, answer.body)
+
+
+class SimSession:
+    """What `deadman.venues.http.HttpTransport` needs of a `requests.Session`: `post` and `close`."""
+
+    def __init__(self, network: SimNetwork, server: SimServer, who: str) -> None:
+        self._net = network
+        self._server = server
+        self._who = who
+
+    def post(
+        self,
+        url: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: tuple[float, float] = (3.05, 5.0),
+        **_: Any,
+    ) -> _Answer:
+        world = self._net.world
+        path = urlsplit(url).path
+        body = data or b""
+        hdrs = dict(headers or {})
+        d = self._net.delivery(self._server.venue, path, self._who)
+        patience = round((timeout[0] + timeout[1]) * 1000)
+        sent = world.now_ms
+        if not d.lost and d.up_ms + d.down_ms <= patience:
+            world.sleep_ms(d.up_ms)
+            answer = self._net._land(self._server, sent, path, self._who, hdrs, body, gave_up=False)
+            world.sleep_ms(d.down_ms)
+            return answer
+        if not d.lost:
+            # Lands while or after the client waits; its answer comes too late to be read.
+            gave_up = d.up_ms >= patience
+
+            def land() -> None:
+                self._net._land(self._server, sent, path, self._who, hdrs, body, gave_up=gave_up)
+
+            world.call_at(sent + d.up_ms, land)
+        world.sleep_ms(patience)
+        raise requests.Timeout(f"simulated timeout after {patience} ms")
+
+    def close(self) -> None:
+        pass
