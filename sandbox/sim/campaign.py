@@ -27,7 +27,7 @@ from typing import Any
 from deadman.policy import SEND_WITHIN_MS, TRANSIT_MS, Mode, Timing, reaction_bounds
 from deadman.venues import load as load_venue
 from sandbox.sim.dynamo import CallFault
-from sandbox.sim.fleet import CONTROL, Fleet, Trader
+from sandbox.sim.fleet import CONTROL, POLL_MS, Fleet, Trader
 from sandbox.sim.transport import Delivery
 from sandbox.sim.world import START_MS, World
 from sandbox.venues.gemini import GeminiSim
@@ -86,7 +86,10 @@ VENUE_FAULTS = {
     "cancel_refused",
     "volume_gate",
     "trigger_exhaustion",
+    "refresher_slow",
 }
+# Venue hiccups the fleet must ride out when short (it retries within the venue's slack).
+HICCUPS = {"venue_5xx", "venue_429", "venue_maintenance", "venue_hang"}
 # How long a total DynamoDB or Secrets Manager outage the fleet must ride out with no cancel at all:
 # about one tick of the venue timers' slack (Gemini's 30 s rule is the tightest).
 RIDE_OUT_MS = 12_000
@@ -103,14 +106,20 @@ class Fault:
         return self.start_ms <= t < self.end_ms
 
     def severe(self, venue: str) -> bool:
-        """A plumbing fault the fleet cannot be asked to ride out: it may let a venue timer fire on a
-        live trader, provided the alarm goes off. Every other plumbing fault must be ridden out."""
+        """A fault the fleet cannot be asked to ride out: it may let a venue timer fire on a live
+        trader, provided the alarm goes off. Every other fault must be ridden out."""
         if self.kind == "lambda_crash":
             return True  # the loop is gone until the lease lapses and the next event lands
         if self.kind == "key_rotation":
             return venue == "gemini"  # the old key's session loses its heartbeats: Gemini's rule
         if self.kind.startswith("sched_") or self.kind == "switch_reads":
             return False  # ridden out in full: the loop acts on the last switch state it read
+        if self.kind in ("venue_latency", "refresher_slow"):
+            return False  # answered within the client's patience: ridden out in full
+        if self.kind == "venue_maintenance" and venue == "kraken":
+            return True  # an armed timer cancels every order when the engine returns (Kraken's rule)
+        if self.kind in HICCUPS and self.end_ms - self.start_ms <= RIDE_OUT_MS:
+            return False  # retried within the tick, inside the venue timer's slack
         if self.kind in ("ddb_slow", "ddb_throttle") and self.p <= 0.3:
             return False
         return self.end_ms - self.start_ms > RIDE_OUT_MS
@@ -251,7 +260,7 @@ def _hazard(
         faults = [Fault(kind, 40_000, 190_000, rng.choice([0.6, 1.0]))]
     elif hazard == "h5 kill vs in-flight extension":
         trader = "healthy"
-        faults = [Fault(rng.choice(["venue_latency", "venue_late"]), start - 15_000, start + 15_000, 1.0)]
+        faults = [Fault("refresher_slow", start - 15_000, start + 15_000, 1.0)]
         controls = [(start, "kill", {"reason": "sim: kill vs in-flight"})]
         if rng.random() < 0.5:
             controls.append((start + rng.randrange(20_000, 60_000), "arm", {"reason": "sim: arm"}))
@@ -361,7 +370,7 @@ class Run:
                 continue
             self.result.faults += 1
             if f.kind == "ddb_slow":
-                return CallFault(latency_ms=self.rng.randrange(300, 2_500))
+                return CallFault(latency_ms=self.rng.randrange(200, 1_500))
             error = {"ddb_throttle": "throttle", "ddb_5xx": "internal", "ddb_timeout": "timeout"}.get(
                 f.kind, "lost_answer"
             )
@@ -376,6 +385,11 @@ class Run:
 
     def _delivery(self, venue: str, path: str, who: str) -> Delivery:
         base = Delivery(up_ms=self.rng.randrange(5, 60), down_ms=self.rng.randrange(5, 60))
+        if who == "refresher" and self.active({"refresher_slow"}):
+            # The refresher's requests crawl (another path, another region), the kill's do not: an
+            # extension can still be on its way when a kill has swept.
+            self.result.faults += 1
+            return Delivery(up_ms=self.rng.randrange(2_000, 4_000), down_ms=self.rng.randrange(50, 500))
         for f in self.active({"venue_latency", "venue_hang", "venue_late"}):
             if self.rng.random() >= f.p:
                 continue
@@ -677,31 +691,58 @@ class Run:
 
     def _false_fires(self) -> None:
         """Promise 3: while the trader proves life, the switch is armed and the venue answers, no
-        order is cancelled; a plumbing fault excuses nothing unless the alarm went off."""
+        order is cancelled. A sweep by the fleet is never excused: nothing but a kill may make it
+        sweep a live trader. A venue timer's fire is excused by a fault of the venue itself, or by a
+        plumbing fault the fleet cannot ride out, and then only if the alarm went off."""
         lookback = self.bounds.native_ms + 5_000
         for at, account, oid, cause in self.cancels:
-            if cause == "kill":
+            if cause == "kill" or self.killed_at(at) or self.just_armed(at):
                 continue
             if not self.contract_alive(at - lookback, at):
                 continue
-            touched = [
-                c
-                for c in self.fleet.controls
-                if c.started_ms >= at - lookback - 300_000 and c.action in ("kill", "disarm")
-            ]
-            if touched:
-                continue
-            if self.faults_in(VENUE_FAULTS, at - lookback, at):
-                continue
+            if any(at - lookback <= c.started_ms <= at for c in self.fleet.controls if c.action == "disarm"):
+                continue  # Gemini heartbeats through a disarm; its end is judged by promise 2
             plumbing = self.faults_in(PLUMBING, at - lookback, at)
-            severe = [f for f in plumbing if f.severe(self.s.venue)]
-            if severe and self.alarm_between(at - lookback, at + 120_000):
-                continue
+            if cause != "sweep":
+                if self.s.venue == "kraken" and self.faults_in({"venue_maintenance"}, at - lookback, at):
+                    continue  # Kraken's own rule on its engine's return: disarm ahead (README)
+                venue = self.faults_in(VENUE_FAULTS, at - lookback, at)
+                severe = [f for f in plumbing + venue if f.severe(self.s.venue)]
+                if severe and self.alarm_between(at - lookback, at + 120_000):
+                    continue
             self.violate(
                 "P3 no false fire",
                 f"{account}: order {oid} cancelled by {cause} at {self.rel(at):.1f}s while the trader beat "
                 f"(plumbing faults: {[f.kind for f in plumbing] or 'none'})",
             )
+
+    def took(self, action: str) -> list[int]:
+        """When each control call of this kind that changed at least one switch started."""
+        return [
+            c.started_ms
+            for c in self.fleet.controls
+            if c.action == action
+            and c.error is None
+            and c.result is not None
+            and any(getattr(sw, "changed", getattr(sw, "latched", False)) for sw in c.result.switches)
+        ]
+
+    def just_armed(self, t: int) -> bool:
+        """Within one tick gap (plus send and transit) of an arm: what the killed or disarmed switch
+        left behind (a sweep decided before the arm, a venue timer from before the kill) may still
+        act. The README tells the trader to rest orders only once status shows the switch extended."""
+        grace = self.zombie_window
+        return any(
+            c.action == "arm" and c.started_ms <= t <= c.started_ms + grace for c in self.fleet.controls
+        )
+
+    def killed_at(self, t: int) -> bool:
+        """A kill had started by `t` and no arm that took after it had. A kill whose latch failed
+        still counts (it swept); an arm that failed does not."""
+        kills = [c.started_ms for c in self.fleet.controls if c.action == "kill" and c.started_ms <= t]
+        if not kills:
+            return False
+        return not any(max(kills) < at <= t for at in self.took("arm"))
 
     def _book_at(self, t: int) -> dict[str, int]:
         current: dict[str, int] = {}
@@ -731,7 +772,14 @@ class Run:
             )
             bound = self.bounds.native_ms if any_fault else self.bounds.watchdog_ms
             bound = max(bound, self.bounds.watchdog_ms)
-            check_at = anchor + bound
+            refused = self.faults_in({"cancel_refused"}, anchor - 60_000, anchor + bound)
+            if refused and self.s.venue == "gemini" and not self.s.kill_keys:
+                # Without a kill key every sweep restarts Gemini's 30 s rule on the trading key: an
+                # order it refuses to cancel goes when the rule runs out after the sweeps pause.
+                bound = self.bounds.watchdog_ms + 30_000
+            # Plus the simulation's own sampling: venue timers are looked at every POLL_MS and the
+            # books every CHECK_EVERY_MS.
+            check_at = anchor + bound + POLL_MS + CHECK_EVERY_MS
             if check_at >= nxt or check_at > end:
                 continue
             book = self._book_at(check_at)
@@ -748,10 +796,12 @@ class Run:
                 continue
             # The venue did not answer, or our plumbing kept the fleet from arming the venue timer
             # while the trader lived (fail closed): the fleet did what it could, and the alarm said so.
-            excuses = self.faults_in(PLUMBING | VENUE_FAULTS, anchor - self.bounds.native_ms, check_at)
+            # A refused cancel excuses nothing: the venue's own timer is there to take what the
+            # watchdog could not.
+            excuses = self.faults_in(
+                (PLUMBING | VENUE_FAULTS) - {"cancel_refused"}, anchor - self.bounds.native_ms, check_at
+            )
             if excuses and self.alarm_between(anchor - self.bounds.native_ms, check_at + 120_000):
-                continue
-            if self.faults_in({"cancel_refused"}, anchor - 60_000, check_at):
                 continue
             self.violate(
                 "P2 bounded reaction",
@@ -766,9 +816,7 @@ class Run:
                 continue
             if not all(sw.latched for sw in c.result.switches):
                 continue  # the answer said the latch did not take (DynamoDB down): nothing latched
-            arms = [
-                a.started_ms for a in self.fleet.controls if a.action == "arm" and a.started_ms > c.started_ms
-            ]
+            arms = [at for at in self.took("arm") if at > c.started_ms]
             until = min(arms) if arms else self.t(self.duration)
             for landed in self.fleet.network.log:
                 if not (c.ended_ms < landed.at_ms < until) or landed.who != "refresher":

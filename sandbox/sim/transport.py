@@ -91,7 +91,7 @@ class SimSession:
         url: str,
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
-        timeout: tuple[float, float] = (3.05, 5.0),
+        timeout: tuple[float, float] = (2.0, 3.0),
         **_: Any,
     ) -> _Answer:
         world = self._net.world

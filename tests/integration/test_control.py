@@ -213,12 +213,12 @@ def test_status_reports_bounds_and_never_calls_a_venue(stack: Stack, api: LocalA
         "max_disarm_s": 3600.0,
     }
     bounds = {v["venue"]: v["reaction_bounds"] for v in body["venues"]}
-    # policy.reaction_bounds with S=4, K=1, T=1, G=2, 3 s to send, 8.05 s transit: watchdog
-    # S+K+G+3+8.05; Kraken S+K+T+G+1; HL S+K+max(T+G, 5+2); Gemini S+K+3+8.05+30.
+    # policy.reaction_bounds with S=4, K=1, T=1, G=2, 3 s to send, 5 s transit: watchdog
+    # S+K+G+3+5; Kraken S+K+T+G+1; HL S+K+max(T+G, 5+2); Gemini S+K+3+5+30.
     assert bounds == {
-        "gemini": {"watchdog_s": 18.05, "native_s": 46.05},
-        "kraken": {"watchdog_s": 18.05, "native_s": 9.0},
-        "hyperliquid": {"watchdog_s": 18.05, "native_s": 12.0},
+        "gemini": {"watchdog_s": 15.0, "native_s": 43.0},
+        "kraken": {"watchdog_s": 15.0, "native_s": 9.0},
+        "hyperliquid": {"watchdog_s": 15.0, "native_s": 12.0},
     }
     hl = next(
         s

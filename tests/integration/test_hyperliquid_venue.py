@@ -181,7 +181,7 @@ def test_extend_sets_the_absolute_time_with_expiry_and_nonce(
     assert body["action"] == {"type": "scheduleCancel", "time": deadline}
     assert list(body["action"]) == ["type", "time"]
     assert body["nonce"] == START_MS  # floor = now
-    assert body["expiresAfter"] == START_MS + 5_000  # now + read timeout
+    assert body["expiresAfter"] == START_MS + 6_000  # now + the client's patience (1 s connect + 5 s read)
     assert body["vaultAddress"] is None
     assert body["signer"] == AGENT
     assert body["answer"] == {"status": "ok", "response": {"type": "default"}}

@@ -270,8 +270,9 @@ def test_extend_timeout_is_computed_after_the_nonce_draw(sim, clock):
     assert sim.timer_trigger_ms("acct1") == START_MS + 60_000
 
 
-def test_extend_that_lands_late_is_corrected(sim, clock):
-    """Hazard 4: the request arrived 4 s after it was computed; triggerTime says so; sent again."""
+def test_extend_that_lands_late_says_so_and_the_next_aims_earlier(sim, clock):
+    """Hazard 4: the request arrived 4 s after it was computed; triggerTime says so; the next
+    timeout (the refresher sends one at once, behind a new intent) is aimed earlier by it."""
     real_handle = sim.handle
     delays = [4_000]
 
@@ -281,11 +282,14 @@ def test_extend_that_lands_late_is_corrected(sim, clock):
         return real_handle(*args)
 
     sim.handle = slow_first
-    result = make_client(sim, clock).extend(START_MS + 61_000)
-    # Sent again at 4 s, aimed earlier by the 4 s of transit just seen: early is safe, late is not.
-    assert "landed late, corrected: timeout=52" in result.detail
+    client = make_client(sim, clock)
+    late = client.extend(START_MS + 61_000)
+    assert late.venue_deadline_ms == START_MS + 64_999  # past the deadline: the caller sees it
+    again = client.extend(START_MS + 61_000)
+    # Sent at 4 s, aimed a second early and 4 s earlier for the transit just seen: early is safe.
+    assert again.detail == "CancelAllOrdersAfter timeout=52"
     assert sim.timer_trigger_ms("acct1") == START_MS + 56_000
-    assert result.venue_deadline_ms == START_MS + 56_999
+    assert again.venue_deadline_ms == START_MS + 56_999
 
 
 def test_a_decision_past_its_send_by_time_is_not_sent(sim, clock):

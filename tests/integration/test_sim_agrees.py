@@ -51,7 +51,7 @@ SETTING = Setting(
     minute_ms=int(SANDBOX.minute_s * 1000),
     run_ms=int(SANDBOX.run_s * 1000),
     lambda_timeout_ms=int(SANDBOX.lambda_timeout_s * 1000),
-    # The campaign's checker judges a reaction only if its bound (18.05 s) ends before the run does:
+    # The campaign's checker judges a reaction only if its bound (15 s) ends before the run does:
     # the disarm ends at 14 s.
     duration_ms=36_000,
     trader_every_ms=int(BEAT_EVERY_S * 1000),

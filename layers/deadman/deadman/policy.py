@@ -24,7 +24,7 @@ SEND_WITHIN_MS = 3_000
 # How long a request the venue answers may have been on its way: the venue clients' connect + read
 # timeouts (deadman.venues.http.DEFAULT_TIMEOUT). One that arrives later was given up by the client;
 # Hyperliquid refuses it (expiresAfter), Kraken and Gemini cannot be told to.
-TRANSIT_MS = 8_050
+TRANSIT_MS = 5_000
 # Kraken's timer counts whole seconds and reports whole seconds: up to one second past the deadline.
 WHOLE_SECONDS_MS = 1_000
 

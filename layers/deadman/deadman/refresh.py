@@ -49,7 +49,7 @@ from deadman.policy import (
 )
 from deadman.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import load as load_venue
-from deadman.venues.base import Capabilities, TimerKind, VenueClient
+from deadman.venues.base import Capabilities, ExtendResult, TimerKind, VenueClient
 from deadman.venues.errors import (
     AuthError,
     NonceError,
@@ -92,6 +92,18 @@ class TickReport:
 
 
 ClientFactory = Callable[[Any], VenueClient]
+
+
+def _deadline(outcome: ExtendResult, decision: Decision) -> int:
+    deadline = outcome.venue_deadline_ms or outcome.requested_deadline_ms or decision.extend_to_ms
+    assert deadline is not None
+    return deadline
+
+
+def _landed_late(outcome: ExtendResult) -> bool:
+    """The venue says its timer fires later than asked, beyond its whole-second rounding."""
+    asked, got = outcome.requested_deadline_ms, outcome.venue_deadline_ms
+    return asked is not None and got is not None and got > asked + WHOLE_SECONDS_MS
 
 
 def _has_kill_credentials(account: Any) -> bool:
@@ -327,14 +339,21 @@ class Refresher:
         result: AccountTick,
     ) -> Switch:
         assert decision.extend_to_ms is not None
-        # The request must leave within SEND_WITHIN_MS of the liveness read (checked by the client at
-        # the moment of sending, after the nonce draw) and is answered within TRANSIT_MS: that is how
-        # long a kill may have to outwait it. Intent first, conditional on the version read.
-        send_by = now + SEND_WITHIN_MS
-        switch = self._store(dataclasses.replace(switch, inflight_until_ms=send_by + TRANSIT_MS))
         was_off = switch.deadline_ms is None
         try:
-            outcome = client.extend(decision.extend_to_ms, send_by_ms=send_by)
+            switch, outcome = self._send_extension(client, switch, decision.extend_to_ms, now)
+            if _landed_late(outcome):
+                # A relative timeout that took its time to reach the venue (Kraken): sent again at
+                # once, aimed earlier by the transit just seen, as an extension of its own - intent
+                # first, so a kill latched since the first one wins and is not outrun.
+                self.metrics.count("LateTimers", venue=self.venue)
+                try:
+                    switch, outcome = self._send_extension(
+                        client, switch, decision.extend_to_ms, self.clock()
+                    )
+                except SwitchConflict:
+                    self._record_deadline(account.account_id, _deadline(outcome, decision), now)
+                    raise
         except VolumeGateError as exc:
             self.metrics.count("VenueErrors", venue=self.venue)
             if switch.native_available:
@@ -344,19 +363,17 @@ class Refresher:
             )
         except VenueError as exc:
             return self._venue_error(account, switch, exc, result, extending=True)
-        deadline = outcome.venue_deadline_ms or outcome.requested_deadline_ms or decision.extend_to_ms
+        deadline = _deadline(outcome, decision)
         result.extended_to_ms = deadline
         result.note = outcome.detail
-        asked = outcome.requested_deadline_ms
-        if (
-            asked is not None
-            and outcome.venue_deadline_ms is not None
-            and deadline > asked + WHOLE_SECONDS_MS
-        ):
-            # The venue set its timer later than asked (a slow network to a relative timeout): the
-            # native bound is stretched until the next tick mends it. Say so.
+        if _landed_late(outcome):
+            # Late again: the native bound is stretched until the next tick mends it. Say so.
             self.metrics.count("ExtendFailedWhileAlive", venue=self.venue)
-            self.log("venue timer landed late", account=account.account_id, late_ms=deadline - asked)
+            self.log(
+                "venue timer landed late",
+                account=account.account_id,
+                late_ms=deadline - decision.extend_to_ms,
+            )
         self.metrics.count("Extended", venue=self.venue)
         self.metrics.gauge("SecondsToDeadline", (deadline - now) / 1000, venue=self.venue)
         if not switch.native_available:
@@ -372,6 +389,17 @@ class Refresher:
             last_error=None,
             consecutive_errors=0,
         )
+
+    def _send_extension(
+        self, client: VenueClient, switch: Switch, deadline: int, decided: int
+    ) -> tuple[Switch, ExtendResult]:
+        """Intent, then the request. The request must leave within SEND_WITHIN_MS of the decision
+        (checked by the client at the moment of sending, after the nonce draw) and is answered within
+        TRANSIT_MS: that is how long a kill may have to outwait it. The intent is conditional on the
+        version read, so a kill latched since then wins here."""
+        send_by = decided + SEND_WITHIN_MS
+        switch = self._store(dataclasses.replace(switch, inflight_until_ms=send_by + TRANSIT_MS))
+        return switch, client.extend(deadline, send_by_ms=send_by)
 
     def _sweep(
         self, account: Any, switch: Switch, decision: Decision, now: int, result: AccountTick
@@ -574,7 +602,8 @@ class Refresher:
         fresh read and decision, instead of waiting a whole tick of the venue's slack."""
         for _ in range(MAX_RETRIES):
             failed = frozenset(a.account for a in report.accounts if a.retry)
-            if not failed or next_tick - self.clock() < 2 * RETRY_AFTER_MS:
+            # Tried again if the next tick is not about to come anyway (it is a retry of its own).
+            if not failed or next_tick - self.clock() < RETRY_AFTER_MS + RETRY_AFTER_MS // 2:
                 return report
             self.sleep(RETRY_AFTER_MS / 1000)
             self.metrics.count("Retries", venue=self.venue)

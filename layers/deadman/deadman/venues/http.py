@@ -11,8 +11,9 @@ import requests
 
 from deadman.venues.errors import RateLimitError, TransientError, UnavailableError
 
-# (connect, read) seconds. A tick is 10 s; one slow venue must not eat it.
-DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 5.0)
+# (connect, read) seconds. A tick is 10 s; one slow venue must not eat it, and a lost request must
+# leave time to try again within Gemini's 30 s (the venues answer in well under a second when well).
+DEFAULT_TIMEOUT: tuple[float, float] = (2.0, 3.0)
 USER_AGENT = "deadman/0.1 (+dead-man's-switch refresher)"
 
 

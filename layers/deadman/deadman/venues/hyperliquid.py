@@ -5,13 +5,14 @@ Wire facts are in VENUES.md section 3. What this module decides:
 * The fleet signs with its OWN approved API wallet (agent), never the trader's: nonces are tracked
   per signer, so a shared agent would race the trader's nonces (VENUES.md 3.5). The agent key is
   the only secret; the master address (or the vault / subaccount) is whose orders are protected.
-* Every action carries `expiresAfter = now + read timeout`. Once this client has stopped waiting
-  for an answer it reports the outcome as unknown and the policy moves on (a later tick may disarm,
-  sweep, or extend to a different deadline). Without an expiry, a request stuck in a queue could
-  land after that and undo the newer decision: re-arm a timer the operator just disarmed, or cancel
-  orders of a trader that came back. With it, the venue refuses such a straggler ("expired", mapped
-  to TransientError code "expired"). The cost: our clock must be within the read timeout of the
-  venue's, which NTP-synced hosts are by orders of magnitude.
+* Every action carries `expiresAfter = now + the client's patience` (connect + read timeouts).
+  Once this client has stopped waiting for an answer it reports the outcome as unknown and the
+  policy moves on (a later tick may disarm, sweep, or extend to a different deadline). Without an
+  expiry, a request stuck in a queue could land after that and undo the newer decision: re-arm a
+  timer the operator just disarmed, or cancel orders of a trader that came back. With it, the
+  venue refuses such a straggler ("expired", mapped to TransientError code "expired"). The cost:
+  our clock must be within that patience of the venue's, which NTP-synced hosts are by orders of
+  magnitude.
 * Disarm omits `time` (never null: a null is different msgpack bytes, so a different signature).
 * There is no cancel-all action: sweep lists open orders per perp dex (spot orders come with dex
   "") and cancels them in one batched, signed `cancel`. The venue answers `status: ok` even when
@@ -278,7 +279,8 @@ class Client(ClientBase[Account]):
         session: requests.Session | None = None,
     ) -> None:
         super().__init__(account, nonces=nonces, clock=clock, timeout=timeout, session=session)
-        self._expiry_ms = int(timeout[1] * 1000)
+        # Refused by the venue once the client would have stopped waiting (connect + read).
+        self._expiry_ms = round((timeout[0] + timeout[1]) * 1000)
         self._agent_address: str | None = None
         self._assets: dict[str, dict[str, int]] | None = None  # dex -> coin -> asset id
 

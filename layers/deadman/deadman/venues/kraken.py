@@ -314,24 +314,19 @@ class Client(ClientBase[Account]):
     def extend(self, deadline_ms: int, *, send_by_ms: int | None = None) -> ExtendResult:
         """Set the timer to fire at `deadline_ms` at the latest (plus Kraken's whole second).
 
-        The timeout is relative to the request's arrival, so a request slow in transit would set a
-        timer past the deadline. The answer's `triggerTime` says where it landed (whole seconds, cut
-        down): if that is past the deadline, the timeout is sent again at once, aimed earlier by the
-        transit just seen. If that lands late too, the result says so (the caller alarms)."""
+        The timeout is relative to the request's arrival, so a request slow in transit sets a timer
+        past the deadline. The answer's `triggerTime` says where it landed (whole seconds, cut down)
+        and is returned as `venue_deadline_ms`: a caller that sees it late sends again (the transit
+        just seen is remembered, so the next timeout is aimed earlier by it)."""
         result, timeout_s, sent = self._cancel_after(
             lambda: self._timeout_for(deadline_ms), send_by_ms=send_by_ms
         )
         trigger = self._landed(result, timeout_s, sent)
-        detail = f"CancelAllOrdersAfter timeout={timeout_s}"
-        if trigger is not None and trigger > deadline_ms:
-            result, timeout_s, sent = self._cancel_after(lambda: self._timeout_for(deadline_ms))
-            trigger = self._landed(result, timeout_s, sent)
-            detail += f"; landed late, corrected: timeout={timeout_s}"
         return ExtendResult(
             requested_deadline_ms=deadline_ms,
             # The venue's seconds are cut down: the timer fires within the second after it.
             venue_deadline_ms=None if trigger is None else trigger + WHOLE_SECOND_MS - 1,
-            detail=detail,
+            detail=f"CancelAllOrdersAfter timeout={timeout_s}",
         )
 
     def disarm(self) -> None:
