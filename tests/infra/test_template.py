@@ -365,8 +365,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sam_build_layer_is_cpython313_aarch64(built: Path) -> None:
     layer = built / "DeadmanLayer" / "python"
     assert (layer / "deadman" / "__init__.py").is_file(), "the deadman package is not in the layer"
-    for package in ("pydantic_core", "msgpack", "coincurve", "_pysha3", "aws_lambda_powertools", "requests"):
+    for package in ("pydantic_core", "msgpack", "coincurve", "aws_lambda_powertools", "requests"):
         assert (layer / package).is_dir(), f"{package} is missing from the layer"
+    # keccak256 for Hyperliquid: safe-pysha3 is a single extension module beside sha3.py.
+    assert (layer / "sha3.py").is_file() and list(layer.glob("_pysha3*.so")), "safe-pysha3 is missing"
 
     problems = []
     extensions = [p for p in layer.rglob("*") if p.is_file() and p.name.endswith(".so")]

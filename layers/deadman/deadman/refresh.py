@@ -340,20 +340,9 @@ class Refresher:
     ) -> Switch:
         assert decision.extend_to_ms is not None
         was_off = switch.deadline_ms is None
+        switch, send_by = self._intent(switch, now)
         try:
-            switch, outcome = self._send_extension(client, switch, decision.extend_to_ms, now)
-            if _landed_late(outcome):
-                # A relative timeout that took its time to reach the venue (Kraken): sent again at
-                # once, aimed earlier by the transit just seen, as an extension of its own - intent
-                # first, so a kill latched since the first one wins and is not outrun.
-                self.metrics.count("LateTimers", venue=self.venue)
-                try:
-                    switch, outcome = self._send_extension(
-                        client, switch, decision.extend_to_ms, self.clock()
-                    )
-                except SwitchConflict:
-                    self._record_deadline(account.account_id, _deadline(outcome, decision), now)
-                    raise
+            outcome = client.extend(decision.extend_to_ms, send_by_ms=send_by)
         except VolumeGateError as exc:
             self.metrics.count("VenueErrors", venue=self.venue)
             if switch.native_available:
@@ -363,6 +352,20 @@ class Refresher:
             )
         except VenueError as exc:
             return self._venue_error(account, switch, exc, result, extending=True)
+        if _landed_late(outcome):
+            # A relative timeout that took its time to reach the venue (Kraken): sent again at once,
+            # aimed earlier by the transit just seen, as an extension of its own - intent first, so
+            # a kill latched since the first one wins and is not outrun.
+            self.metrics.count("LateTimers", venue=self.venue)
+            try:
+                switch, send_by = self._intent(switch, self.clock())
+            except SwitchConflict:
+                self._record_deadline(account.account_id, _deadline(outcome, decision), now)
+                raise
+            try:
+                outcome = client.extend(decision.extend_to_ms, send_by_ms=send_by)
+            except VenueError as exc:  # the first, late timer stands: on the record below
+                self.log("correction failed", account=account.account_id, error=str(exc))
         deadline = _deadline(outcome, decision)
         result.extended_to_ms = deadline
         result.note = outcome.detail
@@ -390,16 +393,13 @@ class Refresher:
             consecutive_errors=0,
         )
 
-    def _send_extension(
-        self, client: VenueClient, switch: Switch, deadline: int, decided: int
-    ) -> tuple[Switch, ExtendResult]:
-        """Intent, then the request. The request must leave within SEND_WITHIN_MS of the decision
-        (checked by the client at the moment of sending, after the nonce draw) and is answered within
-        TRANSIT_MS: that is how long a kill may have to outwait it. The intent is conditional on the
-        version read, so a kill latched since then wins here."""
+    def _intent(self, switch: Switch, decided: int) -> tuple[Switch, int]:
+        """Written before an extension: how long it may be in flight. The request must leave within
+        SEND_WITHIN_MS of the decision (checked by the client at the moment of sending, after the
+        nonce draw) and is answered within TRANSIT_MS: that is how long a kill may have to outwait
+        it. Conditional on the version read, so a kill latched since then wins here."""
         send_by = decided + SEND_WITHIN_MS
-        switch = self._store(dataclasses.replace(switch, inflight_until_ms=send_by + TRANSIT_MS))
-        return switch, client.extend(deadline, send_by_ms=send_by)
+        return self._store(dataclasses.replace(switch, inflight_until_ms=send_by + TRANSIT_MS)), send_by
 
     def _sweep(
         self, account: Any, switch: Switch, decision: Decision, now: int, result: AccountTick
