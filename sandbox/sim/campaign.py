@@ -142,6 +142,7 @@ class Scenario:
     duplicates: list[int]
     crash: tuple[int, int] | None  # (invocation number, yield point)
     hazard: str = ""  # the recipe it follows, if any
+    gated: bool = False  # Hyperliquid: the second account is under the $1M volume gate for good
 
     def describe(self) -> str:
         parts = [
@@ -222,6 +223,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
         duplicates=duplicates,
         crash=crash,
         hazard=hazard,
+        gated=venue == "hyperliquid" and len(accounts) > 1 and rng.random() < 0.5,
     )
 
 
@@ -323,6 +325,7 @@ class Run:
             lambda_timeout_ms=setting.lambda_timeout_ms,
             gemini_nonce_mode=scenario.gemini_nonce_mode,
             kill_keys=scenario.kill_keys,
+            gated=scenario.accounts[1:] if scenario.gated else [],
         )
         self.trader = Trader(
             self.fleet,
@@ -414,8 +417,9 @@ class Run:
                 for key in sim._keys.values():
                     key.locked_until_ms = fault.end_ms + START_MS if on else None
             elif fault.kind == "volume_gate" and isinstance(sim, HyperliquidSim):
-                for user in self.fleet.keys.values():
-                    sim.set_volume(user, 100 if on else 2_500_000)
+                for account, user in self.fleet.keys.items():
+                    if account not in self.fleet.gated:
+                        sim.set_volume(user, 100 if on else 2_500_000)
             elif fault.kind == "trigger_exhaustion" and isinstance(sim, HyperliquidSim):
                 day = self.world.now_ms // 86_400_000
                 for user in self.fleet.keys.values():
@@ -530,11 +534,14 @@ class Run:
         points = [prior[-1]] + [b for b in beats if b > t0] + [t1]
         return all(b - a <= limit for a, b in itertools.pairwise(points))
 
-    def mode(self, account: str) -> tuple[str, int | None]:
+    def switch_row(self, account: str) -> dict[str, Any] | None:
         # Straight from the table's rows (no copy): the checker looks up to five times a second.
         table = self.fleet.dynamo._tables[CONTROL]
         key = table.key_of_key({"pk": {"S": f"SWITCH#{self.s.venue}"}, "sk": {"S": account}})[0]
-        item = table.rows.get(key)
+        return table.rows.get(key)
+
+    def mode(self, account: str) -> tuple[str, int | None]:
+        item = self.switch_row(account)
         if item is None:
             return Mode.ARMED.value, None
         until = item.get("disarmed_until_ms", {}).get("N")
@@ -605,6 +612,7 @@ class Run:
                 self.cancels.append((now, account, oid, "kill" if by_kill and cause == "sweep" else cause))
             self.books[account] = set(orders)
             self._check_timer(account, now)
+            self._check_record(account, now)
         self.timeline.append((now, {a: len(o) for a, o in books.items()}))
         sim = self.fleet.sim
         if isinstance(sim, KrakenSim) and any(
@@ -616,6 +624,25 @@ class Run:
                 self.lockouts.append((now, now))
         if now < self.t(self.duration):
             self.world.call_at(now + CHECK_EVERY_MS, self._check)
+
+    def _check_record(self, account: str, now: int) -> None:
+        """Promise 6, as status shows it: while nothing is at fault the record keeps up with the loop
+        (every switch written at every tick), so what `deadman status` prints is true."""
+        if now - START_MS < 90_000 or now % 5_000 >= CHECK_EVERY_MS:
+            return  # after the first invocations; and every 5 s is often enough
+        quiet_since = now - 60_000
+        if self.faults_in(PLUMBING | VENUE_FAULTS, quiet_since, now) or self.fleet.throttled:
+            return
+        if any(now - 150_000 <= at <= now for at in self.fleet.crashes):
+            return  # a crashed loop is replaced once its lease lapses and the next event lands
+        row = self.switch_row(account)
+        last = row.get("last_tick_ms", {}).get("N") if row else None
+        limit = self.timing.grace_ms + SEND_WITHIN_MS + TRANSIT_MS
+        if last is None or now - int(last) > limit:
+            age = "never" if last is None else f"{(now - int(last)) / 1000:.1f}s old"
+            self.violate(
+                "P6 on the record", f"{account}: the switch's last tick is {age} while nothing was at fault"
+            )
 
     def _check_timer(self, account: str, now: int) -> None:
         """Promise 1: no venue timer the fleet set reaches past the last true beat + native bound."""

@@ -198,12 +198,14 @@ class Fleet:
         lambda_timeout_ms: int = LAMBDA_TIMEOUT_MS,
         gemini_nonce_mode: str = "time",
         kill_keys: bool = False,
+        gated: Sequence[str] = (),
     ) -> None:
         self.world = world
         self.venue = venue
         self.accounts = list(accounts)
         self.timing = timing
         self.lambda_timeout_ms = lambda_timeout_ms
+        self.gated = set(gated)  # Hyperliquid accounts under the volume gate: watchdog only
         self.metrics: list[Metric] = []
         self.dynamo_fault: Callable[[str, str, str], CallFault | None] = lambda op, table, who: None
         self.secrets_fault: Callable[[], tuple[int, bool]] = lambda: (0, False)
@@ -282,7 +284,7 @@ class Fleet:
                 assert isinstance(self.sim, HyperliquidSim)
                 user = "0x" + f"{i + 1:040x}"
                 agent = _agent_key(16 * generation + i + 1)
-                self.sim.add_user(user, volume_usd=2_500_000)
+                self.sim.add_user(user, volume_usd=373.47 if account in self.gated else 2_500_000)
                 self.sim.approve_agent(user, agent_address(agent))
                 entry = {
                     "account_id": account,

@@ -101,6 +101,8 @@ REGRESSIONS: dict[str, tuple[int, float]] = {
     "a kill that could not latch is not counted as latched": (148, 0.35),
     "a crashed loop is replaced and the alarm goes off": (40, 0.35),
     "what a kill left behind may act for one tick after the arm": (106, 1.0),
+    "a volume-gated account keeps its bookkeeping (the record keeps up)": (1007, 0.35),
+    "a schedule still armed is extended again at once after a gate refusal": (1076, 0.35),
 }
 
 

@@ -344,6 +344,10 @@ class Refresher:
         try:
             outcome = client.extend(decision.extend_to_ms, send_by_ms=send_by)
         except VolumeGateError as exc:
+            if switch.deadline_ms is not None and switch.deadline_ms > now:
+                # A schedule of ours is still armed at the venue and would fire on a live trader if
+                # left to lapse: keep trying every tick (and alarm), not every ten minutes.
+                return self._venue_error(account, switch, exc, result, extending=True)
             self.metrics.count("VenueErrors", venue=self.venue)
             if switch.native_available:
                 self._audit(switch, "native-unavailable", exc.message, "watchdog only", now, {})
