@@ -815,19 +815,23 @@ class Run:
             empty_at = next(
                 (at for at, b in self.timeline if at > last and all(v == 0 for v in b.values())), None
             )
-            if empty_at is not None and self.s.trader != "zombie":
+            # The reaction reported: the trader's last beat to the first empty book, for deaths no
+            # operator touched (a kill empties the book itself; a disarm holds it) and no zombie refills.
+            untouched = not any(last - 120_000 <= c.started_ms <= check_at for c in self.fleet.controls)
+            if empty_at is not None and self.s.trader != "zombie" and untouched:
                 self.result.reactions.append(empty_at - last)
-                if not any_fault:
+                if not self.faults_in(PLUMBING | VENUE_FAULTS, last - 60_000, check_at):
                     self.result.clean_reactions.append(empty_at - last)
             if not resting:
                 continue
             # The venue did not answer, or our plumbing kept the fleet from arming the venue timer
             # while the trader lived (fail closed): the fleet did what it could, and the alarm said so.
-            # A refused cancel excuses nothing: the venue's own timer is there to take what the
-            # watchdog could not.
-            excuses = self.faults_in(
-                (PLUMBING | VENUE_FAULTS) - {"cancel_refused"}, anchor - self.bounds.native_ms, check_at
-            )
+            # A refused cancel excuses nothing where the venue's own timer is there to take what the
+            # watchdog could not; an account under Hyperliquid's volume gate has no such timer.
+            kinds = (PLUMBING | VENUE_FAULTS) - {"cancel_refused"}
+            if set(resting) <= self.fleet.gated:
+                kinds = kinds | {"cancel_refused"}
+            excuses = self.faults_in(kinds, anchor - self.bounds.native_ms, check_at)
             if excuses and self.alarm_between(anchor - self.bounds.native_ms, check_at + 120_000):
                 continue
             self.violate(

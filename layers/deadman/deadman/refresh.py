@@ -441,6 +441,11 @@ class Refresher:
         result.swept = swept.cancelled_count
         self.metrics.count("Swept", venue=self.venue)
         summary = f"cancelled {swept.cancelled_count}, failed {len(swept.failed)}"
+        if swept.failed:
+            # The venue refused to cancel some orders: its own timer may take them, the watchdog
+            # cannot. Counted as a venue error, so it pages if it goes on.
+            self.metrics.count("VenueErrors", venue=self.venue)
+            self.metrics.count("SweepIncomplete", venue=self.venue)
         if swept.cancelled_count or swept.failed or decision.fired:
             self._audit(
                 switch,
