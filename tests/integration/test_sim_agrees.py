@@ -522,7 +522,9 @@ def test_kraken_disarm_then_stop_agrees(real: Callable[[Story], RealRun]) -> Non
     result, vrec = virtual(story)
     assert result.violations == [], [v.line() for v in result.violations]
     v_after, v_since_beat = disarm_checks(vrec)
-    assert result.reactions == [v_since_beat], (result.reactions, v_since_beat)
+    # An operator touched this death (the disarm): the campaign leaves it out of its reaction figures.
+    assert result.reactions == [], result.reactions
+    assert v_since_beat is not None
 
     run = real(story)
     rec = run.play()
