@@ -11,7 +11,6 @@ containers, a hard timeout, cold starts after a crash), and the trading system (
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import functools
 import json
@@ -463,13 +462,6 @@ class Fleet:
         self.world.spawn(f"{action}-{len(self.controls)}", body)
         return call
 
-    def switch_items(self) -> dict[str, dict[str, Any]]:
-        out = {}
-        for item in self.dynamo.items(CONTROL):
-            if item["pk"]["S"] == f"SWITCH#{self.venue}":
-                out[item["sk"]["S"]] = item
-        return out
-
     def audit(self, account: str) -> list[dict[str, Any]]:
         return [
             item for item in self.dynamo.items(CONTROL) if item["pk"]["S"] == f"AUDIT#{self.venue}#{account}"
@@ -530,7 +522,3 @@ class Trader:
                 pass
 
         world.spawn("trader-stop", body)
-
-
-def replace_timing(timing: Timing, **changes: int) -> Timing:
-    return dataclasses.replace(timing, **changes)
