@@ -29,6 +29,7 @@ from deadman.liveness import LivenessReader, LivenessWriter
 from deadman.nonces import DynamoNonceSource
 from deadman.policy import Timing
 from deadman.refresh import Refresher
+from deadman.store_retry import Retrying
 from deadman.switches import SwitchStore
 from deadman.venues import load as load_venue
 from deadman.venues.base import VenueClient
@@ -176,6 +177,9 @@ class ControlCall:
     ended_ms: int | None = None
     result: Any = None
     error: str | None = None
+    # Each switch's mode as the table holds it when the call returned: the truth when its answer
+    # was lost (an error reported, the write applied).
+    modes_after: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -268,6 +272,14 @@ class Fleet:
                     "api_secret": f"secret-{tag}",
                     "nonce_mode": nonce_mode,
                 }
+                if generation > 0:
+                    # The rotation as the README tells it: the old trading key stays in the secret,
+                    # as `retiring`, until the trader has moved and the key is deleted.
+                    entry["retiring"] = {
+                        "api_key": f"account-{account}-g{generation - 1}",
+                        "api_secret": f"secret-{account}-g{generation - 1}",
+                        "nonce_mode": nonce_mode,
+                    }
                 if self.kill_keys:
                     kill = f"account-kill-{tag}"
                     self.sim.add_key(
@@ -341,6 +353,9 @@ class Fleet:
         current = self.world._current
         return self.dynamo_fault(op, table, current.name if current is not None else "")
 
+    def _patience(self) -> Retrying:
+        return Retrying(self.world.clock, self.world.sleep)
+
     def _metrics(self) -> SimMetrics:
         return SimMetrics(self.metrics, self.world.clock)
 
@@ -349,7 +364,7 @@ class Fleet:
 
     def _client_factory(self, who: str) -> Callable[..., VenueClient]:
         module = load_venue(self.venue)
-        nonces = DynamoNonceSource(CONTROL, client=self.dynamo)
+        nonces = DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience())
 
         def make(account: Any, timeout: tuple[float, float] | None = None) -> VenueClient:
             kwargs: dict[str, Any] = {"nonces": nonces, "clock": self.world.clock}
@@ -365,10 +380,10 @@ class Fleet:
         return Refresher(
             venue=self.venue,
             config=self.config,
-            switches=SwitchStore(CONTROL, client=self.dynamo),
-            liveness=LivenessReader(LIVENESS, client=self.dynamo),
+            switches=SwitchStore(CONTROL, client=self.dynamo, patience=self._patience()),
+            liveness=LivenessReader(LIVENESS, client=self.dynamo, patience=self._patience()),
             credentials=SimSecrets(self),
-            nonces=DynamoNonceSource(CONTROL, client=self.dynamo),
+            nonces=DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience()),
             clock=self.world.clock,
             metrics=self._metrics(),
             log=self._log,
@@ -381,10 +396,10 @@ class Fleet:
         make = self._client_factory("control")
         return Control(
             config=self.config,
-            switches=SwitchStore(CONTROL, client=self.dynamo),
-            liveness=LivenessReader(LIVENESS, client=self.dynamo),
+            switches=SwitchStore(CONTROL, client=self.dynamo, patience=self._patience()),
+            liveness=LivenessReader(LIVENESS, client=self.dynamo, patience=self._patience()),
             credentials=SimSecrets(self),
-            nonces=DynamoNonceSource(CONTROL, client=self.dynamo),
+            nonces=DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience()),
             clock=self.world.clock,
             sleep=self.world.sleep,
             client_factory=lambda venue, account, timeout: make(account, timeout),
@@ -458,6 +473,11 @@ class Fleet:
             except Exception as exc:
                 call.error = f"{type(exc).__name__}: {exc}"
             call.ended_ms = self.world.now_ms
+            call.modes_after = {
+                item["sk"]["S"]: item.get("mode", {}).get("S", "armed")
+                for item in self.dynamo.items(CONTROL)
+                if item["pk"]["S"] == f"SWITCH#{self.venue}"
+            }
 
         self.world.spawn(f"{action}-{len(self.controls)}", body)
         return call

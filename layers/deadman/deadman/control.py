@@ -67,6 +67,7 @@ from deadman.errors import DeadmanError
 from deadman.liveness import LivenessReader, read_and_judge
 from deadman.observability import MetricsSink, NoMetrics
 from deadman.policy import Mode, reaction_bounds, triggers_today
+from deadman.store_retry import Retrying
 from deadman.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import VENUES
 from deadman.venues import load as load_venue
@@ -194,12 +195,13 @@ class Control:
 
         config = FleetConfig.from_env(environ)
         client = dynamodb_client()
+        patience = Retrying(kwargs.get("clock", system_clock), kwargs.get("sleep", time.sleep))
         return cls(
             config=config,
-            switches=SwitchStore(config.control_table, client=client),
-            liveness=LivenessReader(config.liveness_table, client=client),
+            switches=SwitchStore(config.control_table, client=client, patience=patience),
+            liveness=LivenessReader(config.liveness_table, client=client, patience=patience),
             credentials=CredentialStore.from_env(environ),
-            nonces=DynamoNonceSource(config.control_table, client=client),
+            nonces=DynamoNonceSource(config.control_table, client=client, patience=patience),
             **kwargs,
         )
 

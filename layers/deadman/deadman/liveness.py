@@ -41,6 +41,7 @@ from enum import StrEnum
 from typing import Any
 
 from deadman.clock import Clock, system_clock
+from deadman.store_retry import Patience, impatient
 
 log = logging.getLogger(__name__)
 
@@ -134,18 +135,21 @@ def _as_epoch_ms(value: object) -> tuple[int | None, str]:
 class LivenessReader:
     """Reads one system's row, strongly consistent. Errors propagate; see `read_and_judge`."""
 
-    def __init__(self, table_name: str, *, client: Any = None) -> None:
+    def __init__(self, table_name: str, *, client: Any = None, patience: Patience = impatient) -> None:
         from boto3.dynamodb.types import TypeDeserializer
 
         self.table_name = table_name
         self._client = client if client is not None else dynamodb_client()
+        self._patience = patience
         self._deserializer = TypeDeserializer()
 
     def read(self, system: str) -> dict[str, Any] | None:
         # ConsistentRead: an eventually consistent read may return a beat older than the newest one,
         # which only errs towards death, but it may also miss a fresh "stopped" and extend once more.
-        response = self._client.get_item(
-            TableName=self.table_name, Key={"system": {"S": system}}, ConsistentRead=True
+        response = self._patience(
+            lambda: self._client.get_item(
+                TableName=self.table_name, Key={"system": {"S": system}}, ConsistentRead=True
+            )
         )
         raw = response.get("Item")
         if raw is None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
+from deadman.store_retry import Patience, impatient
+
 
 class NonceSource(Protocol):
     def next(self, key_id: str, floor: int) -> int:
@@ -59,8 +61,10 @@ class DynamoNonceSource(NonceSource):
     milliseconds floor after seconds nonces jumps the key's nonce forward by a factor of 1000.
     """
 
-    def __init__(self, table_name: str, *, client: Any = None) -> None:
+    def __init__(self, table_name: str, *, client: Any = None, patience: Patience = impatient) -> None:
         self.table_name = table_name
+        # A try again after a lost answer only skips a value: nonces must rise, not be consecutive.
+        self._patience = patience
         if client is None:
             from deadman.liveness import dynamodb_client
 
@@ -91,13 +95,15 @@ class DynamoNonceSource(NonceSource):
 
     def _set_if_greater(self, key: dict[str, Any], candidate: int) -> int | None:
         try:
-            self._client.update_item(
-                TableName=self.table_name,
-                Key=key,
-                UpdateExpression="SET #l = :c",
-                ConditionExpression="attribute_not_exists(#l) OR #l < :c",
-                ExpressionAttributeNames={"#l": "last"},
-                ExpressionAttributeValues={":c": {"N": str(candidate)}},
+            self._patience(
+                lambda: self._client.update_item(
+                    TableName=self.table_name,
+                    Key=key,
+                    UpdateExpression="SET #l = :c",
+                    ConditionExpression="attribute_not_exists(#l) OR #l < :c",
+                    ExpressionAttributeNames={"#l": "last"},
+                    ExpressionAttributeValues={":c": {"N": str(candidate)}},
+                )
             )
         except Exception as exc:
             if _error_code(exc) == "ConditionalCheckFailedException":
@@ -106,13 +112,15 @@ class DynamoNonceSource(NonceSource):
         return candidate
 
     def _increment(self, key: dict[str, Any]) -> int:
-        response = self._client.update_item(
-            TableName=self.table_name,
-            Key=key,
-            UpdateExpression="ADD #l :one",
-            ExpressionAttributeNames={"#l": "last"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
+        response = self._patience(
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="ADD #l :one",
+                ExpressionAttributeNames={"#l": "last"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+            )
         )
         return int(response["Attributes"]["last"]["N"])
 

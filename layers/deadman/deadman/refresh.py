@@ -47,6 +47,7 @@ from deadman.policy import (
     triggers_today,
     utc_date,
 )
+from deadman.store_retry import Retrying
 from deadman.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import load as load_venue
 from deadman.venues.base import Capabilities, ExtendResult, TimerKind, VenueClient
@@ -152,6 +153,7 @@ class Refresher:
             lambda account: module.Client(account, nonces=nonces, clock=clock)
         )
         self._clients: dict[tuple[str, bool], tuple[Any, VenueClient]] = {}
+        self._retiring_clients: dict[str, tuple[Any, VenueClient]] = {}
         # The last state read or written per account: what the loop acts on when the table is not.
         self._known: dict[str, Switch] = {}
         self._renew_failures_in_row = 0
@@ -241,6 +243,8 @@ class Refresher:
         return stored
 
     def _tick_switch(self, account: Any, verdict: Liveness, now: int, result: AccountTick) -> None:
+        if verdict.verdict is Verdict.UNREADABLE and verdict.detail.startswith("read failed"):
+            result.retry = True  # judged on a fresh read soon, within the venue timer's slack
         switch = self._read_switch(account.account_id, result)
         if switch is None:
             return  # fail closed: no extension, no sweep; the venue's own timer stands
@@ -267,38 +271,46 @@ class Refresher:
         final = dataclasses.replace(switch, last_tick_ms=now, inflight_until_ms=None)
         try:
             switch = self._store(final)
-        except SwitchConflict:
-            if result.extended_to_ms is None:
-                raise
+        except SwitchConflict as exc:
             # A kill or an operator wrote meanwhile: theirs stands, but the venue timer we just set
-            # is real and must be on the record, or a killed switch would never clear it.
-            self._record_deadline(account.account_id, result.extended_to_ms, now)
+            # is real and must be on the record (or a killed switch would never clear it), and so is
+            # the tick itself (status must not show a loop gone quiet in the middle of an incident).
+            self._record_after_conflict(account.account_id, exc.current, now, result.extended_to_ms)
             raise
         for action, reason, details in transitions:
             self._audit(switch, action, reason, "ok", now, details)
         if decision.dead:
             self.metrics.count("Dead", venue=self.venue)
 
-    def _record_deadline(self, account_id: str, deadline: int, now: int) -> None:
+    def _record_after_conflict(
+        self, account_id: str, current: Switch | None, now: int, deadline: int | None
+    ) -> None:
         for _ in range(3):
             try:
-                current = self.switches.get(self.venue, account_id)
-                if current.deadline_ms is not None and current.deadline_ms >= deadline:
-                    return
-                self._store(dataclasses.replace(current, deadline_ms=deadline))
-            except SwitchConflict:
+                if current is None:
+                    current = self.switches.get(self.venue, account_id)
+                changes: dict[str, Any] = {"last_tick_ms": max(now, current.last_tick_ms or 0)}
+                moved = deadline is not None and (
+                    current.deadline_ms is None or current.deadline_ms < deadline
+                )
+                if moved:
+                    changes["deadline_ms"] = deadline
+                self._store(dataclasses.replace(current, **changes))
+            except SwitchConflict as exc:
+                current = exc.current
                 continue
             except Exception as exc:
-                self.log("deadline not recorded", account=account_id, error=type(exc).__name__)
+                self.log("tick not recorded", account=account_id, error=type(exc).__name__)
                 return
-            self._audit(
-                current,
-                "venue-timer-set",
-                "extension landed as the switch changed",
-                "ok",
-                now,
-                {"deadline_ms": deadline},
-            )
+            if moved:
+                self._audit(
+                    current,
+                    "venue-timer-set",
+                    "extension landed as the switch changed",
+                    "ok",
+                    now,
+                    {"deadline_ms": deadline},
+                )
             return
 
     def _bookkeeping(
@@ -363,13 +375,16 @@ class Refresher:
             self.metrics.count("LateTimers", venue=self.venue)
             try:
                 switch, send_by = self._intent(switch, self.clock())
-            except SwitchConflict:
-                self._record_deadline(account.account_id, _deadline(outcome, decision), now)
+            except SwitchConflict as exc:
+                self._record_after_conflict(
+                    account.account_id, exc.current, now, _deadline(outcome, decision)
+                )
                 raise
             try:
                 outcome = client.extend(decision.extend_to_ms, send_by_ms=send_by)
             except VenueError as exc:  # the first, late timer stands: on the record below
                 self.log("correction failed", account=account.account_id, error=str(exc))
+        self._extend_retiring(account, decision, send_by)
         deadline = _deadline(outcome, decision)
         result.extended_to_ms = deadline
         result.note = outcome.detail
@@ -396,6 +411,23 @@ class Refresher:
             last_error=None,
             consecutive_errors=0,
         )
+
+    def _extend_retiring(self, account: Any, decision: Decision, send_by: int) -> None:
+        """Gemini mid-rotation: the old trading key's session may still hold the trader's orders, and
+        only its own heartbeats keep them. Sent under the same intent as the main one; once Gemini
+        refuses the key (deleted), the secret should drop it: said in the log and a metric."""
+        retiring = account.for_retiring() if hasattr(account, "for_retiring") else None
+        if retiring is None or decision.extend_to_ms is None:
+            return
+        cached = self._retiring_clients.get(account.account_id)
+        if cached is None or cached[0] is not account:
+            cached = (account, self._client_factory(retiring))
+            self._retiring_clients[account.account_id] = cached
+        try:
+            cached[1].extend(decision.extend_to_ms, send_by_ms=send_by)
+        except VenueError as exc:
+            self.metrics.count("RetiringKeyErrors", venue=self.venue)
+            self.log("retiring key not extended", account=account.account_id, error=str(exc))
 
     def _intent(self, switch: Switch, decided: int) -> tuple[Switch, int]:
         """Written before an extension: how long it may be in flight. The request must leave within
@@ -544,6 +576,9 @@ class Refresher:
             timeout_ms=2 * tick_ms + 10_000, sleep=self.sleep
         ):
             return "left: the running loop did not hand over"
+        # What a warm container remembers from an earlier invocation is stale (a kill since armed,
+        # say): a loop that takes over starts from what the table says now.
+        self._known.clear()
         started = self.clock()
         next_tick = started
         ticks = 0
@@ -644,13 +679,14 @@ def build_refresher(venue: str, *, clock: Clock, metrics: MetricsSink, log: Call
     if venue not in config.enabled_venues:
         raise ConfigError(f"venue {venue!r} is not in ENABLED_VENUES")
     client = dynamodb_client()
+    patience = Retrying(clock, time.sleep, on_retry=lambda exc: metrics.count("StoreRetries", venue=venue))
     return Refresher(
         venue=venue,
         config=config,
-        switches=SwitchStore(config.control_table, client=client),
-        liveness=LivenessReader(config.liveness_table, client=client),
+        switches=SwitchStore(config.control_table, client=client, patience=patience),
+        liveness=LivenessReader(config.liveness_table, client=client, patience=patience),
         credentials=CredentialStore.from_env(),
-        nonces=DynamoNonceSource(config.control_table, client=client),
+        nonces=DynamoNonceSource(config.control_table, client=client, patience=patience),
         clock=clock,
         metrics=metrics,
         log=log,

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from deadman.policy import Mode, SwitchView
+from deadman.store_retry import Patience, impatient
 
 AUDIT_RETENTION_S = 400 * 86_400
 # Orders a process's audit entries of the same millisecond by when they were written.
@@ -99,7 +100,7 @@ def switch_from_item(item: dict[str, Any]) -> Switch:
 
 
 class SwitchStore:
-    def __init__(self, table_name: str, *, client: Any = None) -> None:
+    def __init__(self, table_name: str, *, client: Any = None, patience: Patience = impatient) -> None:
         if client is None:
             from deadman.liveness import dynamodb_client
 
@@ -107,6 +108,7 @@ class SwitchStore:
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
         self._client = client
+        self._patience = patience
         self._table = table_name
         self._ser = TypeSerializer()
         self._de = TypeDeserializer()
@@ -121,8 +123,10 @@ class SwitchStore:
 
     def get(self, venue: str, account: str) -> Switch:
         """The stored switch, or a fresh armed one (version 0) if none was ever written."""
-        resp = self._client.get_item(
-            TableName=self._table, Key=self._key(venue, account), ConsistentRead=True
+        resp = self._patience(
+            lambda: self._client.get_item(
+                TableName=self._table, Key=self._key(venue, account), ConsistentRead=True
+            )
         )
         item = resp.get("Item")
         if item is None:
@@ -134,11 +138,13 @@ class SwitchStore:
         carries the item): for when reads fail but writes do not (reads throttled, say). Costs one
         write; changes nothing."""
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=self._key(venue, account),
-                ConditionExpression="attribute_not_exists(pk) AND attribute_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            self._patience(
+                lambda: self._client.put_item(
+                    TableName=self._table,
+                    Item=self._key(venue, account),
+                    ConditionExpression="attribute_not_exists(pk) AND attribute_exists(pk)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             stored = exc.response.get("Item")
@@ -154,14 +160,15 @@ class SwitchStore:
             "ConsistentRead": True,
         }
         while True:
-            resp = self._client.query(**kwargs)
+            resp = self._patience(lambda: self._client.query(**kwargs))
             items.extend(switch_from_item(self._decode(i)) for i in resp.get("Items", []))
             if "LastEvaluatedKey" not in resp:
                 return items
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def put(self, switch: Switch) -> Switch:
-        """Write `switch` if the stored version is still `switch.version`; returns it at version + 1."""
+        """Write `switch` if the stored version is still `switch.version`; returns it at version + 1.
+        Safe to try again after a lost answer: finding exactly this write stored is success."""
         new = dataclasses.replace(switch, version=switch.version + 1)
         item = {k: self._ser.serialize(v) for k, v in new.to_dict().items() if v is not None}
         item.update(self._key(switch.venue, switch.account))
@@ -172,41 +179,48 @@ class SwitchStore:
             condition = "version = :v"
             values = {":v": {"N": str(switch.version)}}
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression=condition,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **({"ExpressionAttributeValues": values} if values else {}),
+            self._patience(
+                lambda: self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression=condition,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **({"ExpressionAttributeValues": values} if values else {}),
+                )
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             stored = exc.response.get("Item")
+            current = switch_from_item(self._decode(stored)) if stored else None
+            if current == new:
+                # This very write, applied by an earlier try whose answer was lost: not a conflict.
+                return new
             raise SwitchConflict(
-                f"{switch.venue}/{switch.account} changed since version {switch.version}",
-                switch_from_item(self._decode(stored)) if stored else None,
+                f"{switch.venue}/{switch.account} changed since version {switch.version}", current
             ) from None
         return new
 
     def latch_kill(self, venue: str, account: str, *, actor: str, reason: str, now_ms: int) -> Switch:
         """Killed, unconditionally: bumps the version so every writer that read before loses."""
-        resp = self._client.update_item(
-            TableName=self._table,
-            Key=self._key(venue, account),
-            UpdateExpression=(
-                "SET #m = :killed, reason = :r, changed_by = :a, changed_at_ms = :t, venue = :venue, "
-                "account = :acct REMOVE disarmed_until_ms ADD version :one"
-            ),
-            ExpressionAttributeNames={"#m": "mode"},
-            ExpressionAttributeValues={
-                ":killed": {"S": Mode.KILLED.value},
-                ":r": {"S": reason},
-                ":a": {"S": actor},
-                ":t": {"N": str(now_ms)},
-                ":venue": {"S": venue},
-                ":acct": {"S": account},
-                ":one": {"N": "1"},
-            },
-            ReturnValues="ALL_NEW",
+        resp = self._patience(
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key=self._key(venue, account),
+                UpdateExpression=(
+                    "SET #m = :killed, reason = :r, changed_by = :a, changed_at_ms = :t, venue = :venue, "
+                    "account = :acct REMOVE disarmed_until_ms ADD version :one"
+                ),
+                ExpressionAttributeNames={"#m": "mode"},
+                ExpressionAttributeValues={
+                    ":killed": {"S": Mode.KILLED.value},
+                    ":r": {"S": reason},
+                    ":a": {"S": actor},
+                    ":t": {"N": str(now_ms)},
+                    ":venue": {"S": venue},
+                    ":acct": {"S": account},
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="ALL_NEW",
+            )
         )
         return switch_from_item(self._decode(resp["Attributes"]))
 
@@ -234,15 +248,17 @@ class SwitchStore:
             "details": {"S": json.dumps(details or {}, sort_keys=True, default=str)},
             "expires_at": {"N": str(now_ms // 1000 + AUDIT_RETENTION_S)},
         }
-        self._client.put_item(TableName=self._table, Item=item)
+        self._patience(lambda: self._client.put_item(TableName=self._table, Item=item))
 
     def recent_audit(self, venue: str, account: str, limit: int = 10) -> list[dict[str, Any]]:
-        resp = self._client.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"AUDIT#{venue}#{account}"}},
-            ScanIndexForward=False,
-            Limit=limit,
+        resp = self._patience(
+            lambda: self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"AUDIT#{venue}#{account}"}},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
         )
         out = []
         for raw in resp.get("Items", []):
