@@ -71,6 +71,7 @@ class _Key:
     master_accounts: frozenset[str] | None  # master keys: the accounts they may act on
     last_nonce: int | None = None
     last_auth_ms: int | None = None
+    revoked: bool = False
 
     @property
     def is_master(self) -> bool:
@@ -206,6 +207,13 @@ class GeminiSim(SimServer):
                 account=key.account, session=api_key, symbol=symbol, side=side, price=price, amount=amount
             ).order_id
 
+    def revoke(self, api_key: str) -> None:
+        """The key deleted at the venue: it authenticates no more. Its session's orders stay under the
+        heartbeat rule, which nothing can now keep alive. (Gemini does not document what a deleted
+        key's orders do; this is the reading the README's rotation steps are safe under.)"""
+        with self.lock:
+            self._keys[api_key].revoked = True
+
     def open_orders(self, account: str) -> list[dict[str, Any]]:
         with self.lock:
             return [o.to_json() for o in self._orders.values() if o.account == account]
@@ -278,7 +286,7 @@ class GeminiSim(SimServer):
         if not signature:
             return _error(400, "MissingSignatureHeader", "The X-GEMINI-SIGNATURE header was missing")
         key = self._keys.get(api_key)
-        if key is None:
+        if key is None or key.revoked:
             return _error(400, "InvalidSignature", "The API key was not found")
         expected = hmac.new(key.secret.encode(), b64.encode(), hashlib.sha384).hexdigest()
         if not hmac.compare_digest(expected, signature.strip().lower()):

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from deadman.errors import CredentialsError
 from deadman.nonces import MemoryNonceSource, NonceSource
 from deadman.venues import gemini
 from deadman.venues.errors import (
@@ -250,6 +251,30 @@ def test_kill_key_sweeps_the_traders_orders_with_cancel_all(
     assert result.cancelled_ids == (str(oid),)
     assert sim.last_request is not None and sim.last_request.path == "/v1/order/cancel/all"
     assert sim.last_auth_ms(TRADER_KEY) == T0  # the trader's session clock was not touched by the kill
+
+
+def test_a_retiring_key_heartbeats_its_own_session(sim: GeminiSim, clock: VirtualClock, nonces: Any) -> None:
+    """Mid-rotation the secret names the new trading key and, as `retiring`, the old one: the old
+    key's session (where the trader's orders may still rest) gets heartbeats of its own."""
+    client = make_client(
+        sim,
+        clock,
+        nonces,
+        api_key=KILL_KEY,
+        secret=KILL_SECRET,
+        retiring={"api_key": TRADER_KEY, "api_secret": TRADER_SECRET, "nonce_mode": "increasing"},
+    )
+    retiring = client._account.for_retiring()
+    assert retiring is not None and retiring.api_key == TRADER_KEY and retiring.retiring is None
+    clock.advance(5_000)
+    gemini.Client(retiring, nonces=nonces, clock=clock).extend(clock() + 30_000)
+    assert sim.last_auth_ms(TRADER_KEY) == clock()
+    assert make_client(sim, clock, nonces)._account.for_retiring() is None
+
+
+def test_a_malformed_retiring_key_names_the_field(sim: GeminiSim, clock: VirtualClock, nonces: Any) -> None:
+    with pytest.raises(CredentialsError, match=r"retiring\.api_secret"):
+        make_client(sim, clock, nonces, retiring={"api_key": KILL_KEY, "nonce_mode": "increasing"})
 
 
 # -- nonce modes ------------------------------------------------------------------------------------

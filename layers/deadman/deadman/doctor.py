@@ -326,6 +326,13 @@ class Doctor:
             self._authenticated("gemini", account.for_kill(), subject, "kill key")
         else:
             self.report("INFO", subject, "no kill key: kill sweeps with the trading key (cancel/session)")
+        if account.retiring is not None:
+            self.report(
+                "WARN",
+                subject,
+                f"rotation under way: the old key {account.retiring.api_key} is heartbeated too; once the "
+                "trader has moved and no order rests on it, delete it and drop 'retiring' from the secret",
+            )
         if self.args.allow_gemini_call:
             self._authenticated("gemini", account, subject, "trading key")
         else:

@@ -138,6 +138,7 @@ _ACCOUNT_FIELDS = frozenset(
         "environment",
         "base_url",
         "kill",
+        "retiring",
     }
 )
 _KILL_FIELDS = frozenset({"api_key", "api_secret", "nonce_mode", "account"})
@@ -161,6 +162,9 @@ class Account:
     sweep_scope: SweepScope = "session"
     base_url: str = BASE_URLS["production"]
     kill: KillCredentials | None = None
+    # The trading key being rotated out: the trader's orders may rest on its session until it moves
+    # to the new key, so it is heartbeated alongside until Gemini refuses it (the key was deleted).
+    retiring: KillCredentials | None = None
 
     @property
     def is_master(self) -> bool:
@@ -193,6 +197,9 @@ class Account:
         raw_kill = data.get("kill")
         if raw_kill is not None:
             kill = _kill(raw_kill, secret_name)
+        retiring = None
+        if data.get("retiring") is not None:
+            retiring = _kill(data["retiring"], secret_name, "retiring")
         return cls(
             account_id=account_id,
             api_key=api_key,
@@ -202,6 +209,21 @@ class Account:
             sweep_scope=sweep_scope,
             base_url=base_url,
             kill=kill,
+            retiring=retiring,
+        )
+
+    def for_retiring(self) -> Account | None:
+        """The account on the key being rotated out (heartbeats only), or None."""
+        if self.retiring is None:
+            return None
+        return replace(
+            self,
+            api_key=self.retiring.api_key,
+            api_secret=self.retiring.api_secret,
+            nonce_mode=self.retiring.nonce_mode,
+            account=self.retiring.account,
+            kill=None,
+            retiring=None,
         )
 
     def for_kill(self) -> Account:
@@ -284,20 +306,20 @@ def _url(data: Mapping[str, Any], secret_name: str, field: str) -> str:
     return value
 
 
-def _kill(raw: Any, secret_name: str) -> KillCredentials:
+def _kill(raw: Any, secret_name: str, name: str = "kill") -> KillCredentials:
     if not isinstance(raw, Mapping):
-        raise CredentialsError(
-            secret_name, "kill", "must be an object with api_key, api_secret and nonce_mode"
-        )
-    for name in raw:
-        if name not in _KILL_FIELDS:
-            raise CredentialsError(secret_name, f"kill.{name}", "is not a known field")
-    api_key = _api_key(raw, secret_name, "kill.api_key")
+        raise CredentialsError(secret_name, name, "must be an object with api_key, api_secret and nonce_mode")
+    for field in raw:
+        if field not in _KILL_FIELDS:
+            raise CredentialsError(secret_name, f"{name}.{field}", "is not a known field")
+    api_key = _api_key(raw, secret_name, f"{name}.api_key")
     return KillCredentials(
         api_key=api_key,
-        api_secret=_secret(raw, secret_name, "kill.api_secret"),
-        nonce_mode=cast(NonceMode, _choice(raw, "nonce_mode", _NONCE_MODES, secret_name, "kill.nonce_mode")),
-        account=_master_account(raw, api_key, secret_name, "kill.account"),
+        api_secret=_secret(raw, secret_name, f"{name}.api_secret"),
+        nonce_mode=cast(
+            NonceMode, _choice(raw, "nonce_mode", _NONCE_MODES, secret_name, f"{name}.nonce_mode")
+        ),
+        account=_master_account(raw, api_key, secret_name, f"{name}.account"),
     )
 
 
