@@ -432,8 +432,11 @@ class Run:
     def _revoke_generation(self, generation: int) -> None:
         sim = self.fleet.sim
         tag = f"-g{generation}"
-        with sim.lock:
-            if isinstance(sim, KrakenSim | GeminiSim):
+        if isinstance(sim, GeminiSim):
+            for key in [k for k in sim._keys if k.endswith(tag)]:
+                sim.revoke(key)
+        elif isinstance(sim, KrakenSim):
+            with sim.lock:
                 for key in [k for k in sim._keys if k.endswith(tag)]:
                     del sim._keys[key]
 
@@ -702,12 +705,21 @@ class Run:
         in which the venue had a fleet key locked out (Kraken, after requests arrived out of order)."""
         faults = [f for f in self.s.faults if f.kind != "lambda_crash"]
         faults += [
-            Fault("lambda_crash", at - START_MS - 1_000, at - START_MS + 1) for at in self.fleet.crashes
+            Fault("lambda_crash", at - START_MS - 1_000, self._replaced(at) - START_MS)
+            for at in self.fleet.crashes
         ]
         faults += [
             Fault("nonce_lockout", a - START_MS, b - START_MS + CHECK_EVERY_MS) for a, b in self.lockouts
         ]
         return faults
+
+    def _replaced(self, crashed_ms: int) -> int:
+        """When a crashed loop's work is back in hand: its lease lapses, the next Scheduler event's
+        loop takes it over (waiting as successor if it came sooner) and ticks once."""
+        tick = self.timing.tick_ms
+        later = [i.started_ms for i in self.fleet.invocations if i.started_ms > crashed_ms]
+        back = min(later) if later else self.t(self.duration)
+        return max(back, crashed_ms + 2 * tick + 10_000) + tick
 
     def faults_in(self, kinds: set[str], t0: int, t1: int) -> list[Fault]:
         return [
@@ -723,7 +735,7 @@ class Run:
         plumbing fault the fleet cannot ride out, and then only if the alarm went off."""
         lookback = self.bounds.native_ms + 5_000
         for at, account, oid, cause in self.cancels:
-            if cause == "kill" or self.killed_at(at) or self.just_armed(at):
+            if cause == "kill" or self.killed_at(at, account) or self.just_armed(at):
                 continue
             if not self.contract_alive(at - lookback, at):
                 continue
@@ -743,16 +755,27 @@ class Run:
                 f"(plumbing faults: {[f.kind for f in plumbing] or 'none'})",
             )
 
-    def took(self, action: str) -> list[int]:
-        """When each control call of this kind that changed at least one switch started."""
-        return [
-            c.started_ms
-            for c in self.fleet.controls
-            if c.action == action
-            and c.error is None
-            and c.result is not None
-            and any(getattr(sw, "changed", getattr(sw, "latched", False)) for sw in c.result.switches)
-        ]
+    def took(self, action: str, account: str | None = None) -> list[int]:
+        """When each control call of this kind that changed a switch (`account`'s, or any) started.
+        A call that reported an error took if the table shows its mode afterwards (a lost answer)."""
+        mode = {"arm": "armed", "disarm": "disarmed", "kill": "killed"}[action]
+        out = []
+        for c in self.fleet.controls:
+            if c.action != action:
+                continue
+            if c.error is None and c.result is not None:
+                changed = [
+                    sw.account
+                    for sw in c.result.switches
+                    if getattr(sw, "changed", getattr(sw, "latched", False))
+                ]
+            elif c.error is not None:
+                changed = [a for a, m in c.modes_after.items() if m == mode]
+            else:
+                changed = []
+            if changed and (account is None or account in changed):
+                out.append(c.started_ms)
+        return out
 
     def just_armed(self, t: int) -> bool:
         """Within one tick gap (plus send and transit) of an arm: what the killed or disarmed switch
@@ -763,13 +786,13 @@ class Run:
             c.action == "arm" and c.started_ms <= t <= c.started_ms + grace for c in self.fleet.controls
         )
 
-    def killed_at(self, t: int) -> bool:
-        """A kill had started by `t` and no arm that took after it had. A kill whose latch failed
-        still counts (it swept); an arm that failed does not."""
+    def killed_at(self, t: int, account: str) -> bool:
+        """A kill had started by `t` and no arm that took for `account` after it had. A kill whose
+        latch failed still counts (it swept); an arm that failed does not."""
         kills = [c.started_ms for c in self.fleet.controls if c.action == "kill" and c.started_ms <= t]
         if not kills:
             return False
-        return not any(max(kills) < at <= t for at in self.took("arm"))
+        return not any(max(kills) < at <= t for at in self.took("arm", account))
 
     def _book_at(self, t: int) -> dict[str, int]:
         current: dict[str, int] = {}
@@ -859,6 +882,8 @@ class Run:
                     )
             for at, account, oid in self.trader.placed:
                 start = max(at, c.ended_ms)
+                arms = [a_ms for a_ms in self.took("arm", account) if a_ms > c.started_ms]
+                until = min(arms) if arms else self.t(self.duration)
                 if start >= until - self.zombie_window:
                     continue
                 gone = next((x for x, a, o, _ in self.cancels if a == account and o == oid), None)

@@ -104,6 +104,15 @@ REGRESSIONS: dict[str, tuple[int, float]] = {
     "what a kill left behind may act for one tick after the arm": (106, 1.0),
     "a volume-gated account keeps its bookkeeping (the record keeps up)": (1007, 0.35),
     "a schedule still armed is extended again at once after a gate refusal": (1076, 0.35),
+    "a throttle on one DynamoDB call in three is ridden out (hyperliquid)": (3263, 0.35),
+    "a throttle on one DynamoDB call in three is ridden out (gemini)": (5632, 0.35),
+    "each DynamoDB call is tried again after a throttle (hyperliquid, keys rotating)": (3902, 0.35),
+    "a warm container does not act on a kill remembered from an earlier invocation": (6443, 0.35),
+    "an arm whose answer was lost is judged by what the table holds": (9193, 0.35),
+    "a crashed loop is excused until the next event's loop takes over": (6961, 0.35),
+    "gemini: the retiring key is heartbeated until it is deleted": (13549, 0.35),
+    "gemini: a kill's orders on a deleted key go by the venue's rule": (10978, 0.35),
+    "a tick that yielded to an operator's write is still on the record": (17632, 0.35),
 }
 
 
