@@ -34,6 +34,11 @@ pytestmark = pytest.mark.integration
 DEADMAN = Path(sys.executable).parent / "deadman"
 
 
+def status_code(body: dict[str, Any]) -> int:
+    """A health check: the exit code says whether anything needs attention, whatever the format."""
+    return cli.EXIT_ATTENTION if cli.attention(body) else cli.EXIT_OK
+
+
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[tuple[Stack, LocalApi]]:
     with Stack(SandboxTiming()) as stack, LocalApi(stack.env) as api:
@@ -110,7 +115,8 @@ def test_operator_story_with_exit_codes(
     assert all(n == 0 for n in stack.books().values())
 
     code, out, _ = run(capsys, "status", *ep)
-    assert code == 0
+    assert code == cli.EXIT_ATTENTION  # killed switches need a look: status says so in its exit code
+    assert "ATTENTION:" in out and "kraken/main is killed: cli drill" in out
     assert "trader toy-trader: ALIVE" in out
     assert "killed until an operator arms it" in out
     # The native reaction bound as the API computes it (deadman.policy owns the number).
@@ -162,7 +168,7 @@ def test_operator_story_with_exit_codes(
 
     with patched_env({"DEADMAN_ENDPOINT": api.url}):
         code, out, _ = run(capsys, "status", "--json")
-    assert code == 0 and json.loads(out)["action"] == "status"
+    assert code == status_code(json.loads(out)) and json.loads(out)["action"] == "status"
     assert run(capsys, "arm", *ep, "--reason", "end of story")[0] == 0
 
 
@@ -220,12 +226,12 @@ def test_status_never_prints_control_characters_stored_in_the_table(
         now_ms=int(time.time() * 1000),
     )
     code, out, _ = run(capsys, "status", "--endpoint", api.url, "--audit", "5")
-    assert code == 0
+    assert code == (cli.EXIT_ATTENTION if "ATTENTION:" in out else cli.EXIT_OK)
     assert not any(char in out for char in UNSAFE), repr(out)
     assert "legacy \\x1b[2J\\x1b[H\\x00reason" in out and "\\u202eevil" in out
 
     code, out, _ = run(capsys, "status", "--endpoint", api.url, "--json")
-    assert code == 0 and not any(char in out for char in UNSAFE)
+    assert code == status_code(json.loads(out)) and not any(char in out for char in UNSAFE)
     assert "\\u001b[2J" in out
 
 
@@ -415,8 +421,9 @@ def test_console_script_status_json(sandbox: tuple[Stack, LocalApi]) -> None:
         timeout=30,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
-    assert {v["venue"] for v in json.loads(done.stdout)["venues"]} == {"gemini", "kraken", "hyperliquid"}
+    body = json.loads(done.stdout)
+    assert done.returncode == status_code(body), done.stderr
+    assert {v["venue"] for v in body["venues"]} == {"gemini", "kraken", "hyperliquid"}
 
 
 def test_a_kill_that_outwaits_an_in_flight_extension_says_why_it_took_longer(

@@ -162,6 +162,59 @@ def test_audit_beyond_what_the_api_returns_says_it_was_capped() -> None:
     assert sum(" kraken/main kill" in line for line in within.splitlines()) == 2
 
 
+def healthy(body: dict[str, Any]) -> dict[str, Any]:
+    switch = body["venues"][0]["switches"][0]
+    switch.update(mode="armed", mode_detail="armed", consecutive_errors=0, last_error=None)
+    return body
+
+
+def test_status_attention_lists_what_needs_a_look_and_nothing_when_all_is_well() -> None:
+    assert cli.attention(healthy(status_body(reason="drill"))) == []
+    assert "all well" in cli.render_status(healthy(status_body(reason="drill")))
+    body = status_body(reason="drill")
+    body["liveness"].update(alive=False, verdict="stale", detail="last beat 31 s ago")
+    problems = cli.attention(body)
+    assert problems[0] == "trader toy\x1b[2J is stale: last beat 31 s ago"
+    assert any(p.startswith("kraken/main is killed: drill") for p in problems)
+    assert any(p.startswith("kraken/main is failing (1 in a row)") for p in problems)
+    switch = healthy(status_body(reason="drill"))["venues"][0]["switches"][0]
+    one = {**healthy(status_body(reason="drill")), "venues": [{"switches": [switch]}]}
+    switch.update(mode="disarmed", disarm_seconds_left=120.0, last_tick_age_s=45.0)
+    assert cli.attention(one) == [
+        "kraken/main: the disarm ends in 2.0 min; the switch re-arms by itself",
+        "kraken/main is not ticking: last tick 45.0 s ago",
+    ]
+    switch.update(disarm_seconds_left=900.0, last_tick_age_s=2.0)
+    assert cli.attention(one) == []
+
+
+@pytest.mark.parametrize(("body", "code"), [("healthy", cli.EXIT_OK), ("killed", cli.EXIT_ATTENTION)])
+def test_status_exits_non_zero_when_something_needs_attention(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], body: str, code: int
+) -> None:
+    answer = healthy(status_body(reason="drill")) if body == "healthy" else status_body(reason="drill")
+
+    class Api:
+        def call(self, method: str, path: str) -> tuple[int, Any]:
+            return 200, answer
+
+    monkeypatch.setattr(cli, "_client", lambda args: Api())
+    args = cli._defaults(cli.build_parser().parse_args(["status", "--endpoint", "http://x"]))
+    assert cli.cmd_status(args) == code
+    out = capsys.readouterr().out
+    assert ("ATTENTION:" in out) == (code == cli.EXIT_ATTENTION)
+
+
+def test_status_watch_takes_seconds_within_reason() -> None:
+    parse = cli.build_parser().parse_args
+    assert parse(["status", "--watch"]).watch == 5.0
+    assert parse(["status", "--watch", "30"]).watch == 30.0
+    assert parse(["status"]).watch is None
+    for bad in ("0", "0.5", "abc", "7200"):
+        with pytest.raises(SystemExit):
+            parse(["status", "--watch", bad])
+
+
 def test_the_cli_knows_how_many_audit_entries_status_returns() -> None:
     assert control.STATUS_AUDIT_ENTRIES == cli.STATUS_AUDIT_MAX
 

@@ -37,6 +37,7 @@ EXIT_AUTH = 3
 EXIT_UNREACHABLE = 4
 EXIT_SERVER = 5
 EXIT_THROTTLED = 6
+EXIT_ATTENTION = 7
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """\
@@ -50,6 +51,8 @@ exit codes:
   4    API unreachable, or no answer in time (a kill may still have run: `deadman status`)
   5    server error (5xx): the outcome is unknown, run `deadman status` before trying again
   6    throttled (429): the API did not take the request; retry it (a kill: retry at once)
+  7    status only: something needs attention (listed under ATTENTION): the trader is not alive,
+       a switch is killed, failing or not ticking, or a disarm ends within 5 minutes
   130  interrupted (Ctrl-C)
 doctor exits 1 when a check fails or nothing could be checked; beat exits 0 when stopped."""
 
@@ -541,6 +544,37 @@ def render_arm(body: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+CLEAR_SCREEN = "\x1b[2J\x1b[H"
+# A disarm this close to its end is worth a look: the switch re-arms by itself, and the trader must
+# be beating by then or its orders are swept.
+ATTENTION_DISARM_S = 300
+
+
+def attention(body: dict[str, Any]) -> list[str]:
+    """What an on-call engineer should look at now, one line each; empty when all is well."""
+    out: list[str] = []
+    live = body.get("liveness") or {}
+    if not live.get("alive"):
+        out.append(f"trader {live.get('system')} is {live.get('verdict')}: {live.get('detail')}")
+    tick_s = float((body.get("timing") or {}).get("tick_s") or 10)
+    for venue in body.get("venues", []):
+        for s in venue.get("switches", []):
+            name = f"{s['venue']}/{s['account']}"
+            if s["mode"] == "killed":
+                out.append(f"{name} is killed: {s.get('reason')} (by {s.get('changed_by')})")
+            left = s.get("disarm_seconds_left")
+            if s["mode"] == "disarmed" and left is not None and left <= ATTENTION_DISARM_S:
+                out.append(f"{name}: the disarm ends in {_secs(left)}; the switch re-arms by itself")
+            if s.get("consecutive_errors"):
+                out.append(f"{name} is failing ({s['consecutive_errors']} in a row): {s.get('last_error')}")
+            age = s.get("last_tick_age_s")
+            if age is None or age > 3 * tick_s:
+                out.append(
+                    f"{name} is not ticking: last tick {_secs(age) if age is not None else 'never'} ago"
+                )
+    return out
+
+
 def render_status(body: dict[str, Any], audit: int = 3) -> str:
     live = body.get("liveness") or {}
     timing = body.get("timing") or {}
@@ -597,6 +631,8 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
             rows,
         )
     )
+    problems = attention(body)
+    out += ["", "ATTENTION:", *(f"  {p}" for p in problems)] if problems else ["", "all well"]
     for s in switches:
         if s["mode"] != "armed" and s.get("changed_by"):
             out.append(
@@ -656,8 +692,18 @@ def _emit(
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    status, payload = _client(args).call("GET", "/status")
-    return _emit(args, status, payload, lambda body: render_status(body, args.audit))
+    client = _client(args)
+    while True:
+        status, payload = client.call("GET", "/status")
+        if args.watch and not args.json:
+            print(CLEAR_SCREEN, end="")
+        code = _emit(args, status, payload, lambda body: render_status(body, args.audit))
+        if code == EXIT_OK and isinstance(payload, dict) and attention(payload):
+            code = EXIT_ATTENTION
+        if not args.watch:
+            return code
+        sys.stdout.flush()
+        time.sleep(args.watch)
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
@@ -757,6 +803,16 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _watch_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: watch every 1 to 3600 seconds")
+    return value
+
+
 def _audit_count(text: str) -> int:
     try:
         value = int(text)
@@ -819,6 +875,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"audit entries shown per switch (default 3, 0 = none; at most {STATUS_AUDIT_MAX}, all the "
         "status API returns)",
+    )
+    p.add_argument(
+        "--watch",
+        type=_watch_seconds,
+        nargs="?",
+        const=5.0,
+        default=None,
+        metavar="SECONDS",
+        help="ask again every SECONDS (default 5) until Ctrl-C; the exit code is the last answer's",
     )
     p.set_defaults(func=cmd_status)
 
