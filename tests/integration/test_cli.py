@@ -380,6 +380,20 @@ def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
     assert "[FAIL] secret kraken" in out and "accounts[0].api_key" in out
     assert "[SKIP] api" in out
 
+    # The first deploy's empty secrets: calm for the refreshers, but doctor must not pass them.
+    saved = {v: json.dumps(raw) for v, raw in stack.secret_values().items()}
+    for venue in saved:
+        stack.put_secret(venue, '{"accounts": []}')
+    try:
+        with patched_env(env):
+            code, out, _ = run(capsys, "doctor")
+    finally:
+        for venue, raw in saved.items():
+            stack.put_secret(venue, raw)
+    assert code == 1
+    assert "not configured: the secret lists no accounts" in out
+    assert "no venue secret lists an account: nothing is protected" in out
+
 
 def test_beat_until_interrupted_then_stopped(sandbox: tuple[Stack, LocalApi]) -> None:
     reader = LivenessReader(LIVENESS_TABLE)

@@ -100,15 +100,20 @@ def test_accepts_binary_secret_and_extra_top_level_keys() -> None:
     assert parse_secret("kraken", SID, raw, loader=fake_loader).account_ids == ("main",)
 
 
+def test_an_empty_account_list_is_a_venue_not_configured_yet() -> None:
+    """The stack's first deploy stores {"accounts": []}: a calm state, not a parse error."""
+    parsed = parse_secret("kraken", SID, json.dumps({"accounts": []}), loader=fake_loader)
+    assert parsed.accounts == () and parsed.account_ids == ()
+
+
 @pytest.mark.parametrize(
     ("raw", "field", "problem"),
     [
         (f"{{not json {LEAK}", "<secret>", "is not valid JSON"),
         (f'["{LEAK}"]', "<secret>", 'must be a JSON object with an "accounts" list'),
         (json.dumps({"acounts": [entry()]}), "accounts", "is missing"),
-        (json.dumps({"accounts": []}), "accounts", "must be a non-empty list"),
-        (json.dumps({"accounts": {"main": entry()}}), "accounts", "must be a non-empty list"),
-        (json.dumps({"accounts": LEAK}), "accounts", "must be a non-empty list"),
+        (json.dumps({"accounts": {"main": entry()}}), "accounts", "must be a list"),
+        (json.dumps({"accounts": LEAK}), "accounts", "must be a list"),
         (secret_json(entry(), LEAK), "accounts[1]", "must be an object"),
         (secret_json(entry(), entry("b", api_key="")), "accounts[1].api_key", "is missing"),
         (secret_json(entry(kill={})), "accounts[0].kill.api_secret", "must be base64"),

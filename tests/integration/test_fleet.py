@@ -145,7 +145,7 @@ def test_dynamodb_unreachable_means_no_extension(stack: Stack) -> None:
     [
         ("not json", "is not valid JSON"),
         (json.dumps({"accounts": [{"account_id": "main", "api_key": "k"}]}), "accounts[0].api_secret"),
-        (json.dumps({"accounts": []}), "accounts"),
+        (json.dumps({"accounts": {}}), "accounts"),
     ],
 )
 def test_malformed_secret_is_a_clear_error_and_no_extension(stack: Stack, raw: str, field: str) -> None:
@@ -158,6 +158,18 @@ def test_malformed_secret_is_a_clear_error_and_no_extension(stack: Stack, raw: s
     assert "sandbox kraken secret" not in report.error
     assert stack.kraken.timer_trigger_ms("main") is None
     assert metrics.total("Extended") == 0 and metrics.total("VenueErrors") == 1
+
+
+def test_a_venue_not_configured_yet_is_calm(stack: Stack) -> None:
+    """The first deploy's {"accounts": []}: no error, no VenueErrors alarm every tick, said once."""
+    ToyTrader(stack).beat()
+    stack.put_secret("kraken", json.dumps({"accounts": []}))
+    metrics, lines = ListMetrics(), []
+    r = refresher("kraken", metrics=metrics, log=lambda message, **_: lines.append(message))
+    reports = [r.tick(), r.tick()]
+    assert all(rep.error is None and rep.accounts == [] for rep in reports)
+    assert metrics.total("VenueErrors") == 0 and metrics.total("StoreErrors") == 0
+    assert lines.count("venue not configured: its secret lists no accounts") == 1
 
 
 def test_missing_secret_is_a_clear_error(stack: Stack) -> None:

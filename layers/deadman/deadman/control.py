@@ -663,7 +663,8 @@ class Control:
                         for n in (
                             None
                             if stored
-                            else "no switch recorded yet: no refresher tick or control call so far.",
+                            else "no switch recorded yet: the venue's secret lists no accounts (not "
+                            "configured), or no refresher tick or control call so far.",
                             VENUE_CAVEATS.get(venue),
                         )
                         if n

@@ -10,7 +10,8 @@ The secret for a venue is named by an environment variable (`SECRET_GEMINI`, `SE
       ]
     }
 
-`accounts` is a non-empty list; each entry is validated by the venue module
+`accounts` is a list (empty: the venue is not configured yet, a calm state, not an error); each
+entry is validated by the venue module
 (`deadman.venues.<venue>.Account.from_mapping`, whose docstring lists its fields) and every
 `account_id` must be unique within the secret. Other top-level keys are ignored (room for notes).
 
@@ -80,8 +81,8 @@ def parse_secret(
     entries = data.get("accounts")
     if entries is None:
         raise CredentialsError(secret_id, "accounts", "is missing")
-    if not isinstance(entries, list) or not entries:
-        raise CredentialsError(secret_id, "accounts", "must be a non-empty list")
+    if not isinstance(entries, list):
+        raise CredentialsError(secret_id, "accounts", "must be a list")
     accounts: list[Any] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):

@@ -99,6 +99,7 @@ class Doctor:
                 "WARN", "control table", "unknown (set CONTROL_TABLE or use --stack): no authenticated calls"
             )
         wanted = self.args.venue or list(_SECRET_OUTPUTS)
+        configured = 0
         for venue in wanted:
             if venue not in secrets:
                 # Asked for by name, a venue that cannot be checked is a failure, not a skip.
@@ -109,8 +110,11 @@ class Doctor:
                 self.report("INFO", venue, "not enabled in this deployment: not checked")
                 continue
             accounts = self._secret(venue, secrets[venue])
+            configured += len(accounts)
             for account in accounts:
                 getattr(self, f"_{venue}")(account)
+        if secrets and not configured and not self.failures:
+            self.report("FAIL", "configuration", "no venue secret lists an account: nothing is protected")
         if not self.passed and not self.failures:
             self.report("FAIL", "configuration", "no check could run: see the SKIP and WARN lines above")
         return self._verdict()
@@ -171,6 +175,13 @@ class Doctor:
             parsed = CredentialStore({venue: secret_id}, max_age_s=0).get(venue)
         except Exception as exc:
             self.report("FAIL", f"secret {venue}", describe_error(exc))
+            return []
+        if not parsed.accounts:
+            self.report(
+                "WARN",
+                f"secret {venue}",
+                "not configured: the secret lists no accounts (its refresher idles, no alarm)",
+            )
             return []
         ids = ", ".join(parsed.account_ids)
         self.report("OK", f"secret {venue}", f"parses: {len(parsed.accounts)} account(s): {ids}")

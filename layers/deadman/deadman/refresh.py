@@ -157,6 +157,7 @@ class Refresher:
         # The last state read or written per account: what the loop acts on when the table is not.
         self._known: dict[str, Switch] = {}
         self._renew_failures_in_row = 0
+        self._said_unconfigured = False
 
     def _client(self, account: Any, *, kill_key: bool = False) -> VenueClient:
         slot = (account.account_id, kill_key)
@@ -187,6 +188,11 @@ class Refresher:
             self.metrics.count("VenueErrors", venue=self.venue)
             self.log("credentials unusable", error=str(exc))
             return report
+        if not accounts and not self._said_unconfigured:
+            # The stack's first deploy: the secret lists no accounts yet. Nothing to protect, nothing
+            # failing: said once, not alarmed every tick.
+            self._said_unconfigured = True
+            self.log("venue not configured: its secret lists no accounts")
         if only is not None:
             accounts = tuple(a for a in accounts if a.account_id in only)
         outcomes = self.parallel.run([partial(self._tick_account, a, verdict, now) for a in accounts])
