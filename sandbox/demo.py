@@ -1,4 +1,5 @@
-"""`make demo`: the whole story on one machine, with a timeline, checked against DESIGN.md section 1.
+"""`make demo`: the whole story on one machine, with a timeline, checked against the promises
+(docs/design.md section 1).
 
 A toy trader beats and rests orders on Gemini, Kraken and Hyperliquid simulators; the real
 refresher handlers, driven by a scheduler stand-in, extend every switch; the trader dies and each

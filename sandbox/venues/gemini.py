@@ -1,5 +1,5 @@
 """Gemini simulator: REST v1 private endpoints with Gemini's own authentication, nonce rules,
-sessions, "Require Heartbeat" timer and error shapes (VENUES.md section 1).
+sessions, "Require Heartbeat" timer and error shapes (docs/venues.md, Gemini).
 
 Authentication is checked here with code of its own (never the client's): headers, HMAC-SHA384 of
 the base64 payload text keyed with the raw secret, `request` equal to the path, nonce rules.
@@ -7,7 +7,7 @@ the base64 payload text keyed with the raw secret, `request` equal to the path, 
 Decisions where the docs leave a gap (each the stricter choice, so the fleet is tested against the
 less forgiving venue):
 * Time-based-nonce keys need a nonce in seconds within +/-30 s of sim time AND strictly greater than
-  the key's last one (VENUES.md 1.5 marks the second part UNVERIFIED).
+  the key's last one (docs/venues.md: the second part is unverified).
 * The 30 s clock restarts on every request that passes authentication (signature and nonce), even
   if it then fails (MissingRole, EndpointMismatch, bad order...). A request with a valid signature
   but a refused nonce does not restart it, unless the sim is built with

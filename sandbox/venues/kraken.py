@@ -1,5 +1,5 @@
 """A Kraken spot REST stand-in: real API-Sign checks, per-key nonces and lockouts, resting orders,
-and the account-wide `CancelAllOrdersAfter` timer with Kraken's rules (VENUES.md section 2).
+and the account-wide `CancelAllOrdersAfter` timer with Kraken's rules (docs/venues.md, Kraken).
 
 Authentication is checked here with code of its own (never the client's), over the exact body bytes,
 for form-encoded and JSON bodies alike. Like Kraken, every answer is HTTP 200 with an `error` array;
@@ -9,7 +9,7 @@ Kraken rules kept:
 - one timer per account (any key of the account moves it); `timeout=0` disables it; a timer that
   fires cancels every order of the account and then stays disabled until a new non-zero timeout;
 - if the timer is enabled when the engine comes back from downtime (`faults.maintenance` switched
-  off), every order of the account is cancelled (VENUES.md 2.2);
+  off), every order of the account is cancelled (docs/venues.md, Kraken);
 - nonces strictly increase per key; after `lockout_after` invalid nonces within `lockout_window_ms`
   the key answers `EGeneral:Temporary lockout` to every call for `lockout_ms`.
 Simplifications: only limit orders rest; no fills; no rate-limit counter (use `faults.rate_limited`).

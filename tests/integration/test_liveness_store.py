@@ -226,29 +226,33 @@ def test_start_refuses_a_non_positive_period() -> None:
 _ARGV_DUMP = "aws() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' \"$@\"; }\n"
 
 
-def _argv_of(command: str) -> list[str]:
-    """Run the one-liner in bash with `aws` replaced by a function that prints its argv."""
+def _argv_of(command: str, shell: str = "bash") -> list[str]:
+    """Run the one-liner in `shell` with `aws` replaced by a function that prints its argv."""
     done = subprocess.run(
-        ["bash", "-c", _ARGV_DUMP + command], capture_output=True, text=True, check=True, timeout=10
+        [shell, "-c", _ARGV_DUMP + command], capture_output=True, text=True, check=True, timeout=10
     )
     argv = json.loads(done.stdout)
     assert isinstance(argv, list)
     return argv
 
 
-def test_put_item_command_is_one_valid_put_item(table: str) -> None:
+@pytest.mark.parametrize("shell", ["bash", "dash"])
+def test_put_item_command_is_one_valid_put_item(table: str, shell: str) -> None:
+    """One line for any POSIX shell (dash is one): no GNU-only `date +%s%3N`."""
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} not installed")
     command = put_item_command(table, "trader-1", ttl_s=600)
-    assert "\n" not in command
-    assert command.startswith(f"aws dynamodb put-item --table-name {table} --item '")
+    assert "\n" not in command and "%3N" not in command
+    assert f"aws dynamodb put-item --table-name {table} --item '" in command
     before = system_clock()
-    argv = _argv_of(command)
+    argv = _argv_of(command, shell)
     after = system_clock()
     assert argv[:4] == ["dynamodb", "put-item", "--table-name", table]
     assert argv[4] == "--item" and len(argv) == 6
     item = json.loads(argv[5])
     assert set(item) == {"system", "beat_ms", "seq", "state", "host", "expires_at"}
     beat_ms = int(item["beat_ms"]["N"])
-    assert before - 1_000 <= beat_ms <= after + 1_000
+    assert before - 1_000 <= beat_ms <= after + 1_000 and beat_ms % 1000 == 0
     assert abs(int(item["expires_at"]["N"]) - (beat_ms // 1000 + 600)) <= 1
 
     boto3.client("dynamodb").put_item(TableName=table, Item=item)

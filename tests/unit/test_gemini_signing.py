@@ -1,5 +1,5 @@
-"""Gemini: signature vectors (VENUES.md 1.4 and 6), the exact request the client sends, configuration
-validation, nonce floors, and the error taxonomy. No network."""
+"""Gemini: signature vectors (computed from Gemini's documented algorithm), the exact request the
+client sends, configuration validation, nonce floors, and the error taxonomy. No network."""
 
 from __future__ import annotations
 

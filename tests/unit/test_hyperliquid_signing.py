@@ -1,4 +1,4 @@
-"""Hyperliquid L1 signing against the vectors in VENUES.md sections 3.4 and 6 (hyperliquid-python-sdk
+"""Hyperliquid L1 signing against the SDK's own vectors (hyperliquid-python-sdk
 0.24.0 output), plus the byte-level rules the venue's re-serialisation enforces."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def test_address_of_key_is_lowercase() -> None:
     assert address_of(KEY) == ADDRESS.lower()
 
 
-# -- VENUES.md 3.4: nonce 0, no vault, no expiresAfter ------------------------------------------------
+# -- the SDK's vector: nonce 0, no vault, no expiresAfter ------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,7 @@ SIGNATURES = [
         "0x706c656b23428c8ba356d68db207e11139ede1670481a9e01ae2dfcdb0e1a678",
         27,
     ),
-    # VENUES.md 6
+    # produced by hyperliquid-python-sdk 0.24.0 `sign_l1_action` and by plain code, in agreement
     (
         SET_MS,
         1700000000000,
@@ -119,7 +119,7 @@ def test_signature_vectors(vector) -> None:
     assert sign_l1_action(KEY, action, None, nonce, None, mainnet) == {"r": r, "s": s, "v": v}
 
 
-# -- VENUES.md 3.4 layout example: vault + expiresAfter -------------------------------------------------
+# -- the hash layout with a vault and expiresAfter -------------------------------------------------
 
 
 def test_vault_and_expires_after_preimage_layout() -> None:

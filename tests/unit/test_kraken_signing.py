@@ -1,5 +1,6 @@
-"""Kraken signing vectors (VENUES.md 2.5 and 6), the exact bytes the client sends, error mapping and
-account configuration. Pure: no network (a recording session stands in for requests)."""
+"""Kraken signing vectors (Kraken's documented vector and computed ones), the exact bytes the client
+sends, error mapping and account configuration. Pure: no network (a recording session stands in for
+requests)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The tick table of DESIGN.md section 5, row by row, and promises 1-3 as properties."""
+"""The tick table of docs/design.md section 3, row by row, and promises 1-3 as properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Incident controls: kill, disarm, arm and status (DESIGN.md section 6).
+"""Incident controls: kill, disarm, arm and status (docs/design.md section 5).
 
 The use cases know the stores, the venue clients and the clock, all injected; they know nothing of
 HTTP or API Gateway (`deadman.api` is the edge). Every call is audited per switch with the caller's

@@ -12,14 +12,14 @@ One row per trading system in the LivenessTable (key `system`), written only by 
 The fleet reads the row strongly consistent and extends a venue's switch only if `judge` says
 ALIVE: state "running" and `-K <= now_ms - beat_ms <= S` by the fleet's clock (S = max staleness,
 K = skew bound). Every other verdict - stale, missing, in the future beyond K, unreadable, not
-running - is death, and an error while reading is UNREADABLE (fail closed, DESIGN.md promise 1).
+running - is death, and an error while reading is UNREADABLE (fail closed, docs/design.md, promise 1).
 
 Three ways to write the row:
 
 * `LivenessWriter(table, system).start(every_s=5)` in a Python trader (a daemon thread beats;
   `stop_running()` on a clean shutdown so the fleet sweeps at its next tick instead of waiting S);
 * `deadman beat` (the CLI, e.g. as a sidecar loop);
-* one shell line from any language, printed by `put_item_command(table, system)`:
+* one POSIX shell line from any language, printed by `put_item_command(table, system)`:
 
       aws dynamodb put-item --table-name Liveness --item '{"system":{"S":"trader-1"},...}'
 
@@ -306,20 +306,21 @@ _SAFE = re.compile(r"[A-Za-z0-9_.:@/+=-]+")
 
 
 def put_item_command(table: str, system: str, *, ttl_s: int = DEFAULT_TTL_S) -> str:
-    """The one-line `aws dynamodb put-item` beat for traders in any language (bash + GNU date).
+    """The one-line `aws dynamodb put-item` beat for traders in any language, for any POSIX shell.
 
-    `beat_ms` and `seq` are both the shell's epoch ms (increasing as long as the clock is), `host`
-    is `$(hostname)`, `expires_at` is now + ttl_s in epoch seconds.
+    Only `date +%s` is asked of the host (GNU, BSD, macOS and busybox all have it; milliseconds
+    would need GNU's `%3N`): `beat_ms` is the whole second in ms, `seq` the same (increasing while
+    beats are a second or more apart), `host` is `$(hostname)`, `expires_at` now + ttl_s (epoch s).
     """
     for label, value in (("table", table), ("system", system)):
         if not _SAFE.fullmatch(value):
             raise ValueError(f"{label} must match {_SAFE.pattern} to be quoted safely in a shell line")
     if ttl_s <= 0:
         raise ValueError("ttl_s must be > 0")
-    ms = "'\"$(date +%s%3N)\"'"
+    ms = "'\"$((now * 1000))\"'"
     item = (
         f'{{"system":{{"S":"{system}"}},"beat_ms":{{"N":"{ms}"}},"seq":{{"N":"{ms}"}},'
         f'"state":{{"S":"{RUNNING}"}},"host":{{"S":"\'"$(hostname)"\'"}},'
-        f'"expires_at":{{"N":"\'"$(( $(date +%s) + {ttl_s} ))"\'"}}}}'
+        f'"expires_at":{{"N":"\'"$((now + {ttl_s}))"\'"}}}}'
     )
-    return f"aws dynamodb put-item --table-name {table} --item '{item}'"
+    return f"now=$(date +%s); aws dynamodb put-item --table-name {table} --item '{item}'"

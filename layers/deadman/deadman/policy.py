@@ -1,6 +1,6 @@
 """Pure decisions: (now, liveness, switch, venue capabilities, timing) -> what one tick does.
 
-No AWS, no HTTP, no clock: time comes in as `now_ms`. DESIGN.md section 5 is the table this
+No AWS, no HTTP, no clock: time comes in as `now_ms`. docs/design.md section 3 is the table this
 implements; every promise of section 1 that can be decided is decided here and tested here.
 """
 
@@ -37,7 +37,7 @@ class Mode(StrEnum):
 
 @dataclass(frozen=True)
 class Timing:
-    """S, T, G, K of DESIGN.md section 5, in ms, plus the watchdog's sweep window (0 = unbounded)."""
+    """S, T, G, K of docs/design.md, in ms, plus the watchdog's sweep window (0 = unbounded)."""
 
     max_staleness_ms: int = 20_000
     tick_ms: int = 10_000

@@ -1,7 +1,7 @@
 """Gemini REST v1: the key's "Require Heartbeat" flag as the venue timer, cancel/session (or
 cancel/all) as the sweep.
 
-Wire facts are in VENUES.md section 1. Gemini cancels every order a session (= API key) placed when
+Wire facts are in docs/venues.md (Gemini). Gemini cancels every order a session (= API key) placed when
 that key has sent no authenticated request for 30 s. The flag is set when the key is provisioned and
 no API call clears it, so the timer is fixed, cannot be disarmed, and protects only the orders of
 the key that sends the heartbeats: the fleet has to heartbeat with the trading key itself, and the
@@ -13,7 +13,7 @@ Which key type to provision
   epoch seconds and must be within +/-30 s of Gemini's clock. The trading system and the fleet can
   share the key without coordinating a counter, at the cost of at most one request per second per
   key across both: Gemini's InvalidNonce text also covers "not greater than the previously used
-  nonce", and whether time-based keys enforce that is unverified (VENUES.md 1.5), so two requests in
+  nonce", and whether time-based keys enforce that is unverified (docs/venues.md), so two requests in
   the same second (one from each) may see one of them refused. A refused fleet heartbeat is harmless
   when the trader's own request landed, since any authenticated request resets the 30 s clock.
 * Increasing nonce (`nonce_mode: "increasing"`): the nonce is epoch milliseconds and must increase

@@ -1,9 +1,9 @@
 """Hyperliquid: `scheduleCancel` (an absolute-time dead man's switch) and cancel-all by listing.
 
-Wire facts are in VENUES.md section 3. What this module decides:
+Wire facts are in docs/venues.md (Hyperliquid). What this module decides:
 
 * The fleet signs with its OWN approved API wallet (agent), never the trader's: nonces are tracked
-  per signer, so a shared agent would race the trader's nonces (VENUES.md 3.5). The agent key is
+  per signer, so a shared agent would race the trader's nonces (docs/venues.md). The agent key is
   the only secret; the master address (or the vault / subaccount) is whose orders are protected.
 * Every action carries `expiresAfter = now + the client's patience` (connect + read timeouts).
   Once this client has stopped waiting for an answer it reports the outcome as unknown and the

@@ -8,7 +8,7 @@ An L1 action (scheduleCancel, cancel, order) is signed in two steps:
 
 A wrong byte anywhere does not fail loudly: the venue recovers a different address and answers
 "User or API Wallet 0x... does not exist." So this module is kept short and checked against the
-SDK's vectors (VENUES.md 3.4 and 6) and, in the tests, against eth_account.
+SDK's vectors (in the tests) and, in the tests, against eth_account.
 
 The primitives are two small compiled wheels instead of eth_account (~330 ms to import):
 - secp256k1 from `coincurve` (libsecp256k1, its own cffi backend; ~25 ms to import): RFC 6979

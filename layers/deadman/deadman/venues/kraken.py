@@ -1,6 +1,6 @@
 """Kraken spot REST: `CancelAllOrdersAfter` as the venue timer, `CancelAll` as the sweep.
 
-Wire facts are in VENUES.md section 2. Requests are form-encoded and the signature covers the exact
+Wire facts are in docs/venues.md (Kraken). Requests are form-encoded and the signature covers the exact
 bytes sent, so what is signed can never drift from what Kraken hashes.
 """
 
@@ -34,7 +34,7 @@ from deadman.venues.http import HttpResponse, raise_for_generic_status
 
 VENUE = "kraken"
 DEFAULT_BASE_URL = "https://api.kraken.com"
-# "it should be less than 86400 seconds" (VENUES.md 2.2).
+# "it should be less than 86400 seconds" (Kraken's page).
 MAX_TIMEOUT_S = 86_399
 WHOLE_SECOND_MS = 1_000
 TRANSITS_KEPT = 6  # about a minute of ticks
@@ -203,7 +203,7 @@ def error_for(errors: list[str], *, path: str, http_status: int | None = None) -
 
 
 def parse_response(resp: HttpResponse, path: str) -> Any:
-    """Return `result`, or raise. The `error` array wins over the HTTP status (VENUES.md 2.7)."""
+    """Return `result`, or raise. The `error` array wins over the HTTP status (docs/venues.md)."""
     payload = resp.json()
     errors = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
