@@ -282,6 +282,77 @@ def test_transform_resource_policy_keeps_the_callers(transformed: dict[str, Any]
         assert stmt["Action"] == "execute-api:Invoke" and stmt["Resource"] == "execute-api:/*"
 
 
+def _resolve(node: Any, account: str) -> Any:
+    """The few intrinsics the API's resource policy uses, resolved as CloudFormation would with
+    ApiCallerPrincipals set and the stack in `account`."""
+    if isinstance(node, list):
+        return [_resolve(n, account) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Ref"}:
+        return {"AWS::AccountId": account, "AWS::Partition": "aws"}[node["Ref"]]
+    if set(node) == {"Fn::If"}:
+        condition, yes, _ = node["Fn::If"]
+        assert condition == "HasApiCallerPrincipals"
+        return _resolve(yes, account)
+    if set(node) == {"Fn::Split"}:
+        sep, text = node["Fn::Split"]
+        return _resolve(text, account).split(sep)
+    if set(node) == {"Fn::Sub"}:
+        return node["Fn::Sub"].replace("${AWS::AccountId}", account).replace("${AWS::Partition}", "aws")
+    return {k: _resolve(v, account) for k, v in node.items()}
+
+
+def _invoke_allowed(policy: dict[str, Any], account: str, caller: str, granted: set[str], route: str) -> bool:
+    """API Gateway's rule for IAM-authenticated calls to an API with a resource policy: an explicit
+    Deny wins; a caller of the API's own account needs an Allow in either policy, a caller of another
+    account in both. `granted` is the routes the caller's identity policies allow."""
+    import fnmatch
+
+    caller_account = caller.split(":")[4]
+    resource_allows = False
+    for stmt in _resolve(policy, account)["Statement"]:
+        principals = stmt["Principal"] if stmt["Principal"] == "*" else stmt["Principal"]["AWS"]
+        if (
+            principals != "*"
+            and caller not in principals
+            and f"arn:aws:iam::{caller_account}:root" not in principals
+        ):
+            continue
+        condition = stmt.get("Condition", {})
+        ok = True
+        for arn_patterns in condition.get("ArnNotLike", {}).values():
+            ok &= not any(fnmatch.fnmatchcase(caller, p) for p in arn_patterns)
+        for value in condition.get("StringNotEquals", {}).values():
+            ok &= caller_account != value
+        if not ok:
+            continue
+        if stmt["Effect"] == "Deny":
+            return False
+        resource_allows = True
+    identity_allows = route in granted
+    if caller_account == account:
+        return identity_allows or resource_allows
+    return identity_allows and resource_allows
+
+
+def test_transform_routes_are_granted_only_by_the_callers_own_policies(transformed: dict[str, Any]) -> None:
+    """A listed principal of the stack's own account gets exactly the routes its identity policies
+    grant (a read-only principal cannot kill); a listed principal of another account needs both
+    policies; anyone not listed is refused whatever their policies say."""
+    policy = transformed["Resources"]["ControlApi"]["Properties"]["Body"]["x-amazon-apigateway-policy"]
+    oncall, lead = CALLERS.split(",")
+    same, other = oncall.split(":")[4], "999999999999"
+    assert not _invoke_allowed(policy, same, oncall, {"GET/status"}, "POST/kill")
+    assert _invoke_allowed(policy, same, oncall, {"GET/status"}, "GET/status")
+    assert _invoke_allowed(policy, same, lead, {"POST/kill"}, "POST/kill")
+    assert not _invoke_allowed(policy, same, lead, set(), "POST/disarm")
+    stranger = f"arn:aws:iam::{same}:role/intern"
+    assert not _invoke_allowed(policy, same, stranger, {"POST/kill", "GET/status"}, "POST/kill")
+    assert _invoke_allowed(policy, other, oncall, {"POST/kill"}, "POST/kill")
+    assert not _invoke_allowed(policy, other, oncall, set(), "POST/kill")
+
+
 def test_transform_schedules_and_async_config(transformed: dict[str, Any]) -> None:
     res = transformed["Resources"]
     schedules = {n: r for n, r in res.items() if r["Type"] == "AWS::Scheduler::Schedule"}
@@ -671,6 +742,50 @@ def test_iam_least_privilege(template: dict[str, Any]) -> None:
                 assert guarded in stmt["Resource"], (
                     f"{fname}: {venue} secret must be readable only when enabled"
                 )
+
+
+def test_each_refresher_writes_only_its_own_venues_items(template: dict[str, Any]) -> None:
+    """The ControlTable statement of each refresher is limited by partition key to its venue; every
+    partition the fleet really writes for that venue (a simulated run, control calls included)
+    matches, and no other venue's does."""
+    import fnmatch
+
+    from sandbox.sim.campaign import Run, make_scenario
+    from sandbox.sim.fleet import CONTROL
+
+    patterns: dict[str, list[str]] = {}
+    for venue, name in REFRESHERS.items():
+        (stmt,) = [
+            s for s in statements(functions(template)[name]) if s["Sid"] == "SwitchStateAuditNoncesLeases"
+        ]
+        patterns[venue] = stmt["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    seen: dict[str, set[str]] = {v: set() for v in VENUES}
+    for seed in range(40):
+        run = Run(make_scenario(seed))
+        run.run()
+        venue = run.s.venue
+        seen[venue] |= {item["pk"]["S"] for item in run.fleet.dynamo.items(CONTROL)}
+        if all(len(pks) > 3 for pks in seen.values()):
+            break
+    for venue, pks in seen.items():
+        families = {pk.split("#")[0] for pk in pks}
+        assert {"SWITCH", "AUDIT", "LEASE"} <= families, (venue, pks)
+        for pk in pks:
+            assert any(fnmatch.fnmatchcase(pk, p) for p in patterns[venue]), (venue, pk, patterns[venue])
+            for other in VENUES:
+                if other != venue:
+                    assert not any(fnmatch.fnmatchcase(pk, p) for p in patterns[other]), (other, pk)
+
+
+def test_trader_gemini_nonce_policy(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["TradingSystemGeminiNoncePolicy"]
+    (stmt,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert stmt["Effect"] == "Allow" and stmt["Action"] == "dynamodb:UpdateItem"
+    assert stmt["Resource"] == {"Fn::GetAtt": ["ControlTable", "Arn"]}
+    assert stmt["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["NONCE#gemini:*"]
+    assert template["Outputs"]["TradingSystemGeminiNoncePolicyArn"]["Value"] == {
+        "Ref": "TradingSystemGeminiNoncePolicy"
+    }
 
 
 def test_liveness_writer_policy(template: dict[str, Any]) -> None:
