@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -460,3 +461,59 @@ def test_a_kill_that_outwaits_an_in_flight_extension_says_why_it_took_longer(
         "(up to ~8 s)" in out
     )
     assert run(capsys, "arm", *ep, "--reason", "after the race")[0] == 0
+
+
+def test_break_glass_kill_empties_the_books_with_the_api_down_then_records_it(
+    sandbox: tuple[Stack, LocalApi],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The API (or AWS) is unreachable mid-incident: `kill --direct` sweeps every book from this
+    machine with the local kill credentials, keeps a record, and says the switches are not latched.
+    Once the API answers, the printed command records it and latches."""
+    stack, api = sandbox
+    monkeypatch.setenv("DEADMAN_HOME", str(tmp_path))
+    keys = tmp_path / "kill-keys.json"
+    keys.write_text(json.dumps(stack.secret_values()))
+    keys.chmod(0o644)
+    down = ("--endpoint", "http://127.0.0.1:9", "--timeout", "2")
+    code, _, err = run(capsys, "kill", "--direct", "--keys", str(keys), "--reason", "api down", *down)
+    assert code == cli.EXIT_USAGE and "readable by others" in err and "chmod 600" in err
+
+    keys.chmod(0o600)
+    ToyTrader(stack).rest_orders(1)
+    assert all(n > 0 for n in stack.books().values())
+    code, out, err = run(capsys, "kill", "--direct", "--keys", str(keys), "--reason", "api down", *down)
+    assert all(n == 0 for n in stack.books().values()), stack.books()
+    assert code == cli.EXIT_PARTIAL
+    assert "break-glass: swept 5/5 directly; cancelled 5 order(s); nothing latched" in out
+    [record] = list((tmp_path / "break-glass").glob("kill-*.json"))
+    assert json.loads(record.read_text())["actor"].startswith("break-glass:")
+    assert "NOT recorded, and the switches are NOT latched" in err
+    follow_up = err.split("deadman kill --reason ", 1)[1].strip()
+    assert "[break-glass at " in follow_up and "swept 5/5 directly" in follow_up
+
+    # The API answers again: the follow-up records the break-glass sweep and latches every switch.
+    code, out, _ = run(capsys, "kill", "--endpoint", api.url, "--reason", shlex.split(follow_up)[0])
+    assert code == 0, out
+    store = SwitchStore(CONTROL_TABLE)
+    audit = store.recent_audit("kraken", "main", limit=5)
+    assert any(e["action"] == "kill" and "[break-glass at " in e["reason"] for e in audit)
+    assert store.get("kraken", "main").mode.value == "killed"
+    assert run(capsys, "arm", "--endpoint", api.url, "--reason", "break-glass drill over")[0] == 0
+
+
+def test_break_glass_refuses_a_missing_or_malformed_keys_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "kill", "--direct", "--reason", "x", "--endpoint", "http://127.0.0.1:9")
+    assert code == cli.EXIT_USAGE and "--keys FILE" in err
+    bad = tmp_path / "keys.json"
+    bad.write_text(json.dumps({"kraken": {"accounts": [{"account_id": "main", "api_key": "k"}]}}))
+    bad.chmod(0o600)
+    code, _, err = run(capsys, "kill", "--direct", "--keys", str(bad), "--reason", "x")
+    assert code == cli.EXIT_USAGE and "accounts[0].api_secret" in err
+    bad.write_text(json.dumps({"binance": {"accounts": []}}))
+    code, _, err = run(capsys, "kill", "--direct", "--keys", str(bad), "--reason", "x")
+    assert code == cli.EXIT_USAGE and "'binance'" in err and "is not a venue" in err

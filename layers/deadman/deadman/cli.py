@@ -707,8 +707,88 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
+    if args.direct:
+        return cmd_kill_direct(args)
     status, payload = _client(args).call("POST", "/kill", {"reason": args.reason, **_targets(args)})
     return _emit(args, status, payload, render_kill)
+
+
+# How long break-glass waits for the API to record what it did: it ran because the API was in doubt.
+BREAK_GLASS_RECORD_TIMEOUT_S = 15.0
+
+
+def cmd_kill_direct(args: argparse.Namespace) -> int:
+    """Break-glass: sweep every book from this machine with the kill credentials in a local file,
+    then record it (and latch the switches) through the API if it answers; say how otherwise."""
+    import getpass
+    import socket
+
+    from deadman.control import Caller, Control, RequestError
+    from deadman.credentials import LocalCredentials
+    from deadman.errors import ConfigError
+
+    path = args.keys or os.environ.get("DEADMAN_KILL_KEYS")
+    if not path:
+        raise CliError("--direct needs the kill credentials file: --keys FILE (or set DEADMAN_KILL_KEYS)")
+    try:
+        credentials = LocalCredentials(path)
+    except ConfigError as exc:  # CredentialsError included: names the field, never the value
+        raise CliError(str(exc)) from None
+    who = f"break-glass:{getpass.getuser()}@{socket.gethostname()}"
+    control = Control.break_glass(credentials, credentials.venues)
+    try:
+        result = control.kill_direct(
+            reason=args.reason, venues=args.venue, accounts=args.account, caller=Caller(identity=who)
+        )
+    except RequestError as exc:
+        raise CliError(f"{exc} (venues in {path}: {', '.join(credentials.venues) or 'none'})") from None
+    body = sanitised(result.model_dump(mode="json"))
+    record = _save_break_glass(body)
+    print(json_text(body) if args.json else render_kill(body))
+    print(f"record kept in {record}")
+    follow_up = _break_glass_reason(args.reason, result.at_ms, result.message.removeprefix("break-glass: "))
+    try:
+        args.timeout = min(args.timeout, BREAK_GLASS_RECORD_TIMEOUT_S)
+        status, payload = _client(args).call("POST", "/kill", {"reason": follow_up, **_targets(args)})
+    except CliError as exc:
+        status, payload = 0, {"message": str(exc)}
+    if status in (200, 207):
+        print("recorded through the API, and the switches latched killed: " + str(payload.get("message")))
+        return EXIT_OK if result.ok and status == 200 else EXIT_PARTIAL
+    print(
+        "NOT recorded, and the switches are NOT latched: the fleet will extend again once AWS answers "
+        f"if the trader beats ({printable(str(payload.get('message') or payload))}). As soon as the API "
+        f"answers, run:\n  deadman kill --reason {_shell_quote(follow_up)}",
+        file=sys.stderr,
+    )
+    return EXIT_PARTIAL
+
+
+def _break_glass_reason(reason: str, at_ms: int, summary: str) -> str:
+    """The API kill that records a break-glass sweep: its reason carries what the sweep did."""
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(at_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tail = f" [break-glass at {when}: {summary.partition('; nothing latched')[0]}]"
+    return reason[: 500 - len(tail)] + tail
+
+
+def _save_break_glass(body: dict[str, Any]) -> str:
+    import datetime as dt
+    from pathlib import Path
+
+    folder = Path(os.environ.get("DEADMAN_HOME") or Path.home() / ".deadman") / "break-glass"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.fromtimestamp(body["at_ms"] / 1000, tz=dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"kill-{stamp}.json"
+    path.write_text(json_text(body) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
 
 
 def cmd_disarm(args: argparse.Namespace) -> int:
@@ -895,6 +975,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     p.add_argument("--reason", required=True)
+    p.add_argument(
+        "--direct",
+        action="store_true",
+        help="break-glass when the API or AWS is unreachable: sweep from this machine with --keys, "
+        "then record it through the API if it answers",
+    )
+    p.add_argument(
+        "--keys",
+        metavar="FILE",
+        help='kill credentials for --direct: {"<venue>": {"accounts": [...]}} as in the venue secrets, '
+        "mode 600 (default $DEADMAN_KILL_KEYS)",
+    )
     targets(p)
     p.set_defaults(func=cmd_kill)
 

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from deadman.clock import Clock, system_clock
 from deadman.concurrency import Parallel, ThreadParallel
@@ -66,7 +66,7 @@ from deadman.credentials import VenueSecrets
 from deadman.errors import DeadmanError
 from deadman.liveness import LivenessReader, read_and_judge
 from deadman.observability import MetricsSink, NoMetrics
-from deadman.policy import Mode, reaction_bounds, triggers_today
+from deadman.policy import Mode, Timing, reaction_bounds, triggers_today
 from deadman.store_retry import Retrying
 from deadman.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import VENUES
@@ -187,6 +187,27 @@ class Control:
         self.parallel: Parallel = parallel or ThreadParallel(clock=clock)
 
     @classmethod
+    def break_glass(cls, credentials: VenueSecrets, venues: Iterable[str], **kwargs: Any) -> Control:
+        """A Control for `kill_direct` alone, on an operator's machine with AWS out of reach: venue
+        calls only, nonces from the clock (the fleet's shared counters are in AWS)."""
+        from deadman.nonces import MemoryNonceSource
+
+        config = FleetConfig(
+            timing=Timing(),
+            system="-",
+            liveness_table="-",
+            control_table="-",
+            enabled_venues=frozenset(venues),
+        )
+        return cls(
+            config=config,
+            switches=cast(SwitchStore, _NothingStored()),
+            credentials=credentials,
+            nonces=MemoryNonceSource(),
+            **kwargs,
+        )
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **kwargs: Any) -> Control:
         """The composition root of the three API functions. Nothing here calls AWS yet."""
         from deadman.credentials import CredentialStore
@@ -246,6 +267,43 @@ class Control:
             lambda t: self._finish_switch(t, results[t.name], caller, reason),
             max(deadline, self.clock()) + FINISH_GRACE_MS,
         )
+        return self._kill_verdict(targets, sweepable, results, problems, started, caller, reason)
+
+    def kill_direct(
+        self,
+        *,
+        reason: str,
+        venues: Sequence[str] | None,
+        accounts: Sequence[str] | None,
+        caller: Caller,
+        budget_ms: int = KILL_BUDGET_MS,
+    ) -> KillResult:
+        """Break-glass, for when the API or AWS cannot be reached: the same parallel sweep passes as
+        `kill`, with the kill credentials this Control was built with (a local file, see
+        `deadman.credentials.LocalCredentials`), and no latch and no audit, since nothing in AWS can
+        be written. The fleet does not know about it: the caller records it with a `kill` through the
+        API as soon as that answers (which also latches the switches)."""
+        started = self.clock()
+        targets, problems = self._resolve(venues, accounts)
+        results = {
+            t.name: KillSwitchResult(venue=t.venue, account=t.account_id, latched=False) for t in targets
+        }
+        sweepable = [t for t in targets if t.account is not None]
+        self._sweep_passes(sweepable, {}, results, started, started + budget_ms)
+        return self._kill_verdict(targets, sweepable, results, problems, started, caller, reason, direct=True)
+
+    def _kill_verdict(
+        self,
+        targets: list[Target],
+        sweepable: list[Target],
+        results: dict[str, KillSwitchResult],
+        problems: dict[str, str],
+        started: int,
+        caller: Caller,
+        reason: str,
+        *,
+        direct: bool = False,
+    ) -> KillResult:
         for target in sweepable:  # the verdict does not wait for the bookkeeping
             result = results[target.name]
             result.swept = result.attempts[-1].ok
@@ -254,21 +312,21 @@ class Control:
                 result.error = result.attempts[-1].error or "sweep incomplete"
 
         ordered = [results[t.name] for t in targets]
-        failed = [f"{r.venue}/{r.account}" for r in ordered if not (r.latched and r.swept)]
+        failed = [f"{r.venue}/{r.account}" for r in ordered if not ((r.latched or direct) and r.swept)]
         # A venue with no switch at all to name (secret unreadable, nothing stored yet) is named whole.
         failed.extend(f"{v}/*" for v in problems if v not in {t.venue for t in targets})
         ok = not failed and not problems
-        message = (
-            f"killed {sum(r.latched for r in ordered)}/{len(ordered)} switch(es); swept "
-            f"{sum(r.swept for r in ordered)}/{len(ordered)}; cancelled "
-            f"{sum(r.cancelled_count for r in ordered)} order(s)"
-        )
+        swept = f"swept {sum(r.swept for r in ordered)}/{len(ordered)}" + (" directly" if direct else "")
+        swept += f"; cancelled {sum(r.cancelled_count for r in ordered)} order(s)"
+        if direct:
+            message = f"break-glass: {swept}; nothing latched (the fleet does not know yet)"
+        else:
+            message = f"killed {sum(r.latched for r in ordered)}/{len(ordered)} switch(es); {swept}"
         if not ok:
             self.metrics.count("KillIncomplete")
-            message += (
-                f"; NOT done: {', '.join(failed) or ', '.join(problems)}. Killed switches are swept again "
-                "at every refresher tick; check `deadman status`."
-            )
+            message += f"; NOT done: {', '.join(failed) or ', '.join(problems)}."
+            if not direct:
+                message += " Killed switches are swept again at every refresher tick; check `deadman status`."
         return KillResult(
             ok=ok,
             at_ms=started,
@@ -911,6 +969,14 @@ def _clears_after_kill(caps: Capabilities) -> bool:
     """Venues whose native fires are rationed (Hyperliquid: 10 a day) get their timer cleared once
     the kill's sweep emptied the book: a killed switch never extends, so the timer serves nothing."""
     return caps.daily_trigger_budget is not None and caps.can_disarm
+
+
+class _NothingStored:
+    """The ControlTable as break-glass sees it: out of reach, so no switch is known beyond the
+    credentials given (a venue whose credentials fail is reported, not guessed at)."""
+
+    def list_venue(self, venue: str) -> list[Switch]:
+        return []
 
 
 def _failed_attempt(attempt: int, why: str) -> SweepAttempt:

@@ -260,3 +260,46 @@ def secretsmanager_client() -> Any:
 
     config = Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 3, "mode": "standard"})
     return boto3.client("secretsmanager", config=config)
+
+
+class LocalCredentials:
+    """Venue credentials from a file on an operator's machine, for break-glass (`deadman kill
+    --direct`) when AWS cannot be reached: `{"<venue>": {"accounts": [...]}, ...}`, each venue's value
+    in the same form as its secret. The file must be readable by its owner only, like an ssh key."""
+
+    def __init__(self, path: str, *, loader: Loader | None = None) -> None:
+        self.path = path
+        try:
+            mode = os.stat(path).st_mode
+            with open(path, encoding="utf-8") as handle:
+                raw = handle.read()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the kill credentials file {path!r}: {exc.strerror}") from None
+        if mode & 0o077:
+            raise ConfigError(
+                f"{path!r} is readable by others (mode {mode & 0o777:o}): it holds venue keys; "
+                f"chmod 600 {path}"
+            )
+        data, problem = _decode(raw)
+        if problem or not isinstance(data, Mapping):
+            raise CredentialsError(path, WHOLE_VALUE_FIELD, problem or "must be a JSON object keyed by venue")
+        unknown = [v for v in data if v not in VENUES]
+        if unknown:
+            raise CredentialsError(path, str(unknown[0]), f"is not a venue; known: {', '.join(VENUES)}")
+        self._secrets = {
+            venue: parse_secret(venue, f"{path}:{venue}", json.dumps(value), loader=loader)
+            for venue, value in data.items()
+        }
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        return tuple(v for v in VENUES if v in self._secrets)
+
+    def get(self, venue: str) -> VenueSecret:
+        secret = self._secrets.get(venue)
+        if secret is None:
+            raise ConfigError(f"{self.path!r} has no {venue!r} credentials")
+        return secret
+
+    def refresh(self, venue: str) -> VenueSecret:
+        return self.get(venue)
