@@ -47,11 +47,17 @@ def create_tables(client: Any, names: dict[str, str], path: Path = TEMPLATE) -> 
     for logical, props in table_definitions(path).items():
         if logical not in names:
             continue
+        stream = props.get("StreamSpecification")
         client.create_table(
             TableName=names[logical],
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            **(
+                {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}}
+                if stream
+                else {}
+            ),
         )
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):

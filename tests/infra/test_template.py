@@ -64,6 +64,8 @@ EXPECTED_TABLE_ACTIONS = {
         "LivenessTable": {"dynamodb:GetItem"},
         "ControlTable": {"dynamodb:GetItem", "dynamodb:Query"},
     },
+    # The stream read permissions come with SAM's DynamoDB event; it touches no table otherwise.
+    "NotifierFunction": {},
 }
 
 
@@ -416,7 +418,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sam")
     repo_cache_existed = (REPO / ".aws-sam").exists()
     proc = run_tool(
-        "sam build (layer + 4 code dirs, arm64, no Docker)",
+        "sam build (layer + 5 code dirs, arm64, no Docker)",
         [
             str(sam), "build",
             "--template", str(TEMPLATE),
@@ -700,7 +702,8 @@ def test_refreshers(template: dict[str, Any]) -> None:
 def test_function_timeouts_and_code(template: dict[str, Any]) -> None:
     fns = functions(template)
     expected = {"KillFunction": ("functions/kill", 30), "DisarmFunction": ("functions/disarm", 30),
-                "StatusFunction": ("functions/status", 10)}  # fmt: skip
+                "StatusFunction": ("functions/status", 10),
+                "NotifierFunction": ("functions/notifier", 30)}  # fmt: skip
     for fname, (code, timeout) in expected.items():
         assert (fns[fname]["Properties"]["CodeUri"], fns[fname]["Properties"]["Timeout"]) == (code, timeout)
     for fname, fn in fns.items():
@@ -712,6 +715,7 @@ def test_iam_least_privilege(template: dict[str, Any]) -> None:
     fns = functions(template)
     for fname, fn in fns.items():
         got: dict[str, set[str]] = {}
+        alerts: dict[str, set[str]] = {}
         secrets: set[str] = set()
         for stmt in statements(fn):
             assert stmt["Effect"] == "Allow"
@@ -726,14 +730,24 @@ def test_iam_least_privilege(template: dict[str, Any]) -> None:
                 assert actions == {"secretsmanager:GetSecretValue"}, f"{fname}: {actions}"
                 secrets |= targets
                 continue
+            if any(a.startswith(("sns:", "kms:")) for a in actions):
+                for target in targets:
+                    alerts.setdefault(target, set()).update(actions)
+                continue
             for table in targets:
                 got.setdefault(table, set()).update(actions)
         assert got == EXPECTED_TABLE_ACTIONS[fname], f"{fname}: DynamoDB permissions {got}"
+        expected_alerts = (
+            {"AlarmTopic": {"sns:Publish"}, "AlarmTopicKey": {"kms:Decrypt", "kms:GenerateDataKey"}}
+            if fname == "NotifierFunction"
+            else {}
+        )
+        assert alerts == expected_alerts, f"{fname}: SNS/KMS permissions {alerts}"
         if fname in REFRESHERS.values():
             venue = next(v for v, n in REFRESHERS.items() if n == fname)
             assert secrets == {SECRETS[venue]}, f"{fname} may read {secrets}, only its own venue's secret"
-        elif fname == "StatusFunction":
-            assert not secrets, "status reads no secrets"
+        elif fname in ("StatusFunction", "NotifierFunction"):
+            assert not secrets, f"{fname} reads no secrets"
         else:
             assert secrets == set(SECRETS.values())
             (stmt,) = [s for s in statements(fn) if s["Action"] == "secretsmanager:GetSecretValue"]
@@ -814,6 +828,35 @@ def test_operator_policies(template: dict[str, Any]) -> None:
         )
         assert all(a.startswith(prefix) for a in arns), arns
         assert {a.removeprefix(prefix) for a in arns} == routes
+
+
+def test_alerts_come_from_the_audit_stream_filtered_to_what_matters(template: dict[str, Any]) -> None:
+    """The notifier is driven by new audit entries of the actions `deadman.notify` names, publishes
+    to the alarm topic (encrypted: it may use its key) and to nothing else."""
+    from deadman.notify import NOTIFIED
+
+    control = template["Resources"]["ControlTable"]["Properties"]
+    assert control["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    fn = functions(template)["NotifierFunction"]["Properties"]
+    event = fn["Events"]["AuditEntries"]
+    assert event["Type"] == "DynamoDB"
+    props = event["Properties"]
+    assert props["Stream"] == {"Fn::GetAtt": ["ControlTable", "StreamArn"]}
+    assert props["BisectBatchOnFunctionError"] is True and props["MaximumRetryAttempts"] > 0
+    [flt] = props["FilterCriteria"]["Filters"]
+    pattern = json.loads(flt["Pattern"])
+    assert pattern["eventName"] == ["INSERT"]
+    image = pattern["dynamodb"]["NewImage"]
+    assert image["pk"] == {"S": [{"prefix": "AUDIT#"}]}
+    assert sorted(image["action"]["S"]) == sorted(NOTIFIED)
+    assert fn["Environment"]["Variables"]["TOPIC_ARN"] == {"Ref": "AlarmTopic"}
+    actions = {
+        a for stmt in statements(functions(template)["NotifierFunction"]) for a in as_list(stmt["Action"])
+    }
+    assert actions == {"sns:Publish", "kms:Decrypt", "kms:GenerateDataKey"}
+    outputs = template["Outputs"]
+    assert outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
+    assert "${Dashboard}" in outputs["DashboardUrl"]["Value"]["Fn::Sub"]
 
 
 def test_tables(template: dict[str, Any]) -> None:
@@ -1046,6 +1089,8 @@ def test_outputs(template: dict[str, Any]) -> None:
         "OperatorDisarmArmPolicyArn": "OperatorDisarmArmPolicy",
         "ReadStatusPolicyArn": "ReadStatusPolicy",
         "AlarmTopicArn": "AlarmTopic",
+        "TradingSystemGeminiNoncePolicyArn": "TradingSystemGeminiNoncePolicy",
+        "DashboardUrl": None,
     }
     assert set(outputs) == set(expected)
     for name, target in expected.items():
@@ -1162,7 +1207,8 @@ def test_api_events(template: dict[str, Any], name: str, expect: bool | str) -> 
 
 def test_every_event_file_is_checked() -> None:
     names = {p.name for p in EVENTS.glob("*.json")}
-    assert names == set(API_EVENTS) | {f"refresher-{v}.json" for v in VENUES}
+    # notifier-audit-stream.json is run through the notifier in tests/integration/test_notifier.py.
+    assert names == set(API_EVENTS) | {f"refresher-{v}.json" for v in VENUES} | {"notifier-audit-stream.json"}
 
 
 def test_aws_sam_dir_is_git_ignored() -> None:
