@@ -27,7 +27,7 @@ from typing import Any
 from deadman.policy import SEND_WITHIN_MS, TRANSIT_MS, Mode, Timing, reaction_bounds
 from deadman.venues import load as load_venue
 from sandbox.sim.dynamo import CallFault
-from sandbox.sim.fleet import CONTROL, POLL_MS, Fleet, Trader
+from sandbox.sim.fleet import CONTROL, POLL_MS, ControlCall, Fleet, Trader
 from sandbox.sim.transport import Delivery
 from sandbox.sim.world import START_MS, World
 from sandbox.venues.gemini import GeminiSim
@@ -161,6 +161,9 @@ class Scenario:
 
 def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
     rng = random.Random(seed)
+    # Draws added after the campaign's seeds were first kept (planned disarms) come from a stream of
+    # their own, so that every earlier seed still names the scenario it always did.
+    plans = random.Random(f"plans-{seed}")
     venue = VENUES[seed % 3]
     accounts = ["a"] if rng.random() < 0.7 else ["a", "b"]
     trader = rng.choice(["healthy", "healthy", "death", "zombie", "stopped", "hang", "flap", "restart"])
@@ -186,13 +189,30 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
             controls.append((at + rng.randrange(5_000, 90_000), "arm", {"reason": "sim: arm"}))
     elif roll < 0.4:
         at = rng.randrange(50_000, 200_000)
-        controls.append((at, "disarm", {"reason": "sim: disarm", "for_seconds": rng.choice([20, 45, 90])}))
+        disarm: dict[str, Any] = {"reason": "sim: disarm", "for_seconds": rng.choice([20, 45, 90])}
+        if plans.random() < 0.3:  # a planned window instead, starting a little later
+            disarm.update(reason="sim: planned disarm", starts_in_ms=plans.randrange(10_000, 60_000))
+        controls.append((at, "disarm", disarm))
         if rng.random() < 0.3:
             controls.append((at + rng.randrange(0, 3_000), "kill", {"reason": "sim: kill races disarm"}))
     hazard = ""
     if rng.random() < hazard_share:
         hazard = rng.choice(sorted(h for h, venues in HAZARD_VENUES.items() if venue in venues))
         trader, trader_at, skew, faults, controls = _hazard(hazard, rng, venue, trader, trader_at, skew)
+        if hazard == "h9 kraken maintenance" and plans.random() < 0.5:
+            # The operator did as the README says: a disarm planned to cover the announced downtime.
+            begins, ends = faults[0].start_ms, faults[0].end_ms
+            controls.append(
+                (
+                    begins - 40_000,
+                    "disarm",
+                    {
+                        "reason": "sim: planned maintenance",
+                        "for_seconds": (ends - begins) // 1000 + 60,
+                        "starts_in_ms": 30_000,
+                    },
+                )
+            )
     minutes = DURATION_MS // 60_000 + 1
     offsets = [rng.randrange(0, 20_000) for _ in range(minutes)]
     duplicates: list[int] = []
@@ -498,7 +518,16 @@ class Run:
         w.call_at(self.t(0), self._check)
 
     def _control(self, action: str, kwargs: dict[str, Any]) -> None:
+        kwargs = dict(kwargs)
+        if "starts_in_ms" in kwargs:
+            kwargs["starts_at_ms"] = self.world.now_ms + kwargs.pop("starts_in_ms")
         self.fleet.control(action, **kwargs)
+
+    @staticmethod
+    def disarm_starts(c: ControlCall) -> int:
+        """When a disarm takes effect: now, or the start of the window it planned."""
+        planned = c.kwargs.get("starts_at_ms")
+        return max(c.started_ms, int(planned)) if planned is not None else c.started_ms
 
     def _invoke(self, scheduled: int, crash_at: int | None) -> None:
         # Lambda drops nothing by itself; the handler drops events too late (entry.py).
@@ -739,7 +768,11 @@ class Run:
                 continue
             if not self.contract_alive(at - lookback, at):
                 continue
-            if any(at - lookback <= c.started_ms <= at for c in self.fleet.controls if c.action == "disarm"):
+            if any(
+                at - lookback <= self.disarm_starts(c) <= at
+                for c in self.fleet.controls
+                if c.action == "disarm"
+            ):
                 continue  # Gemini heartbeats through a disarm; its end is judged by promise 2
             plumbing = self.faults_in(PLUMBING, at - lookback, at)
             if cause != "sweep":
@@ -815,7 +848,7 @@ class Run:
             anchor = last
             for c in self.fleet.controls:
                 until = getattr(c.result, "until_ms", None) if c.action == "disarm" else None
-                if until is not None and c.started_ms <= anchor + self.bounds.native_ms:
+                if until is not None and self.disarm_starts(c) <= anchor + self.bounds.native_ms:
                     anchor = max(anchor, int(until))
             any_fault = self.faults_in(
                 PLUMBING | VENUE_FAULTS, anchor - 60_000, anchor + self.bounds.watchdog_ms

@@ -180,6 +180,7 @@ class ControlCall:
     # Each switch's mode as the table holds it when the call returned: the truth when its answer
     # was lost (an error reported, the write applied).
     modes_after: dict[str, str] = field(default_factory=dict)
+    kwargs: dict[str, Any] = field(default_factory=dict)  # what the operator asked for
 
 
 @dataclass
@@ -461,7 +462,7 @@ class Fleet:
 
     # -- the control API ----------------------------------------------------------------------------
     def control(self, action: str, **kwargs: Any) -> ControlCall:
-        call = ControlCall(action, self.world.now_ms)
+        call = ControlCall(action, self.world.now_ms, kwargs=dict(kwargs))
         self.controls.append(call)
         caller = Caller(OPERATOR, source_ip="198.51.100.7", request_id=f"req-{len(self.controls)}")
 

@@ -25,6 +25,7 @@ import requests
 from deadman import cli
 from deadman.clock import system_clock
 from deadman.liveness import LivenessReader
+from deadman.observability import ListMetrics
 from deadman.switches import SwitchStore
 from sandbox.aws import patched_env
 from sandbox.local_api import LocalApi
@@ -517,3 +518,64 @@ def test_break_glass_refuses_a_missing_or_malformed_keys_file(
     bad.write_text(json.dumps({"binance": {"accounts": []}}))
     code, _, err = run(capsys, "kill", "--direct", "--keys", str(bad), "--reason", "x")
     assert code == cli.EXIT_USAGE and "'binance'" in err and "is not a venue" in err
+
+
+def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_off(
+    sandbox: tuple[Stack, LocalApi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kraken announces engine maintenance: the operator plans a disarm ahead. Nothing changes until
+    the window; the first tick in it disarms the switch and switches Kraken's timer off; arm cancels
+    a plan not yet begun."""
+    from deadman.refresh import build_refresher
+
+    stack, api = sandbox
+    ep = ("--endpoint", api.url)
+    ToyTrader(stack).beat()
+    with patched_env(stack.env):
+        refresher = build_refresher(
+            "kraken", clock=system_clock, metrics=ListMetrics(), log=lambda *a, **k: None
+        )
+        refresher.tick()
+    assert stack.kraken.timer_trigger_ms("main") is not None
+
+    code, out, _ = run(
+        capsys,
+        "disarm",
+        *ep,
+        "--venue",
+        "kraken",
+        "--for",
+        "30m",
+        "--from",
+        "+2s",
+        "--reason",
+        "kraken maint",
+    )
+    assert code == 0, out
+    assert "PLANNED from" in out and "planned a disarm of 1/1 switch(es)" in out
+    store = SwitchStore(CONTROL_TABLE)
+    planned = store.get("kraken", "main")
+    assert planned.mode.value == "armed" and planned.scheduled_from_ms is not None
+    code, out, _ = run(capsys, "status", *ep)
+    assert "kraken/main: planned disarm " in out and "(`deadman arm` cancels it)" in out
+
+    time.sleep(2.2)
+    with patched_env(stack.env):
+        refresher.tick()
+    switch = store.get("kraken", "main")
+    assert switch.mode.value == "disarmed" and switch.scheduled_from_ms is None
+    assert switch.disarmed_until_ms == planned.scheduled_until_ms and switch.reason == "kraken maint"
+    assert stack.kraken.timer_trigger_ms("main") is None  # switched off ahead of the maintenance
+    actions = [e["action"] for e in store.recent_audit("kraken", "main", limit=5)]
+    assert "scheduled-disarm" in actions
+
+    # A plan not yet begun is cancelled by arm (which also ends the running disarm).
+    assert (
+        run(capsys, "disarm", *ep, "--venue", "kraken", "--for", "1h", "--from", "+1h", "--reason", "next")[0]
+        == 0
+    )
+    code, out, _ = run(capsys, "arm", *ep, "--venue", "kraken", "--reason", "maintenance over")
+    assert code == 0, out
+    switch = store.get("kraken", "main")
+    assert switch.mode.value == "armed" and switch.scheduled_from_ms is None
+    assert "planned disarm cancelled" in store.recent_audit("kraken", "main", limit=1)[0]["result"]

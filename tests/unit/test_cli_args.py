@@ -238,3 +238,16 @@ def test_doctor_fails_a_venue_asked_for_that_has_no_secret(
     code, out, _ = run(capsys, "doctor", "--venue", "kraken")
     assert code == 1
     assert "[FAIL] kraken" in out and "no secret configured (SECRET_KRAKEN)" in out
+
+
+def test_a_planned_start_is_relative_or_a_time_with_its_zone() -> None:
+    now = 1_700_000_000_000
+    assert cli.parse_start("+2h", now) == now + 7_200_000
+    assert cli.parse_start("2023-11-14T23:13:20Z", now) == now + 3_600_000
+    assert cli.parse_start("2023-11-15T00:13:20+01:00", now) == now + 3_600_000
+    with pytest.raises(cli.CliError, match="no time zone"):
+        cli.parse_start("2023-11-14T23:13:20", now)
+    with pytest.raises(cli.CliError, match="cannot read start"):
+        cli.parse_start("tomorrow", now)
+    with pytest.raises(cli.CliError, match="no unit"):
+        cli.parse_start("+30", now)

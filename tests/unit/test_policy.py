@@ -71,6 +71,44 @@ def test_disarm_expired_rearms_and_acts_as_armed() -> None:
     assert d.auto_arm and d.extend_to_ms == NOW - 1000 + T.native_bound_ms
 
 
+# -- planned disarms (maintenance windows) ------------------------------------------------------------
+PLAN = {"scheduled_from_ms": NOW - 1, "scheduled_until_ms": NOW + 3_600_000}
+
+
+@pytest.mark.parametrize("caps", [KRAKEN, HYPERLIQUID], ids=lambda c: c.venue)
+def test_a_planned_window_that_began_disarms_and_switches_the_timer_off(caps: Capabilities) -> None:
+    d = run(alive(NOW - 1000), SwitchView(deadline_ms=NOW + 40_000, **PLAN), caps)
+    assert d.window_opens and d.window_until_ms == PLAN["scheduled_until_ms"]
+    assert d.disarm_venue and d.extend_to_ms is None and not d.sweep and not d.auto_arm
+
+
+def test_a_planned_window_on_gemini_keeps_heartbeating_and_never_sweeps_a_dead_trader() -> None:
+    d = run(DEAD, SwitchView(**PLAN), GEMINI)
+    assert d.window_opens and d.extend_to_ms == NOW + 30_000 and not d.sweep
+
+
+def test_a_window_not_yet_begun_changes_nothing() -> None:
+    plan = {"scheduled_from_ms": NOW + 1, "scheduled_until_ms": NOW + 3_600_000}
+    d = run(alive(NOW - 1000), SwitchView(**plan))
+    assert not d.window_opens and not d.window_missed and d.extend_to_ms is not None
+
+
+def test_a_window_whose_end_passed_is_dropped_and_the_switch_acts_as_armed() -> None:
+    plan = {"scheduled_from_ms": NOW - 7_200_000, "scheduled_until_ms": NOW - 1}
+    d = run(DEAD, SwitchView(**plan))
+    assert d.window_missed and not d.window_opens and d.sweep
+
+
+def test_a_killed_switch_ignores_its_plan_until_armed() -> None:
+    d = run(alive(NOW - 1000), SwitchView(mode=Mode.KILLED, **PLAN))
+    assert d.sweep and not d.window_opens and not d.window_missed
+
+
+def test_a_window_over_a_running_disarm_ends_at_the_later_end() -> None:
+    d = run(DEAD, SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW + 7_200_000, **PLAN))
+    assert d.window_opens and d.window_until_ms == NOW + 7_200_000 and not d.sweep
+
+
 def test_armed_alive_deadline_is_anchored_on_the_beat_not_on_now() -> None:
     beat = NOW - 7000
     first = run(alive(beat), SwitchView())

@@ -157,6 +157,13 @@ class DisarmRequest(_Request):
             "How long; at most the stack parameter MaxDisarmSeconds (the schema allows up to 86400)."
         )
     )
+    starts_at_ms: Annotated[int, Field(ge=0)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description=(
+            "A planned window (announced venue maintenance): epoch ms when the disarm starts, at most 7 "
+            "days ahead. Absent or past: now. The switches stay armed until then."
+        ),
+    )
 
 
 class ArmRequest(_Request):
@@ -344,6 +351,7 @@ class _Routes:
             venues=request.venues,
             accounts=request.accounts,
             caller=caller,
+            starts_at_ms=request.starts_at_ms,
         )
         status = 200 if result.ok else 207
         self.record("disarm", caller, status, result.message, reason=request.reason)

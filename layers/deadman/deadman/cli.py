@@ -92,6 +92,25 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+def parse_start(text: str, now_ms: int) -> int:
+    """When a planned disarm starts: '+30m' (from now) or a time with its zone, '2026-11-29T02:00Z'
+    or '2026-11-29T03:00+01:00'. A time without a zone is refused: whose 02:00 would it be?"""
+    import datetime as dt
+
+    raw = text.strip()
+    if raw.startswith("+"):
+        return now_ms + parse_duration(raw[1:]) * 1000
+    try:
+        when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise CliError(
+            f"cannot read start {text!r}: use +30m (from now) or a time with its zone, e.g. 2026-11-29T02:00Z"
+        ) from None
+    if when.tzinfo is None:
+        raise CliError(f"start {text!r} has no time zone: write it in UTC with a Z, e.g. {raw}Z")
+    return int(when.timestamp() * 1000)
+
+
 def seconds_text(value: float) -> str:
     """0.05 -> '0.05 s', 60.0 -> '60 s': never rounds a short timeout to '0 s'."""
     return f"{value:g} s"
@@ -520,8 +539,12 @@ def render_disarm(body: dict[str, Any]) -> str:
         ]
         for s in body.get("switches", [])
     ]
+    planned = body.get("starts_at_ms")
+    head = f"DISARM by {body.get('actor')} for {body.get('for_seconds')} s"
+    if planned:
+        head += f", PLANNED from {_iso(planned)}"
     out = [
-        f"DISARM by {body.get('actor')} for {body.get('for_seconds')} s - reason: {body.get('reason')}",
+        f"{head} - reason: {body.get('reason')}",
         table(["SWITCH", "MODE", "UNTIL", "VENUE TIMER", "DETAIL"], rows),
     ]
     out.extend(f"note: {n}" for n in body.get("notes") or [])
@@ -637,6 +660,11 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
         if s["mode"] != "armed" and s.get("changed_by"):
             out.append(
                 f"{s['venue']}/{s['account']}: {s['mode_detail']} - by {s['changed_by']}: {s.get('reason')}"
+            )
+        if s.get("scheduled_disarm_from_ms"):
+            out.append(
+                f"{s['venue']}/{s['account']}: planned disarm {_iso(s['scheduled_disarm_from_ms'])} to "
+                f"{_iso(s.get('scheduled_disarm_until_ms'))} (`deadman arm` cancels it)"
             )
     if audit > 0:
         out.append("")
@@ -792,7 +820,10 @@ def _shell_quote(text: str) -> str:
 
 
 def cmd_disarm(args: argparse.Namespace) -> int:
-    body = {"reason": args.reason, "for_seconds": parse_duration(args.duration), **_targets(args)}
+    body: dict[str, Any] = {"reason": args.reason, "for_seconds": parse_duration(args.duration)}
+    if args.start:
+        body["starts_at_ms"] = parse_start(args.start, int(time.time() * 1000))
+    body.update(_targets(args))
     status, payload = _client(args).call("POST", "/disarm", body)
     return _emit(args, status, payload, render_disarm)
 
@@ -1003,6 +1034,13 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="DURATION",
         help="with a unit: 90s, 30m, 2h, 1h30m (at most the stack parameter MaxDisarmSeconds)",
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="WHEN",
+        help="plan it instead (announced maintenance): +2h from now, or a time with its zone "
+        "(2026-11-29T02:00Z), at most 7 days ahead; the switches stay armed until then",
     )
     p.add_argument("--reason", required=True)
     targets(p)

@@ -79,6 +79,8 @@ KILL_CLIENT_TIMEOUT: tuple[float, float] = (2.0, 4.0)
 CONTROL_CLIENT_TIMEOUT: tuple[float, float] = (3.05, 5.0)
 # API Gateway gives up on an integration after 29 s; answer well before, whatever the venues do.
 KILL_BUDGET_MS = 24_000
+# A planned disarm may start at most this far ahead (a maintenance announced a week ahead).
+MAX_PLAN_AHEAD_MS = 7 * 86_400_000
 DISARM_BUDGET_MS = 20_000
 # A refresher's extension is in flight for at most the sum of its client timeouts (~8 s) after the
 # intent write; never wait longer than this for one.
@@ -100,7 +102,8 @@ _ERROR_CHARS = 400
 VENUE_CAVEATS = {
     "kraken": (
         "Kraken cancels every order of the account when its engine comes back from downtime with this "
-        "timer armed: disarm ahead of announced maintenance (and arm after it)."
+        "timer armed: plan a disarm over announced maintenance (deadman disarm --venue kraken --from "
+        "<start> --for <length>)."
     ),
 }
 
@@ -452,14 +455,28 @@ class Control:
         accounts: Sequence[str] | None,
         caller: Caller,
         budget_ms: int = DISARM_BUDGET_MS,
+        starts_at_ms: int | None = None,
     ) -> DisarmResult:
         if for_seconds < 1 or for_seconds * 1000 > self.config.max_disarm_ms:
             raise RequestError(
                 f"for_seconds must be between 1 and {self.config.max_disarm_ms // 1000} (this "
                 f"stack parameter MaxDisarmSeconds); got {for_seconds}"
             )
-        targets, problems = self._resolve(venues, accounts)
         started = self.clock()
+        if starts_at_ms is not None and starts_at_ms > started:
+            if starts_at_ms - started > MAX_PLAN_AHEAD_MS:
+                raise RequestError(
+                    f"starts_at_ms is more than {MAX_PLAN_AHEAD_MS // 86_400_000} days ahead; plan it later"
+                )
+            return self._plan_disarm(
+                reason=reason,
+                for_seconds=for_seconds,
+                venues=venues,
+                accounts=accounts,
+                caller=caller,
+                starts_at_ms=starts_at_ms,
+            )
+        targets, problems = self._resolve(venues, accounts)
         until = started + for_seconds * 1000
         current = {t.name: self.switches.get(t.venue, t.account_id) for t in targets}
         killed = [t for t in targets if current[t.name].mode is Mode.KILLED]
@@ -526,6 +543,86 @@ class Control:
                 {"until_ms": until, "for_seconds": for_seconds},
             )
         return self._disarm_result(targets, results, problems, caller, reason, started, until, for_seconds)
+
+    def _plan_disarm(
+        self,
+        *,
+        reason: str,
+        for_seconds: int,
+        venues: Sequence[str] | None,
+        accounts: Sequence[str] | None,
+        caller: Caller,
+        starts_at_ms: int,
+    ) -> DisarmResult:
+        """A disarm that starts later (Kraken's announced maintenance, say): recorded on each switch
+        now, applied by the refresher's first tick at or after `starts_at_ms` (venue timers switched
+        off then, re-armed by itself at the end like any disarm). Nothing changes at the venues now."""
+        targets, problems = self._resolve(venues, accounts)
+        now = self.clock()
+        until = starts_at_ms + for_seconds * 1000
+        self.metrics.count("DisarmRequests")
+
+        def planned(s: Switch) -> Switch:
+            return dataclasses.replace(
+                s,
+                scheduled_from_ms=starts_at_ms,
+                scheduled_until_ms=until,
+                scheduled_by=caller.identity,
+                scheduled_reason=reason,
+            )
+
+        results: dict[str, DisarmSwitchResult] = {}
+        for target in targets:
+            current = self.switches.get(target.venue, target.account_id)
+            result = DisarmSwitchResult(
+                venue=target.venue,
+                account=target.account_id,
+                mode=current.mode.value,
+                disarmed=False,
+                disarmed_until_ms=None,
+                venue_timer="not_attempted",
+            )
+            results[target.name] = result
+            written = self._write_mode(target, current, planned, refuse_killed=True)
+            if isinstance(written, str):
+                result.error = written.replace("not disarmed", "not planned")
+            else:
+                result.scheduled, result.disarmed_until_ms = True, until
+            self._audit(
+                target,
+                "disarm",
+                caller,
+                reason,
+                f"planned: {_iso(starts_at_ms)} to {_iso(until)}"
+                if result.scheduled
+                else f"not planned: {result.error}",
+                {"from_ms": starts_at_ms, "until_ms": until, "for_seconds": for_seconds},
+            )
+        ordered = [results[t.name] for t in targets]
+        bad = [f"{r.venue}/{r.account}" for r in ordered if not r.scheduled]
+        ok = not bad and not problems
+        message = (
+            f"planned a disarm of {sum(r.scheduled for r in ordered)}/{len(ordered)} switch(es) from "
+            f"{_iso(starts_at_ms)} until {_iso(until)}"
+        )
+        if not ok:
+            message += f"; not planned: {', '.join(bad + list(problems))}"
+        return DisarmResult(
+            ok=ok,
+            at_ms=now,
+            starts_at_ms=starts_at_ms,
+            until_ms=until,
+            for_seconds=for_seconds,
+            actor=caller.identity,
+            reason=reason,
+            switches=ordered,
+            venue_problems=[VenueProblem(venue=v, error=e) for v, e in problems.items()],
+            notes=[
+                "the refresher's first tick at or after the start disarms each switch and switches its "
+                "venue timer off (Gemini: keeps heartbeating); `deadman arm` before then cancels the plan"
+            ],
+            message=message,
+        )
 
     def _venues_off(
         self,
@@ -638,7 +735,8 @@ class Control:
                 changed=False,
             )
             results.append(result)
-            if current.mode is Mode.ARMED and current.disarmed_until_ms is None:
+            planned = current.scheduled_from_ms is not None
+            if current.mode is Mode.ARMED and current.disarmed_until_ms is None and not planned:
                 self._audit(target, "arm", caller, reason, "already armed", {})
                 continue
             written = self._write_mode(
@@ -653,6 +751,11 @@ class Control:
                     reason=reason,
                     changed_by=caller.identity,
                     changed_at_ms=now,
+                    # Arm means "protect now": a planned disarm is cancelled too.
+                    scheduled_from_ms=None,
+                    scheduled_until_ms=None,
+                    scheduled_by=None,
+                    scheduled_reason=None,
                 ),
                 refuse_killed=False,
             )
@@ -666,7 +769,9 @@ class Control:
                 "arm",
                 caller,
                 reason,
-                f"armed (was {result.previous_mode})" if result.changed else f"failed: {result.error}",
+                (f"armed (was {result.previous_mode})" + ("; planned disarm cancelled" if planned else ""))
+                if result.changed
+                else f"failed: {result.error}",
                 {"previous_mode": result.previous_mode},
             )
         ok = not problems and all(r.error is None for r in results)
@@ -765,6 +870,11 @@ class Control:
             detail = "armed; trader judged dead: watchdog sweeping"
         else:
             detail = "armed"
+        if s.scheduled_from_ms is not None and s.scheduled_until_ms is not None:
+            detail += (
+                f"; planned disarm {_iso(s.scheduled_from_ms)} to {_iso(s.scheduled_until_ms)} "
+                f"({s.scheduled_reason})"
+            )
         budget = caps.daily_trigger_budget
         audit = [
             AuditOut(
@@ -802,6 +912,8 @@ class Control:
             consecutive_errors=s.consecutive_errors,
             last_sweep_ms=s.last_sweep_ms,
             last_sweep=s.last_sweep,
+            scheduled_disarm_from_ms=s.scheduled_from_ms,
+            scheduled_disarm_until_ms=s.scheduled_until_ms,
             recent_audit=audit,
         )
 

@@ -88,6 +88,9 @@ class DisarmSwitchResult(_Out):
     )
     error: str | None = None
     notes: list[str] = Field(default_factory=list)
+    scheduled: bool = Field(
+        default=False, description="A planned window was recorded: the switch disarms itself at starts_at_ms."
+    )
 
 
 class DisarmResult(_Out):
@@ -97,6 +100,7 @@ class DisarmResult(_Out):
     action: Literal["disarm"] = "disarm"
     ok: bool
     at_ms: int
+    starts_at_ms: int | None = Field(default=None, description="A planned window's start; None: now.")
     until_ms: int
     for_seconds: int
     actor: str
@@ -167,6 +171,8 @@ class SwitchStatus(_Out):
     consecutive_errors: int
     last_sweep_ms: int | None
     last_sweep: str | None
+    scheduled_disarm_from_ms: int | None = Field(default=None, description="A planned disarm window's start.")
+    scheduled_disarm_until_ms: int | None = None
     recent_audit: list[AuditOut]
 
 

@@ -21,6 +21,7 @@ NOTIFIED = {
     "disarm": "DISARM",
     "arm": "ARM",
     "auto-arm": "AUTO-ARM (disarm ended)",
+    "scheduled-disarm": "DISARM (planned window began)",
     "fired": "TRADER DEAD",
     "recovered": "TRADER ALIVE AGAIN",
     "venue-timer-fired": "VENUE TIMER FIRED",

@@ -6,6 +6,7 @@ implements; every promise of section 1 that can be decided is decided here and t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
@@ -90,6 +91,9 @@ class SwitchView:
     native_checked_ms: int | None = None
     triggers_date: str | None = None
     triggers_count: int = 0
+    # A planned disarm (maintenance window): from this time until that one the switch is disarmed.
+    scheduled_from_ms: int | None = None
+    scheduled_until_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,9 @@ class Decision:
     native_fired: bool = False  # a venue timer the fleet set ran out: the venue cancelled (counted)
     dead: bool = False
     reason: str = ""
+    window_opens: bool = False  # a planned disarm starts now: disarmed until `window_until_ms` (audited)
+    window_until_ms: int | None = None
+    window_missed: bool = False  # a planned disarm whose end passed before it could open: dropped
 
 
 def utc_date(now_ms: int) -> str:
@@ -129,10 +136,35 @@ def decide(
     caps: Capabilities,
     timing: Timing,
 ) -> Decision:
+    decision = _decide(now_ms=now_ms, liveness=liveness, switch=switch, caps=caps, timing=timing)
+    start, end = switch.scheduled_from_ms, switch.scheduled_until_ms
+    if start is None or end is None or now_ms < start or switch.mode is Mode.KILLED:
+        return decision  # a killed switch keeps its plan until armed (arm drops it)
+    if now_ms >= end:
+        return dataclasses.replace(decision, window_missed=True)
+    until = end if switch.mode is Mode.ARMED else max(end, switch.disarmed_until_ms or 0)
+    return dataclasses.replace(decision, window_opens=True, window_until_ms=until)
+
+
+def _decide(
+    *,
+    now_ms: int,
+    liveness: LivenessView,
+    switch: SwitchView,
+    caps: Capabilities,
+    timing: Timing,
+) -> Decision:
     native_fired = switch.deadline_ms is not None and now_ms >= switch.deadline_ms
     mode = switch.mode
+    until = switch.disarmed_until_ms
+    start, end = switch.scheduled_from_ms, switch.scheduled_until_ms
+    if mode is not Mode.KILLED and start is not None and end is not None and start <= now_ms < end:
+        # A planned window has begun: disarmed as if the operator had disarmed now (promise 5 holds:
+        # it has an end, and no longer than a disarm may last).
+        until = end if mode is Mode.ARMED else max(end, until or 0)
+        mode = Mode.DISARMED
     auto_arm = False
-    if mode is Mode.DISARMED and (switch.disarmed_until_ms is None or now_ms >= switch.disarmed_until_ms):
+    if mode is Mode.DISARMED and (until is None or now_ms >= until):
         # A disarm without an end time cannot be stored, but if one were, it ends now (promise 5).
         mode, auto_arm = Mode.ARMED, True
 

@@ -61,7 +61,15 @@ from deadman.venues.errors import (
 )
 
 ACTOR = "refresher"
-_TRANSITIONS = frozenset({"auto-arm", "venue-timer-fired", "fired", "recovered"})
+_TRANSITIONS = frozenset(
+    {"auto-arm", "venue-timer-fired", "fired", "recovered", "scheduled-disarm", "scheduled-disarm-missed"}
+)
+_UNSCHEDULED: dict[str, Any] = {
+    "scheduled_from_ms": None,
+    "scheduled_until_ms": None,
+    "scheduled_by": None,
+    "scheduled_reason": None,
+}
 # A failed venue call is tried again this soon, within the tick, while the tick period allows.
 RETRY_AFTER_MS = 2_000
 MAX_RETRIES = 3
@@ -325,6 +333,21 @@ class Refresher:
         """State changes that follow from the decision alone, and the transitions to audit."""
         changes: dict[str, Any] = {}
         audit: list[tuple[str, str, dict[str, Any]]] = []
+        if decision.window_opens:
+            changes.update(
+                _UNSCHEDULED,
+                mode=Mode.DISARMED,
+                disarmed_until_ms=decision.window_until_ms,
+                reason=switch.scheduled_reason,
+                changed_by=switch.scheduled_by,
+                changed_at_ms=now,
+            )
+            window = {"from_ms": switch.scheduled_from_ms, "until_ms": decision.window_until_ms}
+            audit.append(("scheduled-disarm", f"planned window: {switch.scheduled_reason}", window))
+        elif decision.window_missed:
+            changes.update(_UNSCHEDULED)
+            window = {"from_ms": switch.scheduled_from_ms, "until_ms": switch.scheduled_until_ms}
+            audit.append(("scheduled-disarm-missed", "the planned window ended before a tick saw it", window))
         if decision.auto_arm:
             changes.update(mode=Mode.ARMED, disarmed_until_ms=None, changed_by=ACTOR, changed_at_ms=now)
             audit.append(("auto-arm", "disarm ended", {"disarmed_until_ms": switch.disarmed_until_ms}))

@@ -63,6 +63,11 @@ class Switch:
     # Gemini without a kill key: when a sweep with the trading key saw cancels refused. Every call on
     # that key restarts Gemini's 30 s rule, so sweeps pause to let the venue's own cancel run out.
     sweep_rejected_ms: int | None = None
+    # A planned disarm (a maintenance window): who planned it and why, applied by the tick it starts.
+    scheduled_from_ms: int | None = None
+    scheduled_until_ms: int | None = None
+    scheduled_by: str | None = None
+    scheduled_reason: str | None = None
 
     def view(self) -> SwitchView:
         return SwitchView(
@@ -75,6 +80,8 @@ class Switch:
             native_checked_ms=self.native_checked_ms,
             triggers_date=self.triggers_date,
             triggers_count=self.triggers_count,
+            scheduled_from_ms=self.scheduled_from_ms,
+            scheduled_until_ms=self.scheduled_until_ms,
         )
 
     def to_dict(self) -> dict[str, Any]:
