@@ -859,6 +859,16 @@ def test_alerts_come_from_the_audit_stream_filtered_to_what_matters(template: di
     assert "${Dashboard}" in outputs["DashboardUrl"]["Value"]["Fn::Sub"]
 
 
+def test_cli_policy_reads_this_stacks_outputs_and_nothing_else(template: dict[str, Any]) -> None:
+    (stmt,) = template["Resources"]["OperatorCliPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert stmt == {
+        "Sid": "ReadThisStacksOutputs",
+        "Effect": "Allow",
+        "Action": "cloudformation:DescribeStacks",
+        "Resource": {"Ref": "AWS::StackId"},
+    }
+
+
 def test_tables(template: dict[str, Any]) -> None:
     tables = resources(template, "AWS::DynamoDB::Table")
     assert set(tables) == {"LivenessTable", "ControlTable"}
@@ -937,6 +947,7 @@ def test_globals_contract(template: dict[str, Any]) -> None:
         "SKEW_S": "SkewSeconds",
         "SWEEP_WINDOW_S": "SweepWindowSeconds",
         "MAX_DISARM_S": "MaxDisarmSeconds",
+        "ARM_AFTER_KILL_NEEDS_SECOND_PERSON": "ArmAfterKillNeedsSecondPerson",
         "SECRET_GEMINI": "GeminiSecret",
         "SECRET_KRAKEN": "KrakenSecret",
         "SECRET_HYPERLIQUID": "HyperliquidSecret",
@@ -1090,6 +1101,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "ReadStatusPolicyArn": "ReadStatusPolicy",
         "AlarmTopicArn": "AlarmTopic",
         "TradingSystemGeminiNoncePolicyArn": "TradingSystemGeminiNoncePolicy",
+        "OperatorCliPolicyArn": "OperatorCliPolicy",
         "DashboardUrl": None,
     }
     assert set(outputs) == set(expected)

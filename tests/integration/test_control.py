@@ -533,3 +533,20 @@ def test_disarm_switches_venue_timers_off_and_expiry_rearms(
     assert wait(lambda: stack.kraken.timer_trigger_ms("main") is not None, 3)
     assert SwitchStore(CONTROL_TABLE).get("kraken", "main").mode.value == "armed"
     assert wait(lambda: any(e["action"] == "auto-arm" for e in audit("gemini", "main", 10)), 3)
+
+
+def test_two_person_rule_refuses_an_arm_by_whoever_killed(stack: Stack) -> None:
+    """ArmAfterKillNeedsSecondPerson: the principal that killed a switch cannot arm it; another can."""
+    with LocalApi({**stack.env, "ARM_AFTER_KILL_NEEDS_SECOND_PERSON": "true"}) as api:
+        alice = {"X-Deadman-Caller-Arn": "arn:aws:sts::123456789012:assumed-role/oncall/alice"}
+        bob = {"X-Deadman-Caller-Arn": "arn:aws:sts::123456789012:assumed-role/oncall/bob"}
+        body = {"reason": "runaway", "venues": ["kraken"]}
+        assert call(api, "POST", "/kill", body, **alice)[0] == 200
+        status, reply = call(api, "POST", "/arm", {"reason": "all good", "venues": ["kraken"]}, **alice)
+        assert status == 207 and not reply["ok"]
+        assert "two-person rule" in reply["switches"][0]["error"]
+        store = SwitchStore(CONTROL_TABLE)
+        assert store.get("kraken", "main").mode.value == "killed"
+        assert audit("kraken", "main")[0]["result"].startswith("refused: two-person rule")
+        status, reply = call(api, "POST", "/arm", {"reason": "checked by bob", "venues": ["kraken"]}, **bob)
+        assert status == 200 and store.get("kraken", "main").mode.value == "armed"

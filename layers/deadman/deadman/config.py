@@ -24,6 +24,15 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> int:
     return int(value * 1000)
 
 
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in ("", "false"):
+        return False
+    if raw == "true":
+        return True
+    raise ConfigError(f"{name}={raw!r}: must be true or false")
+
+
 def _required(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name, "")
     if not value:
@@ -40,6 +49,8 @@ class FleetConfig:
     enabled_venues: frozenset[str]
     run_ms: int = 240_000
     max_disarm_ms: int = 4 * 3_600_000
+    # Two-person rule: a killed switch may be armed only by someone other than who killed it.
+    arm_needs_second_person: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> FleetConfig:
@@ -63,6 +74,7 @@ class FleetConfig:
             enabled_venues=venues,
             run_ms=_seconds(environ, "RUN_SECONDS", 240),
             max_disarm_ms=_seconds(environ, "MAX_DISARM_S", 4 * 3600),
+            arm_needs_second_person=_flag(environ, "ARM_AFTER_KILL_NEEDS_SECOND_PERSON"),
         )
         if config.run_ms < 2 * timing.tick_ms:
             raise ConfigError("RUN_SECONDS must cover at least two ticks")

@@ -739,6 +739,17 @@ class Control:
             if current.mode is Mode.ARMED and current.disarmed_until_ms is None and not planned:
                 self._audit(target, "arm", caller, reason, "already armed", {})
                 continue
+            if (
+                self.config.arm_needs_second_person
+                and current.mode is Mode.KILLED
+                and current.changed_by == caller.identity
+            ):
+                result.error = (
+                    "two-person rule: you killed this switch; someone else must arm it "
+                    "(ArmAfterKillNeedsSecondPerson)"
+                )
+                self._audit(target, "arm", caller, reason, f"refused: {result.error}", {})
+                continue
             written = self._write_mode(
                 target,
                 current,
