@@ -1021,8 +1021,8 @@ def test_venue_alarms(template: dict[str, Any]) -> None:
             (a["Properties"]["Namespace"], a["Properties"]["MetricName"]): a["Properties"]
             for a in mine.values()
         }
+        # (A trading system's death pages once for all venues: test_one_death_pages_once.)
         expected = {
-            ("Deadman", "Dead"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
             ("Deadman", "ExtendFailedWhileAlive"): ("GreaterThanOrEqualToThreshold", 2, "notBreaching"),
             ("Deadman", "Ticks"): ("LessThanThreshold", 1, "breaching"),
             ("Deadman", "VenueErrors"): ("GreaterThanOrEqualToThreshold", 3, "notBreaching"),
@@ -1051,12 +1051,42 @@ def test_venue_alarms(template: dict[str, Any]) -> None:
                 assert props["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": REFRESHERS[venue]}}]
 
 
+def test_one_death_pages_once(template: dict[str, Any]) -> None:
+    """One alarm for every trading system's death, one contributor per system (a Metrics Insights
+    query grouped by system), not one alarm per venue; the refresher emits exactly that metric."""
+    import inspect
+
+    from deadman import refresh
+
+    alarms = _alarms(template)
+    dead = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Dead"]
+    assert dead == [], "per-venue death alarms would page once per venue"
+    props = alarms["TradingSystemDeadAlarm"]["Properties"]
+    [query] = props["Metrics"]
+    assert query["Expression"] == (
+        "SELECT MAX(SystemDead) FROM SCHEMA(Deadman, service, system) GROUP BY system"
+    )
+    assert query["Period"] == 60 and query["ReturnData"] is True
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert 'self.metrics.count("SystemDead", system=system)' in inspect.getsource(refresh.Refresher.tick)
+
+
+def test_tagged_liveness_writer_policy(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["TradingSystemTaggedLivenessWriterPolicy"]
+    (stmt,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert set(as_list(stmt["Action"])) == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert stmt["Resource"] == {"Fn::GetAtt": ["LivenessTable", "Arn"]}
+    leading = stmt["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+    assert leading == ["${aws:PrincipalTag/deadman-system}"]
+
+
 def test_control_alarms_and_topic(template: dict[str, Any]) -> None:
     alarms = _alarms(template)
     for name, alarm in alarms.items():
         assert {"Ref": "AlarmTopic"} in alarm["Properties"]["AlarmActions"], f"{name} notifies nobody"
+    plain = [a for a in alarms.values() if "Condition" not in a and "Metrics" not in a["Properties"]]
     unconditional = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]): a["Properties"]
-                     for a in alarms.values() if "Condition" not in a}  # fmt: skip
+                     for a in plain}  # fmt: skip
     assert unconditional[("AWS/Lambda", "Errors")]["Dimensions"] == [
         {"Name": "FunctionName", "Value": {"Ref": "KillFunction"}}
     ]
@@ -1102,6 +1132,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "AlarmTopicArn": "AlarmTopic",
         "TradingSystemGeminiNoncePolicyArn": "TradingSystemGeminiNoncePolicy",
         "OperatorCliPolicyArn": "OperatorCliPolicy",
+        "TradingSystemTaggedLivenessWriterPolicyArn": "TradingSystemTaggedLivenessWriterPolicy",
         "DashboardUrl": None,
     }
     assert set(outputs) == set(expected)

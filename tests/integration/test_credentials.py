@@ -329,3 +329,19 @@ def test_real_kraken_secret_end_to_end(sm: Any) -> None:
     account = store.get("kraken").account("main")
     assert account.api_key == "kraken-key"
     assert LEAK not in repr(account) and LEAK not in repr(store.get("kraken"))
+
+
+def test_an_account_names_the_trading_systems_that_gate_it() -> None:
+    raw = json.dumps({"accounts": [{**entry("main"), "systems": ["strat-a", "strat-b"]}, entry("b")]})
+    parsed = parse_secret("kraken", SID, raw, loader=fake_loader)
+    assert parsed.systems == {"main": ("strat-a", "strat-b")} and parsed.account_ids == ("main", "b")
+    for bad, problem in (
+        ([], "must be a list"),
+        (["a", "a"], "names a system twice"),
+        (["a b"], "not 1-128"),
+    ):
+        with pytest.raises(CredentialsError) as info:
+            parse_secret(
+                "kraken", SID, json.dumps({"accounts": [{**entry(), "systems": bad}]}), loader=fake_loader
+            )
+        assert info.value.field == "accounts[0].systems" and problem in info.value.problem

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -210,3 +211,62 @@ def test_one_accounts_failure_does_not_stop_another(stack: Stack) -> None:
     by_account = {a.account: a for a in report.accounts}
     assert by_account["timed"].extended_to_ms is None
     assert by_account["main"].extended_to_ms is not None and by_account["main"].error is None
+
+
+def test_accounts_gated_on_several_trading_systems(stack: Stack) -> None:
+    """Strategy B trades Kraken `main`; the stack's own system (the toy trader) trades the rest.
+    B's death sweeps only what B gates; an account gated on both needs both alive; status and the
+    metrics name each system."""
+    from deadman.control import Control
+    from deadman.liveness import LivenessWriter
+    from sandbox.aws import patched_env
+
+    toy = ToyTrader(stack)
+    toy.beat()
+    strat_b = LivenessWriter(LIVENESS_TABLE, "strat-b")
+    strat_b.beat()
+    secrets = stack.secret_values()
+    secrets["kraken"]["accounts"][0]["systems"] = ["strat-b"]
+    secrets["hyperliquid"]["accounts"][0]["systems"] = ["toy-trader", "strat-b"]
+    for venue in ("kraken", "hyperliquid"):
+        stack.put_secret(venue, json.dumps(secrets[venue]))
+    toy.rest_orders(1)
+
+    def tick(venue: str) -> tuple[Any, ListMetrics]:
+        metrics = ListMetrics()
+        report = refresher(venue, metrics=metrics).tick()
+        return report, metrics
+
+    kraken, _ = tick("kraken")
+    hyper, _ = tick("hyperliquid")
+    assert kraken.accounts[0].extended_to_ms is not None and hyper.accounts[0].extended_to_ms is not None
+    assert SwitchStore(CONTROL_TABLE).get("kraken", "main").systems == "strat-b"
+
+    strat_b.stop_running()  # strategy B shuts down cleanly; the toy trader keeps beating
+    toy.beat()
+    kraken, metrics = tick("kraken")
+    assert kraken.accounts[0].swept is not None and kraken.accounts[0].decision.dead
+    assert ("SystemDead", 1, {"system": "strat-b"}) in metrics.records
+    hyper, _ = tick("hyperliquid")
+    main = next(a for a in hyper.accounts if a.account == "main")
+    small = next(a for a in hyper.accounts if a.account == "small")
+    assert main.decision.dead and main.swept is not None  # gated on both: one is enough to sweep
+    assert not small.decision.dead  # the stack's own system only: alive
+    gemini, _ = tick("gemini")
+    assert all(a.extended_to_ms is not None for a in gemini.accounts)
+    assert stack.books()[("gemini", "main")] == 1 and stack.books()[("kraken", "main")] == 0
+
+    with patched_env(stack.env):
+        status = Control.from_env().status()
+    verdicts = {s.system: s.verdict for s in status.systems}
+    assert verdicts == {"toy-trader": "alive", "strat-b": "not_running"}
+    kraken_main = next(s for v in status.venues if v.venue == "kraken" for s in v.switches)
+    assert kraken_main.systems == ["strat-b"]
+
+
+def test_a_malformed_systems_list_is_named(stack: Stack) -> None:
+    secrets = stack.secret_values()
+    secrets["kraken"]["accounts"][0]["systems"] = ["ok", "not ok"]
+    stack.put_secret("kraken", json.dumps(secrets["kraken"]))
+    report = refresher("kraken").tick()
+    assert report.error is not None and "accounts[0].systems" in report.error

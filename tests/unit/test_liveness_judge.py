@@ -161,3 +161,23 @@ def test_the_clock_is_read_after_a_slow_read() -> None:
     verdict = read_and_judge(LivenessReader("T", client=SlowTable()), "t", lambda: now["ms"], 20_000, 5_000)
     assert verdict.alive, verdict.detail
     assert verdict.at_ms == 1_008_000
+
+
+# -- several trading systems ------------------------------------------------------------------------
+
+
+def test_combine_needs_every_system_alive_and_anchors_on_the_oldest_beat() -> None:
+    from deadman.liveness import Liveness, Verdict, combine
+
+    a = Liveness(Verdict.ALIVE, 1_000, 500, "fresh", at_ms=1_500)
+    b = Liveness(Verdict.ALIVE, 900, 600, "fresh", at_ms=1_600)
+    dead = Liveness(Verdict.STALE, 100, 1_400, "31 s old", at_ms=1_550)
+    unreadable = Liveness(Verdict.UNREADABLE, None, None, "read failed: Throttling", at_ms=1_700)
+    assert combine([("a", a)]) is a  # one system: its verdict, untouched
+    both = combine([("a", a), ("b", b)])
+    assert both.alive and both.beat_ms == 900 and both.at_ms == 1_600 and "oldest b" in both.detail
+    died = combine([("a", a), ("b", dead)])
+    assert died.verdict is Verdict.STALE and died.detail == "b: 31 s old"
+    # Unreadable wins over death: our own fault is never a reason to sweep.
+    mixed = combine([("a", dead), ("b", unreadable)])
+    assert mixed.verdict is Verdict.UNREADABLE and "read failed" in mixed.detail

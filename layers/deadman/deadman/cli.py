@@ -576,9 +576,9 @@ ATTENTION_DISARM_S = 300
 def attention(body: dict[str, Any]) -> list[str]:
     """What an on-call engineer should look at now, one line each; empty when all is well."""
     out: list[str] = []
-    live = body.get("liveness") or {}
-    if not live.get("alive"):
-        out.append(f"trader {live.get('system')} is {live.get('verdict')}: {live.get('detail')}")
+    for live in _systems_of(body):
+        if not live.get("alive"):
+            out.append(f"trader {live.get('system')} is {live.get('verdict')}: {live.get('detail')}")
     tick_s = float((body.get("timing") or {}).get("tick_s") or 10)
     for venue in body.get("venues", []):
         for s in venue.get("switches", []):
@@ -598,13 +598,20 @@ def attention(body: dict[str, Any]) -> list[str]:
     return out
 
 
+def _systems_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every trading system status reports (an older API: the one `liveness`)."""
+    return list(body.get("systems") or [body.get("liveness") or {}])
+
+
 def render_status(body: dict[str, Any], audit: int = 3) -> str:
-    live = body.get("liveness") or {}
     timing = body.get("timing") or {}
     window = timing.get("sweep_window_s") or 0
     out = [
         f"deadman status at {_iso(body.get('at_ms'))}",
-        f"trader {live.get('system')}: {str(live.get('verdict', '?')).upper()} ({live.get('detail')})",
+        *(
+            f"trader {live.get('system')}: {str(live.get('verdict', '?')).upper()} ({live.get('detail')})"
+            for live in _systems_of(body)
+        ),
         f"timing: S={timing.get('max_staleness_s')}s T={timing.get('tick_s')}s G={timing.get('grace_s')}s "
         f"K={timing.get('skew_s')}s; watchdog sweeps "
         f"{'for ' + str(window) + ' s' if window else 'while death lasts'}"
@@ -632,6 +639,8 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
             mode = f"disarmed ({_secs(s.get('disarm_seconds_left'))} left)"
         else:
             mode = s["mode"]
+        if s.get("systems"):
+            mode += f" [{', '.join(s['systems'])}]"  # the trading systems that gate this switch
         native = "yes" if s.get("native_available") else f"NO: {_short(s.get('native_reason'), 30)}"
         triggers = (
             "-" if s.get("trigger_budget") is None else f"{s.get('triggers_today')}/{s['trigger_budget']}"

@@ -813,9 +813,21 @@ class Control:
         timing = self.config.timing
         if self.liveness is None:
             raise DeadmanError("no liveness reader configured")
-        verdict = read_and_judge(
-            self.liveness, self.config.system, self.clock, timing.max_staleness_ms, timing.skew_ms
-        )
+        liveness = self.liveness
+
+        def judged(system: str) -> LivenessOut:
+            v = read_and_judge(liveness, system, self.clock, timing.max_staleness_ms, timing.skew_ms)
+            return LivenessOut(
+                system=system,
+                verdict=v.verdict.value,
+                alive=v.alive,
+                beat_ms=v.beat_ms,
+                age_s=None if v.age_ms is None else v.age_ms / 1000,
+                detail=v.detail,
+            )
+
+        own = judged(self.config.system)
+        gating: set[str] = set()
         venues = []
         for venue in VENUES:
             if venue not in self.config.enabled_venues:
@@ -823,6 +835,7 @@ class Control:
             caps: Capabilities = load_venue(venue).CAPABILITIES
             bounds = reaction_bounds(timing, caps)
             stored = sorted(self.switches.list_venue(venue), key=lambda s: s.account)
+            gating |= {name for s in stored for name in (s.systems or self.config.system).split(",")}
             venues.append(
                 VenueStatus(
                     venue=venue,
@@ -846,16 +859,12 @@ class Control:
                     or None,
                 )
             )
+        gating = gating or {self.config.system}
+        systems = [own if name == self.config.system else judged(name) for name in sorted(gating)]
         return StatusResult(
             at_ms=now,
-            liveness=LivenessOut(
-                system=self.config.system,
-                verdict=verdict.verdict.value,
-                alive=verdict.alive,
-                beat_ms=verdict.beat_ms,
-                age_s=None if verdict.age_ms is None else verdict.age_ms / 1000,
-                detail=verdict.detail,
-            ),
+            liveness=own,
+            systems=systems,
             timing=TimingOut(
                 max_staleness_s=timing.max_staleness_ms / 1000,
                 tick_s=timing.tick_ms / 1000,
@@ -925,6 +934,7 @@ class Control:
             last_sweep=s.last_sweep,
             scheduled_disarm_from_ms=s.scheduled_from_ms,
             scheduled_disarm_until_ms=s.scheduled_until_ms,
+            systems=s.systems.split(",") if s.systems else [],
             recent_audit=audit,
         )
 

@@ -172,6 +172,9 @@ class SwitchStatus(_Out):
     last_sweep_ms: int | None
     last_sweep: str | None
     scheduled_disarm_from_ms: int | None = Field(default=None, description="A planned disarm window's start.")
+    systems: list[str] = Field(
+        default_factory=list, description="The trading systems that gate it (empty: the stack's own)."
+    )
     scheduled_disarm_until_ms: int | None = None
     recent_audit: list[AuditOut]
 
@@ -215,6 +218,10 @@ class TimingOut(_Out):
 class StatusResult(_Out):
     action: Literal["status"] = "status"
     at_ms: int
-    liveness: LivenessOut
+    liveness: LivenessOut = Field(description="The stack's own trading system (SystemName).")
+    systems: list[LivenessOut] = Field(
+        default_factory=list,
+        description="Every trading system some switch is gated on (the stack's own included when used).",
+    )
     timing: TimingOut
     venues: list[VenueStatus]

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -56,6 +57,9 @@ class VenueSecret:
     venue: str
     secret_id: str
     accounts: tuple[Any, ...]  # the venue module's Account objects, in the secret's order
+    # account_id -> the trading systems whose liveness gates it (all must be alive); an account not
+    # named here is gated on the stack's SystemName.
+    systems: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def account_ids(self) -> tuple[str, ...]:
@@ -84,12 +88,14 @@ def parse_secret(
     if not isinstance(entries, list):
         raise CredentialsError(secret_id, "accounts", "must be a list")
     accounts: list[Any] = []
+    systems: dict[str, tuple[str, ...]] = {}
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         path = f"accounts[{index}]"
         if not isinstance(entry, Mapping):
             raise CredentialsError(secret_id, path, "must be an object")
-        account = _parse_entry(module, entry, secret_id, path)
+        gated = _systems(entry.get("systems"), secret_id, f"{path}.systems") if "systems" in entry else None
+        account = _parse_entry(module, {k: v for k, v in entry.items() if k != "systems"}, secret_id, path)
         account_id = str(account.account_id)
         if account_id in seen:
             raise CredentialsError(
@@ -97,7 +103,27 @@ def parse_secret(
             )
         seen[account_id] = index
         accounts.append(account)
-    return VenueSecret(venue=venue, secret_id=secret_id, accounts=tuple(accounts))
+        if gated is not None:
+            systems[account_id] = gated
+    return VenueSecret(venue=venue, secret_id=secret_id, accounts=tuple(accounts), systems=systems)
+
+
+# As the template's SystemName: the LivenessTable key of one trading system.
+_SYSTEM_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+MAX_SYSTEMS_PER_ACCOUNT = 8
+
+
+def _systems(value: Any, secret_id: str, field_path: str) -> tuple[str, ...]:
+    """An account's gating systems: a non-empty list of distinct names, all of which must be alive."""
+    if not isinstance(value, list) or not value or len(value) > MAX_SYSTEMS_PER_ACCOUNT:
+        raise CredentialsError(
+            secret_id, field_path, f"must be a list of 1 to {MAX_SYSTEMS_PER_ACCOUNT} trading system names"
+        )
+    if not all(isinstance(v, str) and _SYSTEM_NAME.fullmatch(v) for v in value):
+        raise CredentialsError(secret_id, field_path, "holds a name that is not 1-128 of [A-Za-z0-9_.:-]")
+    if len(set(value)) != len(value):
+        raise CredentialsError(secret_id, field_path, "names a system twice")
+    return tuple(value)
 
 
 def _venue_module(venue: str, loader: Loader | None) -> ModuleType:

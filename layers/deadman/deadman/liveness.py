@@ -34,7 +34,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -172,6 +172,24 @@ def read_and_judge(
     now_ms = clock()
     verdict = judge(item, now_ms=now_ms, max_staleness_ms=max_staleness_ms, skew_ms=skew_ms)
     return dataclasses.replace(verdict, at_ms=now_ms)
+
+
+def combine(verdicts: Sequence[tuple[str, Liveness]]) -> Liveness:
+    """One account gated on several trading systems: alive only if every one is. Any unreadable row
+    makes the whole unreadable (no extension, no sweep: fail closed, never cancel on our own fault);
+    else the first not alive decides (death). Alive: the oldest beat anchors the venue deadline.
+    One system: its verdict unchanged."""
+    if len(verdicts) == 1:
+        return verdicts[0][1]
+    at = max((v.at_ms for _, v in verdicts if v.at_ms is not None), default=None)
+    for wanted in (Verdict.UNREADABLE, None):
+        for system, verdict in verdicts:
+            if verdict.verdict is wanted or (wanted is None and not verdict.alive):
+                return dataclasses.replace(verdict, detail=f"{system}: {verdict.detail}", at_ms=at)
+    oldest_system, oldest = min(verdicts, key=lambda sv: sv[1].beat_ms or 0)
+    return dataclasses.replace(
+        oldest, detail=f"all of {', '.join(s for s, _ in verdicts)} alive; oldest {oldest_system}", at_ms=at
+    )
 
 
 def dynamodb_client() -> Any:

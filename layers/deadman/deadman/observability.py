@@ -39,7 +39,8 @@ class NoMetrics:
 
 
 class PowertoolsMetrics:
-    """EMF metrics; the `venue` dimension is a default dimension set once per function."""
+    """EMF metrics; the `venue` dimension is a default dimension set once per function. A metric with
+    other dimensions (`system`) is emitted on its own, with the service dimension and those."""
 
     def __init__(self, metrics: Any) -> None:
         from aws_lambda_powertools.metrics import MetricUnit
@@ -49,7 +50,24 @@ class PowertoolsMetrics:
         self._seconds = MetricUnit.Seconds
 
     def count(self, name: str, value: float = 1, **dims: str) -> None:
+        own = {k: v for k, v in dims.items() if k != "venue"}
+        if own:
+            self._single(name, value, own)
+            return
         self._metrics.add_metric(name=name, unit=self._count, value=value)
+
+    def _single(self, name: str, value: float, dims: dict[str, str]) -> None:
+        """A metric with dimensions of its own (the trading system, not the function's venue): EMF
+        needs one document per dimension set. Silent when metrics are disabled, as the rest."""
+        import os
+
+        from aws_lambda_powertools.metrics import single_metric
+
+        if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+            return
+        with single_metric(name=name, unit=self._count, value=value) as metric:
+            for key, dim in dims.items():
+                metric.add_dimension(name=key, value=dim)
 
     @contextmanager
     def flushing(self) -> Iterator[None]:

@@ -33,7 +33,7 @@ from deadman.config import FleetConfig
 from deadman.credentials import VenueSecrets
 from deadman.errors import ConfigError, DeadmanError
 from deadman.lease import Lease, Renewal, Role
-from deadman.liveness import Liveness, LivenessReader, Verdict, read_and_judge
+from deadman.liveness import Liveness, LivenessReader, Verdict, combine, read_and_judge
 from deadman.nonces import NonceSource
 from deadman.observability import MetricsSink
 from deadman.policy import (
@@ -177,25 +177,21 @@ class Refresher:
 
     # -- one tick -----------------------------------------------------------------------------
     def tick(self, only: frozenset[str] | None = None) -> TickReport:
-        timing = self.config.timing
-        verdict = read_and_judge(
-            self.liveness, self.config.system, self.clock, timing.max_staleness_ms, timing.skew_ms
-        )
+        verdict = self._judge(self.config.system)
         now = verdict.at_ms if verdict.at_ms is not None else self.clock()
         report = TickReport(self.venue, now, verdict)
         self.metrics.count("Ticks", venue=self.venue)
-        if verdict.verdict is Verdict.UNREADABLE and verdict.detail.startswith("read failed"):
-            self.metrics.count("StoreErrors", venue=self.venue)
         if verdict.age_ms is not None:
             self.metrics.gauge("LivenessAgeSeconds", verdict.age_ms / 1000, venue=self.venue)
         try:
-            accounts = self.credentials.get(self.venue).accounts
+            secret = self.credentials.get(self.venue)
         except (DeadmanError, ValueError) as exc:
             # No usable secret: nothing can be extended (fail closed); the venue timers run out.
             report.error = str(exc)
             self.metrics.count("VenueErrors", venue=self.venue)
             self.log("credentials unusable", error=str(exc))
             return report
+        accounts = secret.accounts
         if not accounts and not self._said_unconfigured:
             # The stack's first deploy: the secret lists no accounts yet. Nothing to protect, nothing
             # failing: said once, not alarmed every tick.
@@ -203,15 +199,46 @@ class Refresher:
             self.log("venue not configured: its secret lists no accounts")
         if only is not None:
             accounts = tuple(a for a in accounts if a.account_id in only)
-        outcomes = self.parallel.run([partial(self._tick_account, a, verdict, now) for a in accounts])
+        # Each account is gated on its own trading systems (the stack's SystemName unless the secret
+        # names others): every row they need is read once, then judged per account.
+        gating = {a.account_id: tuple(secret.systems.get(a.account_id, ())) for a in accounts}
+        verdicts = {self.config.system: verdict}
+        for system in sorted({s for names in gating.values() for s in names} - set(verdicts)):
+            verdicts[system] = self._judge(system)
+            if verdicts[system].at_ms is not None:
+                now = max(now, verdicts[system].at_ms or now)
+        report.at_ms = now
+        used = {s for names in gating.values() for s in (names or (self.config.system,))}
+        for system in sorted(used):
+            if not verdicts[system].alive and verdicts[system].verdict is not Verdict.UNREADABLE:
+                # One alarm per trading system across venues and accounts (Metrics Insights, by system).
+                self.metrics.count("SystemDead", system=system)
+        jobs = [
+            partial(
+                self._tick_account,
+                a,
+                combine([(s, verdicts[s]) for s in gating[a.account_id] or (self.config.system,)]),
+                now,
+                ",".join(gating[a.account_id]) or None,
+            )
+            for a in accounts
+        ]
+        outcomes = self.parallel.run(jobs)
         for account, outcome in zip(accounts, outcomes, strict=True):
             report.accounts.append(outcome.value or AccountTick(account.account_id, error="not finished"))
         return report
 
-    def _tick_account(self, account: Any, verdict: Liveness, now: int) -> AccountTick:
+    def _judge(self, system: str) -> Liveness:
+        timing = self.config.timing
+        verdict = read_and_judge(self.liveness, system, self.clock, timing.max_staleness_ms, timing.skew_ms)
+        if verdict.verdict is Verdict.UNREADABLE and verdict.detail.startswith("read failed"):
+            self.metrics.count("StoreErrors", venue=self.venue)
+        return verdict
+
+    def _tick_account(self, account: Any, verdict: Liveness, now: int, systems: str | None) -> AccountTick:
         result = AccountTick(account.account_id)
         try:
-            self._tick_switch(account, verdict, now, result)
+            self._tick_switch(account, verdict, now, result, systems)
         except SwitchConflict as exc:
             # Someone (a kill, an operator) wrote the switch mid-tick: their write stands.
             result.note = f"yielded to a concurrent write: {exc}"
@@ -256,8 +283,10 @@ class Refresher:
         self._known[switch.account] = stored
         return stored
 
-    def _tick_switch(self, account: Any, verdict: Liveness, now: int, result: AccountTick) -> None:
-        if verdict.verdict is Verdict.UNREADABLE and verdict.detail.startswith("read failed"):
+    def _tick_switch(
+        self, account: Any, verdict: Liveness, now: int, result: AccountTick, systems: str | None = None
+    ) -> None:
+        if verdict.verdict is Verdict.UNREADABLE and "read failed" in verdict.detail:
             result.retry = True  # judged on a fresh read soon, within the venue timer's slack
         switch = self._read_switch(account.account_id, result)
         if switch is None:
@@ -282,7 +311,7 @@ class Refresher:
             switch = self._venue_off(client, account, switch, now, "disarmed", result)
         # The extension (if any) has returned: nothing is in flight any more, so a kill or disarm
         # reading this version need not wait for it (deadman.control).
-        final = dataclasses.replace(switch, last_tick_ms=now, inflight_until_ms=None)
+        final = dataclasses.replace(switch, last_tick_ms=now, inflight_until_ms=None, systems=systems)
         try:
             switch = self._store(final)
         except SwitchConflict as exc:

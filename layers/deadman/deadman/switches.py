@@ -68,6 +68,8 @@ class Switch:
     scheduled_until_ms: int | None = None
     scheduled_by: str | None = None
     scheduled_reason: str | None = None
+    # The trading systems this switch was last judged on, comma-separated (None: the stack's own).
+    systems: str | None = None
 
     def view(self) -> SwitchView:
         return SwitchView(
