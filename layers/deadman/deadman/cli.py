@@ -774,8 +774,12 @@ def cmd_kill_direct(args: argparse.Namespace) -> int:
     who = f"break-glass:{getpass.getuser()}@{socket.gethostname()}"
     control = Control.break_glass(credentials, credentials.venues)
     try:
-        result = control.kill_direct(
-            reason=args.reason, venues=args.venue, accounts=args.account, caller=Caller(identity=who)
+        result = control.kill(
+            reason=args.reason,
+            venues=args.venue,
+            accounts=args.account,
+            caller=Caller(identity=who),
+            direct=True,
         )
     except RequestError as exc:
         raise CliError(f"{exc} (venues in {path}: {', '.join(credentials.venues) or 'none'})") from None

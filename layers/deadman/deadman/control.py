@@ -191,8 +191,8 @@ class Control:
 
     @classmethod
     def break_glass(cls, credentials: VenueSecrets, venues: Iterable[str], **kwargs: Any) -> Control:
-        """A Control for `kill_direct` alone, on an operator's machine with AWS out of reach: venue
-        calls only, nonces from the clock (the fleet's shared counters are in AWS)."""
+        """A Control for a direct kill alone (`kill(direct=True)`), on an operator's machine with AWS
+        out of reach: venue calls only, nonces from the clock (the fleet's shared counters are in AWS)."""
         from deadman.nonces import MemoryNonceSource
 
         config = FleetConfig(
@@ -245,7 +245,14 @@ class Control:
         accounts: Sequence[str] | None,
         caller: Caller,
         budget_ms: int = KILL_BUDGET_MS,
+        direct: bool = False,
     ) -> KillResult:
+        """Latch, sweep in parallel, outwait what is in flight, sweep again, record.
+
+        `direct` is break-glass, for when the API or AWS cannot be reached: the same sweep passes,
+        with the kill credentials this Control was built with (`Control.break_glass`, a local file),
+        and no latch and no audit, since nothing in AWS can be written. The fleet does not know about
+        it: the caller records it with a kill through the API once that answers (which latches)."""
         started = self.clock()
         deadline = started + budget_ms
         targets, problems = self._resolve(venues, accounts)
@@ -254,7 +261,7 @@ class Control:
             t.name: KillSwitchResult(venue=t.venue, account=t.account_id, latched=False) for t in targets
         }
         # 1. Latch every target before touching any venue: the latch is what stops extensions.
-        open_windows = self._latch_all(targets, results, caller, reason, budget_ms)
+        open_windows = {} if direct else self._latch_all(targets, results, caller, reason, budget_ms)
         # 2. Sweep every target in parallel; 3. outwait in-flight extensions and sweep again.
         sweepable = [t for t in targets if t.account is not None]
         for target in targets:
@@ -265,35 +272,15 @@ class Control:
                 )
         self._sweep_passes(sweepable, open_windows, results, started, deadline)
         # 4. Record and audit what the sweeps did (bookkeeping: it may overrun the budget a little).
-        self._run_parallel(
-            sweepable,
-            lambda t: self._finish_switch(t, results[t.name], caller, reason),
-            max(deadline, self.clock()) + FINISH_GRACE_MS,
+        if not direct:
+            self._run_parallel(
+                sweepable,
+                lambda t: self._finish_switch(t, results[t.name], caller, reason),
+                max(deadline, self.clock()) + FINISH_GRACE_MS,
+            )
+        return self._kill_verdict(
+            targets, sweepable, results, problems, started, caller, reason, direct=direct
         )
-        return self._kill_verdict(targets, sweepable, results, problems, started, caller, reason)
-
-    def kill_direct(
-        self,
-        *,
-        reason: str,
-        venues: Sequence[str] | None,
-        accounts: Sequence[str] | None,
-        caller: Caller,
-        budget_ms: int = KILL_BUDGET_MS,
-    ) -> KillResult:
-        """Break-glass, for when the API or AWS cannot be reached: the same parallel sweep passes as
-        `kill`, with the kill credentials this Control was built with (a local file, see
-        `deadman.credentials.LocalCredentials`), and no latch and no audit, since nothing in AWS can
-        be written. The fleet does not know about it: the caller records it with a `kill` through the
-        API as soon as that answers (which also latches the switches)."""
-        started = self.clock()
-        targets, problems = self._resolve(venues, accounts)
-        results = {
-            t.name: KillSwitchResult(venue=t.venue, account=t.account_id, latched=False) for t in targets
-        }
-        sweepable = [t for t in targets if t.account is not None]
-        self._sweep_passes(sweepable, {}, results, started, started + budget_ms)
-        return self._kill_verdict(targets, sweepable, results, problems, started, caller, reason, direct=True)
 
     def _kill_verdict(
         self,
