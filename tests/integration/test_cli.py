@@ -22,7 +22,7 @@ import boto3
 import pytest
 import requests
 
-from deadman import cli
+from deadman import cli, control
 from deadman.clock import system_clock
 from deadman.liveness import LivenessReader
 from deadman.observability import ListMetrics
@@ -485,6 +485,16 @@ def test_break_glass_kill_empties_the_books_with_the_api_down_then_records_it(
     keys.chmod(0o600)
     ToyTrader(stack).rest_orders(1)
     assert all(n > 0 for n in stack.books().values())
+    # The fleet's shared nonce counter for the time-based Gemini key ran ahead of the clock (several
+    # requests a second): break-glass, which cannot read that counter, must still be taken.
+    from deadman.nonces import MemoryNonceSource
+    from deadman.venues import gemini
+
+    [timed] = [a for a in stack.secret_values()["gemini"]["accounts"] if a.get("nonce_mode") == "time"]
+    account = gemini.Account.from_mapping(timed, secret_name="test")
+    gemini.Client(account, nonces=MemoryNonceSource(lead=1), clock=system_clock).extend(
+        system_clock() + 30_000
+    )
     code, out, err = run(capsys, "kill", "--direct", "--keys", str(keys), "--reason", "api down", *down)
     assert all(n == 0 for n in stack.books().values()), stack.books()
     assert code == cli.EXIT_PARTIAL
@@ -495,7 +505,10 @@ def test_break_glass_kill_empties_the_books_with_the_api_down_then_records_it(
     follow_up = err.split("deadman kill --reason ", 1)[1].strip()
     assert "[break-glass at " in follow_up and "swept 5/5 directly" in follow_up
 
-    # The API answers again: the follow-up records the break-glass sweep and latches every switch.
+    # The API answers again (here a few seconds later: break-glass signed the time-based Gemini key
+    # up to BREAK_GLASS_NONCE_LEAD s ahead, and the fleet's own nonces must pass that first): the
+    # follow-up records the break-glass sweep and latches every switch.
+    time.sleep(control.BREAK_GLASS_NONCE_LEAD + 1)
     code, out, _ = run(capsys, "kill", "--endpoint", api.url, "--reason", shlex.split(follow_up)[0])
     assert code == 0, out
     store = SwitchStore(CONTROL_TABLE)

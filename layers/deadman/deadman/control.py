@@ -79,6 +79,9 @@ KILL_CLIENT_TIMEOUT: tuple[float, float] = (2.0, 4.0)
 CONTROL_CLIENT_TIMEOUT: tuple[float, float] = (3.05, 5.0)
 # API Gateway gives up on an integration after 29 s; answer well before, whatever the venues do.
 KILL_BUDGET_MS = 24_000
+# Break-glass nonces start this many units (ms, or s for a Gemini time-based key) past the clock:
+# the fleet's shared counters may be a little ahead of it, and are out of reach to ask.
+BREAK_GLASS_NONCE_LEAD = 2
 # A planned disarm may start at most this far ahead (a maintenance announced a week ahead).
 MAX_PLAN_AHEAD_MS = 7 * 86_400_000
 DISARM_BUDGET_MS = 20_000
@@ -206,7 +209,7 @@ class Control:
             config=config,
             switches=cast(SwitchStore, _NothingStored()),
             credentials=credentials,
-            nonces=MemoryNonceSource(),
+            nonces=MemoryNonceSource(lead=BREAK_GLASS_NONCE_LEAD),
             **kwargs,
         )
 

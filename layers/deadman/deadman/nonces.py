@@ -23,13 +23,18 @@ class NonceSource(Protocol):
 
 
 class MemoryNonceSource:
-    def __init__(self) -> None:
+    """Nonces for one process. `lead` starts each key that many units past its floor: break-glass
+    signs with keys whose shared counter (in AWS, out of reach) may have run a little ahead of the
+    clock, and a Gemini time-based key counts in whole seconds (a nonce within +/-30 s is taken)."""
+
+    def __init__(self, lead: int = 0) -> None:
         self._last: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._lead = lead
 
     def next(self, key_id: str, floor: int) -> int:
         with self._lock:
-            value = max(floor, self._last.get(key_id, floor - 1) + 1)
+            value = max(floor + self._lead, self._last.get(key_id, floor - 1) + 1)
             self._last[key_id] = value
             return value
 
