@@ -455,6 +455,7 @@ class Run:
         if isinstance(sim, GeminiSim):
             for key in [k for k in sim._keys if k.endswith(tag)]:
                 sim.revoke(key)
+                self.fleet.revoked[key] = self.world.now_ms
         elif isinstance(sim, KrakenSim):
             with sim.lock:
                 for key in [k for k in sim._keys if k.endswith(tag)]:
@@ -692,8 +693,8 @@ class Run:
         if beat is not None and timer <= beat + self.bounds.native_ms:
             return False
         lookback = now - self.bounds.native_ms - 60_000
-        if any(a >= lookback for a, _ in self.control_windows("disarm")):
-            return False  # Gemini heartbeats through a disarm, whatever the trader does
+        if any(lookback <= self.disarm_starts(c) <= now for c in self.fleet.controls if c.action == "disarm"):
+            return False  # Gemini heartbeats through a disarm (planned or not), whatever the trader does
         if any(x.gave_up and x.at_ms >= lookback for x in self.fleet.network.log):
             return False  # a straggler nobody can fence (Kraken, Gemini): the watchdog covers it
         # Kraken's relative timer can land late and is read back and corrected within one round
@@ -767,6 +768,12 @@ class Run:
             if cause == "kill" or self.killed_at(at, account) or self.just_armed(at):
                 continue
             if not self.contract_alive(at - lookback, at):
+                continue
+            key = self.fleet.order_keys.get(oid)
+            if cause != "sweep" and key is not None and self.fleet.revoked.get(key, at + 1) <= at:
+                # The operator deleted the key this order rested on (the simulated rotation does not
+                # wait for the trader to move, as the README's third step says to): nothing can keep
+                # that session alive, and Gemini's rule takes its orders.
                 continue
             if any(
                 at - lookback <= self.disarm_starts(c) <= at

@@ -221,6 +221,8 @@ class Fleet:
         self.sim: SimServer = self._make_sim(gemini_nonce_mode)
         self.kill_keys = kill_keys
         self.keys: dict[str, str] = {}  # account -> the key (or user address) its orders belong to
+        self.order_keys: dict[str, str] = {}  # Gemini: order id -> the key whose session placed it
+        self.revoked: dict[str, int] = {}  # key -> when the operator deleted it at the venue
         self.secret_raw: dict[str, str] = {venue: json.dumps(self._provision(gemini_nonce_mode, 0))}
         self.config = FleetConfig(
             timing=timing,
@@ -337,7 +339,9 @@ class Fleet:
         if isinstance(sim, KrakenSim):
             return sim.place_order(account, "XBTUSD", "buy", "100", "1")
         if isinstance(sim, GeminiSim):
-            return str(sim.place_session_order(self.keys[account], "btcusd", "buy", "100", "1"))
+            oid = str(sim.place_session_order(self.keys[account], "btcusd", "buy", "100", "1"))
+            self.order_keys[oid] = self.keys[account]  # the session it rests on (key rotation)
+            return oid
         assert isinstance(sim, HyperliquidSim)
         return str(sim.place(self.keys[account], 0))
 

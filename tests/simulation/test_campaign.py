@@ -113,6 +113,12 @@ REGRESSIONS: dict[str, tuple[int, float]] = {
     "gemini: the retiring key is heartbeated until it is deleted": (13549, 0.35),
     "gemini: a kill's orders on a deleted key go by the venue's rule": (10978, 0.35),
     "a tick that yielded to an operator's write is still on the record": (17632, 0.35),
+    "a remembered kill is not acted on once an arm may have come since (reads and writes failing)": (
+        6594,
+        0.35,
+    ),
+    "gemini heartbeats through a planned disarm are no false extension": (4864, 0.35),
+    "gemini: orders on a key the operator deleted go by the venue's rule": (3937, 0.35),
 }
 
 

@@ -73,6 +73,10 @@ _UNSCHEDULED: dict[str, Any] = {
 # A failed venue call is tried again this soon, within the tick, while the tick period allows.
 RETRY_AFTER_MS = 2_000
 MAX_RETRIES = 3
+# How long a switch state the table confirmed is acted on while the table cannot be read (reads and
+# writes failing alike): a kill keeps sweeping through a short outage, but a state this old may have
+# been changed by an operator since, and is not acted on (no extension, no sweep).
+MEMORY_TRUST_TICKS = 2
 # A lease this loop can no longer renew is given up this long before it runs out.
 LEASE_MARGIN_MS = 2_000
 # How long an invocation keeps trying to join the lease when DynamoDB fails: until about when the
@@ -163,7 +167,8 @@ class Refresher:
         self._clients: dict[tuple[str, bool], tuple[Any, VenueClient]] = {}
         self._retiring_clients: dict[str, tuple[Any, VenueClient]] = {}
         # The last state read or written per account: what the loop acts on when the table is not.
-        self._known: dict[str, Switch] = {}
+        # The last state read or written per account, with when the table confirmed it.
+        self._known: dict[str, tuple[Switch, int]] = {}
         self._renew_failures_in_row = 0
         self._said_unconfigured = False
 
@@ -258,18 +263,26 @@ class Refresher:
             self.metrics.count("StoreErrors", venue=self.venue)
             self.log("switch unreadable", account=account_id, error=type(exc).__name__)
             known = self._known.get(account_id)
-            if known is not None:
+            trust_ms = MEMORY_TRUST_TICKS * self.config.timing.tick_ms
+            if known is not None and self.clock() - known[1] <= trust_ms:
                 result.note = f"switch unreadable ({type(exc).__name__}); acting on the last state read"
-                return known
+                return known[0]
             try:
-                # A loop that just took over remembers nothing: ask through a write that cannot apply.
+                # Nothing known, or known too long ago (an arm may have come since): ask through a
+                # write that cannot apply; its refusal carries the item.
                 switch = self.switches.get_by_write(self.venue, account_id)
             except Exception:
-                result.note = f"switch unreadable ({type(exc).__name__}); nothing known: no action"
+                result.note = f"switch unreadable ({type(exc).__name__}); nothing recent known: no action"
                 result.retry = True
                 return None
-        self._known[account_id] = switch
+        self._remember(switch)
         return switch
+
+    def _remember(self, switch: Switch) -> None:
+        """What the table just confirmed, and when: acted on while it cannot be read, but only for a
+        little while (MEMORY_TRUST_TICKS): a kill remembered after an operator armed would sweep a
+        live trader."""
+        self._known[switch.account] = (switch, self.clock())
 
     def _store(self, switch: Switch) -> Switch:
         try:
@@ -278,9 +291,9 @@ class Refresher:
             # The refused write says how the switch stands now (a kill, say): remembered, so the loop
             # acts on it even while the table cannot be read.
             if exc.current is not None:
-                self._known[switch.account] = exc.current
+                self._remember(exc.current)
             raise
-        self._known[switch.account] = stored
+        self._remember(stored)
         return stored
 
     def _tick_switch(
