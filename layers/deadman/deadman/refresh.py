@@ -164,19 +164,21 @@ class Refresher:
         self._client_factory = client_factory or (
             lambda account: module.Client(account, nonces=nonces, clock=clock)
         )
-        self._clients: dict[tuple[str, bool], tuple[Any, VenueClient]] = {}
-        self._retiring_clients: dict[str, tuple[Any, VenueClient]] = {}
-        # The last state read or written per account: what the loop acts on when the table is not.
-        # The last state read or written per account, with when the table confirmed it.
+        self._clients: dict[tuple[str, str], tuple[Any, VenueClient]] = {}
+        # The last state read or written per account, with when the table confirmed it: what the
+        # loop acts on, for a little while, when the table cannot be read.
         self._known: dict[str, tuple[Switch, int]] = {}
         self._renew_failures_in_row = 0
         self._said_unconfigured = False
 
-    def _client(self, account: Any, *, kill_key: bool = False) -> VenueClient:
-        slot = (account.account_id, kill_key)
+    def _client(self, account: Any, *, kill_key: bool = False, retiring: bool = False) -> VenueClient:
+        """The account's client on its trading key, its kill key, or (Gemini mid-rotation) its
+        retiring key; kept while the secret is unchanged (the same Account object)."""
+        slot = (account.account_id, "kill" if kill_key else "retiring" if retiring else "trade")
         cached = self._clients.get(slot)
         if cached is None or cached[0] is not account:
-            cached = (account, self._client_factory(account.for_kill() if kill_key else account))
+            signer = account.for_kill() if kill_key else account.for_retiring() if retiring else account
+            cached = (account, self._client_factory(signer))
             self._clients[slot] = cached
         return cached[1]
 
@@ -210,8 +212,7 @@ class Refresher:
         verdicts = {self.config.system: verdict}
         for system in sorted({s for names in gating.values() for s in names} - set(verdicts)):
             verdicts[system] = self._judge(system)
-            if verdicts[system].at_ms is not None:
-                now = max(now, verdicts[system].at_ms or now)
+            now = max(now, verdicts[system].at_ms or now)
         report.at_ms = now
         used = {s for names in gating.values() for s in (names or (self.config.system,))}
         for system in sorted(used):
@@ -487,15 +488,10 @@ class Refresher:
         """Gemini mid-rotation: the old trading key's session may still hold the trader's orders, and
         only its own heartbeats keep them. Sent under the same intent as the main one; once Gemini
         refuses the key (deleted), the secret should drop it: said in the log and a metric."""
-        retiring = account.for_retiring() if hasattr(account, "for_retiring") else None
-        if retiring is None or decision.extend_to_ms is None:
+        if getattr(account, "retiring", None) is None or decision.extend_to_ms is None:
             return
-        cached = self._retiring_clients.get(account.account_id)
-        if cached is None or cached[0] is not account:
-            cached = (account, self._client_factory(retiring))
-            self._retiring_clients[account.account_id] = cached
         try:
-            cached[1].extend(decision.extend_to_ms, send_by_ms=send_by)
+            self._client(account, retiring=True).extend(decision.extend_to_ms, send_by_ms=send_by)
         except VenueError as exc:
             self.metrics.count("RetiringKeyErrors", venue=self.venue)
             self.log("retiring key not extended", account=account.account_id, error=str(exc))

@@ -214,17 +214,7 @@ class Account:
 
     def for_retiring(self) -> Account | None:
         """The account on the key being rotated out (heartbeats only), or None."""
-        if self.retiring is None:
-            return None
-        return replace(
-            self,
-            api_key=self.retiring.api_key,
-            api_secret=self.retiring.api_secret,
-            nonce_mode=self.retiring.nonce_mode,
-            account=self.retiring.account,
-            kill=None,
-            retiring=None,
-        )
+        return None if self.retiring is None else self._signing_with(self.retiring)
 
     def for_kill(self) -> Account:
         """The account as the kill path uses it: the kill key where configured, else self.
@@ -232,16 +222,19 @@ class Account:
         A kill key is a session of its own, and cancel/session cancels only the orders of the session
         that sends it; swept with the kill key, it would cancel none of the trader's orders. So the
         kill key always sweeps with cancel/all (which also cancels orders placed in the web UI)."""
-        if self.kill is None:
-            return self
+        return self if self.kill is None else self._signing_with(self.kill, sweep_scope="all")
+
+    def _signing_with(self, key: KillCredentials, **also: Any) -> Account:
+        """This account on another of its keys, which has no further keys of its own."""
         return replace(
             self,
-            api_key=self.kill.api_key,
-            api_secret=self.kill.api_secret,
-            nonce_mode=self.kill.nonce_mode,
-            account=self.kill.account,
-            sweep_scope="all",
+            api_key=key.api_key,
+            api_secret=key.api_secret,
+            nonce_mode=key.nonce_mode,
+            account=key.account,
             kill=None,
+            retiring=None,
+            **also,
         )
 
 
