@@ -129,3 +129,11 @@ def test_the_sample_stream_event_is_one_kill_message(aws: Any) -> None:
     [note] = notifications([entry])
     assert note.subject == "[deadman] KILL kraken/main: latched"
     assert handler.lambda_handler(event, Context()) == {"notified": 1}
+
+
+def test_stored_text_is_escaped_as_the_cli_escapes_it() -> None:
+    """One escaping for terminals and inboxes: a bidi override reads as \\u202e, ESC as \\x1b."""
+    entry = {"pk": "AUDIT#kraken#main", "action": "kill", "actor": "op", "at_ms": 1, "result": "latched"}
+    [note] = notifications([dict(entry, reason="evil\u202eok\x1b[2J")])
+    assert note.data["reason"] == "evil\\u202eok\\x1b[2J"
+    assert "why: evil\\u202eok\\x1b[2J" in note.text

@@ -22,13 +22,14 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from deadman import __version__
+from deadman.text import printable
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -380,26 +381,6 @@ def exit_code(status: int) -> int:
 
 
 # -- rendering -------------------------------------------------------------------------------------
-
-# Printed as nothing or rearranging the line (bidi overrides and isolates), or breaking it.
-_UNSAFE_FORMAT = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029")
-
-
-def printable(text: str, *, newlines: bool = False) -> str:
-    """`text` with every character a terminal would act on escaped (ESC -> \\x1b, NUL -> \\x00,
-    U+202E -> \\u202e): reasons and venue messages are stored text another operator wrote, and an
-    escape sequence in them could repaint or hide this terminal's output."""
-    if text.isprintable():
-        return text
-    out = []
-    for char in text:
-        if char == "\n" and newlines:
-            out.append(char)
-        elif unicodedata.category(char) in ("Cc", "Cs") or char in _UNSAFE_FORMAT:
-            out.append(char.encode("unicode_escape").decode("ascii"))
-        else:
-            out.append(char)
-    return "".join(out)
 
 
 def sanitised(value: Any) -> Any:
@@ -799,7 +780,7 @@ def cmd_kill_direct(args: argparse.Namespace) -> int:
     print(
         "NOT recorded, and the switches are NOT latched: the fleet will extend again once AWS answers "
         f"if the trader beats ({printable(str(payload.get('message') or payload))}). As soon as the API "
-        f"answers, run:\n  deadman kill --reason {_shell_quote(follow_up)}",
+        f"answers, run:\n  deadman kill --reason {shlex.quote(follow_up)}",
         file=sys.stderr,
     )
     return EXIT_PARTIAL
@@ -824,12 +805,6 @@ def _save_break_glass(body: dict[str, Any]) -> str:
     path = folder / f"kill-{stamp}.json"
     path.write_text(json_text(body) + "\n", encoding="utf-8")
     return str(path)
-
-
-def _shell_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 def cmd_disarm(args: argparse.Namespace) -> int:
@@ -928,10 +903,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def _watch_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    value = _positive_seconds(text)
     if not 1 <= value <= 3600:
         raise argparse.ArgumentTypeError(f"{text!r}: watch every 1 to 3600 seconds")
     return value

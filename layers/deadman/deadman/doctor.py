@@ -14,11 +14,11 @@ from deadman.cli import (
     CliError,
     describe_error,
     network_error,
-    printable,
     render_error,
     stack_name,
     stack_outputs,
 )
+from deadman.text import printable
 
 DOCTOR_HELP = """\
 Checks a deployment (--stack NAME) or the sandbox (environment from `python -m sandbox.local_api`).

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from deadman.text import printable
 
 # Audit actions worth a message, and how a human would name them.
 NOTIFIED = {
@@ -26,12 +27,11 @@ NOTIFIED = {
     "recovered": "TRADER ALIVE AGAIN",
     "venue-timer-fired": "VENUE TIMER FIRED",
 }
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 SUBJECT_MAX = 100  # SNS: at most 100 printable ASCII characters
 
 
 def _clean(text: Any) -> str:
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    return printable(str(text))
 
 
 @dataclass(frozen=True)
