@@ -301,6 +301,12 @@ def test_disarm_of_a_killed_switch_is_refused_and_changes_no_switch(stack: Stack
     assert store.get("gemini", "main").version == 0
     assert audit("kraken", "main")[0]["result"] == "refused: switch is killed"
 
+    # A planned disarm is refused the same way, all or nothing.
+    plan = {"reason": "maintenance", "for_seconds": 60, "starts_at_ms": int(time.time() * 1000) + 3_600_000}
+    status, body = call(api, "POST", "/disarm", plan)
+    assert status == 409 and body["switches"] == ["kraken/main"]
+    assert store.get("kraken", "main") == before and store.get("gemini", "main").version == 0
+
 
 # -- kill -----------------------------------------------------------------------------------------------
 

@@ -453,18 +453,11 @@ class Control:
                 f"stack parameter MaxDisarmSeconds); got {for_seconds}"
             )
         started = self.clock()
-        if starts_at_ms is not None and starts_at_ms > started:
-            if starts_at_ms - started > MAX_PLAN_AHEAD_MS:
-                raise RequestError(
-                    f"starts_at_ms is more than {MAX_PLAN_AHEAD_MS // 86_400_000} days ahead; plan it later"
-                )
-            return self._plan_disarm(
-                reason=reason,
-                for_seconds=for_seconds,
-                venues=venues,
-                accounts=accounts,
-                caller=caller,
-                starts_at_ms=starts_at_ms,
+        # A start in the past, or none, is now; a start ahead is a plan.
+        plan_start = starts_at_ms if starts_at_ms is not None and starts_at_ms > started else None
+        if plan_start is not None and plan_start - started > MAX_PLAN_AHEAD_MS:
+            raise RequestError(
+                f"starts_at_ms is more than {MAX_PLAN_AHEAD_MS // 86_400_000} days ahead; plan it later"
             )
         targets, problems = self._resolve(venues, accounts)
         until = started + for_seconds * 1000
@@ -480,6 +473,11 @@ class Control:
                 names,
             )
         self.metrics.count("DisarmRequests")
+        if plan_start is not None:
+            return self._plan_disarm(
+                targets, problems, current, reason=reason, for_seconds=for_seconds, caller=caller,
+                starts_at_ms=plan_start,
+            )  # fmt: skip
 
         def disarmed(s: Switch) -> Switch:
             return dataclasses.replace(
@@ -494,15 +492,7 @@ class Control:
         results: dict[str, DisarmSwitchResult] = {}
         windows: list[int] = []
         for target in targets:
-            result = DisarmSwitchResult(
-                venue=target.venue,
-                account=target.account_id,
-                mode=current[target.name].mode.value,
-                disarmed=False,
-                disarmed_until_ms=None,
-                venue_timer="not_attempted",
-            )
-            results[target.name] = result
+            result = results[target.name] = _not_disarmed(target, current[target.name])
             written = self._write_mode(target, current[target.name], disarmed, refuse_killed=True)
             if isinstance(written, str):
                 result.error = written
@@ -536,21 +526,20 @@ class Control:
 
     def _plan_disarm(
         self,
+        targets: list[Target],
+        problems: dict[str, str],
+        current: dict[str, Switch],
         *,
         reason: str,
         for_seconds: int,
-        venues: Sequence[str] | None,
-        accounts: Sequence[str] | None,
         caller: Caller,
         starts_at_ms: int,
     ) -> DisarmResult:
         """A disarm that starts later (Kraken's announced maintenance, say): recorded on each switch
         now, applied by the refresher's first tick at or after `starts_at_ms` (venue timers switched
         off then, re-armed by itself at the end like any disarm). Nothing changes at the venues now."""
-        targets, problems = self._resolve(venues, accounts)
         now = self.clock()
         until = starts_at_ms + for_seconds * 1000
-        self.metrics.count("DisarmRequests")
 
         def planned(s: Switch) -> Switch:
             return dataclasses.replace(
@@ -563,17 +552,8 @@ class Control:
 
         results: dict[str, DisarmSwitchResult] = {}
         for target in targets:
-            current = self.switches.get(target.venue, target.account_id)
-            result = DisarmSwitchResult(
-                venue=target.venue,
-                account=target.account_id,
-                mode=current.mode.value,
-                disarmed=False,
-                disarmed_until_ms=None,
-                venue_timer="not_attempted",
-            )
-            results[target.name] = result
-            written = self._write_mode(target, current, planned, refuse_killed=True)
+            result = results[target.name] = _not_disarmed(target, current[target.name])
+            written = self._write_mode(target, current[target.name], planned, refuse_killed=True)
             if isinstance(written, str):
                 result.error = written.replace("not disarmed", "not planned")
             else:
@@ -1092,6 +1072,18 @@ def _clears_after_kill(caps: Capabilities) -> bool:
     """Venues whose native fires are rationed (Hyperliquid: 10 a day) get their timer cleared once
     the kill's sweep emptied the book: a killed switch never extends, so the timer serves nothing."""
     return caps.daily_trigger_budget is not None and caps.can_disarm
+
+
+def _not_disarmed(target: Target, current: Switch) -> DisarmSwitchResult:
+    """A switch's line in a disarm's answer before anything was written."""
+    return DisarmSwitchResult(
+        venue=target.venue,
+        account=target.account_id,
+        mode=current.mode.value,
+        disarmed=False,
+        disarmed_until_ms=None,
+        venue_timer="not_attempted",
+    )
 
 
 class _NothingStored:
