@@ -70,9 +70,9 @@ def _timed_ms(fn: Callable[[], object]) -> float:
 
 
 def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
-    from deadman.clock import system_clock
-    from deadman.observability import ListMetrics
-    from deadman.refresh import build_refresher
+    from deadman.core.clock import system_clock
+    from deadman.core.metrics import ListMetrics
+    from deadman.edges.wiring import refresher_from_env
     from sandbox.stack import Stack
     from sandbox.trader import ToyTrader
 
@@ -84,7 +84,9 @@ def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
         trader = ToyTrader(stack)
         for venue in stack.venues:
             metrics = ListMetrics()
-            refresher = build_refresher(venue, clock=system_clock, metrics=metrics, log=lambda *a, **k: None)
+            refresher = refresher_from_env(
+                venue, clock=system_clock, metrics=metrics, log=lambda *a, **k: None
+            )
             trader.beat()
             refresher.tick()  # first tick: secret fetch, first venue call; not a steady-state tick
             metrics.records.clear()

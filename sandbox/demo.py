@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from deadman.policy import Timing, reaction_bounds
+from deadman.core.policy import Timing, reaction_bounds
 from deadman.venues import load as load_venue
 from sandbox.local_api import LocalApi
 from sandbox.stack import HL_USERS, SandboxTiming, Stack
@@ -197,7 +197,7 @@ class Story:
 
     def operator(self, *argv: str) -> int:
         """One `deadman` CLI command against the local API, its output in the timeline."""
-        from deadman.cli import main as deadman
+        from deadman.edges.cli.main import main as deadman
 
         self.line.say("$ deadman " + " ".join(f'"{a}"' if " " in a else a for a in argv))
         code = deadman([*argv, "--endpoint", self.api_url])

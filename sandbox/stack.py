@@ -343,7 +343,7 @@ class Stack:
         return {k: v for k, v in books.items() if k[0] in self.venues}
 
     def switch(self, venue: str, account: str) -> Any:
-        from deadman.switches import SwitchStore
+        from deadman.stores.switches import SwitchStore
 
         return SwitchStore(CONTROL_TABLE).get(venue, account)
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from deadman.clock import system_clock
-from deadman.liveness import LivenessWriter
-from deadman.nonces import DynamoNonceSource
+from deadman.core.clock import system_clock
+from deadman.stores.liveness import LivenessWriter
+from deadman.stores.nonces import DynamoNonceSource
 from deadman.venues.gemini import auth_headers, encode_payload, sign
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class ToyTrader:
         return self.last_beat_ms
 
     def stored_beat(self) -> int:
-        from deadman.liveness import LivenessReader
+        from deadman.stores.liveness import LivenessReader
         from sandbox.stack import LIVENESS_TABLE, SYSTEM
 
         row = LivenessReader(LIVENESS_TABLE).read(SYSTEM)

@@ -5,14 +5,14 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 
-from deadman.api import DISARM_ROUTES, build_app
-from deadman.control import Control
-from deadman.observability import PowertoolsMetrics, logger_sink
+from deadman.edges.api.routes import DISARM_ROUTES, build_app
+from deadman.edges.observability import PowertoolsMetrics, logger_sink
+from deadman.edges.wiring import control_from_env
 
 logger = Logger()
 metrics = Metrics()
 sink = PowertoolsMetrics(metrics)
-control = Control.from_env(metrics=sink, log=logger_sink(logger))
+control = control_from_env(metrics=sink, log=logger_sink(logger))
 app = build_app(control, DISARM_ROUTES, logger=logger)
 
 

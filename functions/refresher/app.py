@@ -5,16 +5,16 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from deadman.clock import system_clock
-from deadman.entry import handle_schedule
-from deadman.observability import PowertoolsMetrics, logger_sink
-from deadman.refresh import build_refresher
+from deadman.core.clock import system_clock
+from deadman.edges.entry import handle_schedule
+from deadman.edges.observability import PowertoolsMetrics, logger_sink
+from deadman.edges.wiring import refresher_from_env
 
 logger = Logger()
 metrics = Metrics()
 metrics.set_default_dimensions(venue=os.environ.get("VENUE", "unknown"))
 sink = PowertoolsMetrics(metrics)
-refresher = build_refresher(
+refresher = refresher_from_env(
     os.environ.get("VENUE", ""), clock=system_clock, metrics=sink, log=logger_sink(logger)
 )
 

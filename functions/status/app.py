@@ -5,12 +5,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from deadman.api import STATUS_ROUTES, build_app
-from deadman.control import Control
-from deadman.observability import logger_sink
+from deadman.edges.api.routes import STATUS_ROUTES, build_app
+from deadman.edges.observability import logger_sink
+from deadman.edges.wiring import control_from_env
 
 logger = Logger()
-control = Control.from_env(log=logger_sink(logger))
+control = control_from_env(log=logger_sink(logger))
 app = build_app(control, STATUS_ROUTES, logger=logger)
 
 

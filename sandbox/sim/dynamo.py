@@ -1,6 +1,10 @@
 """An in-memory stand-in for `boto3.client("dynamodb")`, for the deterministic simulation.
 
-The real stores (`deadman.switches`, `deadman.lease`, `deadman.nonces`, `deadman.liveness`) run
+Why this file is long: DynamoDB's expression grammar, its conditional writes, streams of errors
+and the fault injector share one item model; a stand-in that differs from DynamoDB anywhere the
+stores lean on would make the campaign's verdicts worthless, so it is kept whole and read whole.
+
+The real stores (`deadman.stores`: switches, lease, nonces, liveness) run
 unchanged against it, so it must refuse what DynamoDB refuses and answer what DynamoDB answers,
 including the conditional writes the lease and the kill latch rely on. It implements only the calls
 and the expression syntax the codebase uses; anything else is refused with a ValidationException
@@ -386,7 +390,7 @@ class _Placeholders:
         return self.values[ref]
 
     def check_all_used(self) -> None:
-        # DynamoDB refuses placeholders no expression uses (deadman.lease filters its values for it).
+        # DynamoDB refuses placeholders no expression uses (deadman.stores.lease filters its values for it).
         unused_names = sorted(set(self.names) - self.used_names)
         if unused_names:
             raise _invalid(

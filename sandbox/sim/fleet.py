@@ -1,6 +1,9 @@
 """The fleet of one venue, assembled from the real code on simulated ground.
 
-What is real: the refresher Lambda's entry (`deadman.entry.handle_schedule`), the tick loop, the
+Why this file is long: it is the one place where the real code meets the simulated world (Lambda
+invocations, the scheduler, the trader, the operator), and every seam is here to be read at once.
+
+What is real: the refresher Lambda's entry (`deadman.edges.entry.handle_schedule`), the tick loop, the
 lease, the stores, the nonce source, the policy, the venue clients (signing included) and the
 control use cases. What is simulated: DynamoDB (`FakeDynamo`), Secrets Manager (`SimSecrets`, with
 the CredentialStore's cache rules on the virtual clock), the venues (the sandbox simulators, reached
@@ -19,20 +22,20 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from deadman.concurrency import Outcome
-from deadman.config import FleetConfig
-from deadman.control import Caller, Control
-from deadman.credentials import VenueSecret, parse_secret
-from deadman.entry import handle_schedule
-from deadman.errors import CredentialsError
-from deadman.liveness import LivenessReader, LivenessWriter
-from deadman.nonces import DynamoNonceSource
-from deadman.policy import Timing
-from deadman.refresh import Refresher
-from deadman.store_retry import Retrying
-from deadman.switches import SwitchStore
+from deadman.app.control import Caller, Control
+from deadman.app.refresh import Refresher
+from deadman.core.concurrency import Outcome
+from deadman.core.config import FleetConfig
+from deadman.core.errors import CredentialsError
+from deadman.core.policy import Timing
+from deadman.core.venue import VenueClient
+from deadman.edges.entry import handle_schedule
+from deadman.stores.credentials import VenueSecret, parse_secret
+from deadman.stores.liveness import LivenessReader, LivenessWriter
+from deadman.stores.nonces import DynamoNonceSource
+from deadman.stores.retry import Retrying
+from deadman.stores.switches import SwitchStore
 from deadman.venues import load as load_venue
-from deadman.venues.base import VenueClient
 from sandbox.sim.dynamo import CallFault, FakeDynamo
 from sandbox.sim.transport import SimNetwork
 from sandbox.sim.world import Task, World
@@ -99,7 +102,7 @@ class SimMetrics:
 
 
 class WorldParallel:
-    """`deadman.concurrency.Parallel` on the virtual-time scheduler: one task per job."""
+    """`deadman.core.concurrency.Parallel` on the virtual-time scheduler: one task per job."""
 
     def __init__(self, world: World) -> None:
         self.world = world

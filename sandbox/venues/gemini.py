@@ -1,6 +1,9 @@
 """Gemini simulator: REST v1 private endpoints with Gemini's own authentication, nonce rules,
 sessions, "Require Heartbeat" timer and error shapes (docs/venues.md, Gemini).
 
+Why this file is long: authentication, nonce rules, sessions and the heartbeat timer are one
+model of one venue, written apart from the client so that the two can disagree.
+
 Authentication is checked here with code of its own (never the client's): headers, HMAC-SHA384 of
 the base64 payload text keyed with the raw secret, `request` equal to the path, nonce rules.
 

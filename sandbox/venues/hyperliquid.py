@@ -2,6 +2,9 @@
 sets, agents and vaults, resting orders, and `scheduleCancel` with its volume gate, 5 s lead and
 10 triggers per UTC day.
 
+Why this file is long: the venue's authentication is rebuilt from its rules, independent of the
+client, next to the order book and the timer those rules guard.
+
 Authentication is rebuilt here from the venue's rules, not from the client's code: the action is
 re-serialised in the venue's own field order (as the venue's rmp-serde does, so a client that
 sends keys in another order, or a `null` where a key must be absent, signs different bytes), then

@@ -43,8 +43,8 @@ def test_pure_core_runs_on_313() -> None:
     # policy pulls in venues.base and errors only: stdlib, so the bare interpreter can run it.
     script = (
         "import sys; sys.path.insert(0, 'layers/deadman')\n"
-        "from deadman.policy import Timing, SwitchView, LivenessView, decide\n"
-        "from deadman.venues.base import Capabilities, TimerKind\n"
+        "from deadman.core.policy import Timing, SwitchView, LivenessView, decide\n"
+        "from deadman.core.venue import Capabilities, TimerKind\n"
         "caps = Capabilities('kraken', TimerKind.RELATIVE_SECONDS, True, 1000, 86399000, None, None)\n"
         "d = decide(now_ms=100_000, liveness=LivenessView(True, 99_000), switch=SwitchView(),\n"
         "           caps=caps, timing=Timing())\n"

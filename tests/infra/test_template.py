@@ -831,9 +831,9 @@ def test_operator_policies(template: dict[str, Any]) -> None:
 
 
 def test_alerts_come_from_the_audit_stream_filtered_to_what_matters(template: dict[str, Any]) -> None:
-    """The notifier is driven by new audit entries of the actions `deadman.notify` names, publishes
+    """The notifier is driven by new audit entries of the actions `deadman.app.notify` names, publishes
     to the alarm topic (encrypted: it may use its key) and to nothing else."""
-    from deadman.notify import NOTIFIED
+    from deadman.app.notify import NOTIFIED
 
     control = template["Resources"]["ControlTable"]["Properties"]
     assert control["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
@@ -1056,7 +1056,7 @@ def test_one_death_pages_once(template: dict[str, Any]) -> None:
     query grouped by system), not one alarm per venue; the refresher emits exactly that metric."""
     import inspect
 
-    from deadman import refresh
+    from deadman.app import refresh
 
     alarms = _alarms(template)
     dead = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Dead"]

@@ -17,9 +17,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deadman.control_results import StatusResult
-from deadman.policy import Mode
-from deadman.switches import switch_from_item
+from deadman.app.control.results import StatusResult
+from deadman.core.policy import Mode
+from deadman.stores.switches import switch_from_item
 from sandbox.local_api import LocalApi
 from sandbox.stack import CONTROL_TABLE, SandboxTiming, Stack
 from sandbox.trader import ToyTrader

@@ -22,11 +22,15 @@ import boto3
 import pytest
 import requests
 
-from deadman import cli, control
-from deadman.clock import system_clock
-from deadman.liveness import LivenessReader
-from deadman.observability import ListMetrics
-from deadman.switches import SwitchStore
+from deadman.app.control import toolkit
+from deadman.core.clock import system_clock
+from deadman.core.metrics import ListMetrics
+from deadman.edges.cli import client as cli_client
+from deadman.edges.cli import common as cli_common
+from deadman.edges.cli import main as cli_main
+from deadman.edges.cli import render as cli_render
+from deadman.stores.liveness import LivenessReader
+from deadman.stores.switches import SwitchStore
 from sandbox.aws import patched_env
 from sandbox.local_api import LocalApi
 from sandbox.stack import CONTROL_TABLE, GEMINI_KEYS, LIVENESS_TABLE, SandboxTiming, Stack
@@ -38,7 +42,7 @@ DEADMAN = Path(sys.executable).parent / "deadman"
 
 def status_code(body: dict[str, Any]) -> int:
     """A health check: the exit code says whether anything needs attention, whatever the format."""
-    return cli.EXIT_ATTENTION if cli.attention(body) else cli.EXIT_OK
+    return cli_common.EXIT_ATTENTION if cli_render.attention(body) else cli_common.EXIT_OK
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +53,7 @@ def sandbox() -> Iterator[tuple[Stack, LocalApi]]:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
+    code = cli_main.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -62,30 +66,30 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1d", 86400), ("45s", 45), (" 5 m ", 300)],
 )
 def test_durations(text: str, seconds: int) -> None:
-    assert cli.parse_duration(text) == seconds
+    assert cli_common.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize(
     "text", ["", "0", "0m", "10x", "m30", "-5m", "1.5h", "30 minutes", "h", "45", " 10 "]
 )
 def test_bad_durations(text: str) -> None:
-    with pytest.raises(cli.CliError) as info:
-        cli.parse_duration(text)
-    assert info.value.code == cli.EXIT_USAGE
+    with pytest.raises(cli_common.CliError) as info:
+        cli_common.parse_duration(text)
+    assert info.value.code == cli_common.EXIT_USAGE
 
 
 def test_a_duration_without_a_unit_is_refused_with_the_choices_spelt_out() -> None:
     # '--for 10' used to mean 10 seconds silently; an operator meaning 10 minutes got a disarm that
     # ended while the restart was still under way.
-    with pytest.raises(cli.CliError) as info:
-        cli.parse_duration("10")
+    with pytest.raises(cli_common.CliError) as info:
+        cli_common.parse_duration("10")
     assert str(info.value) == "duration '10' has no unit: write 10s, 10m or 10h (seconds, minutes, hours)"
 
 
 def test_region_and_exit_code_mapping() -> None:
-    assert cli.region_of("https://abc123.execute-api.eu-west-2.amazonaws.com/v1") == "eu-west-2"
-    assert cli.region_of("http://127.0.0.1:8080") is None
-    assert [cli.exit_code(s) for s in (200, 207, 400, 409, 401, 403, 404, 429, 500, 502, 504)] == [
+    assert cli_client.region_of("https://abc123.execute-api.eu-west-2.amazonaws.com/v1") == "eu-west-2"
+    assert cli_client.region_of("http://127.0.0.1:8080") is None
+    assert [cli_client.exit_code(s) for s in (200, 207, 400, 409, 401, 403, 404, 429, 500, 502, 504)] == [
         0,
         1,
         2,
@@ -117,18 +121,18 @@ def test_operator_story_with_exit_codes(
     assert all(n == 0 for n in stack.books().values())
 
     code, out, _ = run(capsys, "status", *ep)
-    assert code == cli.EXIT_ATTENTION  # killed switches need a look: status says so in its exit code
+    assert code == cli_common.EXIT_ATTENTION  # killed switches need a look: status says so in its exit code
     assert "ATTENTION:" in out and "kraken/main is killed: cli drill" in out
     assert "trader toy-trader: ALIVE" in out
     assert "killed until an operator arms it" in out
-    # The native reaction bound as the API computes it (deadman.policy owns the number).
+    # The native reaction bound as the API computes it (deadman.core.policy owns the number).
     bounds = json.loads(run(capsys, "status", *ep, "--json")[1])["venues"]
     native = next(v["reaction_bounds"]["native_s"] for v in bounds if v["venue"] == "hyperliquid")
     [row] = [line for line in out.splitlines() if line.startswith("hyperliquid  absolute_ms")]
     assert f"{native:.1f} s" in row
 
     code, _, err = run(capsys, "disarm", *ep, "--for", "30m", "--reason", "deploy")
-    assert code == cli.EXIT_USAGE and "HTTP 409 conflict" in err and "Arm it first" in err
+    assert code == cli_common.EXIT_USAGE and "HTTP 409 conflict" in err and "Arm it first" in err
 
     code, out, _ = run(capsys, "arm", *ep, "--reason", "drill over")
     assert code == 0 and "armed 5 switch(es)" in out
@@ -141,32 +145,32 @@ def test_operator_story_with_exit_codes(
     assert body["for_seconds"] == 1800 and [s["venue_timer"] for s in body["switches"]] == ["off"]
 
     code, _, err = run(capsys, "disarm", *ep, "--for", "3h", "--reason", "too long")
-    assert code == cli.EXIT_USAGE and "between 1 and 3600" in err
+    assert code == cli_common.EXIT_USAGE and "between 1 and 3600" in err
 
     code, _, err = run(capsys, "kill", *ep, "--reason", "x", "--account", "nope")
-    assert code == cli.EXIT_USAGE and "unknown account(s) 'nope'" in err
+    assert code == cli_common.EXIT_USAGE and "unknown account(s) 'nope'" in err
 
     code, _, err = run(capsys, "disarm", *ep, "--for", "soon", "--reason", "x")
-    assert code == cli.EXIT_USAGE and "cannot read duration" in err
+    assert code == cli_common.EXIT_USAGE and "cannot read duration" in err
 
-    assert run(capsys, "kill", *ep)[0] == cli.EXIT_USAGE  # --reason is required (argparse)
+    assert run(capsys, "kill", *ep)[0] == cli_common.EXIT_USAGE  # --reason is required (argparse)
 
     stack.kraken.faults.http_5xx = 502
     try:
         code, out, _ = run(capsys, "kill", *ep, "--reason", "kraken down")
     finally:
         stack.kraken.faults.http_5xx = None
-    assert code == cli.EXIT_PARTIAL
+    assert code == cli_common.EXIT_PARTIAL
     assert "INCOMPLETE" in out and "NOT done: kraken/main" in out
 
     # The sandbox answers an unknown route like API Gateway does (403 "Missing Authentication Token"):
     # the hint is about the URL, not the credentials.
     code, _, err = run(capsys, "status", "--endpoint", api.url + "/nope")
-    assert code == cli.EXIT_AUTH and "HTTP 403" in err
+    assert code == cli_common.EXIT_AUTH and "HTTP 403" in err
     assert "no route matches this URL" in err and "ApiUrl" in err and "credentials" not in err
 
     code, _, err = run(capsys, "status", "--endpoint", "http://127.0.0.1:9", "--timeout", "2")
-    assert code == cli.EXIT_UNREACHABLE and "cannot reach" in err
+    assert code == cli_common.EXIT_UNREACHABLE and "cannot reach" in err
 
     with patched_env({"DEADMAN_ENDPOINT": api.url}):
         code, out, _ = run(capsys, "status", "--json")
@@ -196,12 +200,12 @@ def test_bad_reasons_are_refused_and_change_nothing(
     before = control_table()
 
     code, _, err = run(capsys, "kill", *ep, "--reason", "   ")
-    assert code == cli.EXIT_USAGE and "HTTP 400" in err and "only whitespace" in err
+    assert code == cli_common.EXIT_USAGE and "HTTP 400" in err and "only whitespace" in err
     code, _, err = run(capsys, "arm", *ep, "--reason", "fine\x1b[2J\x1b[H")
-    assert code == cli.EXIT_USAGE and "control character (U+001B) at position 4" in err
+    assert code == cli_common.EXIT_USAGE and "control character (U+001B) at position 4" in err
     assert not any(char in err for char in UNSAFE)
     code, _, err = run(capsys, "disarm", *ep, "--for", "5m", "--reason", "nul\x00")
-    assert code == cli.EXIT_USAGE and "U+0000" in err
+    assert code == cli_common.EXIT_USAGE and "U+0000" in err
 
     # Invalid UTF-8 on the wire (a client that does not encode its text): the sandbox, like API
     # Gateway, passes it on with U+FFFD in place of the bad bytes.
@@ -228,7 +232,7 @@ def test_status_never_prints_control_characters_stored_in_the_table(
         now_ms=int(time.time() * 1000),
     )
     code, out, _ = run(capsys, "status", "--endpoint", api.url, "--audit", "5")
-    assert code == (cli.EXIT_ATTENTION if "ATTENTION:" in out else cli.EXIT_OK)
+    assert code == (cli_common.EXIT_ATTENTION if "ATTENTION:" in out else cli_common.EXIT_OK)
     assert not any(char in out for char in UNSAFE), repr(out)
     assert "legacy \\x1b[2J\\x1b[H\\x00reason" in out and "\\u202eevil" in out
 
@@ -244,7 +248,7 @@ def test_a_short_timeout_is_reported_as_given(capsys: pytest.CaptureFixture[str]
         silent.listen(4)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         code, _, err = run(capsys, "status", "--endpoint", url, "--no-sign", "--timeout", "0.05")
-    assert code == cli.EXIT_UNREACHABLE
+    assert code == cli_common.EXIT_UNREACHABLE
     assert "within 0.05 s" in err and "within 0 s" not in err
 
 
@@ -296,17 +300,17 @@ def test_requests_are_sigv4_signed_and_errors_map_to_exit_codes(
     ]
     with patched_env(creds):
         code, _, err = run(capsys, "status", "--endpoint", recorder + "/v1", "--region", "eu-west-1")
-        assert code == cli.EXIT_AUTH and "not authorized" in err and "Operator" in err
+        assert code == cli_common.EXIT_AUTH and "not authorized" in err and "Operator" in err
         code, _, err = run(capsys, "status", "--endpoint", recorder + "/v1", "--region", "eu-west-1")
-        assert code == cli.EXIT_SERVER and "outcome is unknown" in err
+        assert code == cli_common.EXIT_SERVER and "outcome is unknown" in err
         # Throttling is not a refusal: its own exit code, and the advice is to retry.
         code, _, err = run(capsys, "status", "--endpoint", recorder + "/v1", "--region", "eu-west-1")
-        assert code == cli.EXIT_THROTTLED == 6
+        assert code == cli_common.EXIT_THROTTLED == 6
         assert "HTTP 429" in err and "throttled" in err and "retry" in err
         assert "refused" not in err
         # A wrong stage or path, signed: the hint is about the URL, not the credentials.
         code, _, err = run(capsys, "status", "--endpoint", recorder + "/v2", "--region", "eu-west-1")
-        assert code == cli.EXIT_AUTH and "no route matches this URL" in err and "/v1" in err
+        assert code == cli_common.EXIT_AUTH and "no route matches this URL" in err and "/v1" in err
         assert "check your AWS credentials" not in err
     auth = Recorder.seen[0]["authorization"]
     assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIDCLITEST/")
@@ -337,7 +341,7 @@ def test_no_credentials_for_a_remote_endpoint_is_an_auth_error(capsys: pytest.Ca
             )
     finally:
         os.environ.update(saved)
-    assert code == cli.EXIT_AUTH and "no AWS credentials" in err
+    assert code == cli_common.EXIT_AUTH and "no AWS credentials" in err
 
 
 def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
@@ -480,14 +484,14 @@ def test_break_glass_kill_empties_the_books_with_the_api_down_then_records_it(
     keys.chmod(0o644)
     down = ("--endpoint", "http://127.0.0.1:9", "--timeout", "2")
     code, _, err = run(capsys, "kill", "--direct", "--keys", str(keys), "--reason", "api down", *down)
-    assert code == cli.EXIT_USAGE and "readable by others" in err and "chmod 600" in err
+    assert code == cli_common.EXIT_USAGE and "readable by others" in err and "chmod 600" in err
 
     keys.chmod(0o600)
     ToyTrader(stack).rest_orders(1)
     assert all(n > 0 for n in stack.books().values())
     # The fleet's shared nonce counter for the time-based Gemini key ran ahead of the clock (several
     # requests a second): break-glass, which cannot read that counter, must still be taken.
-    from deadman.nonces import MemoryNonceSource
+    from deadman.stores.nonces import MemoryNonceSource
     from deadman.venues import gemini
 
     [timed] = [a for a in stack.secret_values()["gemini"]["accounts"] if a.get("nonce_mode") == "time"]
@@ -497,7 +501,7 @@ def test_break_glass_kill_empties_the_books_with_the_api_down_then_records_it(
     )
     code, out, err = run(capsys, "kill", "--direct", "--keys", str(keys), "--reason", "api down", *down)
     assert all(n == 0 for n in stack.books().values()), stack.books()
-    assert code == cli.EXIT_PARTIAL
+    assert code == cli_common.EXIT_PARTIAL
     assert "break-glass: swept 5/5 directly; cancelled 5 order(s); nothing latched" in out
     [record] = list((tmp_path / "break-glass").glob("kill-*.json"))
     assert json.loads(record.read_text())["actor"].startswith("break-glass:")
@@ -508,7 +512,7 @@ def test_break_glass_kill_empties_the_books_with_the_api_down_then_records_it(
     # The API answers again (here a few seconds later: break-glass signed the time-based Gemini key
     # up to BREAK_GLASS_NONCE_LEAD s ahead, and the fleet's own nonces must pass that first): the
     # follow-up records the break-glass sweep and latches every switch.
-    time.sleep(control.BREAK_GLASS_NONCE_LEAD + 1)
+    time.sleep(toolkit.BREAK_GLASS_NONCE_LEAD + 1)
     code, out, _ = run(capsys, "kill", "--endpoint", api.url, "--reason", shlex.split(follow_up)[0])
     assert code == 0, out
     store = SwitchStore(CONTROL_TABLE)
@@ -522,15 +526,15 @@ def test_break_glass_refuses_a_missing_or_malformed_keys_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     code, _, err = run(capsys, "kill", "--direct", "--reason", "x", "--endpoint", "http://127.0.0.1:9")
-    assert code == cli.EXIT_USAGE and "--keys FILE" in err
+    assert code == cli_common.EXIT_USAGE and "--keys FILE" in err
     bad = tmp_path / "keys.json"
     bad.write_text(json.dumps({"kraken": {"accounts": [{"account_id": "main", "api_key": "k"}]}}))
     bad.chmod(0o600)
     code, _, err = run(capsys, "kill", "--direct", "--keys", str(bad), "--reason", "x")
-    assert code == cli.EXIT_USAGE and "accounts[0].api_secret" in err
+    assert code == cli_common.EXIT_USAGE and "accounts[0].api_secret" in err
     bad.write_text(json.dumps({"binance": {"accounts": []}}))
     code, _, err = run(capsys, "kill", "--direct", "--keys", str(bad), "--reason", "x")
-    assert code == cli.EXIT_USAGE and "'binance'" in err and "is not a venue" in err
+    assert code == cli_common.EXIT_USAGE and "'binance'" in err and "is not a venue" in err
 
 
 def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_off(
@@ -539,13 +543,13 @@ def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_
     """Kraken announces engine maintenance: the operator plans a disarm ahead. Nothing changes until
     the window; the first tick in it disarms the switch and switches Kraken's timer off; arm cancels
     a plan not yet begun."""
-    from deadman.refresh import build_refresher
+    from deadman.edges.wiring import refresher_from_env
 
     stack, api = sandbox
     ep = ("--endpoint", api.url)
     ToyTrader(stack).beat()
     with patched_env(stack.env):
-        refresher = build_refresher(
+        refresher = refresher_from_env(
             "kraken", clock=system_clock, metrics=ListMetrics(), log=lambda *a, **k: None
         )
         refresher.tick()

@@ -17,11 +17,12 @@ import boto3
 import pytest
 import requests
 
-from deadman.clock import system_clock
-from deadman.control import Caller, Control
-from deadman.credentials import CredentialStore
-from deadman.nonces import DynamoNonceSource
-from deadman.switches import SwitchStore
+from deadman.app.control import Caller
+from deadman.core.clock import system_clock
+from deadman.edges.wiring import control_from_env
+from deadman.stores.credentials import CredentialStore
+from deadman.stores.nonces import DynamoNonceSource
+from deadman.stores.switches import SwitchStore
 from deadman.venues import hyperliquid as hyperliquid_venue
 from deadman.venues import kraken as kraken_venue
 from sandbox.local_api import LocalApi
@@ -378,14 +379,14 @@ def test_kill_with_one_venue_down_empties_the_others_and_says_which_failed(
 def test_kill_with_an_unreadable_secret_latches_the_stored_switches_and_says_so(stack: Stack) -> None:
     trader = ToyTrader(stack)
     trader.rest_orders(1)
-    first = Control.from_env(stack.env)
+    first = control_from_env(stack.env)
     first.kill(reason="create", venues=None, accounts=None, caller=Caller("setup"))
     first.arm(reason="create", venues=None, accounts=None, caller=Caller("setup"))
     trader.rest_orders(1)
     stack.put_secret("gemini", "{not json")
 
     # A fresh function instance (no cached secret), as after a cold start.
-    result = Control.from_env(stack.env).kill(reason="x", venues=None, accounts=None, caller=Caller("op"))
+    result = control_from_env(stack.env).kill(reason="x", venues=None, accounts=None, caller=Caller("op"))
 
     assert result.ok is False
     assert [p.venue for p in result.venue_problems] == ["gemini"]
@@ -403,7 +404,7 @@ def test_kill_with_an_unreadable_secret_latches_the_stored_switches_and_says_so(
 def test_kill_time_is_bounded_when_a_venue_hangs(stack: Stack) -> None:
     ToyTrader(stack).rest_orders(1)
     stack.hyperliquid.faults.hang_s = 3.0
-    control = Control.from_env(stack.env, kill_timeout=(0.3, 0.3))
+    control = control_from_env(stack.env, kill_timeout=(0.3, 0.3))
     started = time.monotonic()
 
     result = control.kill(reason="hang", venues=None, accounts=None, caller=Caller("tester"), budget_ms=2_500)
@@ -415,7 +416,7 @@ def test_kill_time_is_bounded_when_a_venue_hangs(stack: Stack) -> None:
     assert all("timeout" in (s.error or "") for s in result.switches if s.venue == "hyperliquid")
 
     # A budget shorter than one venue call: kill answers at the budget and names the straggler.
-    control = Control.from_env(stack.env, kill_timeout=(1.0, 1.0))
+    control = control_from_env(stack.env, kill_timeout=(1.0, 1.0))
     started = time.monotonic()
     result = control.kill(
         reason="hang", venues=["hyperliquid"], accounts=["main"], caller=Caller("t"), budget_ms=600

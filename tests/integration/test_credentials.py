@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
-from deadman.credentials import CredentialStore, VenueSecret, parse_secret
-from deadman.errors import ConfigError, CredentialsError
-from deadman.secret import Secret
+from deadman.core.errors import ConfigError, CredentialsError
+from deadman.core.secret import Secret
+from deadman.stores.credentials import CredentialStore, VenueSecret, parse_secret
 
 pytestmark = pytest.mark.integration
 

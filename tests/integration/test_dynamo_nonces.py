@@ -8,7 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from deadman.nonces import DynamoNonceSource, NonceExhaustedError, NonceSource
+from deadman.core.venue import NonceSource
+from deadman.stores.nonces import DynamoNonceSource, NonceExhaustedError
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,14 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from deadman.clock import system_clock
-from deadman.entry import handle_schedule
-from deadman.liveness import LivenessReader
-from deadman.observability import ListMetrics
-from deadman.policy import Timing, reaction_bounds
-from deadman.refresh import Refresher, build_refresher
-from deadman.switches import SwitchStore
+from deadman.app.refresh import Refresher
+from deadman.core.clock import system_clock
+from deadman.core.metrics import ListMetrics
+from deadman.core.policy import Timing, reaction_bounds
+from deadman.edges.entry import handle_schedule
+from deadman.edges.wiring import control_from_env, refresher_from_env
+from deadman.stores.liveness import LivenessReader
+from deadman.stores.switches import SwitchStore
 from deadman.venues import load as load_venue
 from sandbox.stack import CONTROL_TABLE, LIVENESS_TABLE, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
@@ -51,7 +52,7 @@ def stack() -> Iterator[Stack]:
 
 
 def refresher(venue: str, **overrides) -> Refresher:
-    r = build_refresher(venue, clock=system_clock, metrics=ListMetrics(), log=lambda *a, **k: None)
+    r = refresher_from_env(venue, clock=system_clock, metrics=ListMetrics(), log=lambda *a, **k: None)
     for name, value in overrides.items():
         setattr(r, name, value)
     return r
@@ -217,8 +218,7 @@ def test_accounts_gated_on_several_trading_systems(stack: Stack) -> None:
     """Strategy B trades Kraken `main`; the stack's own system (the toy trader) trades the rest.
     B's death sweeps only what B gates; an account gated on both needs both alive; status and the
     metrics name each system."""
-    from deadman.control import Control
-    from deadman.liveness import LivenessWriter
+    from deadman.stores.liveness import LivenessWriter
     from sandbox.aws import patched_env
 
     toy = ToyTrader(stack)
@@ -257,7 +257,7 @@ def test_accounts_gated_on_several_trading_systems(stack: Stack) -> None:
     assert stack.books()[("gemini", "main")] == 1 and stack.books()[("kraken", "main")] == 0
 
     with patched_env(stack.env):
-        status = Control.from_env().status()
+        status = control_from_env().status()
     verdicts = {s.system: s.verdict for s in status.systems}
     assert verdicts == {"toy-trader": "alive", "strat-b": "not_running"}
     kraken_main = next(s for v in status.venues if v.venue == "kraken" for s in v.switches)

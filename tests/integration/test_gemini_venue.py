@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from deadman.errors import CredentialsError
-from deadman.nonces import MemoryNonceSource, NonceSource
+from deadman.core.errors import CredentialsError
+from deadman.core.venue import NonceSource
+from deadman.stores.nonces import MemoryNonceSource
 from deadman.venues import gemini
 from deadman.venues.errors import (
     AuthError,

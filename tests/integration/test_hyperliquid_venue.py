@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from deadman.clock import system_clock
-from deadman.errors import CredentialsError
-from deadman.nonces import MemoryNonceSource
+from deadman.core.clock import system_clock
+from deadman.core.errors import CredentialsError
+from deadman.stores.nonces import MemoryNonceSource
 from deadman.venues.errors import (
     AuthError,
     NonceError,

@@ -13,8 +13,9 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from deadman.nonces import MemoryNonceSource, NonceSource
-from deadman.secret import Secret
+from deadman.core.secret import Secret
+from deadman.core.venue import NonceSource
+from deadman.stores.nonces import MemoryNonceSource
 from deadman.venues import errors as E
 from deadman.venues import kraken
 from deadman.venues.errors import StaleDecisionError

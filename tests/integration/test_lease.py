@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from deadman.lease import Lease, Renewal, Role
+from deadman.stores.lease import Lease, Renewal, Role
 from sandbox.venues.common import VirtualClock
 
 TABLE = "ControlTable"

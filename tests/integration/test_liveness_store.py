@@ -15,15 +15,9 @@ from typing import Any
 import boto3
 import pytest
 
-from deadman.clock import system_clock
-from deadman.liveness import (
-    LivenessReader,
-    LivenessWriter,
-    Verdict,
-    judge,
-    put_item_command,
-    read_and_judge,
-)
+from deadman.core.clock import system_clock
+from deadman.core.liveness import Verdict, judge
+from deadman.stores.liveness import LivenessReader, LivenessWriter, put_item_command, read_and_judge
 
 pytestmark = pytest.mark.integration
 
@@ -200,8 +194,8 @@ def test_failed_background_beats_are_logged_and_retried(caplog: pytest.LogCaptur
     # Listen on the module's own logger: a Powertools Logger(service="deadman") loaded by another
     # test stops propagation at "deadman", and caplog only hears the root.
     # It may also have set the "deadman" level to ERROR: set this logger's own level.
-    caplog.set_level(logging.WARNING, logger="deadman.liveness")
-    module_logger = logging.getLogger("deadman.liveness")
+    caplog.set_level(logging.WARNING, logger="deadman.stores.liveness")
+    module_logger = logging.getLogger("deadman.stores.liveness")
     module_logger.addHandler(caplog.handler)
     writer.start(every_s=0.02)
     try:

@@ -14,8 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from deadman.notify import SUBJECT_MAX, notifications
-from deadman.switches import SwitchStore
+from deadman.app.notify import SUBJECT_MAX, notifications
+from deadman.edges.stream import audit_entries
+from deadman.stores.switches import SwitchStore
 from sandbox.aws import patched_env
 
 pytestmark = pytest.mark.integration
@@ -125,7 +126,7 @@ def test_the_sample_stream_event_is_one_kill_message(aws: Any) -> None:
     topic = sns.create_topic(Name="alerts")["TopicArn"]
     handler = load_handler(topic)
     event = json.loads((APP.parents[2] / "events" / "notifier-audit-stream.json").read_text())
-    [entry] = handler.entries(event)
+    [entry] = audit_entries(event)
     [note] = notifications([entry])
     assert note.subject == "[deadman] KILL kraken/main: latched"
     assert handler.lambda_handler(event, Context()) == {"notified": 1}

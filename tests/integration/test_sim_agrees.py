@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import requests
 
-from deadman.policy import SEND_WITHIN_MS, TRANSIT_MS, ReactionBounds, Timing, reaction_bounds
+from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, ReactionBounds, Timing, reaction_bounds
 from deadman.venues import load as load_venue
 from sandbox.local_api import LocalApi
 from sandbox.sim.campaign import CHECK_EVERY_MS, Result, Run, Scenario, Setting, _is_extension

@@ -24,12 +24,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import composite
 
-import deadman.switches
-from deadman.lease import Lease
-from deadman.liveness import LivenessReader, LivenessWriter
-from deadman.nonces import DynamoNonceSource
-from deadman.policy import Mode
-from deadman.switches import Switch, SwitchStore
+import deadman.stores.switches
+from deadman.core.policy import Mode
+from deadman.stores.lease import Lease
+from deadman.stores.liveness import LivenessReader, LivenessWriter
+from deadman.stores.nonces import DynamoNonceSource
+from deadman.stores.switches import Switch, SwitchStore
 from sandbox.sim.dynamo import CallFault, FakeDynamo
 from sandbox.tables import table_definitions
 
@@ -210,9 +210,9 @@ class FixedUuids:
 @contextmanager
 def fixed_audit_ids(uuids: FixedUuids) -> Iterator[None]:
     with ExitStack() as stack:
-        stack.enter_context(mock.patch.object(deadman.switches, "uuid", uuids))
-        if hasattr(deadman.switches, "_AUDIT_SEQ"):
-            stack.enter_context(mock.patch.object(deadman.switches, "_AUDIT_SEQ", uuids))
+        stack.enter_context(mock.patch.object(deadman.stores.switches, "uuid", uuids))
+        if hasattr(deadman.stores.switches, "_AUDIT_SEQ"):
+            stack.enter_context(mock.patch.object(deadman.stores.switches, "_AUDIT_SEQ", uuids))
         yield
 
 

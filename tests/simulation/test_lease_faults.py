@@ -12,7 +12,7 @@ from itertools import pairwise
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from deadman.lease import SUCCESSOR_REFRESH_MS, SUCCESSOR_TTL_MS, Lease, Renewal, Role
+from deadman.stores.lease import SUCCESSOR_REFRESH_MS, SUCCESSOR_TTL_MS, Lease, Renewal, Role
 from sandbox.sim.dynamo import CallFault, FakeDynamo
 
 TABLE = "Control"

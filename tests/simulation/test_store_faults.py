@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from deadman.liveness import LivenessReader
-from deadman.nonces import DynamoNonceSource
-from deadman.policy import Mode
-from deadman.store_retry import WITHIN_MS, Retrying, transient
-from deadman.switches import Switch, SwitchConflict, SwitchStore
+from deadman.core.policy import Mode
+from deadman.stores.liveness import LivenessReader
+from deadman.stores.nonces import DynamoNonceSource
+from deadman.stores.retry import WITHIN_MS, Retrying, transient
+from deadman.stores.switches import Switch, SwitchConflict, SwitchStore
 from sandbox.sim.dynamo import CallFault, FakeDynamo
 
 TABLE = "Control"

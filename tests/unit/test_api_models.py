@@ -11,21 +11,18 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from deadman.api import (
-    DISARM_ROUTES,
-    KILL_ROUTES,
+from deadman.app.control import Caller, ConflictError, RequestError
+from deadman.app.control.results import ArmResult, KillResult
+from deadman.edges.api.models import (
     MAX_BODY_BYTES,
-    STATUS_ROUTES,
     ApiError,
     ArmRequest,
     DisarmRequest,
     KillRequest,
-    build_app,
     caller_of,
     parse_body,
 )
-from deadman.control import Caller, ConflictError, RequestError
-from deadman.control_results import ArmResult, KillResult
+from deadman.edges.api.routes import DISARM_ROUTES, KILL_ROUTES, STATUS_ROUTES, build_app
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ALICE = "arn:aws:sts::123456789012:assumed-role/deadman-oncall/alice"
@@ -254,7 +251,7 @@ class Context:
 
 
 class RecordingControl:
-    """Stands in for deadman.control.Control: records what the routes asked for."""
+    """Stands in for deadman.app.control.Control: records what the routes asked for."""
 
     def __init__(self, *, kill_ok: bool = True) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 import deadman
-from deadman import cli
+from deadman.edges.cli import common as cli_common
+from deadman.edges.cli import main as cli_main
 
 _AWS_ENV = (
     "AWS_REGION",
@@ -39,7 +40,7 @@ def bare(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
+    code = cli_main.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -64,14 +65,14 @@ def test_help_lists_every_exit_code(capsys: pytest.CaptureFixture[str], argv: li
 
 def test_exit_code_constants_are_distinct() -> None:
     codes = [
-        cli.EXIT_OK,
-        cli.EXIT_PARTIAL,
-        cli.EXIT_USAGE,
-        cli.EXIT_AUTH,
-        cli.EXIT_UNREACHABLE,
-        cli.EXIT_SERVER,
-        cli.EXIT_THROTTLED,
-        cli.EXIT_INTERRUPTED,
+        cli_common.EXIT_OK,
+        cli_common.EXIT_PARTIAL,
+        cli_common.EXIT_USAGE,
+        cli_common.EXIT_AUTH,
+        cli_common.EXIT_UNREACHABLE,
+        cli_common.EXIT_SERVER,
+        cli_common.EXIT_THROTTLED,
+        cli_common.EXIT_INTERRUPTED,
     ]
     assert len(set(codes)) == len(codes)
 
@@ -82,13 +83,13 @@ def test_exit_code_constants_are_distinct() -> None:
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
 def test_timeout_must_be_a_positive_number(capsys: pytest.CaptureFixture[str], value: str) -> None:
     code, _, err = run(capsys, "status", "--endpoint", "http://127.0.0.1:9", "--timeout", value)
-    assert code == cli.EXIT_USAGE and "--timeout" in err
+    assert code == cli_common.EXIT_USAGE and "--timeout" in err
 
 
 def test_short_timeouts_are_printed_as_given() -> None:
-    assert cli.seconds_text(0.05) == "0.05 s"
-    assert cli.seconds_text(60.0) == "60 s"
-    assert cli.seconds_text(2.5) == "2.5 s"
+    assert cli_common.seconds_text(0.05) == "0.05 s"
+    assert cli_common.seconds_text(60.0) == "60 s"
+    assert cli_common.seconds_text(2.5) == "2.5 s"
 
 
 # -- beat --------------------------------------------------------------------------------------------------
@@ -96,14 +97,14 @@ def test_short_timeouts_are_printed_as_given() -> None:
 
 @pytest.mark.parametrize(("every", "staleness"), [(1, 20), (2, 20), (9.9, 20), (0.2, 4), (1, 4)])
 def test_beat_intervals_well_under_s_are_accepted(every: float, staleness: float) -> None:
-    cli.check_beat_interval(every, staleness)
+    cli_common.check_beat_interval(every, staleness)
 
 
 @pytest.mark.parametrize(("every", "staleness"), [(10, 20), (15, 20), (20, 20), (30, 20), (2, 4)])
 def test_beat_intervals_that_would_flap_are_refused(every: float, staleness: float) -> None:
-    with pytest.raises(cli.CliError) as info:
-        cli.check_beat_interval(every, staleness)
-    assert info.value.code == cli.EXIT_USAGE
+    with pytest.raises(cli_common.CliError) as info:
+        cli_common.check_beat_interval(every, staleness)
+    assert info.value.code == cli_common.EXIT_USAGE
     assert f"S = {staleness:g} s" in str(info.value) and f"every {staleness / 2:g} s" in str(info.value)
 
 
@@ -112,20 +113,20 @@ def test_beat_refuses_a_flapping_interval_before_touching_aws(
 ) -> None:
     # Default S is the stack's default, 20 s: beating every 10 s lets one failed beat age the row to 20.
     code, _, err = run(capsys, "beat", "--system", "t", "--every", "10", "--table", "nope")
-    assert code == cli.EXIT_USAGE
+    assert code == cli_common.EXIT_USAGE
     assert "--every 10 s is too slow for S = 20 s" in err and "MaxStalenessSeconds" in err
 
     bare.setenv("MAX_STALENESS_S", "4")  # the sandbox's S
     code, _, err = run(capsys, "beat", "--system", "t", "--every", "2", "--table", "nope")
-    assert code == cli.EXIT_USAGE and "S = 4 s" in err
+    assert code == cli_common.EXIT_USAGE and "S = 4 s" in err
 
     code, _, err = run(
         capsys, "beat", "--system", "t", "--every", "2", "--max-staleness", "3", "--table", "nope"
     )
-    assert code == cli.EXIT_USAGE and "S = 3 s" in err  # the flag wins over the environment
+    assert code == cli_common.EXIT_USAGE and "S = 3 s" in err  # the flag wins over the environment
 
     code, _, err = run(capsys, "beat", "--system", "t", "--every", "0", "--table", "nope")
-    assert code == cli.EXIT_USAGE and "--every" in err
+    assert code == cli_common.EXIT_USAGE and "--every" in err
 
 
 # -- --stack -----------------------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def test_stack_without_a_region_is_a_sentence(
     bare: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(capsys, "status", "--stack", "deadman-prod")
-    assert code == cli.EXIT_USAGE
+    assert code == cli_common.EXIT_USAGE
     assert "cannot read stack 'deadman-prod': no AWS region known (pass --region" in err
     assert "NoRegionError" not in err
 
@@ -144,7 +145,7 @@ def test_stack_without_credentials_is_a_sentence(
     bare: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(capsys, "status", "--stack", "deadman-prod", "--region", "eu-west-1")
-    assert code == cli.EXIT_AUTH
+    assert code == cli_common.EXIT_AUTH
     assert "no usable AWS credentials" in err and "NoCredentialsError" not in err
 
 
@@ -152,7 +153,7 @@ def test_stack_with_an_unknown_profile_is_a_sentence(
     bare: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(capsys, "status", "--stack", "s", "--profile", "oncall", "--region", "eu-west-1")
-    assert code == cli.EXIT_AUTH
+    assert code == cli_common.EXIT_AUTH
     assert "AWS profile 'oncall' is not in your AWS config" in err and "ProfileNotFound" not in err
 
 
@@ -169,16 +170,16 @@ def client_error(code: str, message: str) -> Exception:
         (
             client_error("ValidationError", "Stack with id deadman-prod does not exist"),
             "no such stack in region eu-west-1",
-            cli.EXIT_USAGE,
+            cli_common.EXIT_USAGE,
         ),
         (
             client_error(
                 "AccessDenied", "User x is not authorized to perform: cloudformation:DescribeStacks"
             ),
             "AWS refused your credentials: User x is not authorized",
-            cli.EXIT_AUTH,
+            cli_common.EXIT_AUTH,
         ),
-        (client_error("Throttling", "Rate exceeded"), "throttling", cli.EXIT_THROTTLED),
+        (client_error("Throttling", "Rate exceeded"), "throttling", cli_common.EXIT_THROTTLED),
     ],
 )
 def test_stack_errors_from_aws_are_sentences(
@@ -215,7 +216,7 @@ def test_an_unreachable_cloudformation_is_a_sentence(
 
     bare.setattr(boto3.Session, "client", lambda self, *a, **k: Stub())
     code, _, err = run(capsys, "status", "--stack", "deadman-prod", "--region", "eu-west-1")
-    assert code == cli.EXIT_UNREACHABLE
+    assert code == cli_common.EXIT_UNREACHABLE
     assert "Could not connect to the endpoint URL" in err and "EndpointConnectionError" not in err
 
 
@@ -242,12 +243,12 @@ def test_doctor_fails_a_venue_asked_for_that_has_no_secret(
 
 def test_a_planned_start_is_relative_or_a_time_with_its_zone() -> None:
     now = 1_700_000_000_000
-    assert cli.parse_start("+2h", now) == now + 7_200_000
-    assert cli.parse_start("2023-11-14T23:13:20Z", now) == now + 3_600_000
-    assert cli.parse_start("2023-11-15T00:13:20+01:00", now) == now + 3_600_000
-    with pytest.raises(cli.CliError, match="no time zone"):
-        cli.parse_start("2023-11-14T23:13:20", now)
-    with pytest.raises(cli.CliError, match="cannot read start"):
-        cli.parse_start("tomorrow", now)
-    with pytest.raises(cli.CliError, match="no unit"):
-        cli.parse_start("+30", now)
+    assert cli_common.parse_start("+2h", now) == now + 7_200_000
+    assert cli_common.parse_start("2023-11-14T23:13:20Z", now) == now + 3_600_000
+    assert cli_common.parse_start("2023-11-15T00:13:20+01:00", now) == now + 3_600_000
+    with pytest.raises(cli_common.CliError, match="no time zone"):
+        cli_common.parse_start("2023-11-14T23:13:20", now)
+    with pytest.raises(cli_common.CliError, match="cannot read start"):
+        cli_common.parse_start("tomorrow", now)
+    with pytest.raises(cli_common.CliError, match="no unit"):
+        cli_common.parse_start("+30", now)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from deadman import cli, control
-from deadman.control_results import (
+from deadman.app.control import kill as kill_case
+from deadman.app.control import status as status_case
+from deadman.app.control.results import (
     ArmResult,
     ArmSwitchResult,
     DisarmResult,
@@ -20,6 +21,11 @@ from deadman.control_results import (
     SweepAttempt,
     VenueProblem,
 )
+from deadman.core.text import printable
+from deadman.edges.cli import commands as cli_commands
+from deadman.edges.cli import common as cli_common
+from deadman.edges.cli import main as cli_main
+from deadman.edges.cli import render as cli_render
 
 ESC_CLEAR = "\x1b[2J\x1b[H"
 HOSTILE = f"{ESC_CLEAR}all fine\x07\x00\x7f\x85\u202eevil\u2028next"
@@ -35,22 +41,22 @@ def assert_clean(text: str) -> None:
 
 
 def test_printable_escapes_what_a_terminal_would_act_on_and_keeps_the_rest() -> None:
-    assert cli.printable(HOSTILE) == ("\\x1b[2J\\x1b[Hall fine\\x07\\x00\\x7f\\x85\\u202eevil\\u2028next")
-    assert cli.printable("incident 42: trader runaway ☃ é") == "incident 42: trader runaway ☃ é"
-    assert cli.printable("two\nlines\t!") == "two\\nlines\\t!"
-    assert cli.printable("two\nlines", newlines=True) == "two\nlines"
-    assert cli.printable("half \ud800 pair") == "half \\ud800 pair"
+    assert printable(HOSTILE) == ("\\x1b[2J\\x1b[Hall fine\\x07\\x00\\x7f\\x85\\u202eevil\\u2028next")
+    assert printable("incident 42: trader runaway ☃ é") == "incident 42: trader runaway ☃ é"
+    assert printable("two\nlines\t!") == "two\\nlines\\t!"
+    assert printable("two\nlines", newlines=True) == "two\nlines"
+    assert printable("half \ud800 pair") == "half \\ud800 pair"
 
 
 def test_sanitised_reaches_every_string_of_an_answer_keys_included() -> None:
     body = {"a\x1b": [{"reason": HOSTILE, "n": 3, "ok": True, "none": None}], "b": "\x00"}
-    clean = cli.sanitised(body)
+    clean = cli_render.sanitised(body)
     assert_clean(json.dumps(clean, ensure_ascii=False))
     assert clean["a\\x1b"][0]["n"] == 3 and clean["a\\x1b"][0]["ok"] is True
 
 
 def test_json_output_escapes_del_too() -> None:
-    text = cli.json_text({"reason": HOSTILE})
+    text = cli_render.json_text({"reason": HOSTILE})
     assert_clean(text)
     assert json.loads(text) == {"reason": HOSTILE}  # still the same JSON
 
@@ -134,13 +140,13 @@ class Args:
 
 def emit(capsys: pytest.CaptureFixture[str], status: int, body: Any, render: Any) -> tuple[int, str, str]:
     args = Args()
-    code = cli._emit(args, status, body, render)  # type: ignore[arg-type]
+    code = cli_commands._emit(args, status, body, render)  # type: ignore[arg-type]
     out, err = capsys.readouterr()
     return code, out, err
 
 
 def test_status_never_prints_control_characters_from_stored_text(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = emit(capsys, 200, status_body(), lambda b: cli.render_status(b, 5))
+    code, out, _ = emit(capsys, 200, status_body(), lambda b: cli_render.render_status(b, 5))
     assert code == 0
     assert_clean(out)
     assert "\\x1b[2J" in out  # shown, escaped: the operator sees that someone tried
@@ -148,16 +154,16 @@ def test_status_never_prints_control_characters_from_stored_text(capsys: pytest.
 
 
 def test_errors_never_print_control_characters_either(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = emit(capsys, 400, {"error": "invalid_request", "message": HOSTILE}, cli.render_kill)
-    assert code == cli.EXIT_USAGE
+    code, _, err = emit(capsys, 400, {"error": "invalid_request", "message": HOSTILE}, cli_render.render_kill)
+    assert code == cli_common.EXIT_USAGE
     assert_clean(err)
 
 
 def test_audit_beyond_what_the_api_returns_says_it_was_capped() -> None:
-    out = cli.render_status(status_body(audit_entries=5), audit=9)
+    out = cli_render.render_status(status_body(audit_entries=5), audit=9)
     assert "recent audit, newest first (asked for 9 per switch; the status API returns at most 5):" in out
     assert sum(" kraken/main kill" in line for line in out.splitlines()) == 5
-    within = cli.render_status(status_body(audit_entries=5), audit=2)
+    within = cli_render.render_status(status_body(audit_entries=5), audit=2)
     assert "recent audit, newest first:" in within and "asked for" not in within
     assert sum(" kraken/main kill" in line for line in within.splitlines()) == 2
 
@@ -169,26 +175,28 @@ def healthy(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_status_attention_lists_what_needs_a_look_and_nothing_when_all_is_well() -> None:
-    assert cli.attention(healthy(status_body(reason="drill"))) == []
-    assert "all well" in cli.render_status(healthy(status_body(reason="drill")))
+    assert cli_render.attention(healthy(status_body(reason="drill"))) == []
+    assert "all well" in cli_render.render_status(healthy(status_body(reason="drill")))
     body = status_body(reason="drill")
     body["liveness"].update(alive=False, verdict="stale", detail="last beat 31 s ago")
-    problems = cli.attention(body)
+    problems = cli_render.attention(body)
     assert problems[0] == "trader toy\x1b[2J is stale: last beat 31 s ago"
     assert any(p.startswith("kraken/main is killed: drill") for p in problems)
     assert any(p.startswith("kraken/main is failing (1 in a row)") for p in problems)
     switch = healthy(status_body(reason="drill"))["venues"][0]["switches"][0]
     one = {**healthy(status_body(reason="drill")), "venues": [{"switches": [switch]}]}
     switch.update(mode="disarmed", disarm_seconds_left=120.0, last_tick_age_s=45.0)
-    assert cli.attention(one) == [
+    assert cli_render.attention(one) == [
         "kraken/main: the disarm ends in 2.0 min; the switch re-arms by itself",
         "kraken/main is not ticking: last tick 45.0 s ago",
     ]
     switch.update(disarm_seconds_left=900.0, last_tick_age_s=2.0)
-    assert cli.attention(one) == []
+    assert cli_render.attention(one) == []
 
 
-@pytest.mark.parametrize(("body", "code"), [("healthy", cli.EXIT_OK), ("killed", cli.EXIT_ATTENTION)])
+@pytest.mark.parametrize(
+    ("body", "code"), [("healthy", cli_common.EXIT_OK), ("killed", cli_common.EXIT_ATTENTION)]
+)
 def test_status_exits_non_zero_when_something_needs_attention(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], body: str, code: int
 ) -> None:
@@ -198,15 +206,15 @@ def test_status_exits_non_zero_when_something_needs_attention(
         def call(self, method: str, path: str) -> tuple[int, Any]:
             return 200, answer
 
-    monkeypatch.setattr(cli, "_client", lambda args: Api())
-    args = cli._defaults(cli.build_parser().parse_args(["status", "--endpoint", "http://x"]))
-    assert cli.cmd_status(args) == code
+    monkeypatch.setattr(cli_commands, "_client", lambda args: Api())
+    args = cli_main._defaults(cli_main.build_parser().parse_args(["status", "--endpoint", "http://x"]))
+    assert cli_commands.cmd_status(args) == code
     out = capsys.readouterr().out
-    assert ("ATTENTION:" in out) == (code == cli.EXIT_ATTENTION)
+    assert ("ATTENTION:" in out) == (code == cli_common.EXIT_ATTENTION)
 
 
 def test_status_watch_takes_seconds_within_reason() -> None:
-    parse = cli.build_parser().parse_args
+    parse = cli_main.build_parser().parse_args
     assert parse(["status", "--watch"]).watch == 5.0
     assert parse(["status", "--watch", "30"]).watch == 30.0
     assert parse(["status"]).watch is None
@@ -216,7 +224,7 @@ def test_status_watch_takes_seconds_within_reason() -> None:
 
 
 def test_the_cli_knows_how_many_audit_entries_status_returns() -> None:
-    assert control.STATUS_AUDIT_ENTRIES == cli.STATUS_AUDIT_MAX
+    assert status_case.STATUS_AUDIT_ENTRIES == cli_common.STATUS_AUDIT_MAX
 
 
 # -- kill, disarm, arm -------------------------------------------------------------------------------------
@@ -224,8 +232,8 @@ def test_the_cli_knows_how_many_audit_entries_status_returns() -> None:
 
 def test_a_kill_that_waited_out_an_in_flight_extension_says_so() -> None:
     note = "a refresher extension was in flight at the latch: waited for it to time out, swept again"
-    # The note the CLI recognises is the one deadman.control writes.
-    assert "in flight" in inspect.getsource(control.Control._sweep_passes)
+    # The note the CLI recognises is the one deadman.app.control writes.
+    assert "in flight" in inspect.getsource(kill_case._sweep_passes)
     result = KillResult(
         ok=True,
         at_ms=1,
@@ -257,7 +265,7 @@ def test_a_kill_that_waited_out_an_in_flight_extension_says_so() -> None:
         failed=[],
         message="killed 2/2 switch(es); swept 2/2; cancelled 2 order(s)",
     )
-    out = cli.render_kill(result.model_dump(mode="json"))
+    out = cli_render.render_kill(result.model_dump(mode="json"))
     assert "- 8.30 s" in out
     assert (
         "waited for a refresher extension that was in flight at the latch on kraken/main to time out "
@@ -280,7 +288,7 @@ def test_a_kill_without_an_in_flight_extension_says_nothing_about_waiting() -> N
         failed=[],
         message="m",
     )
-    assert "waited" not in cli.render_kill(result.model_dump(mode="json"))
+    assert "waited" not in cli_render.render_kill(result.model_dump(mode="json"))
 
 
 SECRET_PROBLEM = "secret 'deadman/kraken': field 'accounts[0].api_key' is required"
@@ -308,7 +316,7 @@ def test_arm_shows_why_a_venue_failed() -> None:
         venue_problems=[VenueProblem(venue="kraken", error=SECRET_PROBLEM)],
         message="armed 1 switch(es), 0 already armed; ...; failed: hyperliquid/main, kraken",
     )
-    out = cli.render_arm(result.model_dump(mode="json"))
+    out = cli_render.render_arm(result.model_dump(mode="json"))
     assert f"venue kraken: {SECRET_PROBLEM}" in out
     assert "conditional write lost 4 times" in out
     assert out.splitlines()[-1].startswith("INCOMPLETE: ")
@@ -336,4 +344,4 @@ def test_disarm_shows_why_a_venue_failed() -> None:
         notes=[],
         message="m",
     )
-    assert f"venue kraken: {SECRET_PROBLEM}" in cli.render_disarm(result.model_dump(mode="json"))
+    assert f"venue kraken: {SECRET_PROBLEM}" in cli_render.render_disarm(result.model_dump(mode="json"))

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import requests
 
-from deadman.errors import CredentialsError
-from deadman.nonces import MemoryNonceSource
-from deadman.secret import Secret
+from deadman.core.errors import CredentialsError
+from deadman.core.secret import Secret
+from deadman.core.venue import TimerKind
+from deadman.stores.nonces import MemoryNonceSource
 from deadman.venues import gemini
-from deadman.venues.base import TimerKind
 from deadman.venues.errors import (
     AuthError,
     NonceError,

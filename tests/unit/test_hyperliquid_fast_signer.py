@@ -201,10 +201,10 @@ def _loaded_after(*modules: str) -> list[str]:
 
 def test_kraken_and_gemini_refreshers_load_no_signer() -> None:
     loaded = _loaded_after(
-        "deadman.refresh",
-        "deadman.entry",
-        "deadman.observability",
-        "deadman.credentials",
+        "deadman.app.refresh",
+        "deadman.edges.entry",
+        "deadman.edges.observability",
+        "deadman.stores.credentials",
         "deadman.venues.kraken",
         "deadman.venues.gemini",
     )

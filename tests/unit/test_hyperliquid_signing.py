@@ -234,7 +234,7 @@ def test_other_venue_modules_do_not_load_eth_account() -> None:
     # Modules another venue's refresher imports (kraken/gemini are skipped where not written yet).
     loaded = _loaded_after(
         "deadman.venues",
-        "deadman.venues.base",
+        "deadman.core.venue",
         "deadman.venues.http",
         "deadman.venues.kraken",
         "deadman.venues.gemini",

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import requests
 
-from deadman.errors import CredentialsError
-from deadman.nonces import MemoryNonceSource
-from deadman.secret import Secret
+from deadman.core.errors import CredentialsError
+from deadman.core.secret import Secret
+from deadman.core.venue import TimerKind
+from deadman.stores.nonces import MemoryNonceSource
 from deadman.venues import errors as E
 from deadman.venues import kraken
-from deadman.venues.base import TimerKind
 from deadman.venues.errors import StaleDecisionError
 from deadman.venues.http import DEFAULT_TIMEOUT, HttpResponse
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from deadman.liveness import Liveness, Verdict, judge
+from deadman.core.liveness import Liveness, Verdict, judge
 
 NOW = 1_700_000_000_000
 S = 20_000
@@ -147,7 +147,7 @@ def test_verdict_values_are_stable_strings() -> None:
 
 def test_the_clock_is_read_after_a_slow_read() -> None:
     """Hazard 2: a beat written while the read was under way is fresh, not from the future."""
-    from deadman.liveness import LivenessReader, read_and_judge
+    from deadman.stores.liveness import LivenessReader, read_and_judge
 
     now = {"ms": 1_000_000}
 
@@ -167,7 +167,7 @@ def test_the_clock_is_read_after_a_slow_read() -> None:
 
 
 def test_combine_needs_every_system_alive_and_anchors_on_the_oldest_beat() -> None:
-    from deadman.liveness import Liveness, Verdict, combine
+    from deadman.core.liveness import Liveness, Verdict, combine
 
     a = Liveness(Verdict.ALIVE, 1_000, 500, "fresh", at_ms=1_500)
     b = Liveness(Verdict.ALIVE, 900, 600, "fresh", at_ms=1_600)

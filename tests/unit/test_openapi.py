@@ -11,16 +11,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from deadman.api import (
-    DISARM_ROUTES,
-    KILL_ROUTES,
-    STATUS_ROUTES,
-    ArmRequest,
-    DisarmRequest,
-    ErrorResponse,
-    KillRequest,
-    openapi_document,
-)
+from deadman.edges.api.models import ArmRequest, DisarmRequest, ErrorResponse, KillRequest
+from deadman.edges.api.openapi import openapi_document
+from deadman.edges.api.routes import DISARM_ROUTES, KILL_ROUTES, STATUS_ROUTES
 from deadman.venues import VENUES
 from sandbox.tables import load_template
 
@@ -74,7 +67,7 @@ def template() -> dict[str, Any]:
 
 
 def test_the_file_is_what_the_code_generates(document: dict[str, Any]) -> None:
-    # Regenerate with: .venv/bin/python -m deadman.api > docs/openapi.yaml
+    # Regenerate with: .venv/bin/python -m deadman.edges.api.openapi > docs/openapi.yaml
     assert document == json.loads(json.dumps(openapi_document()))
 
 

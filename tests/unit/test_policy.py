@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deadman.errors import ConfigError
-from deadman.policy import (
+from deadman.core.errors import ConfigError
+from deadman.core.policy import (
     MIN_LEAD_MARGIN_MS,
     NATIVE_RECHECK_MS,
     Decision,
@@ -20,7 +20,7 @@ from deadman.policy import (
     decide,
     utc_date,
 )
-from deadman.venues.base import Capabilities, TimerKind
+from deadman.core.venue import Capabilities, TimerKind
 
 KRAKEN = Capabilities("kraken", TimerKind.RELATIVE_SECONDS, True, 1000, 86_399_000, None, None)
 HYPERLIQUID = Capabilities("hyperliquid", TimerKind.ABSOLUTE_MS, True, 5000, None, None, 10)
@@ -332,7 +332,7 @@ def test_promise_2_bounded_reaction_after_death(
 
 
 def test_reaction_bounds_per_venue() -> None:
-    from deadman.policy import reaction_bounds
+    from deadman.core.policy import reaction_bounds
 
     # Every term is counted: S + K (a trader clock up to K ahead), the tick's store calls before a
     # request leaves (3 s), transit (5 s, the clients' timeouts), Kraken's whole second.
@@ -345,7 +345,7 @@ def test_reaction_bounds_per_venue() -> None:
 
 
 def test_transit_term_is_the_venue_clients_timeout() -> None:
-    from deadman.policy import TRANSIT_MS
+    from deadman.core.policy import TRANSIT_MS
     from deadman.venues.http import DEFAULT_TIMEOUT
 
     assert round(sum(DEFAULT_TIMEOUT) * 1000) == TRANSIT_MS

@@ -6,7 +6,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-VENUES: tuple[str, ...] = ("gemini", "kraken", "hyperliquid")
+from deadman.core.venue import VENUES
+
+__all__ = ["VENUES", "load"]
 
 
 def load(venue: str) -> ModuleType:

@@ -7,9 +7,8 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 
 import requests
 
-from deadman.clock import Clock
-from deadman.nonces import NonceSource
-from deadman.venues.base import Capabilities
+from deadman.core.clock import Clock
+from deadman.core.venue import Capabilities, NonceSource
 from deadman.venues.errors import StaleDecisionError
 from deadman.venues.http import DEFAULT_TIMEOUT, HttpTransport
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from deadman.errors import DeadmanError
+from deadman.core.errors import DeadmanError
 
 
 class ErrorKind(StrEnum):

@@ -1,6 +1,10 @@
 """Gemini REST v1: the key's "Require Heartbeat" flag as the venue timer, cancel/session (or
 cancel/all) as the sweep.
 
+Why this file is long: one venue's whole contract - key types and their nonces, signing, the
+heartbeat, the sweep, every error it answers with - is checked against the venue's documents as one
+unit; split, its rules would be read apart from the calls they govern.
+
 Wire facts are in docs/venues.md (Gemini). Gemini cancels every order a session (= API key) placed when
 that key has sent no authenticated request for 30 s. The flag is set when the key is provisioned and
 no API call clears it, so the timer is fixed, cannot be disarmed, and protects only the orders of
@@ -41,16 +45,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from deadman.errors import CredentialsError
-from deadman.secret import Secret
-from deadman.venues.base import (
-    Capabilities,
-    ExtendResult,
-    OpenOrder,
-    OrderFailure,
-    SweepResult,
-    TimerKind,
-)
+from deadman.core.errors import CredentialsError
+from deadman.core.secret import Secret
+from deadman.core.venue import Capabilities, ExtendResult, OpenOrder, OrderFailure, SweepResult, TimerKind
 from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,

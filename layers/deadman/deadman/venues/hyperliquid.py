@@ -1,5 +1,9 @@
 """Hyperliquid: `scheduleCancel` (an absolute-time dead man's switch) and cancel-all by listing.
 
+Why this file is long: one venue's whole contract - the agent wallet, expiring actions, the daily
+trigger budget, the sweep by listing, every error it answers with - is checked against the venue's
+SDK as one unit (its signing, which has vectors of its own, is in hyperliquid_signing.py).
+
 Wire facts are in docs/venues.md (Hyperliquid). What this module decides:
 
 * The fleet signs with its OWN approved API wallet (agent), never the trader's: nonces are tracked
@@ -32,19 +36,19 @@ from typing import Any
 
 import requests
 
-from deadman.clock import Clock
-from deadman.errors import CredentialsError
-from deadman.nonces import NonceSource
-from deadman.secret import Secret
-from deadman.venues import hyperliquid_signing as signing
-from deadman.venues.base import (
+from deadman.core.clock import Clock
+from deadman.core.errors import CredentialsError
+from deadman.core.secret import Secret
+from deadman.core.venue import (
     Capabilities,
     ExtendResult,
+    NonceSource,
     OpenOrder,
     OrderFailure,
     SweepResult,
     TimerKind,
 )
+from deadman.venues import hyperliquid_signing as signing
 from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from deadman.errors import CredentialsError
-from deadman.secret import Secret
-from deadman.venues.base import Capabilities, ExtendResult, OpenOrder, SweepResult, TimerKind
+from deadman.core.errors import CredentialsError
+from deadman.core.secret import Secret
+from deadman.core.venue import Capabilities, ExtendResult, OpenOrder, SweepResult, TimerKind
 from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,

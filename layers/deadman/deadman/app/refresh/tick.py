@@ -1,4 +1,7 @@
-"""One tick of one venue's switches, and the tick loop an invocation becomes.
+"""One tick of one venue's switches (the loop that repeats it holding the lease: `loop.py`).
+
+Why this file is long: the order of reads and writes within a tick - read, intent, extend, record - is
+the safety argument for promises 3 and 4, and it reads best top to bottom in one place.
 
 A tick reads the liveness row once (strongly consistent; the clock is read after it), then for each
 account of the venue, side by side so one slow or failing account never delays or stops another:
@@ -27,16 +30,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from deadman.clock import Clock
-from deadman.concurrency import Parallel, ThreadParallel
-from deadman.config import FleetConfig
-from deadman.credentials import VenueSecrets
-from deadman.errors import ConfigError, DeadmanError
-from deadman.lease import Lease, Renewal, Role
-from deadman.liveness import Liveness, LivenessReader, Verdict, combine, read_and_judge
-from deadman.nonces import NonceSource
-from deadman.observability import MetricsSink
-from deadman.policy import (
+from deadman.core.clock import Clock
+from deadman.core.concurrency import Parallel, ThreadParallel
+from deadman.core.config import FleetConfig
+from deadman.core.errors import ConfigError, DeadmanError
+from deadman.core.liveness import Liveness, Verdict, combine
+from deadman.core.metrics import MetricsSink
+from deadman.core.policy import (
     SEND_WITHIN_MS,
     TRANSIT_MS,
     WHOLE_SECONDS_MS,
@@ -47,10 +47,11 @@ from deadman.policy import (
     triggers_today,
     utc_date,
 )
-from deadman.store_retry import Retrying
-from deadman.switches import Switch, SwitchConflict, SwitchStore
+from deadman.core.venue import Capabilities, ExtendResult, NonceSource, TimerKind, VenueClient
+from deadman.stores.credentials import VenueSecrets
+from deadman.stores.liveness import LivenessReader, read_and_judge
+from deadman.stores.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import load as load_venue
-from deadman.venues.base import Capabilities, ExtendResult, TimerKind, VenueClient
 from deadman.venues.errors import (
     AuthError,
     NonceError,
@@ -70,18 +71,10 @@ _UNSCHEDULED: dict[str, Any] = {
     "scheduled_by": None,
     "scheduled_reason": None,
 }
-# A failed venue call is tried again this soon, within the tick, while the tick period allows.
-RETRY_AFTER_MS = 2_000
-MAX_RETRIES = 3
 # How long a switch state the table confirmed is acted on while the table cannot be read (reads and
 # writes failing alike): a kill keeps sweeping through a short outage, but a state this old may have
 # been changed by an operator since, and is not acted on (no extension, no sweep).
 MEMORY_TRUST_TICKS = 2
-# A lease this loop can no longer renew is given up this long before it runs out.
-LEASE_MARGIN_MS = 2_000
-# How long an invocation keeps trying to join the lease when DynamoDB fails: until about when the
-# next scheduled invocation would arrive anyway.
-JOIN_PATIENCE_MS = 60_000
 
 
 @dataclass
@@ -132,7 +125,9 @@ def _retryable(exc: BaseException) -> bool:
     return not (isinstance(exc, NonceError) and exc.code == "lockout")
 
 
-class Refresher:
+class Ticker:
+    """One venue's accounts, ticked: judge the trader, decide per switch, act on the venue, record."""
+
     def __init__(
         self,
         *,
@@ -168,7 +163,6 @@ class Refresher:
         # The last state read or written per account, with when the table confirmed it: what the
         # loop acts on, for a little while, when the table cannot be read.
         self._known: dict[str, tuple[Switch, int]] = {}
-        self._renew_failures_in_row = 0
         self._said_unconfigured = False
 
     def _client(self, account: Any, *, kill_key: bool = False, retiring: bool = False) -> VenueClient:
@@ -182,7 +176,6 @@ class Refresher:
             self._clients[slot] = cached
         return cached[1]
 
-    # -- one tick -----------------------------------------------------------------------------
     def tick(self, only: frozenset[str] | None = None) -> TickReport:
         verdict = self._judge(self.config.system)
         now = verdict.at_ms if verdict.at_ms is not None else self.clock()
@@ -324,7 +317,7 @@ class Refresher:
         if decision.disarm_venue:
             switch = self._venue_off(client, account, switch, now, "disarmed", result)
         # The extension (if any) has returned: nothing is in flight any more, so a kill or disarm
-        # reading this version need not wait for it (deadman.control).
+        # reading this version need not wait for it (deadman.app.control).
         final = dataclasses.replace(switch, last_tick_ms=now, inflight_until_ms=None, systems=systems)
         try:
             switch = self._store(final)
@@ -621,140 +614,3 @@ class Refresher:
                 result=result,
                 error=type(exc).__name__,
             )
-
-    # -- the loop -----------------------------------------------------------------------------
-    def run(
-        self,
-        lease: Lease,
-        *,
-        remaining_ms: Callable[[], int],
-        on_tick: Callable[[TickReport], None] | None = None,
-    ) -> str:
-        """Become the venue's loop or leave; tick every T until handed over or out of time."""
-        tick_ms = self.config.timing.tick_ms
-        if not self._ready():
-            return "left: credentials unreadable; a running loop keeps the lease"
-        role = self._join(lease)
-        if role is None:
-            return "left: the lease could not be read or written"
-        if role is Role.LEAVE:
-            return "left: a loop and a successor are already running"
-        if role is Role.SUCCESSOR and not lease.await_ownership(
-            timeout_ms=2 * tick_ms + 10_000, sleep=self.sleep
-        ):
-            return "left: the running loop did not hand over"
-        # What a warm container remembers from an earlier invocation is stale (a kill since armed,
-        # say): a loop that takes over starts from what the table says now.
-        self._known.clear()
-        started = self.clock()
-        next_tick = started
-        ticks = 0
-        while True:
-            if ticks:
-                renewal = self._renew(lease, tick_ms)
-                if renewal is None:
-                    return f"stopped after {ticks} ticks: the lease could not be renewed in time"
-                if renewal is not Renewal.KEEP:
-                    return f"{renewal.value} after {ticks} ticks"
-            report = self.tick()
-            ticks += 1
-            next_tick += tick_ms
-            report = self._retry_failed(report, next_tick)
-            if on_tick is not None:
-                on_tick(report)
-            now = self.clock()
-            out_of_run = next_tick - started >= self.config.run_ms
-            # Keep one tick of headroom before the Lambda timeout for the last tick and the release.
-            out_of_time = remaining_ms() < 2 * tick_ms + 5_000
-            if out_of_run or out_of_time:
-                try:
-                    lease.release()
-                except Exception as exc:  # it expires by itself
-                    self.log("lease release failed", error=type(exc).__name__)
-                return f"ended after {ticks} ticks ({'run time' if out_of_run else 'lambda time'})"
-            if next_tick > now:
-                self.sleep((next_tick - now) / 1000)
-
-    def _renew(self, lease: Lease, tick_ms: int) -> Renewal | None:
-        """Renew, riding out store errors: tried again soon (a lost answer may hide a handover, and
-        the next answer tells), and ticking on while the lease is surely ours for one more tick.
-        None: it could not be renewed before it runs out."""
-        while True:
-            try:
-                renewal = lease.renew()
-            except Exception as exc:
-                self.metrics.count("StoreErrors", venue=self.venue)
-                self.log("lease renewal failed", error=type(exc).__name__)
-            else:
-                self._renew_failures_in_row = 0
-                return renewal
-            held = lease.held_until_ms
-            now = self.clock()
-            if held is None or now + RETRY_AFTER_MS + LEASE_MARGIN_MS >= held:
-                return None
-            if now + tick_ms + LEASE_MARGIN_MS < held and self._renew_failures_in_row >= 2:
-                self._renew_failures_in_row = 0
-                return Renewal.KEEP  # ours for one more tick for sure: tick, renew again after it
-            self._renew_failures_in_row += 1
-            self.sleep(RETRY_AFTER_MS / 1000)
-
-    def _ready(self) -> bool:
-        """Credentials are warmed before joining: an invocation that cannot read them must not register
-        as successor and replace a loop that can (it leaves; the next event tries again)."""
-        try:
-            self.credentials.get(self.venue)
-        except (DeadmanError, ValueError) as exc:
-            self.log("credentials unusable; not taking over", error=str(exc))
-            return False
-        return True
-
-    def _retry_failed(self, report: TickReport, next_tick: int) -> TickReport:
-        """Accounts whose venue call failed are tried again within the tick period, each time on a
-        fresh read and decision, instead of waiting a whole tick of the venue's slack."""
-        for _ in range(MAX_RETRIES):
-            failed = frozenset(a.account for a in report.accounts if a.retry)
-            # Tried again if the next tick is not about to come anyway (it is a retry of its own).
-            if not failed or next_tick - self.clock() < RETRY_AFTER_MS + RETRY_AFTER_MS // 2:
-                return report
-            self.sleep(RETRY_AFTER_MS / 1000)
-            self.metrics.count("Retries", venue=self.venue)
-            retried = self.tick(only=failed)
-            by_account = {a.account: a for a in retried.accounts}
-            report.accounts = [by_account.get(a.account, a) for a in report.accounts]
-        return report
-
-    def _join(self, lease: Lease) -> Role | None:
-        give_up = self.clock() + JOIN_PATIENCE_MS
-        while True:
-            try:
-                return lease.join()
-            except Exception as exc:
-                self.metrics.count("StoreErrors", venue=self.venue)
-                self.log("lease join failed", error=type(exc).__name__)
-                if self.clock() + RETRY_AFTER_MS >= give_up:
-                    return None
-                self.sleep(RETRY_AFTER_MS / 1000)
-
-
-def build_refresher(venue: str, *, clock: Clock, metrics: MetricsSink, log: Callable[..., None]) -> Refresher:
-    """The composition root used by the Lambda handler (and the sandbox) from the environment."""
-    from deadman.credentials import CredentialStore
-    from deadman.liveness import dynamodb_client
-    from deadman.nonces import DynamoNonceSource
-
-    config = FleetConfig.from_env()
-    if venue not in config.enabled_venues:
-        raise ConfigError(f"venue {venue!r} is not in ENABLED_VENUES")
-    client = dynamodb_client()
-    patience = Retrying(clock, time.sleep, on_retry=lambda exc: metrics.count("StoreRetries", venue=venue))
-    return Refresher(
-        venue=venue,
-        config=config,
-        switches=SwitchStore(config.control_table, client=client, patience=patience),
-        liveness=LivenessReader(config.liveness_table, client=client, patience=patience),
-        credentials=CredentialStore.from_env(),
-        nonces=DynamoNonceSource(config.control_table, client=client, patience=patience),
-        clock=clock,
-        metrics=metrics,
-        log=log,
-    )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from deadman.clock import Clock
+from deadman.core.clock import Clock
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from deadman.clock import Clock
+from deadman.core.clock import Clock
 
 # A waiting successor refreshes its registration every second; one not refreshed for this long is
 # taken for dead (a crashed or timed-out invocation) and is not handed the lease.
@@ -47,7 +47,7 @@ class Lease:
         self, table_name: str, venue: str, owner: str, *, clock: Clock, ttl_ms: int, client: Any = None
     ) -> None:
         if client is None:
-            from deadman.liveness import dynamodb_client
+            from deadman.stores.dynamo import dynamodb_client
 
             client = dynamodb_client()
         self._client = client

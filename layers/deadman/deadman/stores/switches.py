@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from deadman.policy import Mode, SwitchView
-from deadman.store_retry import Patience, impatient
+from deadman.core.policy import Mode, SwitchView
+from deadman.stores.retry import Patience, impatient
 
 AUDIT_RETENTION_S = 400 * 86_400
 # Orders a process's audit entries of the same millisecond by when they were written.
@@ -111,7 +111,7 @@ def switch_from_item(item: dict[str, Any]) -> Switch:
 class SwitchStore:
     def __init__(self, table_name: str, *, client: Any = None, patience: Patience = impatient) -> None:
         if client is None:
-            from deadman.liveness import dynamodb_client
+            from deadman.stores.dynamo import dynamodb_client
 
             client = dynamodb_client()
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -121,6 +121,11 @@ class SwitchStore:
         self._table = table_name
         self._ser = TypeSerializer()
         self._de = TypeDeserializer()
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client, for the lease that lives in the same table."""
+        return self._client
 
     # -- switches -----------------------------------------------------------------------------
     @staticmethod

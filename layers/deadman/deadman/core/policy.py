@@ -11,8 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from deadman.errors import ConfigError
-from deadman.venues.base import Capabilities, TimerKind
+from deadman.core.errors import ConfigError
+from deadman.core.venue import Capabilities, TimerKind
 
 # How often a switch whose native timer the venue refused (Hyperliquid volume gate) tries again.
 NATIVE_RECHECK_MS = 10 * 60_000

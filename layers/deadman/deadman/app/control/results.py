@@ -1,6 +1,6 @@
 """The incident controls' results: the API's response bodies.
 
-`deadman.api` serves them and `docs/openapi.yaml` describes them; `deadman.control` builds them.
+`deadman.edges.api` serves them and `docs/openapi.yaml` describes them; `deadman.app.control` builds them.
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from deadman.clock import Clock, system_clock
-from deadman.errors import ConfigError
-from deadman.lease import Lease
-from deadman.refresh import Refresher
+from deadman.app.refresh import Refresher
+from deadman.core.clock import Clock, system_clock
+from deadman.core.errors import ConfigError
+from deadman.stores.lease import Lease
 
 # A Scheduler event whose scheduled time is further back than this is dropped, never run late
 # (matches MaximumEventAgeInSeconds=60 on the schedule, plus the in-minute jitter).
@@ -53,7 +53,7 @@ def handle_schedule(
         invocation_id,
         clock=clock,
         ttl_ms=lease_ttl_ms or 2 * tick_ms + 10_000,
-        client=refresher.switches._client,
+        client=refresher.switches.client,
     )
     outcome = refresher.run(lease, remaining_ms=remaining_ms, on_tick=on_tick)
     return {"result": "ran", "outcome": outcome}

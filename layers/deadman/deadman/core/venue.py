@@ -1,10 +1,14 @@
-"""The one interface every venue adapter implements, and the values it returns."""
+"""The venue port: the one interface every venue adapter implements, the values it returns, and the
+nonce source it draws from (implemented by `deadman.stores.nonces`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
+
+# The venues deadman speaks to; each is a module of `deadman.venues` with the same name.
+VENUES: tuple[str, ...] = ("gemini", "kraken", "hyperliquid")
 
 
 class TimerKind(StrEnum):
@@ -89,3 +93,9 @@ class VenueClient(Protocol):
         ...
 
     def open_orders(self) -> list[OpenOrder]: ...
+
+
+class NonceSource(Protocol):
+    def next(self, key_id: str, floor: int) -> int:
+        """Return n >= floor, n > every nonce issued before for key_id."""
+        ...

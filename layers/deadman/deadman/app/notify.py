@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from deadman.text import printable
+from deadman.core.text import printable
 
 # Audit actions worth a message, and how a human would name them.
 NOTIFIED = {

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from deadman.errors import ConfigError
-from deadman.policy import Timing
-from deadman.venues import VENUES
+from deadman.core.errors import ConfigError
+from deadman.core.policy import Timing
+from deadman.core.venue import VENUES
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> int:
@@ -53,7 +52,7 @@ class FleetConfig:
     arm_needs_second_person: bool = False
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> FleetConfig:
+    def from_env(cls, environ: Mapping[str, str]) -> FleetConfig:
         venues = frozenset(v.strip() for v in environ.get("ENABLED_VENUES", "").split(",") if v.strip())
         unknown = venues - set(VENUES)
         if unknown:

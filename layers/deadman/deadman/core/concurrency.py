@@ -13,7 +13,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from deadman.clock import Clock, system_clock
+from deadman.core.clock import Clock, system_clock
 
 T = TypeVar("T")
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
 
-from deadman.errors import ConfigError, CredentialsError
+from deadman.core.errors import ConfigError, CredentialsError
 from deadman.venues import VENUES
 
 Loader = Callable[[str], ModuleType]
@@ -200,7 +200,7 @@ class CredentialStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ, **kwargs: Any) -> CredentialStore:
+    def from_env(cls, environ: Mapping[str, str], **kwargs: Any) -> CredentialStore:
         secret_ids = {venue: environ[env_var(venue)] for venue in VENUES if environ.get(env_var(venue))}
         return cls(secret_ids, **kwargs)
 

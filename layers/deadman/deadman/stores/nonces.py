@@ -11,15 +11,10 @@ that signs with the key, so a refresher and the kill path never race each other 
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Any
 
-from deadman.store_retry import Patience, impatient
-
-
-class NonceSource(Protocol):
-    def next(self, key_id: str, floor: int) -> int:
-        """Return n >= floor, n > every nonce issued before for key_id."""
-        ...
+from deadman.core.venue import NonceSource
+from deadman.stores.retry import Patience, impatient
 
 
 class MemoryNonceSource:
@@ -71,7 +66,7 @@ class DynamoNonceSource(NonceSource):
         # A try again after a lost answer only skips a value: nonces must rise, not be consecutive.
         self._patience = patience
         if client is None:
-            from deadman.liveness import dynamodb_client
+            from deadman.stores.dynamo import dynamodb_client
 
             client = dynamodb_client()
         self._client = client

@@ -9,16 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from deadman.cli import (
-    ApiClient,
-    CliError,
-    describe_error,
-    network_error,
-    render_error,
-    stack_name,
-    stack_outputs,
-)
-from deadman.text import printable
+from deadman.core.text import printable
+from deadman.edges.cli.client import ApiClient, describe_error, network_error, stack_name, stack_outputs
+from deadman.edges.cli.common import CliError
+from deadman.edges.cli.render import render_error
 
 DOCTOR_HELP = """\
 Checks a deployment (--stack NAME) or the sandbox (environment from `python -m sandbox.local_api`).
@@ -87,9 +81,9 @@ class Doctor:
             return self._verdict()
         enabled = self._api(endpoint)
         if control_table:
-            from deadman.liveness import dynamodb_client
-            from deadman.nonces import DynamoNonceSource
-            from deadman.switches import SwitchStore
+            from deadman.stores.dynamo import dynamodb_client
+            from deadman.stores.nonces import DynamoNonceSource
+            from deadman.stores.switches import SwitchStore
 
             client = dynamodb_client()
             self.nonces = DynamoNonceSource(control_table, client=client)
@@ -169,7 +163,7 @@ class Doctor:
         return venues
 
     def _secret(self, venue: str, secret_id: str) -> list[Any]:
-        from deadman.credentials import CredentialStore
+        from deadman.stores.credentials import CredentialStore
 
         try:
             parsed = CredentialStore({venue: secret_id}, max_age_s=0).get(venue)
@@ -189,7 +183,7 @@ class Doctor:
 
     # -- venues -----------------------------------------------------------------------------------
     def _client(self, venue: str, account: Any) -> Any:
-        from deadman.clock import system_clock
+        from deadman.core.clock import system_clock
         from deadman.venues import load
 
         return load(venue).Client(account, nonces=self.nonces, clock=system_clock, timeout=(3.05, 5.0))

@@ -1,0 +1,301 @@
+"""Disarm: switch the timers off for a bounded time, now or in a planned window (POST /disarm).
+
+Bounded by the stack parameter MaxDisarmSeconds; refused (409) on a killed switch: arm
+first. Conditional write, then venue timers off where the venue allows (Kraken timeout 0,
+Hyperliquid schedule cleared). Gemini cannot be disarmed at the venue: the fleet keeps
+heartbeating that key until the disarm ends. The refresher re-arms by itself at the end time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from functools import partial
+
+from deadman.app.control.results import (
+    DisarmResult,
+    DisarmSwitchResult,
+    TimerOutcome,
+    VenueProblem,
+)
+from deadman.app.control.toolkit import (
+    INFLIGHT_MARGIN_MS,
+    MAX_INFLIGHT_WAIT_MS,
+    MIN_PASS_MS,
+    Caller,
+    ConflictError,
+    RequestError,
+    Target,
+    Toolkit,
+    close,
+    describe,
+    iso,
+)
+from deadman.core.policy import Mode
+from deadman.stores.switches import Switch
+from deadman.venues.errors import NotSupportedError, VolumeGateError
+
+# A planned disarm may start at most this far ahead (a maintenance announced a week ahead).
+MAX_PLAN_AHEAD_MS = 7 * 86_400_000
+
+
+DISARM_BUDGET_MS = 20_000
+
+
+def disarm(
+    kit: Toolkit,
+    *,
+    reason: str,
+    for_seconds: int,
+    venues: Sequence[str] | None,
+    accounts: Sequence[str] | None,
+    caller: Caller,
+    budget_ms: int = DISARM_BUDGET_MS,
+    starts_at_ms: int | None = None,
+) -> DisarmResult:
+    if for_seconds < 1 or for_seconds * 1000 > kit.config.max_disarm_ms:
+        raise RequestError(
+            f"for_seconds must be between 1 and {kit.config.max_disarm_ms // 1000} (this "
+            f"stack parameter MaxDisarmSeconds); got {for_seconds}"
+        )
+    started = kit.clock()
+    # A start in the past, or none, is now; a start ahead is a plan.
+    plan_start = starts_at_ms if starts_at_ms is not None and starts_at_ms > started else None
+    if plan_start is not None and plan_start - started > MAX_PLAN_AHEAD_MS:
+        raise RequestError(
+            f"starts_at_ms is more than {MAX_PLAN_AHEAD_MS // 86_400_000} days ahead; plan it later"
+        )
+    targets, problems = kit.resolve(venues, accounts)
+    until = started + for_seconds * 1000
+    current = {t.name: kit.switches.get(t.venue, t.account_id) for t in targets}
+    killed = [t for t in targets if current[t.name].mode is Mode.KILLED]
+    if killed:
+        for target in killed:
+            kit.audit(target, "disarm", caller, reason, "refused: switch is killed", {})
+        names = [t.name for t in killed]
+        raise ConflictError(
+            f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} killed: a killed switch is never "
+            "disarmed. Arm it first (POST /arm), then disarm. Nothing was changed.",
+            names,
+        )
+    kit.metrics.count("DisarmRequests")
+    if plan_start is not None:
+        return _plan_disarm(kit,
+            targets, problems, current, reason=reason, for_seconds=for_seconds, caller=caller,
+            starts_at_ms=plan_start,
+        )  # fmt: skip
+
+    def disarmed(s: Switch) -> Switch:
+        return dataclasses.replace(
+            s,
+            mode=Mode.DISARMED,
+            disarmed_until_ms=until,
+            reason=reason,
+            changed_by=caller.identity,
+            changed_at_ms=started,
+        )
+
+    results: dict[str, DisarmSwitchResult] = {}
+    windows: list[int] = []
+    for target in targets:
+        result = results[target.name] = _not_disarmed(target, current[target.name])
+        written = kit.write_mode(target, current[target.name], disarmed, refuse_killed=True)
+        if isinstance(written, str):
+            result.error = written
+            continue
+        before, after = written
+        result.disarmed, result.mode, result.disarmed_until_ms = True, after.mode.value, until
+        if before.inflight_until_ms is not None and before.inflight_until_ms > started:
+            windows.append(before.inflight_until_ms)
+    if windows:
+        # An extension in flight before our write may still land: outwait it, or it would switch
+        # the venue timer back on right after we switched it off.
+        cap = min(started + budget_ms - MIN_PASS_MS, started + MAX_INFLIGHT_WAIT_MS)
+        kit.sleep_until(min(max(windows) + INFLIGHT_MARGIN_MS, cap))
+    _venues_off(kit, [t for t in targets if results[t.name].disarmed], results, problems, started + budget_ms)
+    for target in targets:
+        result = results[target.name]
+        outcome = ("disarmed" if result.disarmed else "not disarmed") + f"; venue timer {result.venue_timer}"
+        kit.audit(
+            target,
+            "disarm",
+            caller,
+            reason,
+            outcome + (f": {result.error}" if result.error else ""),
+            {"until_ms": until, "for_seconds": for_seconds},
+        )
+    return _disarm_result(kit, targets, results, problems, caller, reason, started, until, for_seconds)
+
+
+def _plan_disarm(
+    kit: Toolkit,
+    targets: list[Target],
+    problems: dict[str, str],
+    current: dict[str, Switch],
+    *,
+    reason: str,
+    for_seconds: int,
+    caller: Caller,
+    starts_at_ms: int,
+) -> DisarmResult:
+    """A disarm that starts later (Kraken's announced maintenance, say): recorded on each switch
+    now, applied by the refresher's first tick at or after `starts_at_ms` (venue timers switched
+    off then, re-armed by itself at the end like any disarm). Nothing changes at the venues now."""
+    now = kit.clock()
+    until = starts_at_ms + for_seconds * 1000
+
+    def planned(s: Switch) -> Switch:
+        return dataclasses.replace(
+            s,
+            scheduled_from_ms=starts_at_ms,
+            scheduled_until_ms=until,
+            scheduled_by=caller.identity,
+            scheduled_reason=reason,
+        )
+
+    results: dict[str, DisarmSwitchResult] = {}
+    for target in targets:
+        result = results[target.name] = _not_disarmed(target, current[target.name])
+        written = kit.write_mode(target, current[target.name], planned, refuse_killed=True)
+        if isinstance(written, str):
+            result.error = written.replace("not disarmed", "not planned")
+        else:
+            result.scheduled, result.disarmed_until_ms = True, until
+        kit.audit(
+            target,
+            "disarm",
+            caller,
+            reason,
+            f"planned: {iso(starts_at_ms)} to {iso(until)}"
+            if result.scheduled
+            else f"not planned: {result.error}",
+            {"from_ms": starts_at_ms, "until_ms": until, "for_seconds": for_seconds},
+        )
+    ordered = [results[t.name] for t in targets]
+    bad = [f"{r.venue}/{r.account}" for r in ordered if not r.scheduled]
+    ok = not bad and not problems
+    message = (
+        f"planned a disarm of {sum(r.scheduled for r in ordered)}/{len(ordered)} switch(es) from "
+        f"{iso(starts_at_ms)} until {iso(until)}"
+    )
+    if not ok:
+        message += f"; not planned: {', '.join(bad + list(problems))}"
+    return DisarmResult(
+        ok=ok,
+        at_ms=now,
+        starts_at_ms=starts_at_ms,
+        until_ms=until,
+        for_seconds=for_seconds,
+        actor=caller.identity,
+        reason=reason,
+        switches=ordered,
+        venue_problems=[VenueProblem(venue=v, error=e) for v, e in problems.items()],
+        notes=[
+            "the refresher's first tick at or after the start disarms each switch and switches its "
+            "venue timer off (Gemini: keeps heartbeating); `deadman arm` before then cancels the plan"
+        ],
+        message=message,
+    )
+
+
+def _venues_off(
+    kit: Toolkit,
+    targets: list[Target],
+    results: dict[str, DisarmSwitchResult],
+    problems: dict[str, str],
+    deadline: int,
+) -> None:
+    for target in targets:
+        if target.account is None:
+            results[target.name].venue_timer = "failed"
+            results[target.name].error = f"venue timer not switched off: {problems.get(target.venue)}"
+    with_creds = [t for t in targets if t.account is not None]
+    offs = kit.run_parallel(with_creds, partial(_venue_off, kit), deadline)
+    for target in with_creds:
+        result = results[target.name]
+        late: tuple[TimerOutcome, str | None, str | None] = ("failed", "no answer in time", None)
+        timer, error, note = offs.get(target.name) or late
+        result.venue_timer, result.error = timer, error
+        if note:
+            result.notes.append(note)
+        if timer in ("off", "none"):
+            kit.update(
+                target,
+                lambda s: dataclasses.replace(s, deadline_ms=None) if s.mode is Mode.DISARMED else s,
+            )
+
+
+def _venue_off(kit: Toolkit, target: Target) -> tuple[TimerOutcome, str | None, str | None]:
+    try:
+        client = kit.client_factory(target.venue, target.account, kit.control_timeout)
+    except Exception as exc:
+        return "failed", describe(exc), None
+    try:
+        client.disarm()
+    except NotSupportedError:
+        return "not_supported", None, "the venue cannot be disarmed: the fleet keeps heartbeating"
+    except VolumeGateError:
+        return "none", None, "no venue timer: the volume gate keeps this account on the watchdog alone"
+    except Exception as exc:
+        return "failed", describe(exc), None
+    finally:
+        close(client)
+    return "off", None, None
+
+
+def _disarm_result(
+    kit: Toolkit,
+    targets: list[Target],
+    results: dict[str, DisarmSwitchResult],
+    problems: dict[str, str],
+    caller: Caller,
+    reason: str,
+    started: int,
+    until: int,
+    for_seconds: int,
+) -> DisarmResult:
+    notes: list[str] = []
+    if any(t.venue == "gemini" and results[t.name].disarmed for t in targets):
+        notes.append(
+            "Gemini cannot be disarmed at the venue: the heartbeat timer is a property of the API key. "
+            "The fleet keeps heartbeating the Gemini keys regardless of liveness until the disarm ends "
+            f"({iso(until)}); after that Gemini cancels a dead trader's orders 30 s after the last "
+            "heartbeat."
+        )
+    notes.append(
+        f"the switches re-arm by themselves at {iso(until)}; the next tick then extends only if the "
+        "trader is alive"
+    )
+    ordered = [results[t.name] for t in targets]
+    bad = [f"{r.venue}/{r.account}" for r in ordered if not r.disarmed or r.venue_timer == "failed"]
+    ok = not bad and not problems
+    message = f"disarmed {sum(r.disarmed for r in ordered)}/{len(ordered)} switch(es) until {iso(until)}"
+    if not ok:
+        message += (
+            f"; incomplete: {', '.join(bad + list(problems))} (a disarmed switch whose venue timer is "
+            "still on is switched off by the refresher at its next tick)"
+        )
+    return DisarmResult(
+        ok=ok,
+        at_ms=started,
+        until_ms=until,
+        for_seconds=for_seconds,
+        actor=caller.identity,
+        reason=reason,
+        switches=ordered,
+        venue_problems=[VenueProblem(venue=v, error=e) for v, e in problems.items()],
+        notes=notes,
+        message=message,
+    )
+
+
+def _not_disarmed(target: Target, current: Switch) -> DisarmSwitchResult:
+    """A switch's line in a disarm's answer before anything was written."""
+    return DisarmSwitchResult(
+        venue=target.venue,
+        account=target.account_id,
+        mode=current.mode.value,
+        disarmed=False,
+        disarmed_until_ms=None,
+        venue_timer="not_attempted",
+    )

@@ -1,0 +1,297 @@
+"""Kill: latch every targeted switch to killed, then sweep every book (the control API's POST /kill).
+
+Latch every targeted switch to killed FIRST (unconditional write: the latch bumps the
+version, so any refresher that read before it can no longer record an extension), then
+sweep every target in parallel with the account's kill credentials, bounded per call by the
+client timeouts and overall by a time budget. Then wait until every refresher extension that
+was already in flight at the latch has timed out (`inflight_until_ms`), so that nothing can
+push a venue timer after the kill is acknowledged, and sweep those switches once more (plus
+any whose first sweep failed). Hyperliquid's schedule is cleared after a complete sweep
+(killed switches never extend, and each native fire costs one of 10 daily triggers).
+Idempotent: a second kill latches again and sweeps again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from deadman.app.control.results import (
+    KillResult,
+    KillSwitchResult,
+    OrderFailureOut,
+    SweepAttempt,
+    VenueProblem,
+)
+from deadman.app.control.toolkit import (
+    INFLIGHT_MARGIN_MS,
+    LATCH_BUDGET_MS,
+    MAX_INFLIGHT_WAIT_MS,
+    MIN_PASS_MS,
+    Caller,
+    Target,
+    Toolkit,
+    close,
+    describe,
+)
+from deadman.core.venue import Capabilities, SweepResult, VenueClient
+from deadman.venues.errors import NotSupportedError, VolumeGateError
+
+# API Gateway gives up on an integration after 29 s; answer well before, whatever the venues do.
+KILL_BUDGET_MS = 24_000
+
+
+# Recording and auditing the sweeps may use part of the reply margin.
+FINISH_GRACE_MS = 1_500
+
+
+def kill(
+    kit: Toolkit,
+    *,
+    reason: str,
+    venues: Sequence[str] | None,
+    accounts: Sequence[str] | None,
+    caller: Caller,
+    budget_ms: int = KILL_BUDGET_MS,
+    direct: bool = False,
+) -> KillResult:
+    """Latch, sweep in parallel, outwait what is in flight, sweep again, record.
+
+    `direct` is break-glass, for when the API or AWS cannot be reached: the same sweep passes,
+    with the kill credentials this Control was built with (`Control.break_glass`, a local file),
+    and no latch and no audit, since nothing in AWS can be written. The fleet does not know about
+    it: the caller records it with a kill through the API once that answers (which latches)."""
+    started = kit.clock()
+    deadline = started + budget_ms
+    targets, problems = kit.resolve(venues, accounts)
+    kit.metrics.count("KillRequests")
+    results = {t.name: KillSwitchResult(venue=t.venue, account=t.account_id, latched=False) for t in targets}
+    # 1. Latch every target before touching any venue: the latch is what stops extensions.
+    open_windows = {} if direct else _latch_all(kit, targets, results, caller, reason, budget_ms)
+    # 2. Sweep every target in parallel; 3. outwait in-flight extensions and sweep again.
+    sweepable = [t for t in targets if t.account is not None]
+    for target in targets:
+        if target.account is None:
+            results[target.name].notes.append(
+                f"not swept: {problems.get(target.venue, 'no credentials')}; the refresher sweeps it "
+                "at every tick once its credentials are readable"
+            )
+    _sweep_passes(kit, sweepable, open_windows, results, started, deadline)
+    # 4. Record and audit what the sweeps did (bookkeeping: it may overrun the budget a little).
+    if not direct:
+        kit.run_parallel(
+            sweepable,
+            lambda t: _finish_switch(kit, t, results[t.name], caller, reason),
+            max(deadline, kit.clock()) + FINISH_GRACE_MS,
+        )
+    return _kill_verdict(kit, targets, sweepable, results, problems, started, caller, reason, direct=direct)
+
+
+def _kill_verdict(
+    kit: Toolkit,
+    targets: list[Target],
+    sweepable: list[Target],
+    results: dict[str, KillSwitchResult],
+    problems: dict[str, str],
+    started: int,
+    caller: Caller,
+    reason: str,
+    *,
+    direct: bool = False,
+) -> KillResult:
+    for target in sweepable:  # the verdict does not wait for the bookkeeping
+        result = results[target.name]
+        result.swept = result.attempts[-1].ok
+        result.cancelled_count = sum(a.cancelled_count for a in result.attempts)
+        if not result.swept and result.error is None:
+            result.error = result.attempts[-1].error or "sweep incomplete"
+
+    ordered = [results[t.name] for t in targets]
+    failed = [f"{r.venue}/{r.account}" for r in ordered if not ((r.latched or direct) and r.swept)]
+    # A venue with no switch at all to name (secret unreadable, nothing stored yet) is named whole.
+    failed.extend(f"{v}/*" for v in problems if v not in {t.venue for t in targets})
+    ok = not failed and not problems
+    swept = f"swept {sum(r.swept for r in ordered)}/{len(ordered)}" + (" directly" if direct else "")
+    swept += f"; cancelled {sum(r.cancelled_count for r in ordered)} order(s)"
+    if direct:
+        message = f"break-glass: {swept}; nothing latched (the fleet does not know yet)"
+    else:
+        message = f"killed {sum(r.latched for r in ordered)}/{len(ordered)} switch(es); {swept}"
+    if not ok:
+        kit.metrics.count("KillIncomplete")
+        message += f"; NOT done: {', '.join(failed) or ', '.join(problems)}."
+        if not direct:
+            message += " Killed switches are swept again at every refresher tick; check `deadman status`."
+    return KillResult(
+        ok=ok,
+        at_ms=started,
+        elapsed_ms=kit.clock() - started,
+        actor=caller.identity,
+        reason=reason,
+        switches=ordered,
+        venue_problems=[VenueProblem(venue=v, error=e) for v, e in problems.items()],
+        failed=failed,
+        message=message,
+    )
+
+
+def _latch_all(
+    kit: Toolkit,
+    targets: list[Target],
+    results: dict[str, KillSwitchResult],
+    caller: Caller,
+    reason: str,
+    budget_ms: int,
+) -> dict[str, int]:
+    """Latch every target; returns switch name -> end of a refresher extension in flight at the
+    latch (its intent was written before the latch, so the extension may still reach the venue)."""
+
+    def latch(target: Target) -> int | None:
+        result = results[target.name]
+        try:
+            switch = kit.switches.latch_kill(
+                target.venue, target.account_id, actor=caller.identity, reason=reason, now_ms=kit.clock()
+            )
+        except Exception as exc:
+            # Keep going: the sweep still empties the book, and the answer says 207.
+            result.error = f"latch failed: {describe(exc)}"
+            kit.log("kill latch failed", switch=target.name, error=result.error)
+            kit.audit(target, "kill", caller, reason, result.error, {"budget_ms": budget_ms})
+            return None
+        result.latched = True
+        latched_at = kit.clock()
+        kit.audit(target, "kill", caller, reason, "latched", {"budget_ms": budget_ms})
+        window = switch.inflight_until_ms
+        return window if window is not None and window > latched_at else None
+
+    # In parallel and bounded: a slow DynamoDB must not hold the sweeps back for long.
+    deadline = kit.clock() + min(LATCH_BUDGET_MS, budget_ms // 3)
+    windows = kit.run_parallel(targets, latch, deadline)
+    for target in targets:
+        if target.name not in windows and results[target.name].error is None:
+            results[target.name].error = "latch not confirmed within its time budget (DynamoDB slow?)"
+    return {name: end for name, end in windows.items() if end is not None}
+
+
+def _sweep_passes(
+    kit: Toolkit,
+    sweepable: list[Target],
+    open_windows: dict[str, int],
+    results: dict[str, KillSwitchResult],
+    started: int,
+    deadline: int,
+) -> None:
+    late = "no answer within the kill's time budget (the call may still land)"
+    first = kit.run_parallel(sweepable, lambda t: _kill_sweep(kit, t, 1), deadline)
+    for target in sweepable:
+        results[target.name].attempts.append(first.get(target.name) or _failed_attempt(1, late))
+    if open_windows:
+        # Nothing may push a venue timer after this reply: wait until every extension that was
+        # in flight at the latch has timed out (bounded: ~8 s after its tick started).
+        cap = min(deadline - MIN_PASS_MS, started + MAX_INFLIGHT_WAIT_MS + INFLIGHT_MARGIN_MS)
+        kit.sleep_until(min(max(open_windows.values()) + INFLIGHT_MARGIN_MS, cap))
+    # Once more where an extension was in flight (a zombie's order may have rested meanwhile) or
+    # where the first sweep failed (and is not still running).
+    retry = [t for t in sweepable if t.name in open_windows or (t.name in first and not first[t.name].ok)]
+    if not retry:
+        return
+    if deadline - kit.clock() < MIN_PASS_MS:
+        for target in retry:
+            results[target.name].notes.append("no time left in the kill's budget for a second sweep")
+        return
+    second = kit.run_parallel(retry, lambda t: _kill_sweep(kit, t, 2), deadline)
+    for target in retry:
+        results[target.name].attempts.append(second.get(target.name) or _failed_attempt(2, late))
+        if target.name in open_windows:
+            results[target.name].notes.append(
+                "a refresher extension was in flight at the latch: waited for it to time out, swept again"
+            )
+
+
+def _kill_sweep(kit: Toolkit, target: Target, attempt_no: int) -> SweepAttempt:
+    started = kit.clock()
+    try:
+        client = kit.client_factory(target.venue, target.account.for_kill(), kit.kill_timeout)
+    except Exception as exc:
+        return _failed_attempt(attempt_no, describe(exc))
+    try:
+        attempt = _sweep(client, attempt_no)
+        if attempt.ok and _clears_after_kill(client.capabilities):
+            attempt.venue_timer = _clear_timer(client)
+    finally:
+        close(client)
+    attempt.elapsed_ms = kit.clock() - started
+    return attempt
+
+
+def _finish_switch(
+    kit: Toolkit, target: Target, result: KillSwitchResult, caller: Caller, reason: str
+) -> None:
+    last = result.attempts[-1]
+    changes: dict[str, Any] = {"last_sweep_ms": kit.clock(), "last_sweep": f"kill: {_summary(last)}"}
+    if last.venue_timer == "cleared":
+        changes["deadline_ms"] = None
+    if not last.ok:
+        changes["last_error"] = f"kill sweep: {last.error}"
+    kit.update(target, lambda s: dataclasses.replace(s, **changes))
+    for attempt in result.attempts:
+        details = {
+            "attempt": attempt.attempt,
+            "cancelled": attempt.cancelled_ids,
+            "failed": [f.model_dump() for f in attempt.failed_orders],
+            "venue_timer": attempt.venue_timer,
+        }
+        kit.audit(target, "kill-sweep", caller, reason, _summary(attempt), details)
+
+
+def _clears_after_kill(caps: Capabilities) -> bool:
+    """Venues whose native fires are rationed (Hyperliquid: 10 a day) get their timer cleared once
+    the kill's sweep emptied the book: a killed switch never extends, so the timer serves nothing."""
+    return caps.daily_trigger_budget is not None and caps.can_disarm
+
+
+def _failed_attempt(attempt: int, why: str) -> SweepAttempt:
+    return SweepAttempt(attempt=attempt, ok=False, error=why)
+
+
+def _sweep(client: VenueClient, attempt_no: int) -> SweepAttempt:
+    try:
+        swept: SweepResult = client.sweep()
+    except Exception as exc:
+        return SweepAttempt(attempt=attempt_no, ok=False, error=describe(exc))
+    return SweepAttempt(
+        attempt=attempt_no,
+        ok=swept.complete,
+        cancelled_count=swept.cancelled_count,
+        cancelled_ids=list(swept.cancelled_ids),
+        failed_orders=[OrderFailureOut(order_id=f.order_id, reason=f.reason) for f in swept.failed],
+        pending=swept.pending,
+        error=None if swept.complete else f"{len(swept.failed)} order(s) not cancelled",
+    )
+
+
+def _clear_timer(client: VenueClient) -> str:
+    try:
+        client.disarm()
+    except NotSupportedError:
+        return "unchanged (venue cannot)"
+    except VolumeGateError:
+        return "none (volume gate: no schedule can be set on this account)"
+    except Exception as exc:
+        # Not a kill failure: the book is empty and a fire would only cost a daily trigger.
+        return f"not cleared: {describe(exc)}"
+    return "cleared"
+
+
+def _summary(attempt: SweepAttempt) -> str:
+    if attempt.error and not attempt.cancelled_count and not attempt.failed_orders:
+        return f"failed: {attempt.error}"
+    text = f"cancelled {attempt.cancelled_count}"
+    if attempt.failed_orders:
+        text += f", failed {len(attempt.failed_orders)}"
+    if attempt.pending:
+        text += " (pending at the venue)"
+    if attempt.venue_timer:
+        text += f"; venue timer {attempt.venue_timer}"
+    return text

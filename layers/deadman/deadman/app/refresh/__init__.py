@@ -1,0 +1,7 @@
+"""The refresher: one tick of a venue's switches (`tick.py`) and the loop an invocation becomes
+(`loop.py`)."""
+
+from deadman.app.refresh.loop import Refresher
+from deadman.app.refresh.tick import AccountTick, Ticker, TickReport
+
+__all__ = ["AccountTick", "Refresher", "TickReport", "Ticker"]

@@ -1,0 +1,145 @@
+"""The tick loop an invocation becomes: join the venue's lease (or leave), tick every T, renew the
+lease between ticks riding out store faults, hand over to a successor, stop before the Lambda does.
+
+A failed venue call is tried again within the tick period on a fresh read and decision
+(`_retry_failed`), and a failed lease renewal is ridden out until the lease this loop holds for
+sure runs out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from deadman.app.refresh.tick import Ticker, TickReport
+from deadman.core.errors import DeadmanError
+from deadman.stores.lease import Lease, Renewal, Role
+
+# A failed venue call is tried again this soon, within the tick, while the tick period allows.
+RETRY_AFTER_MS = 2_000
+MAX_RETRIES = 3
+# A lease this loop can no longer renew is given up this long before it runs out.
+LEASE_MARGIN_MS = 2_000
+# How long an invocation keeps trying to join the lease when DynamoDB fails: until about when the
+# next scheduled invocation would arrive anyway.
+JOIN_PATIENCE_MS = 60_000
+
+
+class Refresher(Ticker):
+    """A ticker that holds its venue's lease: at most one loop per venue extends at a time."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._renew_failures_in_row = 0
+
+    def run(
+        self,
+        lease: Lease,
+        *,
+        remaining_ms: Callable[[], int],
+        on_tick: Callable[[TickReport], None] | None = None,
+    ) -> str:
+        """Become the venue's loop or leave; tick every T until handed over or out of time."""
+        tick_ms = self.config.timing.tick_ms
+        if not self._ready():
+            return "left: credentials unreadable; a running loop keeps the lease"
+        role = self._join(lease)
+        if role is None:
+            return "left: the lease could not be read or written"
+        if role is Role.LEAVE:
+            return "left: a loop and a successor are already running"
+        if role is Role.SUCCESSOR and not lease.await_ownership(
+            timeout_ms=2 * tick_ms + 10_000, sleep=self.sleep
+        ):
+            return "left: the running loop did not hand over"
+        # What a warm container remembers from an earlier invocation is stale (a kill since armed,
+        # say): a loop that takes over starts from what the table says now.
+        self._known.clear()
+        started = self.clock()
+        next_tick = started
+        ticks = 0
+        while True:
+            if ticks:
+                renewal = self._renew(lease, tick_ms)
+                if renewal is None:
+                    return f"stopped after {ticks} ticks: the lease could not be renewed in time"
+                if renewal is not Renewal.KEEP:
+                    return f"{renewal.value} after {ticks} ticks"
+            report = self.tick()
+            ticks += 1
+            next_tick += tick_ms
+            report = self._retry_failed(report, next_tick)
+            if on_tick is not None:
+                on_tick(report)
+            now = self.clock()
+            out_of_run = next_tick - started >= self.config.run_ms
+            # Keep one tick of headroom before the Lambda timeout for the last tick and the release.
+            out_of_time = remaining_ms() < 2 * tick_ms + 5_000
+            if out_of_run or out_of_time:
+                try:
+                    lease.release()
+                except Exception as exc:  # it expires by itself
+                    self.log("lease release failed", error=type(exc).__name__)
+                return f"ended after {ticks} ticks ({'run time' if out_of_run else 'lambda time'})"
+            if next_tick > now:
+                self.sleep((next_tick - now) / 1000)
+
+    def _renew(self, lease: Lease, tick_ms: int) -> Renewal | None:
+        """Renew, riding out store errors: tried again soon (a lost answer may hide a handover, and
+        the next answer tells), and ticking on while the lease is surely ours for one more tick.
+        None: it could not be renewed before it runs out."""
+        while True:
+            try:
+                renewal = lease.renew()
+            except Exception as exc:
+                self.metrics.count("StoreErrors", venue=self.venue)
+                self.log("lease renewal failed", error=type(exc).__name__)
+            else:
+                self._renew_failures_in_row = 0
+                return renewal
+            held = lease.held_until_ms
+            now = self.clock()
+            if held is None or now + RETRY_AFTER_MS + LEASE_MARGIN_MS >= held:
+                return None
+            if now + tick_ms + LEASE_MARGIN_MS < held and self._renew_failures_in_row >= 2:
+                self._renew_failures_in_row = 0
+                return Renewal.KEEP  # ours for one more tick for sure: tick, renew again after it
+            self._renew_failures_in_row += 1
+            self.sleep(RETRY_AFTER_MS / 1000)
+
+    def _ready(self) -> bool:
+        """Credentials are warmed before joining: an invocation that cannot read them must not register
+        as successor and replace a loop that can (it leaves; the next event tries again)."""
+        try:
+            self.credentials.get(self.venue)
+        except (DeadmanError, ValueError) as exc:
+            self.log("credentials unusable; not taking over", error=str(exc))
+            return False
+        return True
+
+    def _retry_failed(self, report: TickReport, next_tick: int) -> TickReport:
+        """Accounts whose venue call failed are tried again within the tick period, each time on a
+        fresh read and decision, instead of waiting a whole tick of the venue's slack."""
+        for _ in range(MAX_RETRIES):
+            failed = frozenset(a.account for a in report.accounts if a.retry)
+            # Tried again if the next tick is not about to come anyway (it is a retry of its own).
+            if not failed or next_tick - self.clock() < RETRY_AFTER_MS + RETRY_AFTER_MS // 2:
+                return report
+            self.sleep(RETRY_AFTER_MS / 1000)
+            self.metrics.count("Retries", venue=self.venue)
+            retried = self.tick(only=failed)
+            by_account = {a.account: a for a in retried.accounts}
+            report.accounts = [by_account.get(a.account, a) for a in report.accounts]
+        return report
+
+    def _join(self, lease: Lease) -> Role | None:
+        give_up = self.clock() + JOIN_PATIENCE_MS
+        while True:
+            try:
+                return lease.join()
+            except Exception as exc:
+                self.metrics.count("StoreErrors", venue=self.venue)
+                self.log("lease join failed", error=type(exc).__name__)
+                if self.clock() + RETRY_AFTER_MS >= give_up:
+                    return None
+                self.sleep(RETRY_AFTER_MS / 1000)

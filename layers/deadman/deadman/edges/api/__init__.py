@@ -1,0 +1,2 @@
+"""The control API's edge: request models (`models`), routes (`routes`), the OpenAPI document
+(`openapi`)."""

@@ -1,0 +1,248 @@
+"""One function per subcommand: build the request, call the API (or the venues, for a break-glass
+kill), print, return the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from deadman.core.text import printable
+from deadman.edges.cli.client import (
+    ApiClient,
+    exit_code,
+    resolve_endpoint,
+    stack_name,
+    stack_outputs,
+)
+from deadman.edges.cli.common import (
+    DEFAULT_MAX_STALENESS_S,
+    EXIT_ATTENTION,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    CliError,
+    check_beat_interval,
+    parse_duration,
+    parse_start,
+    seconds_text,
+)
+from deadman.edges.cli.render import (
+    CLEAR_SCREEN,
+    attention,
+    json_text,
+    render_arm,
+    render_disarm,
+    render_error,
+    render_kill,
+    render_status,
+    sanitised,
+)
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    return ApiClient(
+        resolve_endpoint(args),
+        region=args.region,
+        profile=args.profile,
+        timeout_s=args.timeout,
+        sign=not args.no_sign,
+    )
+
+
+def _targets(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if args.venue:
+        body["venues"] = list(dict.fromkeys(args.venue))
+    if args.account:
+        body["accounts"] = list(dict.fromkeys(args.account))
+    return body
+
+
+def _emit(
+    args: argparse.Namespace, status: int, payload: Any, render: Callable[[dict[str, Any]], str]
+) -> int:
+    if args.json:
+        print(json_text(payload))
+    elif status in (200, 207) and isinstance(payload, dict):
+        print(render(sanitised(payload)))
+    else:
+        print(render_error(status, sanitised(payload)), file=sys.stderr)
+    return exit_code(status)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    client = _client(args)
+    while True:
+        status, payload = client.call("GET", "/status")
+        if args.watch and not args.json:
+            print(CLEAR_SCREEN, end="")
+        code = _emit(args, status, payload, lambda body: render_status(body, args.audit))
+        if code == EXIT_OK and isinstance(payload, dict) and attention(payload):
+            code = EXIT_ATTENTION
+        if not args.watch:
+            return code
+        sys.stdout.flush()
+        time.sleep(args.watch)
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    if args.direct:
+        return cmd_kill_direct(args)
+    status, payload = _client(args).call("POST", "/kill", {"reason": args.reason, **_targets(args)})
+    return _emit(args, status, payload, render_kill)
+
+
+# How long break-glass waits for the API to record what it did: it ran because the API was in doubt.
+BREAK_GLASS_RECORD_TIMEOUT_S = 15.0
+
+
+def cmd_kill_direct(args: argparse.Namespace) -> int:
+    """Break-glass: sweep every book from this machine with the kill credentials in a local file,
+    then record it (and latch the switches) through the API if it answers; say how otherwise."""
+    import getpass
+    import socket
+
+    from deadman.app.control import Caller, Control, RequestError
+    from deadman.core.errors import ConfigError
+    from deadman.stores.credentials import LocalCredentials
+
+    path = args.keys or os.environ.get("DEADMAN_KILL_KEYS")
+    if not path:
+        raise CliError("--direct needs the kill credentials file: --keys FILE (or set DEADMAN_KILL_KEYS)")
+    try:
+        credentials = LocalCredentials(path)
+    except ConfigError as exc:  # CredentialsError included: names the field, never the value
+        raise CliError(str(exc)) from None
+    who = f"break-glass:{getpass.getuser()}@{socket.gethostname()}"
+    control = Control.break_glass(credentials, credentials.venues)
+    try:
+        result = control.kill(
+            reason=args.reason,
+            venues=args.venue,
+            accounts=args.account,
+            caller=Caller(identity=who),
+            direct=True,
+        )
+    except RequestError as exc:
+        raise CliError(f"{exc} (venues in {path}: {', '.join(credentials.venues) or 'none'})") from None
+    body = sanitised(result.model_dump(mode="json"))
+    record = _save_break_glass(body)
+    print(json_text(body) if args.json else render_kill(body))
+    print(f"record kept in {record}")
+    follow_up = _break_glass_reason(args.reason, result.at_ms, result.message.removeprefix("break-glass: "))
+    try:
+        args.timeout = min(args.timeout, BREAK_GLASS_RECORD_TIMEOUT_S)
+        status, payload = _client(args).call("POST", "/kill", {"reason": follow_up, **_targets(args)})
+    except CliError as exc:
+        status, payload = 0, {"message": str(exc)}
+    if status in (200, 207):
+        print("recorded through the API, and the switches latched killed: " + str(payload.get("message")))
+        return EXIT_OK if result.ok and status == 200 else EXIT_PARTIAL
+    print(
+        "NOT recorded, and the switches are NOT latched: the fleet will extend again once AWS answers "
+        f"if the trader beats ({printable(str(payload.get('message') or payload))}). As soon as the API "
+        f"answers, run:\n  deadman kill --reason {shlex.quote(follow_up)}",
+        file=sys.stderr,
+    )
+    return EXIT_PARTIAL
+
+
+def _break_glass_reason(reason: str, at_ms: int, summary: str) -> str:
+    """The API kill that records a break-glass sweep: its reason carries what the sweep did."""
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(at_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tail = f" [break-glass at {when}: {summary.partition('; nothing latched')[0]}]"
+    return reason[: 500 - len(tail)] + tail
+
+
+def _save_break_glass(body: dict[str, Any]) -> str:
+    import datetime as dt
+    from pathlib import Path
+
+    folder = Path(os.environ.get("DEADMAN_HOME") or Path.home() / ".deadman") / "break-glass"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.fromtimestamp(body["at_ms"] / 1000, tz=dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"kill-{stamp}.json"
+    path.write_text(json_text(body) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def cmd_disarm(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"reason": args.reason, "for_seconds": parse_duration(args.duration)}
+    if args.start:
+        body["starts_at_ms"] = parse_start(args.start, int(time.time() * 1000))
+    body.update(_targets(args))
+    status, payload = _client(args).call("POST", "/disarm", body)
+    return _emit(args, status, payload, render_disarm)
+
+
+def cmd_arm(args: argparse.Namespace) -> int:
+    status, payload = _client(args).call("POST", "/arm", {"reason": args.reason, **_targets(args)})
+    return _emit(args, status, payload, render_arm)
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from deadman.stores.liveness import LivenessWriter
+
+    # Before any AWS call: a sidecar started with a bad interval must fail at once, not flap.
+    check_beat_interval(args.every, _max_staleness(args))
+    table_name = args.table or os.environ.get("LIVENESS_TABLE")
+    if not table_name and stack_name(args):
+        table_name = stack_outputs(str(stack_name(args)), region=args.region, profile=args.profile).get(
+            "LivenessTableName"
+        )
+    if not table_name:
+        raise CliError("no liveness table: pass --table NAME or --stack NAME (or set LIVENESS_TABLE)")
+    writer = LivenessWriter(table_name, args.system, host=args.host)
+    done = threading.Event()
+    # A sidecar is stopped with SIGTERM: treat it as the clean shutdown it is.
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    writer.beat()  # fail fast (permissions, table name) before going to the background
+    print(
+        f"beating {args.system} in {table_name} every {seconds_text(args.every)}; Ctrl-C to stop",
+        flush=True,
+    )
+    writer.start(args.every)
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    writer.stop_running()
+    print(f"stopped: {args.system} marked 'stopped' (the fleet sweeps at its next tick)", flush=True)
+    return EXIT_OK
+
+
+def _max_staleness(args: argparse.Namespace) -> float:
+    if args.max_staleness is not None:
+        return float(args.max_staleness)
+    raw = os.environ.get("MAX_STALENESS_S")
+    if not raw:
+        return DEFAULT_MAX_STALENESS_S
+    try:
+        return float(raw)
+    except ValueError:
+        raise CliError(f"MAX_STALENESS_S={raw!r} is not a number of seconds") from None
+
+
+# -- doctor (deadman.edges.cli.doctor) ----------------------------------------------------------------------
+
+
+def doctor_help() -> str:
+    from deadman.edges.cli.doctor import DOCTOR_HELP
+
+    return DOCTOR_HELP
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from deadman.edges.cli.doctor import Doctor
+
+    return Doctor(args).run()

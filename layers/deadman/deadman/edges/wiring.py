@@ -1,0 +1,69 @@
+"""The composition roots: the environment a function runs in, turned into a refresher or the controls.
+
+The only place that reads Lambda's environment variables (through `FleetConfig.from_env` and
+`CredentialStore.from_env`) and picks the real adapters: DynamoDB stores sharing one client with
+bounded time per call, Secrets Manager behind a cache, the DynamoDB nonce counter. Nothing here calls
+AWS yet.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from deadman.app.control import Control
+from deadman.app.refresh import Refresher
+from deadman.core.clock import Clock, system_clock
+from deadman.core.config import FleetConfig
+from deadman.core.errors import ConfigError
+from deadman.core.metrics import MetricsSink
+from deadman.stores.credentials import CredentialStore
+from deadman.stores.dynamo import dynamodb_client
+from deadman.stores.liveness import LivenessReader
+from deadman.stores.nonces import DynamoNonceSource
+from deadman.stores.retry import Retrying
+from deadman.stores.switches import SwitchStore
+
+
+def refresher_from_env(
+    venue: str,
+    *,
+    clock: Clock,
+    metrics: MetricsSink,
+    log: Callable[..., None],
+    environ: Mapping[str, str] = os.environ,
+) -> Refresher:
+    """The refresher Lambda's (and the sandbox's) refresher for one venue."""
+    config = FleetConfig.from_env(environ)
+    if venue not in config.enabled_venues:
+        raise ConfigError(f"venue {venue!r} is not in ENABLED_VENUES")
+    client = dynamodb_client()
+    patience = Retrying(clock, time.sleep, on_retry=lambda exc: metrics.count("StoreRetries", venue=venue))
+    return Refresher(
+        venue=venue,
+        config=config,
+        switches=SwitchStore(config.control_table, client=client, patience=patience),
+        liveness=LivenessReader(config.liveness_table, client=client, patience=patience),
+        credentials=CredentialStore.from_env(environ),
+        nonces=DynamoNonceSource(config.control_table, client=client, patience=patience),
+        clock=clock,
+        metrics=metrics,
+        log=log,
+    )
+
+
+def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> Control:
+    """The kill, disarm and status functions' controls."""
+    config = FleetConfig.from_env(environ)
+    client = dynamodb_client()
+    patience = Retrying(kwargs.get("clock", system_clock), kwargs.get("sleep", time.sleep))
+    return Control(
+        config=config,
+        switches=SwitchStore(config.control_table, client=client, patience=patience),
+        liveness=LivenessReader(config.liveness_table, client=client, patience=patience),
+        credentials=CredentialStore.from_env(environ),
+        nonces=DynamoNonceSource(config.control_table, client=client, patience=patience),
+        **kwargs,
+    )
