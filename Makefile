@@ -34,9 +34,10 @@ demo: $(VENV)/.stamp
 lint: $(VENV)/.stamp
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m tests.architecture.layers
 
 typecheck: $(VENV)/.stamp
-	$(PY) -m mypy layers/deadman/deadman sandbox functions
+	$(PY) -m mypy layers/deadman/deadman sandbox functions tests/architecture
 
 unit: $(VENV)/.stamp
 	$(PY) -m pytest tests/unit
