@@ -764,8 +764,9 @@ def test_each_refresher_writes_only_its_own_venues_items(template: dict[str, Any
     matches, and no other venue's does."""
     import fnmatch
 
-    from sandbox.sim.campaign import Run, make_scenario
     from sandbox.sim.fleet import CONTROL
+    from sandbox.sim.run import Run
+    from sandbox.sim.scenario import make_scenario
 
     patterns: dict[str, list[str]] = {}
     for venue, name in REFRESHERS.items():

@@ -3,7 +3,7 @@
 Each story runs twice at the sandbox's compressed timing (`SandboxTiming`: S=4 s, T=1 s, G=2 s,
 K=1 s, a 6 s scheduler "minute", RUN_SECONDS=10, a 14 s Lambda timeout):
 
-- in virtual time, in process (`sandbox.sim.campaign.Run` with a hand-built `Scenario`);
+- in virtual time, in process (`sandbox.sim.run.Run` with a hand-built `Scenario`);
 - in real time through the sandbox (`Stack`: moto server, the venue simulators over HTTP, the real
   refresher handlers driven by `SchedulerDriver`, the toy trader's beats in DynamoDB, and the
   operator's calls through `LocalApi` over HTTP).
@@ -29,7 +29,9 @@ import requests
 from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, ReactionBounds, Timing, reaction_bounds
 from deadman.venues import load as load_venue
 from sandbox.local_api import LocalApi
-from sandbox.sim.campaign import CHECK_EVERY_MS, Result, Run, Scenario, Setting, _is_extension
+from sandbox.sim.checks import Result, _is_extension
+from sandbox.sim.run import Run
+from sandbox.sim.scenario import CHECK_EVERY_MS, Scenario, Setting
 from sandbox.sim.world import START_MS
 from sandbox.stack import GEMINI_KEYS, HL_USERS, SandboxTiming, Stack
 from sandbox.trader import ToyTrader

@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from sandbox.sim.campaign import Run, make_scenario, run_scenario
+from sandbox.sim.run import Run, run_scenario
+from sandbox.sim.scenario import make_scenario
 from sandbox.venues.gemini import GeminiSim
 from sandbox.venues.hyperliquid import HyperliquidSim
 from sandbox.venues.kraken import KrakenSim
@@ -30,7 +31,7 @@ def test_a_seed_reproduces_a_run_exactly() -> None:
 
 
 def test_a_seed_reproduces_a_run_in_another_process_with_another_hash_seed() -> None:
-    probe = "from sandbox.sim.campaign import run_scenario; print(chr(10).join(run_scenario(578).trace))"
+    probe = "from sandbox.sim.run import run_scenario; print(chr(10).join(run_scenario(578).trace))"
     outputs = {
         subprocess.run(
             [sys.executable, "-c", probe],

@@ -1,0 +1,254 @@
+"""The promises as the campaign checks them, every CHECK_EVERY_MS of virtual time while a scenario
+runs: what the world looked like, and what a switch record or a venue timer may not be."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, Mode, ReactionBounds, Timing
+from sandbox.sim.fleet import CONTROL, ControlCall, Fleet, Trader
+from sandbox.sim.scenario import CHECK_EVERY_MS, PLUMBING, VENUE_FAULTS, Fault, Scenario, Setting
+from sandbox.sim.world import START_MS, World
+from sandbox.venues.gemini import GeminiSim
+from sandbox.venues.hyperliquid import HyperliquidSim
+from sandbox.venues.kraken import KrakenSim
+
+
+@dataclass
+class Violation:
+    promise: str
+    at_ms: int
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.promise} at {(self.at_ms - START_MS) / 1000:.1f}s: {self.detail}"
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    checks: int = 0
+    violations: list[Violation] = field(default_factory=list)
+    reactions: list[int] = field(default_factory=list)  # last beat -> book empty, ms
+    clean_reactions: list[int] = field(default_factory=list)  # the same, deaths with no fault near
+    trace: list[str] = field(default_factory=list)
+    faults: int = 0
+
+
+class Checks:
+    """What a run is made of, and the checks made at every step (`Run._check`)."""
+
+    s: Scenario
+    setting: Setting
+    timing: Timing
+    duration: int
+    world: World
+    rng: random.Random
+    fleet: Fleet
+    trader: Trader
+    bounds: ReactionBounds
+    result: Result
+    zombie_window: int
+    books: dict[str, set[str]]
+    cancels: list[tuple[int, str, str, str]]
+    fires_seen: int
+    empty_since: dict[str, int | None]
+    timeline: list[tuple[int, dict[str, int]]]
+    p1_candidates: list[tuple[int, str]]
+    lockouts: list[tuple[int, int]]
+    overshoot_since: dict[str, int]
+
+    def t(self, ms: int) -> int:
+        return START_MS + ms
+
+    def rel(self, at: int) -> float:
+        return (at - START_MS) / 1000
+
+    def violate(self, promise: str, detail: str) -> None:
+        if len(self.result.violations) < 20:
+            self.result.violations.append(Violation(promise, self.world.now_ms, detail))
+
+    def last_beat(self, t: int) -> int | None:
+        running = [b.at_ms for b in self.trader.beats if b.state == "running" and b.at_ms <= t]
+        return max(running) if running else None
+
+    def stopped_after(self, t0: int, t1: int) -> bool:
+        return any(b.state == "stopped" and t0 <= b.at_ms <= t1 for b in self.trader.beats)
+
+    def contract_alive(self, t0: int, t1: int) -> bool:
+        """The trader proved life all through [t0, t1]: no gap longer than S - K between running
+        beats, and no clean stop."""
+        limit = self.timing.max_staleness_ms - self.timing.skew_ms
+        beats = sorted(b.at_ms for b in self.trader.beats if b.state == "running" and b.at_ms <= t1)
+        prior = [b for b in beats if b <= t0]
+        if not prior or self.stopped_after(t0 - limit, t1):
+            return False
+        points = [prior[-1]] + [b for b in beats if b > t0] + [t1]
+        return all(b - a <= limit for a, b in itertools.pairwise(points))
+
+    def switch_row(self, account: str) -> dict[str, Any] | None:
+        # Straight from the table's rows (no copy): the checker looks up to five times a second.
+        table = self.fleet.dynamo._tables[CONTROL]
+        key = table.key_of_key({"pk": {"S": f"SWITCH#{self.s.venue}"}, "sk": {"S": account}})[0]
+        return table.rows.get(key)
+
+    def mode(self, account: str) -> tuple[str, int | None]:
+        item = self.switch_row(account)
+        if item is None:
+            return Mode.ARMED.value, None
+        until = item.get("disarmed_until_ms", {}).get("N")
+        return item["mode"]["S"], int(until) if until is not None else None
+
+    def control_windows(self, action: str) -> list[tuple[int, int]]:
+        """[started, ended) of each control call of this kind (ended = now while running)."""
+        out = []
+        for c in self.fleet.controls:
+            if c.action == action:
+                out.append((c.started_ms, c.ended_ms if c.ended_ms is not None else self.world.now_ms))
+        return out
+
+    def alarm_times(self) -> list[int]:
+        """When an alarm of template.yaml would have gone off (per-minute periods, as CloudWatch)."""
+        per: dict[tuple[str, int], float] = {}
+        for m in self.fleet.metrics:
+            slot = (m.name, m.at_ms // 60_000)
+            per[slot] = per.get(slot, 0.0) + m.value
+        times = []
+        for (name, minute), value in per.items():
+            limit = {"VenueErrors": 3, "ExtendFailedWhileAlive": 2, "StoreErrors": 3, "NativeFires": 1}.get(
+                name
+            )
+            if limit is not None and value >= limit:
+                times.append((minute + 1) * 60_000)
+        ticks = sorted(m.at_ms for m in self.fleet.metrics if m.name == "Ticks")
+        for a, b in zip([self.t(0), *ticks], [*ticks, self.world.now_ms], strict=False):
+            if b - a > 120_000:
+                times.append(a + 120_000)
+        times += [t + 60_000 for t in self.fleet.lambda_errors + self.fleet.throttled]
+        return sorted(times)
+
+    def alarm_between(self, t0: int, t1: int) -> bool:
+        return any(t0 <= a <= t1 for a in self.alarm_times())
+
+    def venue_timer(self, account: str) -> int | None:
+        sim = self.fleet.sim
+        key = self.fleet.keys[account]
+        if isinstance(sim, KrakenSim):
+            return sim.timer_trigger_ms(account)
+        if isinstance(sim, HyperliquidSim):
+            return sim.scheduled(key)
+        assert isinstance(sim, GeminiSim)
+        # Gemini's timer restarts on every authenticated call of the key; the extensions are the
+        # heartbeats. (Sweeps on the trading key restart it too: that is why Gemini sweeps with a kill
+        # key when there is one, and why the README asks for one.)
+        beats = [
+            x.at_ms
+            for x in self.fleet.network.log
+            if x.path == "/v1/heartbeat" and x.key.startswith(f"account-{account}-g") and x.status == 200
+        ]
+        return max(beats) + 30_000 if beats else None
+
+    def _check_record(self, account: str, now: int) -> None:
+        """Promise 6, as status shows it: while nothing is at fault the record keeps up with the loop
+        (every switch written at every tick), so what `deadman status` prints is true."""
+        if now - START_MS < 90_000 or now % 5_000 >= CHECK_EVERY_MS:
+            return  # after the first invocations; and every 5 s is often enough
+        quiet_since = now - 60_000
+        if self.faults_in(PLUMBING | VENUE_FAULTS, quiet_since, now) or self.fleet.throttled:
+            return
+        if any(now - 150_000 <= at <= now for at in self.fleet.crashes):
+            return  # a crashed loop is replaced once its lease lapses and the next event lands
+        row = self.switch_row(account)
+        last = row.get("last_tick_ms", {}).get("N") if row else None
+        limit = self.timing.grace_ms + SEND_WITHIN_MS + TRANSIT_MS
+        if last is None or now - int(last) > limit:
+            age = "never" if last is None else f"{(now - int(last)) / 1000:.1f}s old"
+            self.violate(
+                "P6 on the record", f"{account}: the switch's last tick is {age} while nothing was at fault"
+            )
+
+    def _check_timer(self, account: str, now: int) -> None:
+        """Promise 1: no venue timer the fleet set reaches past the last true beat + native bound."""
+        if not self._overshoots(account, now):
+            self.overshoot_since.pop(account, None)
+
+    def _overshoots(self, account: str, now: int) -> bool:
+        timer = self.venue_timer(account)
+        if timer is None or timer <= now:
+            return False
+        mode, _until = self.mode(account)
+        if mode != Mode.ARMED.value:
+            return False
+        beat = self.last_beat(now)
+        if beat is not None and timer <= beat + self.bounds.native_ms:
+            return False
+        lookback = now - self.bounds.native_ms - 60_000
+        if any(lookback <= self.disarm_starts(c) <= now for c in self.fleet.controls if c.action == "disarm"):
+            return False  # Gemini heartbeats through a disarm (planned or not), whatever the trader does
+        if any(x.gave_up and x.at_ms >= lookback for x in self.fleet.network.log):
+            return False  # a straggler nobody can fence (Kraken, Gemini): the watchdog covers it
+        # Kraken's relative timer can land late and is read back and corrected within one round
+        # trip: an overshoot counts once it outlives that.
+        since = self.overshoot_since.setdefault(account, now)
+        if now - since > TRANSIT_MS:
+            late = "none" if beat is None else f"{(now - beat) / 1000:.1f}s ago"
+            self.p1_candidates.append(
+                (
+                    now,
+                    f"{account}: venue timer at +{(timer - now) / 1000:.1f}s, last true beat {late}, "
+                    f"native bound {self.bounds.native_ms / 1000:g}s",
+                )
+            )
+        return True
+
+    def all_faults(self) -> list[Fault]:
+        """The scenario's faults, with each Lambda crash where it really happened, and each stretch
+        in which the venue had a fleet key locked out (Kraken, after requests arrived out of order)."""
+        faults = [f for f in self.s.faults if f.kind != "lambda_crash"]
+        faults += [
+            Fault("lambda_crash", at - START_MS - 1_000, self._replaced(at) - START_MS)
+            for at in self.fleet.crashes
+        ]
+        faults += [
+            Fault("nonce_lockout", a - START_MS, b - START_MS + CHECK_EVERY_MS) for a, b in self.lockouts
+        ]
+        return faults
+
+    def _replaced(self, crashed_ms: int) -> int:
+        """When a crashed loop's work is back in hand: its lease lapses, the next Scheduler event's
+        loop takes it over (waiting as successor if it came sooner) and ticks once."""
+        tick = self.timing.tick_ms
+        later = [i.started_ms for i in self.fleet.invocations if i.started_ms > crashed_ms]
+        back = min(later) if later else self.t(self.duration)
+        return max(back, crashed_ms + 2 * tick + 10_000) + tick
+
+    @staticmethod
+    def disarm_starts(c: ControlCall) -> int:
+        """When a disarm takes effect: now, or the start of the window it planned."""
+        planned = c.kwargs.get("starts_at_ms")
+        return max(c.started_ms, int(planned)) if planned is not None else c.started_ms
+
+    def faults_in(self, kinds: set[str], t0: int, t1: int) -> list[Fault]:
+        return [
+            f
+            for f in self.all_faults()
+            if f.kind in kinds and f.start_ms + START_MS < t1 and f.end_ms + START_MS > t0
+        ]
+
+
+def _is_extension(path: str, body: bytes) -> bool:
+    if path.endswith("CancelAllOrdersAfter"):
+        return b"timeout=0" not in body
+    if path == "/v1/heartbeat":
+        return True
+    if path == "/exchange":
+        try:
+            action = json.loads(body).get("action", {})
+        except ValueError:
+            return False
+        return action.get("type") == "scheduleCancel" and "time" in action
+    return False

@@ -1,0 +1,286 @@
+"""One scenario run: the world, the fleet, the faults wired in, checked while it runs and after.
+
+`run_scenario(seed)` builds one scenario from the seed alone, runs the real fleet over it in virtual
+time at production timing, and checks the promises; the same seed gives the same run, byte for byte
+(`Result.trace`)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, reaction_bounds
+from deadman.venues import load as load_venue
+from sandbox.sim.checks import Result
+from sandbox.sim.dynamo import CallFault
+from sandbox.sim.fleet import CONTROL, Fleet, Trader
+from sandbox.sim.scenario import CHECK_EVERY_MS, PRODUCTION, Fault, Scenario, Setting, make_scenario
+from sandbox.sim.transport import Delivery
+from sandbox.sim.verdicts import Verdicts
+from sandbox.sim.world import START_MS, World
+from sandbox.venues.gemini import GeminiSim
+from sandbox.venues.hyperliquid import HyperliquidSim
+from sandbox.venues.kraken import KrakenSim
+
+
+class Run(Verdicts):
+    """One scenario: the world, the fleet, the faults wired in, and the checker."""
+
+    def __init__(self, scenario: Scenario, setting: Setting = PRODUCTION) -> None:
+        self.s = scenario
+        self.setting = setting
+        self.timing = setting.timing
+        self.duration = setting.duration_ms
+        self.world = World()
+        self.rng = random.Random(scenario.seed * 7919 + 1)
+        self.fleet = Fleet(
+            self.world,
+            scenario.venue,
+            scenario.accounts,
+            timing=setting.timing,
+            run_ms=setting.run_ms,
+            lambda_timeout_ms=setting.lambda_timeout_ms,
+            gemini_nonce_mode=scenario.gemini_nonce_mode,
+            kill_keys=scenario.kill_keys,
+            gated=scenario.accounts[1:] if scenario.gated else [],
+        )
+        self.trader = Trader(
+            self.fleet,
+            skew_ms=scenario.skew_ms,
+            every_ms=setting.trader_every_ms,
+            orders_every_ms=setting.orders_every_ms,
+        )
+        caps = load_venue(scenario.venue).CAPABILITIES
+        self.bounds = reaction_bounds(self.timing, caps)
+        self.result = Result(scenario)
+        self.zombie_window = self.timing.grace_ms + SEND_WITHIN_MS + TRANSIT_MS
+        self.books: dict[str, set[str]] = {}
+        self.cancels: list[tuple[int, str, str, str]] = []  # (at, account, order, cause)
+        self.fires_seen = 0
+        self.empty_since: dict[str, int | None] = {}
+        self.timeline: list[tuple[int, dict[str, int]]] = []
+        self.p1_candidates: list[tuple[int, str]] = []
+        self.lockouts: list[tuple[int, int]] = []  # [first seen, last seen] of each lockout
+        self.overshoot_since: dict[str, int] = {}
+
+    def active(self, kinds: Iterable[str], t: int | None = None) -> list[Fault]:
+        now = self.world.now_ms if t is None else t
+        wanted = set(kinds)
+        return [f for f in self.s.faults if f.kind in wanted and f.active(now - START_MS)]
+
+    def _dynamo_fault(self, op: str, table: str, who: str) -> CallFault | None:
+        if who.startswith("trader"):
+            return None  # the trader's own writes: its beats are the ground truth
+        if table == CONTROL and op in ("GetItem", "Query") and self.active({"switch_reads"}):
+            self.result.faults += 1
+            return CallFault(latency_ms=20, error="internal")
+        for f in self.active(
+            {"ddb_throttle", "ddb_5xx", "ddb_timeout", "ddb_lost_answer", "ddb_slow", "ddb_outage"}
+        ):
+            if f.kind == "ddb_outage":
+                return CallFault(latency_ms=20, error="internal")
+            if self.rng.random() >= f.p:
+                continue
+            self.result.faults += 1
+            if f.kind == "ddb_slow":
+                return CallFault(latency_ms=self.rng.randrange(200, 1_500))
+            error = {"ddb_throttle": "throttle", "ddb_5xx": "internal", "ddb_timeout": "timeout"}.get(
+                f.kind, "lost_answer"
+            )
+            return CallFault(latency_ms=3_000 if error in ("timeout", "lost_answer") else 10, error=error)
+        return CallFault(latency_ms=self.rng.randrange(2, 12))
+
+    def _secrets_fault(self) -> tuple[int, bool]:
+        for f in self.active({"secrets_outage", "secrets_slow"}):
+            self.result.faults += 1
+            return (2_500, False) if f.kind == "secrets_slow" else (50, True)
+        return (20, False)
+
+    def _delivery(self, venue: str, path: str, who: str) -> Delivery:
+        base = Delivery(up_ms=self.rng.randrange(5, 60), down_ms=self.rng.randrange(5, 60))
+        if who == "refresher" and self.active({"refresher_slow"}):
+            # The refresher's requests crawl (another path, another region), the kill's do not: an
+            # extension can still be on its way when a kill has swept.
+            self.result.faults += 1
+            return Delivery(up_ms=self.rng.randrange(2_000, 4_000), down_ms=self.rng.randrange(50, 500))
+        for f in self.active({"venue_latency", "venue_hang", "venue_late"}):
+            if self.rng.random() >= f.p:
+                continue
+            self.result.faults += 1
+            if f.kind == "venue_latency":
+                return Delivery(self.rng.randrange(200, 3_000), self.rng.randrange(200, 3_000))
+            if f.kind == "venue_hang":
+                return Delivery(lost=True)
+            return Delivery(up_ms=TRANSIT_MS + self.rng.randrange(500, 20_000), down_ms=50)
+        return base
+
+    def _toggle(self, fault: Fault, on: bool) -> None:
+        sim = self.fleet.sim
+        with sim.lock:
+            if fault.kind == "venue_5xx":
+                sim.faults.http_5xx = 502 if on else None
+            elif fault.kind == "venue_429":
+                sim.faults.rate_limited = on
+            elif fault.kind == "venue_maintenance":
+                sim.faults.maintenance = on
+            elif fault.kind == "nonce_lockout" and isinstance(sim, KrakenSim):
+                for key in sim._keys.values():
+                    key.locked_until_ms = fault.end_ms + START_MS if on else None
+            elif fault.kind == "volume_gate" and isinstance(sim, HyperliquidSim):
+                for account, user in self.fleet.keys.items():
+                    if account not in self.fleet.gated:
+                        sim.set_volume(user, 100 if on else 2_500_000)
+            elif fault.kind == "trigger_exhaustion" and isinstance(sim, HyperliquidSim):
+                day = self.world.now_ms // 86_400_000
+                for user in self.fleet.keys.values():
+                    sim.triggers[user] = (day, sim.daily_trigger_cap) if on else (day, 0)
+        if fault.kind == "key_rotation" and on:
+            self.fleet.rotate_keys(1)
+        if fault.kind == "key_rotation" and not on:
+            self._revoke_generation(0)
+
+    def _revoke_generation(self, generation: int) -> None:
+        sim = self.fleet.sim
+        tag = f"-g{generation}"
+        if isinstance(sim, GeminiSim):
+            for key in [k for k in sim._keys if k.endswith(tag)]:
+                sim.revoke(key)
+                self.fleet.revoked[key] = self.world.now_ms
+        elif isinstance(sim, KrakenSim):
+            with sim.lock:
+                for key in [k for k in sim._keys if k.endswith(tag)]:
+                    del sim._keys[key]
+
+    def _refuse_cancels(self) -> None:
+        sim = self.fleet.sim
+        if not self.active({"cancel_refused"}):
+            return
+        with sim.lock:
+            ids = [oid for orders in self.fleet.resting().values() for oid in orders]
+            if isinstance(sim, GeminiSim):
+                sim.reject_cancels(int(i) for i in ids)
+            elif isinstance(sim, HyperliquidSim):
+                for oid in ids:
+                    sim.cancel_errors[int(oid)] = "Order was never placed, already canceled, or filled."
+
+    def _clear_refusals(self) -> None:
+        sim = self.fleet.sim
+        with sim.lock:
+            if isinstance(sim, GeminiSim):
+                sim.reject_cancels([])
+            elif isinstance(sim, HyperliquidSim):
+                sim.cancel_errors.clear()
+
+    def setup(self) -> None:
+        w, s, fleet = self.world, self.s, self.fleet
+        fleet.dynamo_fault = self._dynamo_fault
+        fleet.secrets_fault = self._secrets_fault
+        fleet.network.delivery = self._delivery
+        self.trader.start()
+        if s.trader in ("death", "zombie", "stopped"):
+            w.call_at(self.t(s.trader_at_ms), self._death)
+        elif s.trader in ("hang", "restart"):
+            w.call_at(self.t(s.trader_at_ms), self._death)
+            w.call_at(self.t(s.trader_at_ms + s.trader_for_ms), self._revive)
+        elif s.trader == "flap":
+            for i in range(4):
+                at = s.trader_at_ms + i * (s.trader_for_ms + 10_000)
+                w.call_at(self.t(at), self._death)
+                w.call_at(self.t(at + s.trader_for_ms), self._revive)
+        for fault in s.faults:
+            w.call_at(self.t(fault.start_ms), partial(self._toggle, fault, True))
+            w.call_at(self.t(fault.end_ms), partial(self._toggle, fault, False))
+            if fault.kind == "cancel_refused":
+                w.call_at(self.t(fault.end_ms), self._clear_refusals)
+        for at, action, kwargs in s.controls:
+            w.call_at(self.t(at), partial(self._control, action, kwargs))
+        invocations = 0
+        for minute, offset in enumerate(s.minute_offsets):
+            scheduled = self.t(minute * self.setting.minute_ms)
+            if offset < 0:
+                continue
+            copies = 2 if minute in s.duplicates else 1
+            for c in range(copies):
+                crash_at = None
+                if s.crash and s.crash[0] == invocations:
+                    crash_at = s.crash[1]
+                invocations += 1
+                w.call_at(scheduled + offset + c * 1_500, partial(self._invoke, scheduled, crash_at))
+        w.call_at(self.t(0), self._check)
+
+    def _control(self, action: str, kwargs: dict[str, Any]) -> None:
+        kwargs = dict(kwargs)
+        if "starts_in_ms" in kwargs:
+            kwargs["starts_at_ms"] = self.world.now_ms + kwargs.pop("starts_in_ms")
+        self.fleet.control(action, **kwargs)
+
+    def _invoke(self, scheduled: int, crash_at: int | None) -> None:
+        # Lambda drops nothing by itself; the handler drops events too late (entry.py).
+        self.fleet.invoke(scheduled, crash_at_yield=crash_at)
+
+    def _death(self) -> None:
+        self.trader.beating = False
+        self.trader.zombie = self.s.trader == "zombie"
+        if self.s.trader in ("stopped", "restart"):
+            self.trader.stop_running()
+
+    def _revive(self) -> None:
+        self.trader.beating = True
+        self.trader.zombie = False
+
+    def _check(self) -> None:
+        now = self.world.now_ms
+        self._refuse_cancels()
+        self.result.checks += 1
+        books = self.fleet.resting()
+        fires = self.fleet.fires()
+        cause = "venue-timer" if fires > self.fires_seen else "sweep"
+        self.fires_seen = fires
+        kills = self.control_windows("kill")
+        for account, orders in books.items():
+            gone = self.books.get(account, set()) - orders
+            for oid in sorted(gone):
+                by_kill = any(a <= now <= b + 1_000 for a, b in kills)
+                self.cancels.append((now, account, oid, "kill" if by_kill and cause == "sweep" else cause))
+            self.books[account] = set(orders)
+            self._check_timer(account, now)
+            self._check_record(account, now)
+        self.timeline.append((now, {a: len(o) for a, o in books.items()}))
+        sim = self.fleet.sim
+        if isinstance(sim, KrakenSim) and any(
+            k.locked_until_ms is not None and k.locked_until_ms > now for k in sim._keys.values()
+        ):
+            if self.lockouts and self.lockouts[-1][1] >= now - CHECK_EVERY_MS:
+                self.lockouts[-1] = (self.lockouts[-1][0], now)
+            else:
+                self.lockouts.append((now, now))
+        if now < self.t(self.duration):
+            self.world.call_at(now + CHECK_EVERY_MS, self._check)
+
+    def run(self) -> Result:
+        self.setup()
+        try:
+            self.world.run_until(self.t(self.duration))
+        finally:
+            self.world.shutdown()
+        self.evaluate()
+        r = self.result
+        r.trace = [self.s.describe()]
+        r.trace += [
+            f"{self.rel(i.started_ms):7.1f}s invocation {i.n}: {i.outcome}" for i in self.fleet.invocations
+        ]
+        r.trace += [
+            f"{self.rel(c.started_ms):7.1f}s {c.action}: {c.error or getattr(c.result, 'message', '')}"
+            for c in self.fleet.controls
+        ]
+        r.trace += [
+            f"{self.rel(at):7.1f}s {a} order {o} cancelled by {cause}"
+            for at, a, o, cause in self.cancels[:40]
+        ]
+        return r
+
+
+def run_scenario(seed: int, hazard_share: float = 0.35) -> Result:
+    return Run(make_scenario(seed, hazard_share=hazard_share)).run()

@@ -1,0 +1,240 @@
+"""The promises the campaign can only judge once a scenario has run: reaction after death, false
+fires, kill latches, records that caught up, each fault given exactly the excuse it earns."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sandbox.sim.checks import Checks, Violation, _is_extension
+from sandbox.sim.fleet import POLL_MS
+from sandbox.sim.scenario import CHECK_EVERY_MS, PLUMBING, VENUE_FAULTS
+from sandbox.sim.world import START_MS
+
+
+class Verdicts(Checks):
+    """The checks made once the run is over (`evaluate`)."""
+
+    def evaluate(self) -> None:
+        self._timers()
+        self._false_fires()
+        self._reaction()
+        self._kill_latches()
+        self._records()
+
+    def _timers(self) -> None:
+        """Promise 1, judged once the alarms are known: a timer set late by a relative timeout on a
+        slow network (corrected, and late again) is excused only if the alarm went off."""
+        for at, detail in self.p1_candidates:
+            lookback = at - self.bounds.native_ms - 60_000
+            if self.faults_in({"venue_latency"}, lookback, at) and self.alarm_between(lookback, at + 120_000):
+                continue
+            self.result.violations.append(Violation("P1 no false extension", at, detail))
+            if len(self.result.violations) >= 20:
+                return
+
+    def _false_fires(self) -> None:
+        """Promise 3: while the trader proves life, the switch is armed and the venue answers, no
+        order is cancelled. A sweep by the fleet is never excused: nothing but a kill may make it
+        sweep a live trader. A venue timer's fire is excused by a fault of the venue itself, or by a
+        plumbing fault the fleet cannot ride out, and then only if the alarm went off."""
+        lookback = self.bounds.native_ms + 5_000
+        for at, account, oid, cause in self.cancels:
+            if cause == "kill" or self.killed_at(at, account) or self.just_armed(at):
+                continue
+            if not self.contract_alive(at - lookback, at):
+                continue
+            key = self.fleet.order_keys.get(oid)
+            if cause != "sweep" and key is not None and self.fleet.revoked.get(key, at + 1) <= at:
+                # The operator deleted the key this order rested on (the simulated rotation does not
+                # wait for the trader to move, as the README's third step says to): nothing can keep
+                # that session alive, and Gemini's rule takes its orders.
+                continue
+            if any(
+                at - lookback <= self.disarm_starts(c) <= at
+                for c in self.fleet.controls
+                if c.action == "disarm"
+            ):
+                continue  # Gemini heartbeats through a disarm; its end is judged by promise 2
+            plumbing = self.faults_in(PLUMBING, at - lookback, at)
+            if cause != "sweep":
+                if self.s.venue == "kraken" and self.faults_in({"venue_maintenance"}, at - lookback, at):
+                    continue  # Kraken's own rule on its engine's return: disarm ahead (README)
+                venue = self.faults_in(VENUE_FAULTS, at - lookback, at)
+                severe = [f for f in plumbing + venue if f.severe(self.s.venue)]
+                if severe and self.alarm_between(at - lookback, at + 120_000):
+                    continue
+            self.violate(
+                "P3 no false fire",
+                f"{account}: order {oid} cancelled by {cause} at {self.rel(at):.1f}s while the trader beat "
+                f"(plumbing faults: {[f.kind for f in plumbing] or 'none'})",
+            )
+
+    def took(self, action: str, account: str | None = None) -> list[int]:
+        """When each control call of this kind that changed a switch (`account`'s, or any) started.
+        A call that reported an error took if the table shows its mode afterwards (a lost answer)."""
+        mode = {"arm": "armed", "disarm": "disarmed", "kill": "killed"}[action]
+        out = []
+        for c in self.fleet.controls:
+            if c.action != action:
+                continue
+            if c.error is None and c.result is not None:
+                changed = [
+                    sw.account
+                    for sw in c.result.switches
+                    if getattr(sw, "changed", getattr(sw, "latched", False))
+                ]
+            elif c.error is not None:
+                changed = [a for a, m in c.modes_after.items() if m == mode]
+            else:
+                changed = []
+            if changed and (account is None or account in changed):
+                out.append(c.started_ms)
+        return out
+
+    def just_armed(self, t: int) -> bool:
+        """Within one tick gap (plus send and transit) of an arm: what the killed or disarmed switch
+        left behind (a sweep decided before the arm, a venue timer from before the kill) may still
+        act. The README tells the trader to rest orders only once status shows the switch extended."""
+        grace = self.zombie_window
+        return any(
+            c.action == "arm" and c.started_ms <= t <= c.started_ms + grace for c in self.fleet.controls
+        )
+
+    def killed_at(self, t: int, account: str) -> bool:
+        """A kill had started by `t` and no arm that took for `account` after it had. A kill whose
+        latch failed still counts (it swept); an arm that failed does not."""
+        kills = [c.started_ms for c in self.fleet.controls if c.action == "kill" and c.started_ms <= t]
+        if not kills:
+            return False
+        return not any(max(kills) < at <= t for at in self.took("arm", account))
+
+    def _book_at(self, t: int) -> dict[str, int]:
+        current: dict[str, int] = {}
+        for at, book in self.timeline:
+            if at > t:
+                break
+            current = book
+        return current
+
+    def _reaction(self) -> None:
+        """Promise 2 (and 5): after the last beat, every resting order is gone within the bound."""
+        running = sorted(b.at_ms for b in self.trader.beats if b.state == "running")
+        stops = [b.at_ms for b in self.trader.beats if b.state == "stopped"]
+        end = self.t(self.duration)
+        for i, last in enumerate(running):
+            nxt = running[i + 1] if i + 1 < len(running) else end
+            gap_needed = self.timing.max_staleness_ms + self.timing.skew_ms + self.bounds.watchdog_ms
+            if nxt - last < gap_needed and not any(last <= s < nxt for s in stops):
+                continue
+            anchor = last
+            for c in self.fleet.controls:
+                until = getattr(c.result, "until_ms", None) if c.action == "disarm" else None
+                if until is not None and self.disarm_starts(c) <= anchor + self.bounds.native_ms:
+                    anchor = max(anchor, int(until))
+            any_fault = self.faults_in(
+                PLUMBING | VENUE_FAULTS, anchor - 60_000, anchor + self.bounds.watchdog_ms
+            )
+            bound = self.bounds.native_ms if any_fault else self.bounds.watchdog_ms
+            bound = max(bound, self.bounds.watchdog_ms)
+            refused = self.faults_in({"cancel_refused"}, anchor - 60_000, anchor + bound)
+            if refused and self.s.venue == "gemini" and not self.s.kill_keys:
+                # Without a kill key every sweep restarts Gemini's 30 s rule on the trading key: an
+                # order it refuses to cancel goes when the rule runs out after the sweeps pause.
+                bound = self.bounds.watchdog_ms + 30_000
+            # Plus the simulation's own sampling: venue timers are looked at every POLL_MS and the
+            # books every CHECK_EVERY_MS.
+            check_at = anchor + bound + POLL_MS + CHECK_EVERY_MS
+            if check_at >= nxt or check_at > end:
+                continue
+            book = self._book_at(check_at)
+            late_placed = [p for p in self.trader.placed if check_at - self.zombie_window <= p[0] <= check_at]
+            resting = {a: n for a, n in book.items() if n > len([p for p in late_placed if p[1] == a])}
+            empty_at = next(
+                (at for at, b in self.timeline if at > last and all(v == 0 for v in b.values())), None
+            )
+            # The reaction reported: the trader's last beat to the first empty book, for deaths no
+            # operator touched (a kill empties the book itself; a disarm holds it) and no zombie refills.
+            untouched = not any(last - 120_000 <= c.started_ms <= check_at for c in self.fleet.controls)
+            if empty_at is not None and self.s.trader != "zombie" and untouched:
+                self.result.reactions.append(empty_at - last)
+                if not self.faults_in(PLUMBING | VENUE_FAULTS, last - 60_000, check_at):
+                    self.result.clean_reactions.append(empty_at - last)
+            if not resting:
+                continue
+            # The venue did not answer, or our plumbing kept the fleet from arming the venue timer
+            # while the trader lived (fail closed): the fleet did what it could, and the alarm said so.
+            # A refused cancel excuses nothing where the venue's own timer is there to take what the
+            # watchdog could not; an account under Hyperliquid's volume gate has no such timer.
+            kinds = (PLUMBING | VENUE_FAULTS) - {"cancel_refused"}
+            if set(resting) <= self.fleet.gated:
+                kinds = kinds | {"cancel_refused"}
+            excuses = self.faults_in(kinds, anchor - self.bounds.native_ms, check_at)
+            if excuses and self.alarm_between(anchor - self.bounds.native_ms, check_at + 120_000):
+                continue
+            self.violate(
+                "P2 bounded reaction",
+                f"orders {resting} still rest {bound / 1000:g}s after the last beat at {self.rel(last):.1f}s "
+                f"(faults: {[f.kind for f in any_fault] or 'none'})",
+            )
+
+    def _kill_latches(self) -> None:
+        """Promise 4: after a kill answered, nothing is extended and every tick sweeps until arm."""
+        for c in self.fleet.controls:
+            if c.action != "kill" or c.ended_ms is None or c.error:
+                continue
+            if not all(sw.latched for sw in c.result.switches):
+                continue  # the answer said the latch did not take (DynamoDB down): nothing latched
+            arms = [at for at in self.took("arm") if at > c.started_ms]
+            until = min(arms) if arms else self.t(self.duration)
+            for landed in self.fleet.network.log:
+                if not (c.ended_ms < landed.at_ms < until) or landed.who != "refresher":
+                    continue
+                if _is_extension(landed.path, landed.body) and not landed.gave_up:
+                    self.violate(
+                        "P4 kill latches",
+                        f"an extension landed {self.rel(landed.at_ms):.1f}s, after the kill answered",
+                    )
+            for at, account, oid in self.trader.placed:
+                start = max(at, c.ended_ms)
+                arms = [a_ms for a_ms in self.took("arm", account) if a_ms > c.started_ms]
+                until = min(arms) if arms else self.t(self.duration)
+                if start >= until - self.zombie_window:
+                    continue
+                gone = next((x for x, a, o, _ in self.cancels if a == account and o == oid), None)
+                limit = start + self.zombie_window + self.bounds.watchdog_ms - self.timing.max_staleness_ms
+                if (gone is None or gone > limit) and limit < until:
+                    excuses = self.faults_in(VENUE_FAULTS, start - 60_000, limit) + [
+                        f for f in self.faults_in(PLUMBING, start - 60_000, limit) if f.severe(self.s.venue)
+                    ]
+                    if excuses and self.alarm_between(start - 60_000, limit + 120_000):
+                        continue
+                    self.violate(
+                        "P4 kill latches",
+                        f"{account}: order {oid} rested past {self.rel(limit):.1f}s after the kill",
+                    )
+                    break
+
+    def _records(self) -> None:
+        """Promise 6: every control call and every sweep that cancelled something is on the record."""
+        audits = {a: self.fleet.audit(a) for a in self.s.accounts}
+        actions = Counter(i["action"]["S"] for items in audits.values() for i in items)
+        for c in self.fleet.controls:
+            if (
+                c.ended_ms is not None
+                and actions[c.action] == 0
+                and not self.faults_in(PLUMBING, c.started_ms - 1, c.ended_ms + 1)
+            ):
+                self.violate(
+                    "P6 on the record", f"{c.action} at {self.rel(c.started_ms):.1f}s has no audit entry"
+                )
+        swept = Counter(a for _, a, _, cause in self.cancels if cause == "sweep")
+        for account, n in swept.items():
+            recorded = 0
+            for item in audits[account]:
+                if item["action"]["S"] in ("sweep", "kill-sweep"):
+                    text = item["result"]["S"]
+                    words = text.split()
+                    if len(words) > 1 and words[0] == "cancelled":
+                        recorded += int(words[1].rstrip(",;"))
+            if recorded < n and not self.faults_in(PLUMBING | VENUE_FAULTS, START_MS, self.t(self.duration)):
+                self.violate("P6 on the record", f"{account}: {n} orders swept, {recorded} on the record")
