@@ -1,21 +1,31 @@
-"""What a refresher costs per tick, measured against the sandbox (moto + the venue simulators).
+"""The sandbox's part of `make bench`: whatever needs moto and the venue simulators. Printed, never
+asserted. Runs in the project's `.venv`; `make bench` (`python -m bench`, in `.venv-bench`) calls it.
 
-`python -m sandbox.bench [--rounds N] [--json PATH|-]`: printed, never asserted. Runs in the
-project's `.venv` (moto, the simulators); `make bench` (`python -m bench`) calls it and merges the
-figures with the side-by-side comparisons it runs in `.venv-bench`.
+`python -m sandbox.bench [MODE] [options]`, MODE one of:
+- `ticks` (default): per venue, over N healthy ticks in this process: one tick's wall time, the AWS
+  calls one tick makes (operation, and whether a DynamoDB read is strongly consistent), the custom
+  metric series a healthy tick publishes, the venue's accounts; `--json -` prints one JSON line.
+- `serve`: start moto and the three simulators, provision a pool of bench accounts on every venue
+  (plus keys of their own for the ccxt / SDK equivalents) and an SNS topic, print one JSON line with
+  the endpoints, then answer one-line commands on stdin (`counts`, `rest`, `latency S`) until EOF.
+  The bench's workers (`bench/worker.py`, `bench/tickcpu.py`) run in processes of their own against
+  it, so their CPU time and peak RSS are theirs alone.
+- `kill`: kill latency, request to every book empty, three venues: the parallel sweep (deadman's
+  own) against the same sweeps one after another, interleaved, at simulated venue round trips.
+- `reaction`: after the trader dies, per venue, until its books are empty: with the fleet running
+  (the watchdog) and with the fleet gone too (the venues' own timers), against the stated bounds.
+- `dashboard`: a short run with a venue fault and a trader death, every metric recorded with its time
+  (the CloudWatch dashboard's picture is drawn from these by bench/charts.py).
 
-Per venue, over N healthy ticks (the toy trader beats before each):
-- one tick's wall time, median and p95;
-- the AWS calls one tick makes (counted on boto3's default session: operation, and whether a
-  DynamoDB read is strongly consistent), which the cost model turns into request units;
-- the custom metrics a healthy tick publishes (metric name x dimension set, each billed monthly);
-- the venue's accounts in the sandbox (the calls scale with them).
-Plus the peak RSS of this process.
+Every `deadman` import of the bench's sandbox side is in this module (`_deadman()` and `ticks()`), so
+that a reorganised package is repointed here only.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import resource
 import statistics
@@ -23,11 +33,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from sandbox.stack import SYSTEM, SandboxTiming, Stack, agent_address
+
 _DEFAULT_DIMENSIONS = ("service", "venue")  # Powertools' service + the refresher's default dimension
+VENUES = ("gemini", "kraken", "hyperliquid")
 
 
 class AwsCallCounter:
@@ -69,11 +82,17 @@ def _timed_ms(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def _mute(*_a: Any, **_k: Any) -> None:
+    pass
+
+
+# -- ticks ------------------------------------------------------------------------------------------
+
+
 def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
     from deadman.core.clock import system_clock
     from deadman.core.metrics import ListMetrics
     from deadman.edges.wiring import refresher_from_env
-    from sandbox.stack import Stack
     from sandbox.trader import ToyTrader
 
     counter = AwsCallCounter()
@@ -84,9 +103,7 @@ def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
         trader = ToyTrader(stack)
         for venue in stack.venues:
             metrics = ListMetrics()
-            refresher = refresher_from_env(
-                venue, clock=system_clock, metrics=metrics, log=lambda *a, **k: None
-            )
+            refresher = refresher_from_env(venue, clock=system_clock, metrics=metrics, log=_mute)
             trader.beat()
             refresher.tick()  # first tick: secret fetch, first venue call; not a steady-state tick
             metrics.records.clear()
@@ -110,6 +127,380 @@ def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
     return out
 
 
+# -- serve: the endpoints the bench's workers run against --------------------------------------------
+
+
+def _secret_b64(seed: str) -> str:
+    return base64.b64encode(hashlib.sha512(seed.encode()).digest()).decode()
+
+
+def _hl_key(seed: str) -> str:
+    return "0x" + hashlib.sha256(seed.encode()).hexdigest()
+
+
+class BenchServer:
+    """A Stack plus `pool` bench accounts per venue (`bench0`...), and keys for the alternatives."""
+
+    def __init__(self, pool: int) -> None:
+        self.pool = pool
+        self.stack = Stack(SandboxTiming())
+
+    def start(self) -> dict[str, Any]:
+        import boto3
+
+        stack = self.stack.start()
+        pool: dict[str, list[dict[str, Any]]] = {v: [] for v in VENUES}
+        for i in range(self.pool):
+            account = f"bench{i}"
+            key, secret = f"bench-kraken-{i}", _secret_b64(f"kraken-{i}")
+            stack.kraken.add_key(key, secret, account=account)
+            pool["kraken"].append(
+                {"account_id": account, "api_key": key, "api_secret": secret, "base_url": stack.kraken.url}
+            )
+            key, secret = f"account-bench{i}", f"benchSecret{i}"
+            stack.gemini.add_key(key, secret, "increasing", account=account)
+            pool["gemini"].append(
+                {"account_id": account, "api_key": key, "api_secret": secret,
+                 "nonce_mode": "increasing", "base_url": stack.gemini.url}
+            )  # fmt: skip
+            user = "0x" + hashlib.sha256(f"hl-user-{i}".encode()).hexdigest()[:40]
+            agent = _hl_key(f"hl-agent-{i}")
+            stack.hyperliquid.add_user(user, volume_usd=2_500_000.0)
+            stack.hyperliquid.approve_agent(user, agent_address(agent))
+            pool["hyperliquid"].append(
+                {"account_id": account, "address": user, "agent_private_key": agent, "network": "testnet",
+                 "base_url": stack.hyperliquid.url}
+            )  # fmt: skip
+        theirs: dict[str, dict[str, dict[str, str]]] = {"kraken": {}, "gemini": {}, "hyperliquid": {}}
+        for impl in ("ccxt", "krakensdk"):
+            key, secret = f"theirs-kraken-{impl}", _secret_b64(f"theirs-{impl}")
+            stack.kraken.add_key(key, secret, account=f"theirs-{impl}")
+            theirs["kraken"][impl] = {"api_key": key, "api_secret": secret}
+        key, secret = "account-theirsCcxt", "theirsCcxtSecret"
+        stack.gemini.add_key(key, secret, "increasing", account="theirs-ccxt")
+        theirs["gemini"]["ccxt"] = {"api_key": key, "api_secret": secret}
+        for impl in ("hlsdk", "ccxt"):
+            user = "0x" + hashlib.sha256(f"theirs-user-{impl}".encode()).hexdigest()[:40]
+            agent = _hl_key(f"theirs-agent-{impl}")
+            stack.hyperliquid.add_user(user, volume_usd=2_500_000.0)
+            stack.hyperliquid.approve_agent(user, agent_address(agent))
+            theirs["hyperliquid"][impl] = {"address": user, "agent_private_key": agent}
+        topic = boto3.client("sns").create_topic(Name="deadman-bench-alerts")["TopicArn"]
+        return {
+            "env": stack.env,
+            "system": SYSTEM,
+            "sims": {v: s.url for v, s in stack.sims.items()},
+            "secret_arns": stack.secret_arns,
+            "secret_values": stack.secret_values(),
+            "pool": pool,
+            "theirs": theirs,
+            "topic_arn": topic,
+        }
+
+    def command(self, line: str) -> Any:
+        from sandbox.trader import ToyTrader
+
+        stack = self.stack
+        word, _, arg = line.strip().partition(" ")
+        if word == "counts":
+            return {v: s.requests_seen for v, s in stack.sims.items()}
+        if word == "rest":
+            ToyTrader(stack).rest_orders(int(arg or 2))
+            return {f"{v}/{a}": n for (v, a), n in stack.books().items()}
+        if word == "latency":
+            for sim in stack.sims.values():
+                sim.faults.latency_s = float(arg)
+            return {"latency_s": float(arg)}
+        return {"error": f"unknown command {word!r}"}
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+
+def serve(pool: int) -> None:
+    server = BenchServer(pool)
+    try:
+        print(json.dumps(server.start()), flush=True)
+        for line in sys.stdin:
+            if line.strip():
+                print(json.dumps(server.command(line)), flush=True)
+    finally:
+        server.stop()
+
+
+# -- kill latency -----------------------------------------------------------------------------------
+
+
+class _Serial:
+    """The kill's `Parallel` seam run one job after another: the same sweeps, serially."""
+
+    def run(self, jobs: Sequence[Callable[[], Any]], deadline_ms: int | None = None) -> list[Any]:
+        outcome = _deadman().Outcome
+        out = []
+        for job in jobs:
+            try:
+                out.append(outcome(True, job()))
+            except Exception as exc:
+                out.append(outcome(True, None, exc))
+        return out
+
+
+def _deadman() -> Any:
+    """The deadman names the sandbox bench uses beyond `ticks()` (one place to repoint them)."""
+    from types import SimpleNamespace
+
+    from deadman.app.control import Caller
+    from deadman.core.clock import system_clock
+    from deadman.core.concurrency import Outcome
+    from deadman.core.metrics import ListMetrics
+    from deadman.core.policy import Timing, reaction_bounds
+    from deadman.edges.wiring import control_from_env, refresher_from_env
+    from deadman.venues import load as load_venue
+
+    return SimpleNamespace(
+        Caller=Caller,
+        Outcome=Outcome,
+        ListMetrics=ListMetrics,
+        Timing=Timing,
+        control_from_env=control_from_env,
+        load_venue=load_venue,
+        reaction_bounds=reaction_bounds,
+        refresher_from_env=refresher_from_env,
+        system_clock=system_clock,
+    )
+
+
+def _watch_books(stack: Stack, start: float, timeout_s: float) -> tuple[list[float | None], threading.Thread]:
+    """Watch the books from a thread (every 2 ms, straight from the simulators): the list's one item
+    becomes the seconds from `start` until every book is empty."""
+    result: list[float | None] = [None]
+
+    def watch() -> None:
+        while time.perf_counter() < start + timeout_s:
+            if not any(stack.books().values()):
+                result[0] = time.perf_counter() - start
+                return
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=watch, name="bench-books", daemon=True)
+    thread.start()
+    return result, thread
+
+
+def kill_latency(rounds: int, latencies_s: Sequence[float]) -> dict[str, Any]:
+    """Per simulated venue round trip: kill() wall time and request-to-books-empty, parallel vs serial."""
+    from sandbox.trader import ToyTrader
+
+    dm = _deadman()
+    out: dict[str, Any] = {"rounds": rounds, "by_latency": {}}
+    with Stack() as stack:
+        trader = ToyTrader(stack)
+        trader.beat()
+        modes = {
+            "parallel": dm.control_from_env(stack.env),
+            "serial": dm.control_from_env(stack.env, parallel=_Serial()),
+        }
+        caller = dm.Caller("bench")
+        for latency in latencies_s:
+            for sim in stack.sims.values():
+                sim.faults.latency_s = 0.0
+            empty_s: dict[str, list[float]] = {m: [] for m in modes}
+            call_s: dict[str, list[float]] = {m: [] for m in modes}
+            swept_ok: dict[str, int] = dict.fromkeys(modes, 0)
+            failures: list[str] = []
+            names = list(modes)
+            for r in range(rounds + 1):  # round 0 warms clients and the secret cache, not counted
+                for name in names[r % 2 :] + names[: r % 2]:
+                    for sim in stack.sims.values():
+                        sim.faults.latency_s = 0.0
+                    trader.rest_orders(2)
+                    assert all(stack.books().values()), "orders did not rest"
+                    for sim in stack.sims.values():
+                        sim.faults.latency_s = latency
+                    start = time.perf_counter()
+                    seen, watcher = _watch_books(stack, start, 30)
+                    result = modes[name].kill(
+                        reason="bench", venues=None, accounts=None, caller=caller, budget_ms=24_000
+                    )
+                    returned = time.perf_counter() - start
+                    watcher.join(timeout=30)
+                    if r == 0:
+                        continue
+                    swept_ok[name] += int(bool(result.ok))
+                    if not result.ok:
+                        failures.append(f"{name}: {result.message}")
+                    call_s[name].append(returned)
+                    if seen[0] is not None:
+                        empty_s[name].append(seen[0])
+            out["by_latency"][f"{latency:g}"] = {
+                "latency_s": latency,
+                "targets": len(stack.books()),
+                "empty_ms_median": {
+                    m: statistics.median(v) * 1000 if v else None for m, v in empty_s.items()
+                },
+                "call_ms_median": {m: statistics.median(v) * 1000 for m, v in call_s.items()},
+                "kills_ok": swept_ok,
+                "failures": failures[:4],
+            }
+        for sim in stack.sims.values():
+            sim.faults.latency_s = 0.0
+    return out
+
+
+# -- reaction after death ---------------------------------------------------------------------------
+
+
+def _bounds(stack: Stack) -> dict[str, Any]:
+    dm = _deadman()
+    t = stack.timing
+    timing = dm.Timing(
+        max_staleness_ms=int(t.max_staleness_s * 1000),
+        tick_ms=int(t.tick_s * 1000),
+        grace_ms=int(t.grace_s * 1000),
+        skew_ms=int(t.skew_s * 1000),
+    )
+    return {v: dm.reaction_bounds(timing, dm.load_venue(v).CAPABILITIES) for v in stack.venues}
+
+
+def _wait_each(
+    stack: Stack, keys: list[tuple[str, str]], timeout_s: float, every_s: float = 0.02
+) -> dict[tuple[str, str], float | None]:
+    seen: dict[tuple[str, str], float | None] = dict.fromkeys(keys)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and any(v is None for v in seen.values()):
+        books = stack.books()
+        for key in keys:
+            if seen[key] is None and books[key] == 0:
+                seen[key] = time.time()
+        time.sleep(every_s)
+    return seen
+
+
+def _one_death(fleet_survives: bool) -> dict[str, Any]:
+    from sandbox.trader import ToyTrader
+
+    with Stack() as stack:
+        bounds = _bounds(stack)
+        trader = ToyTrader(stack)
+        try:
+            trader.start_beating(0.5)
+            trader.rest_orders(2)
+            stack.start_scheduler()
+            keys = list(stack.books())
+            ready = stack.wait_for(
+                lambda: all(stack.switch(v, a).last_tick_ms is not None for v, a in keys), 20
+            )
+            time.sleep(2 * stack.timing.tick_s)  # a few healthy ticks: every timer armed
+            if not fleet_survives:
+                # The venues' own timers only: the accounts under Hyperliquid's volume gate have none.
+                keys = [k for k in keys if stack.switch(*k).native_available]
+                assert stack.scheduler is not None
+                stack.scheduler.stop()
+            last_beat_ms = trader.die()
+            timeout = max((b.native_ms if not fleet_survives else b.watchdog_ms) for b in bounds.values())
+            emptied = _wait_each(stack, keys, timeout / 1000 + 10)
+        finally:
+            trader.writer.stop()
+        per_account = {
+            f"{v}/{a}": None if when is None else when * 1000 - last_beat_ms
+            for (v, a), when in emptied.items()
+        }
+        return {
+            "ready": ready is not None,
+            "per_account_ms": per_account,
+            "bound_ms": {v: (b.watchdog_ms if fleet_survives else b.native_ms) for v, b in bounds.items()},
+        }
+
+
+def reaction(runs: int, native: bool) -> dict[str, Any]:
+    t = SandboxTiming()
+    out: dict[str, Any] = {
+        "timing_s": {"S": t.max_staleness_s, "T": t.tick_s, "G": t.grace_s, "K": t.skew_s},
+        "watchdog": [_one_death(True) for _ in range(runs)],
+    }
+    if native:
+        out["native"] = [_one_death(False)]
+    return out
+
+
+# -- dashboard run ----------------------------------------------------------------------------------
+
+
+def dashboard_run(healthy_s: float, fault_s: float, dead_s: float, back_s: float) -> dict[str, Any]:
+    """Three refreshers ticking every T in this process, each with a recording sink: healthy, a
+    Kraken outage (HTTP 503), healthy, the trader dead, the trader back. Records (t, name, value,
+    venue/system)."""
+    from sandbox.trader import ToyTrader
+
+    dm = _deadman()
+    records: list[tuple[float, str, float, dict[str, str]]] = []
+    lock = threading.Lock()
+    phases: list[tuple[float, str]] = []
+    with Stack() as stack:
+        start = time.time()
+
+        class Recorder:
+            def __init__(self, venue: str) -> None:
+                self.venue = venue
+
+            def count(self, name: str, value: float = 1, **dims: str) -> None:
+                with lock:
+                    records.append((time.time() - start, name, value, {"venue": self.venue, **dims}))
+
+            def gauge(self, name: str, value: float, unit: str = "Seconds", **dims: str) -> None:
+                self.count(name, value, **dims)
+
+        trader = ToyTrader(stack)
+        stop = threading.Event()
+        tick_s = stack.timing.tick_s
+
+        def loop(venue: str) -> None:
+            refresher = dm.refresher_from_env(
+                venue, clock=dm.system_clock, metrics=Recorder(venue), log=_mute
+            )
+            next_at = time.time()
+            while not stop.is_set():
+                refresher.tick()
+                next_at += tick_s
+                stop.wait(max(0.0, next_at - time.time()))
+
+        try:
+            trader.start_beating(0.5)
+            trader.rest_orders(2)
+            threads = [threading.Thread(target=loop, args=(v,), daemon=True) for v in stack.venues]
+            for thread in threads:
+                thread.start()
+            phases.append((time.time() - start, "healthy"))
+            time.sleep(healthy_s)
+            stack.kraken.faults.http_5xx = 503
+            phases.append((time.time() - start, "kraken 503s"))
+            time.sleep(fault_s)
+            stack.kraken.faults.http_5xx = None
+            phases.append((time.time() - start, "healthy"))
+            time.sleep(healthy_s / 2)
+            trader.die()
+            phases.append((time.time() - start, "trader dead"))
+            time.sleep(dead_s)
+            trader.start_beating(0.5)
+            phases.append((time.time() - start, "trader back"))
+            time.sleep(back_s)
+        finally:
+            stop.set()
+            trader.writer.stop()
+        for thread in threads:
+            thread.join(timeout=10)
+        end = time.time() - start
+    return {
+        "tick_s": tick_s,
+        "duration_s": end,
+        "phases": phases,
+        "records": [[round(t, 3), name, value, dims] for t, name, value, dims in records],
+    }
+
+
+# -- main -------------------------------------------------------------------------------------------
+
+
 def collect(rounds: int) -> dict[str, Any]:
     return {
         "rounds": rounds,
@@ -119,19 +510,8 @@ def collect(rounds: int) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--json", help="write the figures as JSON to this path ('-' for stdout only)")
-    args = parser.parse_args(argv)
-    figures = collect(args.rounds)
-    if args.json == "-":
-        print(json.dumps(figures))
-        return
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(figures, fh, indent=2)
-    print(f"one healthy refresher tick against the simulators + moto, {args.rounds} rounds:")
+def _print_ticks(figures: dict[str, Any]) -> None:
+    print(f"one healthy refresher tick against the simulators + moto, {figures['rounds']} rounds:")
     for venue, t in figures["ticks"].items():
         calls = ", ".join(f"{k} {v:g}" for k, v in t["aws_calls_per_tick"].items())
         print(
@@ -140,6 +520,44 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"  {'':<12} metric series: {len(t['metric_series'])}: {', '.join(t['metric_series'])}")
     print(f"peak RSS of this process (everything imported, stack run): {figures['peak_rss_mb']:.0f} MB")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "mode", nargs="?", default="ticks", choices=["ticks", "serve", "kill", "reaction", "dashboard"]
+    )
+    parser.add_argument("--rounds", type=int, default=30, help="ticks: ticks per venue; kill: kills per mode")
+    parser.add_argument("--pool", type=int, default=100, help="serve: bench accounts per venue")
+    parser.add_argument(
+        "--latency", default="0,0.05", help="kill: simulated venue round trips (s), comma-separated"
+    )
+    parser.add_argument("--runs", type=int, default=2, help="reaction: deaths with the fleet running")
+    parser.add_argument("--no-native", action="store_true", help="reaction: skip the fleet-gone run")
+    parser.add_argument("--json", help="write the figures as JSON to this path ('-' for stdout only)")
+    args = parser.parse_args(argv)
+    if args.mode == "serve":
+        serve(args.pool)
+        return
+    figures: dict[str, Any]
+    if args.mode == "kill":
+        figures = kill_latency(args.rounds, [float(x) for x in args.latency.split(",")])
+    elif args.mode == "reaction":
+        figures = reaction(args.runs, not args.no_native)
+    elif args.mode == "dashboard":
+        figures = dashboard_run(healthy_s=8, fault_s=4, dead_s=10, back_s=6)
+    else:
+        figures = collect(args.rounds)
+    if args.json == "-":
+        print(json.dumps(figures))
+        return
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(figures, fh, indent=2)
+    if args.mode == "ticks":
+        _print_ticks(figures)
+    else:
+        print(json.dumps(figures, indent=1)[:4000])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+"""Every `deadman` name the bench's own processes use (bench/worker.py, bench/tickcpu.py, bench/cost.py),
+in one module, so that a reorganised package is repointed here only. (The sandbox's side has its own
+list in sandbox/bench.py; bench/coldstart.py and bench/signing.py import the handlers and the signer
+they measure, as a Lambda would.)
+
+Imports are inside the functions: a worker measuring peak memory loads only what it uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VENUES = ("kraken", "gemini", "hyperliquid")
+
+
+def refresher(venue: str, metrics: Any = None) -> Any:
+    """The refresher a Lambda builds for `venue` from the environment (Powertools-free sink)."""
+    from deadman.core.clock import system_clock
+    from deadman.core.metrics import NoMetrics
+    from deadman.edges.wiring import refresher_from_env
+
+    return refresher_from_env(
+        venue, clock=system_clock, metrics=metrics or NoMetrics(), log=lambda *a, **k: None
+    )
+
+
+class Beats:
+    """The trading systems' beats: one LivenessWriter per system (the same row format deadman reads)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self._writers: dict[str, Any] = {}
+
+    def beat(self, system: str) -> None:
+        from deadman.stores.liveness import LivenessWriter
+
+        writer = self._writers.get(system)
+        if writer is None:
+            writer = self._writers[system] = LivenessWriter(self.table, system, host="bench")
+        writer.beat()
+
+    def start(self, system: str, every_s: float) -> None:
+        self.beat(system)
+        self._writers[system].start(every_s)
+
+    def stop(self) -> None:
+        for writer in self._writers.values():
+            writer.stop()
+
+
+def reaction_bound_ms(venue: str, *, s: float, t: float, g: float, k: float) -> tuple[int, int]:
+    """(watchdog, native) worst-case reaction for this timing (seconds in), as `deadman status` says."""
+    from deadman.core.policy import Timing, reaction_bounds
+    from deadman.venues import load
+
+    timing = Timing(
+        max_staleness_ms=int(s * 1000), tick_ms=int(t * 1000), grace_ms=int(g * 1000), skew_ms=int(k * 1000)
+    )
+    bounds = reaction_bounds(timing, load(venue).CAPABILITIES)
+    return bounds.watchdog_ms, bounds.native_ms
+
+
+def timing_valid(*, s: float, t: float, g: float, k: float, venues: tuple[str, ...] = VENUES) -> bool:
+    """What the template's rules and the refresher's start-up check accept (Timing.validate)."""
+    from deadman.core.errors import ConfigError
+    from deadman.core.policy import Timing
+
+    timing = Timing(
+        max_staleness_ms=int(s * 1000), tick_ms=int(t * 1000), grace_ms=int(g * 1000), skew_ms=int(k * 1000)
+    )
+    try:
+        timing.validate(frozenset(venues))
+    except ConfigError:
+        return False
+    return True

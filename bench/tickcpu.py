@@ -1,0 +1,214 @@
+"""Per-tick CPU, deadman against equivalents written on ccxt / hyperliquid-python-sdk / python-kraken-sdk:
+`python bench/tickcpu.py INFO.json ROUNDS` (in .venv-bench), against `python -m sandbox.bench serve`.
+
+A tick, on both sides, for one account of one venue, the trader alive:
+- deadman: the refresher's real tick (`Refresher.tick`, built as the Lambda builds it): the strongly
+  consistent liveness read, the switch read, the decision, the intent write, the nonce draw where the
+  venue needs one, signing, the venue call, the record and audit writes;
+- the equivalent: the same liveness row read with boto3 (strongly consistent), alive or not decided,
+  and the venue's cancel-all-after request signed, built and sent by the library: Kraken
+  `CancelAllOrdersAfter` (ccxt, python-kraken-sdk), Gemini `/v1/heartbeat` (ccxt), Hyperliquid
+  `scheduleCancel` (hyperliquid-python-sdk's `Exchange.schedule_cancel`, ccxt's
+  `cancel_all_orders_after`). Their own keys on the simulators, so no nonce is shared with deadman's.
+
+Everything is sent to the sandbox's simulators and moto, which run in another process: this process's
+CPU time (`time.process_time`, every thread of it) is the tick's own. Rounds are interleaved (each
+round runs every implementation of every venue once, in rotating order, the beat written outside the
+timed part); round 0 warms connections and caches and is dropped. Output: one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import ours
+
+MAX_STALENESS_MS = 20_000  # the template's defaults: the equivalents judge the row as deadman does
+SKEW_MS = 5_000
+TIMER_S = 60
+TIMING_KEYS = ("MAX_STALENESS_S", "TICK_S", "GRACE_S", "SKEW_S", "RUN_SECONDS")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Equivalent:
+    """Read the liveness row with boto3, decide, call the venue through `send(alive)`."""
+
+    def __init__(self, table: str, system: str, send: Callable[[bool], Any]) -> None:
+        import boto3
+
+        self.dynamodb = boto3.client("dynamodb")
+        self.table = table
+        self.system = system
+        self.send = send
+
+    def __call__(self) -> Any:
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"system": {"S": self.system}}, ConsistentRead=True
+        ).get("Item")
+        now = _now_ms()
+        beat = int(item["beat_ms"]["N"]) if item else 0
+        alive = bool(item) and item["state"]["S"] == "running" and -SKEW_MS <= now - beat <= MAX_STALENESS_MS
+        return self.send(alive)
+
+
+def _kraken_ccxt(url: str, key: dict[str, str]) -> Callable[[bool], Any]:
+    import ccxt
+
+    exchange = ccxt.kraken({"apiKey": key["api_key"], "secret": key["api_secret"]})
+    exchange.urls["api"] = {"public": url, "private": url}
+
+    def send(alive: bool) -> Any:
+        if alive:
+            return exchange.private_post_cancelallordersafter({"timeout": TIMER_S})
+        return exchange.private_post_cancelall()
+
+    return send
+
+
+def _kraken_sdk(url: str, key: dict[str, str]) -> Callable[[bool], Any]:
+    from kraken.spot import Trade
+
+    trade = Trade(key=key["api_key"], secret=key["api_secret"], url=url)
+
+    def send(alive: bool) -> Any:
+        if alive:
+            return trade.cancel_all_orders_after_x(timeout=TIMER_S)
+        return trade.cancel_all_orders()
+
+    return send
+
+
+def _gemini_ccxt(url: str, key: dict[str, str]) -> Callable[[bool], Any]:
+    import ccxt
+
+    exchange = ccxt.gemini({"apiKey": key["api_key"], "secret": key["api_secret"]})
+    exchange.urls["api"] = {"public": url, "private": url}
+
+    def send(alive: bool) -> Any:
+        if alive:
+            return exchange.private_post_v1_heartbeat()
+        return exchange.private_post_v1_order_cancel_all()
+
+    return send
+
+
+def _hyperliquid_sdk(url: str, key: dict[str, str]) -> Callable[[bool], Any]:
+    import eth_account
+    from hyperliquid.exchange import Exchange
+
+    wallet = eth_account.Account.from_key(key["agent_private_key"])
+    # The SDK reads the venue's metadata once when built (the simulator answers it), as in a Lambda.
+    exchange = Exchange(wallet, base_url=url, account_address=key["address"])
+
+    def send(alive: bool) -> Any:
+        result = exchange.schedule_cancel(_now_ms() + TIMER_S * 1000 if alive else _now_ms() + 5_000)
+        if result.get("status") != "ok":
+            raise RuntimeError(str(result)[:200])
+        return result
+
+    return send
+
+
+def _hyperliquid_ccxt(url: str, key: dict[str, str]) -> Callable[[bool], Any]:
+    import ccxt
+
+    exchange = ccxt.hyperliquid({"walletAddress": key["address"], "privateKey": key["agent_private_key"]})
+    exchange.set_sandbox_mode(True)  # testnet signing (source "b"), as the simulator runs
+    exchange.urls["api"] = {"public": url, "private": url}
+    # ccxt loads every market before its first private call; the simulator does not serve all the
+    # metadata that needs, and scheduleCancel names no market: start from an empty market list.
+    exchange.set_markets({})
+
+    def send(alive: bool) -> Any:
+        result = exchange.cancel_all_orders_after(TIMER_S * 1000 if alive else 5_000)
+        if result.get("status") != "ok":
+            raise RuntimeError(str(result)[:200])
+        return result
+
+    return send
+
+
+EQUIVALENTS: dict[str, dict[str, Callable[[str, dict[str, str]], Callable[[bool], Any]]]] = {
+    "kraken": {"ccxt": _kraken_ccxt, "python-kraken-sdk": _kraken_sdk},
+    "gemini": {"ccxt": _gemini_ccxt},
+    "hyperliquid": {"hyperliquid-python-sdk": _hyperliquid_sdk, "ccxt": _hyperliquid_ccxt},
+}
+THEIR_KEYS = {"ccxt": "ccxt", "python-kraken-sdk": "krakensdk", "hyperliquid-python-sdk": "hlsdk"}
+
+
+def build(info: dict[str, Any]) -> tuple[dict[tuple[str, str], Callable[[], Any]], dict[str, str]]:
+    env = info["env"]
+    tables = env["LIVENESS_TABLE"]
+    impls: dict[tuple[str, str], Callable[[], Any]] = {}
+    errors: dict[str, str] = {}
+    for venue in ours.VENUES:
+        first = info["secret_values"][venue]["accounts"][0]["account_id"]
+        refresher = ours.refresher(venue)
+        impls[(venue, "deadman")] = partial(refresher.tick, only=frozenset({first}))
+        for label, make in EQUIVALENTS[venue].items():
+            try:
+                send = make(info["sims"][venue], info["theirs"][venue][THEIR_KEYS[label]])
+                impls[(venue, label)] = Equivalent(tables, info["system"], send)
+            except Exception as exc:  # a library that cannot talk to the simulator is reported
+                errors[f"{venue}/{label}"] = f"{type(exc).__name__}: {exc}"[:200]
+    return impls, errors
+
+
+def measure(info: dict[str, Any], rounds: int) -> dict[str, Any]:
+    os.environ.update(info["env"])
+    for key in TIMING_KEYS:  # the template's defaults (S 20, T 10, G 15, K 5), not the sandbox's
+        os.environ.pop(key, None)
+    beats = ours.Beats(info["env"]["LIVENESS_TABLE"])
+    impls, errors = build(info)
+    cpu: dict[tuple[str, str], list[float]] = {k: [] for k in impls}
+    wall: dict[tuple[str, str], list[float]] = {k: [] for k in impls}
+    names = list(impls)
+    for r in range(rounds + 1):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            if f"{name[0]}/{name[1]}" in errors:
+                continue
+            beats.beat(info["system"])
+            c0, w0 = time.process_time(), time.perf_counter()
+            try:
+                report = impls[name]()
+            except Exception as exc:
+                errors[f"{name[0]}/{name[1]}"] = f"{type(exc).__name__}: {exc}"[:200]
+                continue
+            c1, w1 = time.process_time(), time.perf_counter()
+            if name[1] == "deadman":
+                failed = [a.error for a in report.accounts if a.error] or (
+                    [report.error] if report.error else []
+                )
+                if failed or not any(a.extended_to_ms for a in report.accounts):
+                    errors[f"{name[0]}/deadman"] = f"tick did not extend: {failed}"[:200]
+                    continue
+            if r:
+                cpu[name].append((c1 - c0) * 1000)
+                wall[name].append((w1 - w0) * 1000)
+    out: dict[str, Any] = {"rounds": rounds, "errors": errors, "venues": {}}
+    for (venue, label), values in cpu.items():
+        if values:
+            out["venues"].setdefault(venue, {})[label] = {
+                "cpu_ms_median": statistics.median(values),
+                "wall_ms_median": statistics.median(wall[(venue, label)]),
+            }
+    return out
+
+
+if __name__ == "__main__":
+    info = json.loads(Path(sys.argv[1]).read_text())
+    print(json.dumps(measure(info, int(sys.argv[2]) if len(sys.argv) > 2 else 30)))
