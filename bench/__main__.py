@@ -11,7 +11,15 @@ comparison is measured in the same run, interleaved, and given as a ratio of med
    interleaved with the others (rotating order), median of --runs.
 3. One refresher tick per venue and its AWS calls, in the sandbox (`sandbox.bench`, run with the
    project's .venv python, which has moto and the simulators).
-4. The monthly cost model (bench/cost.py) from template.yaml and the calls measured in 3.
+4. Against a sandbox server in a process of its own (bench/runs.py): per-tick CPU, deadman against
+   the SDK equivalents (bench/tickcpu.py); peak memory per function and its MemorySize
+   (bench/worker.py memory); scale as accounts and trading systems grow (bench/worker.py scale).
+5. In the sandbox: kill latency parallel vs serial; reaction after death against the bounds; a short
+   run with a fault and a death whose metrics draw the dashboard (`sandbox.bench kill|reaction|dashboard`).
+6. Artifact sizes from `sam build` (bench/artifacts.py) and what the handlers import beyond the floor
+   (bench/importtime.py).
+7. The monthly cost model (bench/cost.py) from template.yaml and the figures measured above, the
+   per-tick-billed designs and the cost against the reaction bound.
 """
 
 from __future__ import annotations
@@ -23,11 +31,12 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import cost
+from bench import artifacts, cost, importtime, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "bench"
@@ -173,7 +182,7 @@ def ticks(project_python: str, rounds: int) -> dict[str, Any]:
 def table(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows: what, deadman, the alternative, its figure, deadman / alternative."""
     rows: list[dict[str, Any]] = []
-    for backend, sig in results["signing"].items():
+    for backend, sig in results.get("signing", {}).items():
         per_call = sig.get("per_call_us", {})
         ours = per_call.get("deadman")
         for alt, value in per_call.items():
@@ -191,8 +200,7 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "ratio": ours / value if ours and value else None,
                 }
             )
-    cold = results["cold_start"]
-    for function, by_impl in cold["median_ms"].items():
+    for function, by_impl in results.get("cold_start", {}).get("median_ms", {}).items():
         if function == "refresher":  # the floor: a figure of its own, no comparison
             rows.append(
                 {"what": "cold start floor (boto3 + Powertools + 2 clients)", "unit": "ms",
@@ -235,6 +243,7 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "ratio": None,
             }
         )
+    rows += _new_rows(results)
     for venue, c in results["cost"]["venues"].items():
         rows.append(
             {"what": f"monthly cost {venue}", "unit": "$", "deadman": c["total_usd"], "alternative": None,
@@ -247,43 +256,348 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _row(
+    what: str,
+    unit: str,
+    ours: float | None,
+    alt: str | None = None,
+    value: float | None = None,
+    *,
+    ratio: bool = True,
+) -> dict[str, Any]:
+    return {
+        "what": what,
+        "unit": unit,
+        "deadman": ours,
+        "alternative": alt,
+        "value": value,
+        "ratio": ours / value if ratio and ours is not None and value else None,
+    }
+
+
+def _new_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-tick CPU, kill, memory, artifacts, reaction, scale, designs: one row per comparison."""
+    rows: list[dict[str, Any]] = []
+    for venue, impls in results.get("tick_cpu", {}).get("venues", {}).items():
+        ours = impls.get("deadman", {}).get("cpu_ms_median")
+        for alt, figures in impls.items():
+            if alt != "deadman":
+                rows.append(
+                    _row(
+                        f"tick CPU {venue} (1 acct, sent to simulator)",
+                        "ms",
+                        ours,
+                        alt,
+                        figures["cpu_ms_median"],
+                    )
+                )
+    for latency, k in results.get("kill", {}).get("by_latency", {}).items():
+        rows.append(
+            _row(
+                f"kill to books empty, {k['targets']} switches, RTT {float(latency) * 1000:.0f} ms",
+                "ms",
+                k["empty_ms_median"]["parallel"],
+                "same sweeps serially",
+                k["empty_ms_median"]["serial"],
+            )
+        )
+    for function, m in results.get("memory", {}).get("functions", {}).items():
+        if "peak_rss_mb" in m:
+            rows.append(
+                _row(
+                    f"peak RSS {function}",
+                    "MB",
+                    m["peak_rss_mb"],
+                    "MemorySize to set",
+                    float(m["recommended_mb"]),
+                    ratio=False,
+                )
+            )
+    art = results.get("artifacts", {}).get("artifacts", {})
+    if "DeadmanLayer" in art:
+        layer = art["DeadmanLayer"]
+        rows.append(
+            _row(
+                "layer size (sam build), unzipped",
+                "MB",
+                layer["unzipped_bytes"] / 1e6,
+                "zipped",
+                layer["zipped_bytes"] / 1e6,
+                ratio=False,
+            )
+        )
+        functions = {n: a for n, a in art.items() if n != "DeadmanLayer"}
+        if functions:
+            biggest = max(functions.values(), key=lambda a: a["unzipped_bytes"])
+            rows.append(
+                _row(
+                    f"largest of {len(functions)} function artifacts, unzipped",
+                    "kB",
+                    biggest["unzipped_bytes"] / 1e3,
+                    "zipped",
+                    biggest["zipped_bytes"] / 1e3,
+                    ratio=False,
+                )
+            )
+    for r in results.get("reaction_rows", []):
+        rows.append(
+            _row(
+                f"reaction after death {r['label'].replace(chr(10), ' ')}",
+                "s",
+                r["measured_s"],
+                "bound",
+                r["bound_s"],
+            )
+        )
+    half_ms = results["cost"]["assumptions"]["tick_s"] * 1000 / 2
+    for p in results.get("scale", {}).get("points", []):
+        if "tick_ms_median" not in p:
+            continue
+        what = (
+            f"tick {p['venue']} {p['accounts']} acct {p['systems']} sys "
+            f"({p['dynamodb_calls_per_tick']:.0f} DDB+{p['venue_calls_per_tick']:.0f} venue calls, "
+            f"{p['peak_rss_mb']:.0f} MB)"
+        )
+        rows.append(_row(what, "ms", p["tick_ms_median"], "T/2", half_ms))
+    for venue, largest in results.get("scale_largest", {}).items():
+        if largest:
+            rows.append(
+                _row(
+                    f"accounts with tick < T/2, {venue} ({largest['how']})",
+                    "acct",
+                    float(largest["accounts"]),
+                )
+            )
+    designs = results["cost"].get("designs", [])
+    present = designs[0]["usd"] if designs else None
+    for d in designs[1:]:
+        rows.append(
+            _row(
+                f"monthly kraken: {d['short']} (watchdog bound {d['bound_s']:.0f} s)",
+                "$",
+                d["usd"],
+                "always-on loop (present)",
+                present,
+            )
+        )
+    return rows
+
+
+def reaction_rows(reaction: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per venue and path: the worst account over the runs, against its bound."""
+    rows = []
+    for path, label in (("watchdog", "fleet running"), ("native", "fleet gone")):
+        runs_ = reaction.get(path, [])
+        if not runs_:
+            continue
+        for venue in ("kraken", "gemini", "hyperliquid"):
+            values = [
+                ms
+                for run in runs_
+                for acct, ms in run["per_account_ms"].items()
+                if acct.startswith(venue + "/")
+            ]
+            bound = runs_[0]["bound_ms"].get(venue)
+            if bound is None or not values:
+                continue
+            worst = None if any(v is None for v in values) else max(values) / 1000
+            rows.append(
+                {
+                    "label": f"{venue}\n{label}",
+                    "measured_s": worst,
+                    "bound_s": bound / 1000,
+                    "runs": len(runs_),
+                }
+            )
+    return rows
+
+
 def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit == "$":
         return f"${value:,.2f}"
+    if unit == "acct":
+        return f"{value:,.0f} acct"
     return f"{value:,.1f} {unit}"
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    header = f"{'WHAT':<56} {'DEADMAN':>11}  {'ALTERNATIVE':<30} {'VALUE':>11}  RATIO"
+    header = f"{'WHAT':<66} {'DEADMAN':>10}  {'ALTERNATIVE':<24} {'VALUE':>10}  RATIO"
     lines = [header]
     for row in rows:
         ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
         lines.append(
-            f"{row['what']:<56} {_fmt(row['deadman'], row['unit']):>11}  {row['alternative'] or '-':<30}"
-            f" {_fmt(row['value'], row['unit']):>11}  {ratio}"
+            f"{row['what']:<66} {_fmt(row['deadman'], row['unit']):>10}  {row['alternative'] or '-':<24}"
+            f" {_fmt(row['value'], row['unit']):>10}  {ratio}"
         )
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+SECTIONS = (
+    "signing",
+    "cold",
+    "ticks",
+    "cpu",
+    "memory",
+    "scale",
+    "kill",
+    "reaction",
+    "dashboard",
+    "sam",
+    "imports",
+)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def _server_sections(args: argparse.Namespace, sections: set[str], results: dict[str, Any]) -> None:
+    """Per-tick CPU, memory and scale, against one sandbox server (stopped by its PID at the end)."""
+    if not sections & {"cpu", "memory", "scale"}:
+        return
+    pool = max([*_ints(args.scale_accounts), 1]) if "scale" in sections else 1
+    print(f"sandbox server ({pool} bench accounts per venue) ...", file=sys.stderr)
+    try:
+        server = runs.SandboxServer(args.project_python, pool)
+    except RuntimeError as exc:
+        for key in ("tick_cpu", "memory", "scale"):
+            results[key] = {"error": str(exc)}
+        return
+    with server:
+        if "cpu" in sections:
+            print("per-tick CPU ...", file=sys.stderr)
+            results["tick_cpu"] = runs.tick_cpu(args.python, server, args.cpu_rounds)
+        if "memory" in sections:
+            print("peak memory per function ...", file=sys.stderr)
+            results["memory"] = runs.memory(args.project_python, server)
+        if "scale" in sections:
+            print("scale ...", file=sys.stderr)
+            results["scale"] = runs.scale(
+                args.project_python,
+                server,
+                _ints(args.scale_accounts),
+                _ints(args.scale_systems),
+                args.scale_rounds,
+            )
+            half_ms = cost.Template.read(ROOT / "template.yaml").tick_s * 1000 / 2
+            results["scale_largest"] = {
+                v: runs.largest_under(results["scale"]["points"], v, half_ms)
+                for v in ("kraken", "gemini", "hyperliquid")
+            }
+
+
+def _sandbox_sections(args: argparse.Namespace, sections: set[str], results: dict[str, Any]) -> None:
+    py = args.project_python
+    if "kill" in sections:
+        print("kill latency ...", file=sys.stderr)
+        results["kill"] = runs.sandbox_mode(
+            py, "kill", "--rounds", str(args.kill_rounds), "--latency", args.latency
+        )
+    if "reaction" in sections:
+        print("reaction after death ...", file=sys.stderr)
+        extra = ["--no-native"] if args.no_native else []
+        results["reaction"] = runs.sandbox_mode(py, "reaction", "--runs", str(args.reaction_runs), *extra)
+        if "error" not in results["reaction"]:
+            results["reaction_rows"] = reaction_rows(results["reaction"])
+    if "dashboard" in sections:
+        print("dashboard run ...", file=sys.stderr)
+        results["dashboard"] = runs.sandbox_mode(py, "dashboard")
+
+
+def _memory_by_function(results: dict[str, Any]) -> dict[str, int]:
+    functions = results.get("memory", {}).get("functions", {})
+    return {f: m["recommended_mb"] for f, m in functions.items() if "recommended_mb" in m}
+
+
+def _notifier_ms(results: dict[str, Any]) -> float | None:
+    notifier = results.get("memory", {}).get("functions", {}).get("notifier", {})
+    value = notifier.get("handler_ms")
+    return float(value) if value is not None else None
+
+
+def _print_notes(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    print(
+        f"(cold start: whole process, median of {args.runs}; an empty interpreter takes "
+        f"{results['cold_start']['empty_interpreter_ms']:.0f} ms)"
+        if "cold_start" in results
+        else ""
+    )
+    for function, errs in results.get("cold_start", {}).get("errors", {}).items():
+        for impl, err in errs.items():
+            print(f"  not measured: {function} / {LABELS[impl]}: {err}")
+    for key in ("ticks", "tick_cpu", "memory", "kill", "reaction", "dashboard", "artifacts"):
+        if "error" in results.get(key, {}):
+            print(f"  {key} not measured: {results[key]['error']}")
+    for name, err in results.get("tick_cpu", {}).get("errors", {}).items():
+        print(f"  tick CPU not measured: {name}: {err}")
+    if "tick_cpu" in results:
+        print(
+            f"(tick CPU: process CPU time, median of {results['tick_cpu'].get('rounds')} interleaved rounds,"
+            " moto and the simulators in another process)"
+        )
+    if "memory" in results:
+        m = results["memory"]
+        print(
+            f"(MemorySize = max(128, round up to 16 MB of peak RSS x {1 + m['rss_margin']:g} + "
+            f"{m['runtime_overhead_mb']} MB runtime); template default today: "
+            f"{results['cost']['assumptions']['memory_mb']} MB for every function)"
+        )
+    art = results.get("artifacts", {})
+    if "how" in art:
+        largest = ", ".join(f"{n} {b / 1e6:.1f} MB" for n, b in art.get("layer_largest", []))
+        print(f"(artifacts: {art['how']}; largest in the layer: {largest})")
+    for path in ("watchdog", "native"):
+        for r in results.get("reaction", {}).get(path, []):
+            accounts = ", ".join(
+                f"{a} {v / 1000:.1f} s" if v is not None else f"{a} never"
+                for a, v in r["per_account_ms"].items()
+            )
+            print(f"(reaction, {path}: {accounts})")
+    for p in results.get("scale", {}).get("points", []):
+        if p.get("errors"):
+            print(f"  scale {p['venue']} {p['accounts']} acct {p['systems']} sys: errors {p['errors']}")
+        if "error" in p:
+            print(f"  scale {p['venue']} {p['accounts']} acct {p['systems']} sys not measured: {p['error']}")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="cold starts per implementation")
     parser.add_argument("--signing-rounds", type=int, default=15)
     parser.add_argument("--tick-rounds", type=int, default=30)
+    parser.add_argument("--cpu-rounds", type=int, default=30, help="per-tick CPU: interleaved rounds")
+    parser.add_argument("--kill-rounds", type=int, default=7, help="kills per mode and venue latency")
+    parser.add_argument("--latency", default="0,0.05", help="kill: simulated venue round trips, s")
+    parser.add_argument("--reaction-runs", type=int, default=2, help="deaths with the fleet running")
+    parser.add_argument("--no-native", action="store_true", help="skip the fleet-gone death (~50 s)")
+    parser.add_argument("--scale-accounts", default="1,10,100")
+    parser.add_argument("--scale-systems", default="1,5", help="trading systems, at 10 accounts")
+    parser.add_argument("--scale-rounds", type=int, default=10)
     parser.add_argument(
-        "--no-ticks", action="store_true", help="skip the sandbox ticks (cost uses stand-ins)"
+        "--no-ticks", action="store_true", help="skip everything that needs the sandbox (cost uses stand-ins)"
+    )
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS), help="comma-separated subset of " + ",".join(SECTIONS)
     )
     parser.add_argument("--functions", help="comma-separated subset of the cold-start functions")
     parser.add_argument("--python", default=sys.executable, help="interpreter for signing and cold starts")
     parser.add_argument(
-        "--project-python", default=str(ROOT / ".venv" / "bin" / "python"), help="interpreter for the ticks"
+        "--project-python", default=str(ROOT / ".venv" / "bin" / "python"), help="interpreter for the sandbox"
     )
+    parser.add_argument("--sam-build-dir", type=Path, default=Path(tempfile.gettempdir()) / "bench-sam-build")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--no-charts", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+
+    sections = set(args.sections.split(","))
+    if args.no_ticks:
+        sections -= {"ticks", "cpu", "memory", "scale", "kill", "reaction", "dashboard"}
     functions = COLD_STARTS
     if args.functions:
         functions = {f: COLD_STARTS[f] for f in args.functions.split(",")}
@@ -295,27 +609,41 @@ def main(argv: list[str] | None = None) -> int:
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     }
-    print("signing ...", file=sys.stderr)
-    results["signing"] = signing(args.python, args.signing_rounds)
-    print("cold starts ...", file=sys.stderr)
-    results["cold_start"] = cold_starts(args.python, args.runs, functions)
-    if not args.no_ticks:
+    if "signing" in sections:
+        print("signing ...", file=sys.stderr)
+        results["signing"] = signing(args.python, args.signing_rounds)
+    if "cold" in sections:
+        print("cold starts ...", file=sys.stderr)
+        results["cold_start"] = cold_starts(args.python, args.runs, functions)
+    if "ticks" in sections:
         print("sandbox ticks ...", file=sys.stderr)
         results["ticks"] = ticks(args.project_python, args.tick_rounds)
+    _server_sections(args, sections, results)
+    _sandbox_sections(args, sections, results)
+    if "sam" in sections:
+        print("sam build ...", file=sys.stderr)
+        results["artifacts"] = artifacts.artifacts(args.sam_build_dir)
+    if "imports" in sections:
+        print("imports beyond the floor ...", file=sys.stderr)
+        results["imports"] = importtime.beyond_floor(
+            args.python, _env(), ["refresher-kraken", "refresher-hyperliquid", "kill"]
+        )
     measured = results.get("ticks", {}).get("ticks")
-    results["cost"] = cost.model(ROOT / "template.yaml", measured)
+    results["cost"] = cost.model(
+        ROOT / "template.yaml",
+        measured,
+        notifier_ms=_notifier_ms(results),
+        memory_mb=_memory_by_function(results),
+    )
     results["table"] = table(results)
 
     print(render(results["table"]))
-    print(f"(cold start: whole process, median of {args.runs}; an empty interpreter takes "
-          f"{results['cold_start']['empty_interpreter_ms']:.0f} ms)")  # fmt: skip
-    for function, errs in results["cold_start"]["errors"].items():
-        for impl, err in errs.items():
-            print(f"  not measured: {function} / {LABELS[impl]}: {err}")
-    if "error" in results.get("ticks", {}):
-        print(f"  sandbox ticks not measured: {results['ticks']['error']}")
+    _print_notes(args, results)
     print()
     print(cost.render(results["cost"]))
+    if "imports" in results:
+        print()
+        print(render_imports(results["imports"]))
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -326,9 +654,24 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:  # matplotlib is only in .venv-bench
             print(f"(no charts: {exc})")
         else:
-            written += charts.draw(results, args.out)
+            written += charts.draw(results, args.out, ROOT / "template.yaml")
     print("wrote " + ", ".join(os.path.relpath(p, ROOT) for p in written))
     return 0
+
+
+def render_imports(imports: dict[str, Any]) -> str:
+    lines = [
+        f"imports beyond the floor (python -X importtime, self ms; the floor's own imports: "
+        f"{imports['floor_ms']:.0f} ms):"
+    ]
+    for function, f in imports["functions"].items():
+        packages = ", ".join(f"{n} {ms:.0f}" for n, ms in list(f["by_package_ms"].items())[:8])
+        modules = ", ".join(
+            f"{n.removeprefix('deadman.')} {ms:.1f}" for n, ms in list(f["deadman_modules_ms"].items())[:5]
+        )
+        lines.append(f"  {function:<22} {f['beyond_floor_ms']:5.0f} ms: {packages}")
+        lines.append(f"  {'':<22} deadman: {modules}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

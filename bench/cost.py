@@ -8,7 +8,16 @@ Every figure is `quantity x unit price`, the formula printed next to it. Inputs:
   series a healthy tick publishes; otherwise the counts below stand in (Kraken, one account);
 - the refresher loop's own DynamoDB use (lease), from `deadman.lease`: one conditional renew per tick,
   a join (~2 writes) and a release (1 write) per invocation, and a successor polling the lease with
-  a strongly consistent read every 100 ms until the running loop hands over (on average T/2).
+  a strongly consistent read every 100 ms and refreshing its registration every second until the
+  running loop hands over (on average T/2);
+- shared: the notifier (ControlTable stream -> SNS; Lambda's stream reads are free, filtered-out
+  records are not billed; one invocation per alert-worthy audit entry), the one stack-wide
+  TradingSystemDeadAlarm (a Metrics Insights query alarm: billed per metric it analyses, one
+  `SystemDead` series per trading system), the dashboard and the KMS key.
+
+`designs()` prices the present always-on loop against designs billed per tick (an SQS delay-queue
+chain; EventBridge Scheduler at its 1-minute floor), and `sweep()` the cost and the reaction bound as
+T, S and G vary (the bound from `deadman.core.policy.reaction_bounds`, through bench/ours.py).
 
 Prices: AWS us-east-1 list prices (2025), before any free tier, in PRICES below. A refresher loop
 is billed for its sleep: one invocation per minute lives ~60 s plus the successor's wait for the
@@ -39,6 +48,9 @@ PRICES: dict[str, float] = {
     "kms_key_month": 1.00,
     "logs_ingest_gb": 0.50,
     "xray_trace": 5.00 / 1e6,  # the first 100 k traces a month are free
+    "sns_publish": 0.50 / 1e6,  # first 1 M free; e-mail deliveries $2 / 100 k beyond the first 1,000
+    "sqs_request": 0.40 / 1e6,  # standard queue, per 64 KB request; first 1 M free
+    "kms_request": 0.03 / 10_000,
 }
 
 # Stand-ins when sandbox.bench did not run: Kraken with one account (measured once, issue 9).
@@ -48,6 +60,18 @@ LEASE_POLL_S = 0.1
 LOG_BYTES_PER_TICK = 1_000  # an EMF blob (~500 B) and one log line per tick: an estimate
 SECRET_CACHE_S = 300  # CredentialStore max_age_s
 WARM_ENVIRONMENTS = 2  # two overlapping invocations alternate between two execution environments
+SUCCESSOR_REFRESH_S = 1.0  # a waiting successor rewrites its registration every second
+# The notifier: alert-worthy audit entries a month (kills, disarms, arms, deaths, recoveries, timer
+# fires; a healthy fleet writes none) and the duration of one invocation when not measured.
+NOTIFIER_EVENTS_PER_MONTH = 300
+NOTIFIER_MS = 150.0
+SYSTEMS = 1  # trading systems: one SystemDead series each for the Metrics Insights alarm
+# Per-tick-billed designs: what one invocation adds around the tick (SQS send, Lambda's own overhead).
+INVOKE_OVERHEAD_MS = 15.0
+SQS_POLLERS = 5  # Lambda's SQS event source mapping long-polls with 5 connections at least
+SQS_LONG_POLL_S = 20
+LAMBDA_LOG_BYTES = 350  # START / END / REPORT lines per invocation
+RESEED_MS = 60.0  # the chain's 1-minute re-seeder: one strong read, nothing else
 
 
 class _CfnLoader:
@@ -80,6 +104,11 @@ class Template:
     secrets: dict[str, int]
     dashboards: int
     kms_keys: int
+    insights_alarms: int = 0  # Metrics Insights query alarms (billed per metric analysed)
+    notifier: bool = False
+    grace_s: int = 15
+    staleness_s: int = 20
+    skew_s: int = 5
 
     @classmethod
     def read(cls, path: Path) -> Template:
@@ -89,12 +118,18 @@ class Template:
         env = doc["Globals"]["Function"]["Environment"]["Variables"]
         alarms: dict[str, int] = {}
         secrets: dict[str, int] = {}
+        insights = 0
         for resource in resources.values():
             scope = _venue_of(resource.get("Condition"))
             kind = resource.get("Type")
             if kind == "AWS::CloudWatch::Alarm":
                 props = resource.get("Properties", {})
                 metrics = props.get("Metrics")
+                if isinstance(metrics, list) and any(
+                    "SELECT" in str(m.get("Expression", "")) for m in metrics
+                ):
+                    insights += 1
+                    continue
                 count = sum(1 for m in metrics if "MetricStat" in m) if isinstance(metrics, list) else 1
                 alarms[scope] = alarms.get(scope, 0) + count
             elif kind == "AWS::SecretsManager::Secret":
@@ -107,6 +142,15 @@ class Template:
             secrets=secrets,
             dashboards=sum(1 for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Dashboard"),
             kms_keys=sum(1 for r in resources.values() if r.get("Type") == "AWS::KMS::Key"),
+            insights_alarms=insights,
+            notifier=any(
+                r.get("Type") == "AWS::Serverless::Function"
+                and str(r.get("Properties", {}).get("CodeUri", "")).endswith("notifier")
+                for r in resources.values()
+            ),
+            grace_s=int(params["GraceSeconds"]["Default"]),
+            staleness_s=int(params["MaxStalenessSeconds"]["Default"]),
+            skew_s=int(params["SkewSeconds"]["Default"]),
         )
 
 
@@ -134,18 +178,31 @@ class VenueCost:
         return sum(line.usd for line in self.lines)
 
 
+def _request_units(calls: dict[str, float]) -> tuple[float, float]:
+    """(read units, write units) of one tick's DynamoDB calls: a strong read of <= 4 KB is 1 RRU, an
+    eventually consistent one 1/2; a write of <= 1 KB is 1 WRU."""
+    dynamo = {k.split(".", 1)[1]: v for k, v in calls.items() if k.startswith("dynamodb.")}
+    strong = sum(v for k, v in dynamo.items() if k.startswith(("Get", "Query")) and "(strong)" in k)
+    eventual = sum(v for k, v in dynamo.items() if k.startswith(("Get", "Query"))) - strong
+    writes = sum(v for k, v in dynamo.items() if k.startswith(("Put", "Update", "Delete")))
+    return strong + eventual / 2, writes
+
+
 def venue_cost(
     venue: str,
     template: Template,
     *,
     tick_calls: dict[str, float] | None = None,
     metric_series: int | None = None,
+    memory_mb: int | None = None,
+    tick_s: float | None = None,
 ) -> VenueCost:
+    """The present design: one always-on loop per venue (a new invocation a minute takes over)."""
     p = PRICES
-    t = template.tick_s
+    t = tick_s if tick_s is not None else template.tick_s
     calls = tick_calls if tick_calls is not None else DEFAULT_TICK_CALLS
     series = metric_series if metric_series is not None else DEFAULT_METRIC_SERIES
-    gb = template.memory_mb / 1024
+    gb = (memory_mb or template.memory_mb) / 1024
     ticks = SECONDS_PER_MONTH / t
     invocations = MINUTES_PER_MONTH  # rate(1 minute)
     billed_s = invocations * (60 + t / 2)  # each invocation: its minute + the handover wait
@@ -161,16 +218,7 @@ def venue_cost(
         )
     )
     add(Line("Lambda requests", f"{invocations:,} x $0.20/M", invocations * p["lambda_request"]))
-
-    strong = sum(v for k, v in calls.items() if k.startswith("dynamodb.") and "Get" in k and "(strong)" in k)
-    eventual = sum(
-        v
-        for k, v in calls.items()
-        if k.startswith("dynamodb.") and k.split(".")[1].startswith(("Get", "Query"))
-    )
-    eventual -= strong
-    writes = sum(v for k, v in calls.items() if k.split(".")[1].startswith(("Put", "Update", "Delete")))
-    rru_tick = strong + eventual / 2
+    rru_tick, writes = _request_units(calls)
     add(
         Line(
             "DynamoDB per tick",
@@ -178,16 +226,34 @@ def venue_cost(
             ticks * (rru_tick * p["dynamodb_rru"] + writes * p["dynamodb_wru"]),
         )
     )
-    lease_wru = ticks * 1 + invocations * 3
+    lease_wru = ticks * 1 + invocations * (3 + (t / 2) / SUCCESSOR_REFRESH_S)
     lease_rru = invocations * (t / 2) / LEASE_POLL_S
     add(
         Line(
             "DynamoDB lease",
-            f"renew/tick + 3 WRU/inv = {lease_wru:,.0f} WRU; successor polls {t / 2:g} s / {LEASE_POLL_S:g} s"
-            f" = {lease_rru:,.0f} RRU",
+            f"renew/tick + 3 WRU/inv + successor refresh / {SUCCESSOR_REFRESH_S:g} s = {lease_wru:,.0f} WRU;"
+            f" successor polls {t / 2:g} s / {LEASE_POLL_S:g} s = {lease_rru:,.0f} RRU",
             lease_wru * p["dynamodb_wru"] + lease_rru * p["dynamodb_rru"],
         )
     )
+    _common_lines(out, venue, template, ticks=ticks, series=series, traces=invocations, extra_log_gb=0.0)
+    add(Line("Scheduler", f"{invocations:,} x $1.00/M", invocations * p["scheduler_invocation"]))
+    return out
+
+
+def _common_lines(
+    out: VenueCost,
+    venue: str,
+    template: Template,
+    *,
+    ticks: float,
+    series: int,
+    traces: float,
+    extra_log_gb: float,
+) -> None:
+    """What every design pays per venue: the secret, metrics, alarms, logs, traces."""
+    p = PRICES
+    add = out.lines.append
     secrets = template.secrets.get(venue, 1)
     secret_calls = WARM_ENVIRONMENTS * 3600 / SECRET_CACHE_S * HOURS_PER_MONTH * secrets
     add(
@@ -198,11 +264,10 @@ def venue_cost(
             secrets * p["secret_month"] + secret_calls * p["secrets_api_call"],
         )
     )
-    add(Line("Scheduler", f"{invocations:,} x $1.00/M", invocations * p["scheduler_invocation"]))
     add(Line("Custom metrics", f"{series} series x $0.30", series * p["custom_metric_month"]))
     alarms = template.alarm_metrics.get(venue, 0)
     add(Line("Alarms", f"{alarms} alarm metrics x $0.10", alarms * p["alarm_metric_month"]))
-    log_gb = ticks * LOG_BYTES_PER_TICK / 1e9
+    log_gb = ticks * LOG_BYTES_PER_TICK / 1e9 + extra_log_gb
     add(
         Line(
             "Logs ingest",
@@ -210,23 +275,291 @@ def venue_cost(
             log_gb * p["logs_ingest_gb"],
         )
     )
-    add(Line("X-Ray", f"{invocations:,} traces x $5/M", invocations * p["xray_trace"]))
-    return out
+    add(Line("X-Ray", f"{traces:,.0f} traces x $5/M", traces * p["xray_trace"]))
 
 
-def fleet_cost(template: Template) -> VenueCost:
+def fleet_cost(
+    template: Template,
+    *,
+    systems: int = SYSTEMS,
+    notifier_ms: float | None = None,
+    memory_mb: int | None = None,
+) -> VenueCost:
     p = PRICES
     out = VenueCost("fleet (shared)")
+    add = out.lines.append
     alarms = template.alarm_metrics.get("fleet", 0)
-    out.lines.append(Line("Alarms", f"{alarms} alarm metrics x $0.10", alarms * p["alarm_metric_month"]))
-    out.lines.append(
-        Line("Dashboard", f"{template.dashboards} x $3", template.dashboards * p["dashboard_month"])
-    )
-    out.lines.append(Line("KMS key", f"{template.kms_keys} x $1", template.kms_keys * p["kms_key_month"]))
+    if alarms:
+        add(Line("Alarms", f"{alarms} alarm metrics x $0.10", alarms * p["alarm_metric_month"]))
+    if template.insights_alarms:
+        analysed = template.insights_alarms * systems
+        add(
+            Line(
+                "TradingSystemDeadAlarm",
+                f"{template.insights_alarms} Metrics Insights alarm x {systems} system(s) analysed x $0.10",
+                analysed * p["alarm_metric_month"],
+            )
+        )
+    add(Line("Dashboard", f"{template.dashboards} x $3", template.dashboards * p["dashboard_month"]))
+    add(Line("KMS key", f"{template.kms_keys} x $1", template.kms_keys * p["kms_key_month"]))
+    if template.notifier:
+        events = NOTIFIER_EVENTS_PER_MONTH
+        ms = notifier_ms if notifier_ms is not None else NOTIFIER_MS
+        gb = (memory_mb or template.memory_mb) / 1024
+        add(
+            Line(
+                "Notifier",
+                f"{events} alerts x ({ms:.0f} ms x {gb:g} GB x $0.0000133334 + $0.20/M + SNS $0.50/M"
+                " + KMS $0.03/10k); stream reads free",
+                events
+                * (
+                    ms / 1000 * gb * p["lambda_arm64_gb_s"]
+                    + p["lambda_request"]
+                    + p["sns_publish"]
+                    + p["kms_request"]
+                ),
+            )
+        )
     return out
 
 
-def model(template_path: Path, ticks: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def chain_cost(
+    venue: str,
+    template: Template,
+    *,
+    tick_ms: float,
+    tick_calls: dict[str, float] | None = None,
+    metric_series: int | None = None,
+    memory_mb: int | None = None,
+    tick_s: float | None = None,
+) -> VenueCost:
+    """Billed per tick: each invocation ticks once and sends the next tick as an SQS message delayed by
+    T; a Scheduler rule a minute re-seeds a chain that broke."""
+    p = PRICES
+    t = tick_s if tick_s is not None else template.tick_s
+    calls = tick_calls if tick_calls is not None else DEFAULT_TICK_CALLS
+    series = metric_series if metric_series is not None else DEFAULT_METRIC_SERIES
+    gb = (memory_mb or template.memory_mb) / 1024
+    ticks = SECONDS_PER_MONTH / t
+    billed_ms = tick_ms + INVOKE_OVERHEAD_MS
+    out = VenueCost(venue)
+    add = out.lines.append
+    add(
+        Line(
+            "Lambda compute",
+            f"{ticks:,.0f} ticks x {billed_ms:.0f} ms (tick + send) x {gb:g} GB x ${p['lambda_arm64_gb_s']}",
+            ticks * billed_ms / 1000 * gb * p["lambda_arm64_gb_s"],
+        )
+    )
+    add(Line("Lambda requests", f"{ticks:,.0f} x $0.20/M", ticks * p["lambda_request"]))
+    polls = SQS_POLLERS * SECONDS_PER_MONTH / SQS_LONG_POLL_S
+    add(
+        Line(
+            "SQS",
+            f"{ticks:,.0f} ticks x 3 (send, receive, delete) + {polls:,.0f} empty long polls"
+            f" ({SQS_POLLERS} pollers / {SQS_LONG_POLL_S} s) x $0.40/M",
+            (3 * ticks + polls) * p["sqs_request"],
+        )
+    )
+    rru_tick, writes = _request_units(calls)
+    rru_tick, writes = rru_tick + 0, writes + 1  # the chain's sequence: one conditional write a tick
+    add(
+        Line(
+            "DynamoDB per tick",
+            f"{ticks:,.0f} ticks x ({rru_tick:g} RRU x $0.125/M + {writes:g} WRU (+1 sequence) x $0.625/M)",
+            ticks * (rru_tick * p["dynamodb_rru"] + writes * p["dynamodb_wru"]),
+        )
+    )
+    reseeds = MINUTES_PER_MONTH
+    add(
+        Line(
+            "Re-seeder",
+            f"{reseeds:,} x (Scheduler $1/M + {RESEED_MS:.0f} ms x {gb:g} GB + $0.20/M + 1 RRU)",
+            reseeds
+            * (
+                p["scheduler_invocation"]
+                + RESEED_MS / 1000 * gb * p["lambda_arm64_gb_s"]
+                + p["lambda_request"]
+                + p["dynamodb_rru"]
+            ),
+        )
+    )
+    _common_lines(
+        out, venue, template, ticks=ticks, series=series, traces=ticks + reseeds,
+        extra_log_gb=(ticks + reseeds) * LAMBDA_LOG_BYTES / 1e9,
+    )  # fmt: skip
+    return out
+
+
+def scheduler_cost(
+    venue: str,
+    template: Template,
+    *,
+    tick_ms: float,
+    tick_calls: dict[str, float] | None = None,
+    metric_series: int | None = None,
+    memory_mb: int | None = None,
+) -> VenueCost:
+    """Billed per tick at EventBridge Scheduler's floor: one invocation a minute, one tick each (T = 60 s)."""
+    p = PRICES
+    calls = tick_calls if tick_calls is not None else DEFAULT_TICK_CALLS
+    series = metric_series if metric_series is not None else DEFAULT_METRIC_SERIES
+    gb = (memory_mb or template.memory_mb) / 1024
+    ticks = float(MINUTES_PER_MONTH)
+    billed_ms = tick_ms + INVOKE_OVERHEAD_MS
+    out = VenueCost(venue)
+    add = out.lines.append
+    add(
+        Line(
+            "Lambda compute",
+            f"{ticks:,.0f} ticks x {billed_ms:.0f} ms x {gb:g} GB x ${p['lambda_arm64_gb_s']}",
+            ticks * billed_ms / 1000 * gb * p["lambda_arm64_gb_s"],
+        )
+    )
+    add(Line("Lambda requests", f"{ticks:,.0f} x $0.20/M", ticks * p["lambda_request"]))
+    rru_tick, writes = _request_units(calls)
+    add(
+        Line(
+            "DynamoDB per tick",
+            f"{ticks:,.0f} ticks x ({rru_tick:g} RRU x $0.125/M + {writes + 1:g} WRU x $0.625/M)",
+            ticks * (rru_tick * p["dynamodb_rru"] + (writes + 1) * p["dynamodb_wru"]),
+        )
+    )
+    add(Line("Scheduler", f"{ticks:,.0f} x $1.00/M", ticks * p["scheduler_invocation"]))
+    _common_lines(
+        out, venue, template, ticks=ticks, series=series, traces=ticks,
+        extra_log_gb=ticks * LAMBDA_LOG_BYTES / 1e9,
+    )  # fmt: skip
+    return out
+
+
+def _bound_s(venue: str, *, s: float, t: float, g: float, k: float) -> tuple[float, float]:
+    from bench import ours
+
+    watchdog, native = ours.reaction_bound_ms(venue, s=s, t=t, g=g, k=k)
+    return watchdog / 1000, native / 1000
+
+
+GUARANTEES = {
+    "loop": (
+        "Present design. One invocation a minute joins a DynamoDB lease: it takes it, or registers as "
+        "successor and is handed the lease at the running loop's next tick boundary, so one loop per "
+        "venue extends at a time (single writer) and nonces are drawn by one process in order. A lost "
+        "or late Scheduler event costs nothing: the running loop keeps ticking until a successor comes "
+        "(RUN_SECONDS 240 s covers several missed minutes). Billed for its sleep."
+    ),
+    "sqs-chain": (
+        "Each invocation ticks once, then sends the next tick as an SQS message delayed by T. SQS is "
+        "at-least-once: a duplicate message forks the chain, so every tick must claim its sequence "
+        "number with a conditional write (tick n+1 only if the stored last tick is n) and drop the "
+        "message otherwise - the lease becomes a per-tick sequence, and two invocations can still "
+        "overlap in time, so nonce draws must stay in DynamoDB and a venue request must not leave after "
+        "a later one (Kraken and Gemini refuse a nonce lower than one already seen). A lost message "
+        "(send failed after the tick, function crashed, message expired) stops the chain: the "
+        "1-minute re-seeder restarts it, so the venue timers must survive 60 s + T without an "
+        "extension (G >= 70 s at T = 10), or a live trader's orders are cancelled; that moves the "
+        "watchdog bound to S + K + G + 8 s ~ 103 s. Delays are not exact (SQS and the poller add "
+        "latency), which G must also absorb."
+    ),
+    "scheduler-1min": (
+        "EventBridge Scheduler's floor is one invocation a minute, so T = 60 s and G >= T: the watchdog "
+        "bound becomes S + K + 60 + 8 s = 93 s, and Gemini (heartbeat at most every 15 s, cancels after "
+        "30 s) cannot be served at all. Single writer still needs the lease (a retried or late event "
+        "overlaps the next one); a lost event is a missed extension, so G must cover two minutes "
+        "(G >= 120 s, bound ~ 153 s) for no false fire."
+    ),
+}
+
+
+def designs(
+    template: Template,
+    *,
+    venue: str,
+    tick_ms: float,
+    tick_calls: dict[str, float] | None,
+    metric_series: int | None,
+    memory_mb: int | None = None,
+) -> list[dict[str, Any]]:
+    """The present loop against per-tick-billed designs, one venue, monthly, with the bound each keeps."""
+    t, s, g, k = template.tick_s, template.staleness_s, template.grace_s, template.skew_s
+    kw: dict[str, Any] = {"tick_calls": tick_calls, "metric_series": metric_series}
+    loop = venue_cost(venue, template, **kw)
+    out = [
+        {"design": "loop", "label": f"always-on loop, {template.memory_mb} MB (present)",
+         "short": "loop (present)",
+         "usd": loop.total, "lines": [vars(x) for x in loop.lines],
+         "bound_s": _bound_s(venue, s=s, t=t, g=g, k=k)[0], "guarantees": GUARANTEES["loop"]},
+    ]  # fmt: skip
+    if memory_mb and memory_mb != template.memory_mb:
+        small = venue_cost(venue, template, memory_mb=memory_mb, **kw)
+        out.append(
+            {"design": "loop", "label": f"always-on loop, {memory_mb} MB (recommended MemorySize)",
+             "short": f"loop at {memory_mb} MB",
+             "usd": small.total, "lines": [vars(x) for x in small.lines],
+             "bound_s": _bound_s(venue, s=s, t=t, g=g, k=k)[0], "guarantees": GUARANTEES["loop"]}
+        )  # fmt: skip
+    chain = chain_cost(venue, template, tick_ms=tick_ms, memory_mb=memory_mb, **kw)
+    out.append(
+        {"design": "sqs-chain", "label": "SQS delay-queue chain, one invocation per tick",
+         "short": "SQS delay chain, per tick",
+         "usd": chain.total, "lines": [vars(x) for x in chain.lines],
+         "bound_s": _bound_s(venue, s=s, t=t, g=max(g, 60 + t), k=k)[0],
+         "guarantees": GUARANTEES["sqs-chain"]}
+    )  # fmt: skip
+    minute = scheduler_cost(venue, template, tick_ms=tick_ms, memory_mb=memory_mb, **kw)
+    out.append(
+        {"design": "scheduler-1min", "label": "EventBridge Scheduler, one tick a minute (T = 60 s)",
+         "short": "Scheduler 1/min, T 60 s",
+         "usd": minute.total, "lines": [vars(x) for x in minute.lines],
+         "bound_s": _bound_s(venue, s=s, t=60, g=120, k=k)[0], "guarantees": GUARANTEES["scheduler-1min"]}
+    )  # fmt: skip
+    return out
+
+
+def sweep(
+    template: Template,
+    *,
+    venue: str,
+    tick_ms: float,
+    tick_calls: dict[str, float] | None,
+    metric_series: int | None,
+) -> list[dict[str, Any]]:
+    """Monthly cost per venue (loop and SQS chain) and the watchdog bound over a grid of T, S, G (K fixed
+    at the template's): the configurations the template's rules accept for this venue."""
+    from bench import ours
+
+    k = template.skew_s
+    points = []
+    for t in (5, 10, 15, 20, 30, 60):
+        loop = venue_cost(venue, template, tick_calls=tick_calls, metric_series=metric_series, tick_s=t).total
+        chain = chain_cost(
+            venue, template, tick_ms=tick_ms, tick_calls=tick_calls, metric_series=metric_series, tick_s=t
+        ).total
+        for s in (10, 20, 30):
+            for g in sorted({t, t + 5, 2 * t}):
+                if not ours.timing_valid(s=s, t=t, g=g, k=k, venues=(venue,)):
+                    continue
+                watchdog, native = _bound_s(venue, s=s, t=t, g=g, k=k)
+                # The chain must ride out a lost message until the re-seeder (60 s) restarts it.
+                chain_bound = _bound_s(venue, s=s, t=t, g=max(g, 60 + t), k=k)[0]
+                points.append(
+                    {"T": t, "S": s, "G": g, "K": k, "watchdog_bound_s": watchdog, "native_bound_s": native,
+                     "loop_usd": loop, "chain_usd": chain, "chain_watchdog_bound_s": chain_bound,
+                     "default": (t, s, g) == (template.tick_s, template.staleness_s, template.grace_s)}
+                )  # fmt: skip
+    return points
+
+
+def model(
+    template_path: Path,
+    ticks: dict[str, dict[str, Any]] | None = None,
+    *,
+    systems: int = SYSTEMS,
+    notifier_ms: float | None = None,
+    memory_mb: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The default configuration per venue and shared; with `memory_mb` (function -> recommended
+    MemorySize) the designs are also priced at the recommended size."""
     template = Template.read(template_path)
     venues = []
     for venue in ("kraken", "gemini", "hyperliquid"):
@@ -239,16 +572,27 @@ def model(template_path: Path, ticks: dict[str, dict[str, Any]] | None = None) -
                 metric_series=len(measured["metric_series"]) if measured else None,
             )
         )
-    shared = fleet_cost(template)
+    shared = fleet_cost(template, systems=systems, notifier_ms=notifier_ms)
+    measured_k = (ticks or {}).get("kraken") or {}
+    kraken_calls = measured_k.get("aws_calls_per_tick")
+    kraken_series = len(measured_k["metric_series"]) if measured_k else None
+    tick_ms = float(measured_k.get("tick_ms_median", 40.0))
     return {
         "assumptions": {
             "memory_mb": template.memory_mb,
             "tick_s": template.tick_s,
+            "staleness_s": template.staleness_s,
+            "grace_s": template.grace_s,
+            "skew_s": template.skew_s,
             "run_s": template.run_s,
             "hours_per_month": HOURS_PER_MONTH,
             "prices_usd": PRICES,
             "log_bytes_per_tick": LOG_BYTES_PER_TICK,
             "secret_cache_s": SECRET_CACHE_S,
+            "systems": systems,
+            "notifier_events_per_month": NOTIFIER_EVENTS_PER_MONTH,
+            "notifier_ms": notifier_ms if notifier_ms is not None else NOTIFIER_MS,
+            "per_tick_designs_tick_ms": tick_ms,
             "calls_measured": ticks is not None,
             "accounts": {
                 v: (ticks or {}).get(v, {}).get("accounts", 1) for v in ("kraken", "gemini", "hyperliquid")
@@ -259,6 +603,17 @@ def model(template_path: Path, ticks: dict[str, dict[str, Any]] | None = None) -
         },
         "shared": {"total_usd": shared.total, "lines": [vars(line) for line in shared.lines]},
         "fleet_total_usd": shared.total + sum(c.total for c in venues),
+        "designs": designs(
+            template,
+            venue="kraken",
+            tick_ms=tick_ms,
+            tick_calls=kraken_calls,
+            metric_series=kraken_series,
+            memory_mb=(memory_mb or {}).get("refresher-kraken"),
+        ),
+        "sweep": sweep(
+            template, venue="kraken", tick_ms=tick_ms, tick_calls=kraken_calls, metric_series=kraken_series
+        ),
     }
 
 
@@ -273,6 +628,10 @@ def render(cost: dict[str, Any]) -> str:
         label = f"{name} ({accounts} account{'s' if accounts != 1 else ''})" if accounts else name
         rows.append(f"  {label:<28} ${venue['total_usd']:7.2f}")
         for line in venue["lines"]:
-            rows.append(f"    {line['item']:<20} ${line['usd']:7.3f}  = {line['formula']}")
+            rows.append(f"    {line['item']:<22} ${line['usd']:7.3f}  = {line['formula']}")
     rows.append(f"  {'fleet, three venues':<28} ${cost['fleet_total_usd']:7.2f}")
+    if cost.get("designs"):
+        rows.append("designs, one venue (kraken), monthly:")
+        for d in cost["designs"]:
+            rows.append(f"  {d['label']:<56} ${d['usd']:7.2f}  watchdog bound {d['bound_s']:.0f} s")
     return "\n".join(rows)

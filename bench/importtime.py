@@ -21,12 +21,17 @@ def _modules(python: str, env: dict[str, str], impl: str, function: str) -> dict
         [python, "-X", "importtime", str(ROOT / "bench" / "coldstart.py"), impl, function],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
+    return parse(proc.stderr)
+
+
+def parse(report: str) -> dict[str, float]:
+    """`-X importtime` lines (`import time: self [us] | cumulative | name`) -> module: own ms."""
     out: dict[str, float] = {}
-    for line in proc.stderr.splitlines():
+    for line in report.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         self_us, _cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
-        out[name] = float(self_us) / 1000  # ms
+        out[name] = out.get(name, 0.0) + float(self_us) / 1000
     return out
 
 

@@ -82,6 +82,7 @@ def memory(info: dict[str, Any], function: str) -> dict[str, Any]:
         try:
             now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
             event = {"venue": venue, "scheduled_time": now, "execution_id": str(uuid.uuid4())}
+            began = time.perf_counter()
             result = app.lambda_handler(event, Context(f"deadman-refresher-{venue}", 300))
         finally:
             beats.stop()
@@ -90,18 +91,22 @@ def memory(info: dict[str, Any], function: str) -> dict[str, Any]:
         app = import_handler("notifier")
         imported = rss_mb()
         event = json.loads((ROOT / "events" / "notifier-audit-stream.json").read_text())
+        began = time.perf_counter()
         result = app.lambda_handler(event, Context("deadman-notifier", 30))
     else:
         app = import_handler(function)
         imported = rss_mb()
         event = json.loads((ROOT / "events" / API_EVENTS[function]).read_text())
+        began = time.perf_counter()
         result = app.lambda_handler(event, Context(f"deadman-{function}", 30))
+    handler_ms = (time.perf_counter() - began) * 1000
     summary = result.get("statusCode", result.get("result", result)) if isinstance(result, dict) else result
     return {
         "function": function,
         "interpreter_mb": started,
         "after_import_mb": imported,
         "peak_rss_mb": rss_mb(),
+        "handler_ms": handler_ms,
         "result": str(summary)[:200],
     }
 

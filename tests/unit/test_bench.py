@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import __main__ as bench_main
-from bench import cost
+from bench import cost, dashboard, importtime, runs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,7 @@ def test_tiny_bench_run_writes_well_formed_json(tmp_path: Path) -> None:
     # Only deadman's own status cold start and signing: the alternatives are not in .venv.
     code = bench_main.main(
         [
-            "--runs", "1", "--signing-rounds", "1", "--no-ticks", "--no-charts",
+            "--runs", "1", "--signing-rounds", "1", "--no-ticks", "--no-charts", "--sections", "signing,cold",
             "--functions", "status", "--python", sys.executable, "--out", str(tmp_path),
         ]
     )  # fmt: skip
@@ -66,3 +66,116 @@ def test_tiny_bench_run_writes_well_formed_json(tmp_path: Path) -> None:
     assert results["cold_start"]["errors"] == {}
     for row in results["table"]:
         assert set(row) == {"what", "unit", "deadman", "alternative", "value", "ratio"}
+
+
+def test_cost_model_counts_the_notifier_and_the_one_metrics_insights_alarm() -> None:
+    model = cost.model(ROOT / "template.yaml", systems=3)
+    shared = {line["item"]: line for line in model["shared"]["lines"]}
+    assert "Notifier" in shared and shared["Notifier"]["usd"] >= 0
+    alarm = shared["TradingSystemDeadAlarm"]
+    assert "3 system(s)" in alarm["formula"]
+    assert alarm["usd"] == pytest.approx(3 * cost.PRICES["alarm_metric_month"])
+    one = cost.model(ROOT / "template.yaml", systems=1)
+    assert model["fleet_total_usd"] - one["fleet_total_usd"] == pytest.approx(
+        2 * cost.PRICES["alarm_metric_month"]
+    )
+
+
+def test_designs_price_the_loop_first_and_per_tick_designs_with_their_own_bound() -> None:
+    model = cost.model(ROOT / "template.yaml", memory_mb={"refresher-kraken": 144})
+    designs = model["designs"]
+    assert [d["design"] for d in designs] == ["loop", "loop", "sqs-chain", "scheduler-1min"]
+    assert designs[0]["usd"] == pytest.approx(model["venues"]["kraken"]["total_usd"])
+    assert designs[1]["usd"] < designs[0]["usd"]  # the same loop at a smaller MemorySize
+    loop_bound = designs[0]["bound_s"]
+    assert all(d["bound_s"] > loop_bound for d in designs[2:])  # a lost tick must be ridden out
+    assert all(
+        d["guarantees"] and d["usd"] == pytest.approx(sum(ln["usd"] for ln in d["lines"])) for d in designs
+    )
+
+
+def test_sweep_keeps_only_valid_timings_and_flags_the_default() -> None:
+    points = cost.model(ROOT / "template.yaml")["sweep"]
+    assert points and all(p["G"] >= p["T"] for p in points)
+    assert sum(p["default"] for p in points) == 1
+    for p in points:  # S and G move the bound, not the price: cost depends on T alone
+        same_t = {round(q["loop_usd"], 9) for q in points if q["T"] == p["T"]}
+        assert len(same_t) == 1
+        assert p["watchdog_bound_s"] == pytest.approx(p["S"] + p["K"] + p["G"] + 8)
+
+
+def test_memory_size_rounds_up_with_the_runtime_and_a_margin() -> None:
+    assert runs.recommend_memory_mb(10) == 128  # never under Lambda's minimum
+    assert runs.recommend_memory_mb(62.5) == 144  # 62.5 x 1.25 + 60 = 138.1 -> 144
+    assert runs.recommend_memory_mb(100) % runs.MEMORY_STEP_MB == 0
+
+
+def test_largest_account_count_under_half_a_tick() -> None:
+    points = [
+        {"venue": "kraken", "systems": 1, "accounts": 1, "tick_ms_median": 30.0},
+        {"venue": "kraken", "systems": 1, "accounts": 10, "tick_ms_median": 120.0},
+        {"venue": "kraken", "systems": 1, "accounts": 100, "tick_ms_median": 1020.0},
+        {"venue": "kraken", "systems": 5, "accounts": 10, "tick_ms_median": 9999.0},  # not a 1-system point
+        {"venue": "gemini", "systems": 1, "accounts": 1, "tick_ms_median": 30.0},
+        {"venue": "gemini", "systems": 1, "accounts": 10, "tick_ms_median": 6000.0},
+    ]
+    kraken = runs.largest_under(points, "kraken", 5000.0)
+    assert kraken == {"accounts": 100 + int((5000 - 1020) / 10), "how": "extrapolated 10->100"}
+    assert runs.largest_under(points, "gemini", 5000.0) == {"accounts": 1, "how": "measured"}
+    assert runs.largest_under(points, "hyperliquid", 5000.0) is None
+
+
+def test_table_rows_for_the_sandbox_figures() -> None:
+    cpu = {"deadman": {"cpu_ms_median": 4.0}, "ccxt": {"cpu_ms_median": 8.0}}
+    kill = {"targets": 5, "empty_ms_median": {"parallel": 300.0, "serial": 900.0}}
+    results = {
+        "cost": cost.model(ROOT / "template.yaml"),
+        "tick_cpu": {"venues": {"kraken": cpu}},
+        "kill": {"by_latency": {"0.05": kill}},
+        "memory": {"functions": {"kill": {"peak_rss_mb": 70.0, "recommended_mb": 160}}},
+        "reaction_rows": [{"label": "kraken\nfleet running", "measured_s": 4.5, "bound_s": 15.0}],
+        "scale": {"points": [{"venue": "kraken", "accounts": 10, "systems": 1, "tick_ms_median": 100.0,
+                              "dynamodb_calls_per_tick": 41, "venue_calls_per_tick": 10, "peak_rss_mb": 64}]},
+    }  # fmt: skip
+    rows = {row["what"]: row for row in bench_main.table(results)}
+    assert rows["tick CPU kraken (1 acct, sent to simulator)"]["ratio"] == pytest.approx(0.5)
+    assert rows["kill to books empty, 5 switches, RTT 50 ms"]["ratio"] == pytest.approx(1 / 3)
+    assert rows["peak RSS kill"]["value"] == 160 and rows["peak RSS kill"]["ratio"] is None
+    assert rows["reaction after death kraken fleet running"]["ratio"] == pytest.approx(0.3)
+    scale = next(r for w, r in rows.items() if w.startswith("tick kraken 10 acct 1 sys"))
+    assert scale["value"] == cost.Template.read(ROOT / "template.yaml").tick_s * 1000 / 2
+    for row in rows.values():
+        assert set(row) == {"what", "unit", "deadman", "alternative", "value", "ratio"}
+    assert "kill to books empty" in bench_main.render(list(rows.values()))
+
+
+def test_reaction_rows_take_the_worst_account_and_a_missed_one_shows() -> None:
+    reaction = {
+        "watchdog": [
+            {
+                "per_account_ms": {"gemini/main": 4000.0, "gemini/timed": 4600.0},
+                "bound_ms": {"gemini": 15000},
+            },
+            {"per_account_ms": {"gemini/main": 4300.0, "gemini/timed": None}, "bound_ms": {"gemini": 15000}},
+        ]
+    }
+    rows = bench_main.reaction_rows(reaction)
+    assert rows == [{"label": "gemini\nfleet running", "measured_s": None, "bound_s": 15.0, "runs": 2}]
+    reaction["watchdog"][1]["per_account_ms"]["gemini/timed"] = 4100.0
+    assert bench_main.reaction_rows(reaction)[0]["measured_s"] == pytest.approx(4.6)
+
+
+def test_dashboard_widgets_come_from_the_template_with_the_shorthand_expanded() -> None:
+    widgets = dashboard.widgets_of(ROOT / "template.yaml")
+    assert widgets and all({"x", "y", "width", "height", "properties"} <= set(w) for w in widgets)
+    rows = dashboard.expand_metrics([["NS", "M", "service", "d", "venue", "gemini"], ["...", "kraken"]])
+    assert rows[1] == ["NS", "M", "service", "d", "venue", "kraken"]
+    names = {row[1] for w in widgets for row in dashboard.expand_metrics(w["properties"]["metrics"])}
+    assert {"LivenessAgeSeconds", "SecondsToDeadline"} <= names
+
+
+def test_importtime_report_is_parsed_per_module() -> None:
+    report = "import time: self [us] | cumulative | imported package\n" \
+             "import time:       150 |        150 |   json.decoder\n" \
+             "import time:      2500 |       2650 | json\n"  # fmt: skip
+    assert importtime.parse(report) == {"json.decoder": 0.15, "json": 2.5}
