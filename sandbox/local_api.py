@@ -43,6 +43,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/disarm"): "disarm",
     ("POST", "/arm"): "disarm",
     ("GET", "/status"): "status",
+    ("GET", "/doctor"): "disarm",
 }
 TIMEOUTS_S = {"kill": 30.0, "disarm": 30.0, "status": 10.0}  # the functions' Timeout in template.yaml
 

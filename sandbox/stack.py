@@ -76,6 +76,7 @@ class SandboxTiming:
             "RUN_SECONDS": str(self.run_s),
             "SWEEP_WINDOW_S": "0",
             "MAX_DISARM_S": "3600",
+            "MAX_OFF_S": "259200",
         }
 
 

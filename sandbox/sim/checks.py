@@ -61,6 +61,7 @@ class Checks:
     p1_candidates: list[tuple[int, str]]
     lockouts: list[tuple[int, int]]
     overshoot_since: dict[str, int]
+    all_off: list[tuple[int, bool]]
 
     def t(self, ms: int) -> int:
         return START_MS + ms

@@ -64,6 +64,7 @@ class Run(Verdicts):
         self.p1_candidates: list[tuple[int, str]] = []
         self.lockouts: list[tuple[int, int]] = []  # [first seen, last seen] of each lockout
         self.overshoot_since: dict[str, int] = {}
+        self.all_off: list[tuple[int, bool]] = []  # (when, every switch in an off period)
 
     def active(self, kinds: Iterable[str], t: int | None = None) -> list[Fault]:
         now = self.world.now_ms if t is None else t
@@ -248,6 +249,8 @@ class Run(Verdicts):
             self._check_timer(account, now)
             self._check_record(account, now)
         self.timeline.append((now, {a: len(o) for a, o in books.items()}))
+        rows = [self.switch_row(a) for a in self.s.accounts]
+        self.all_off.append((now, all(_in_off_period(r, now) for r in rows)))
         sim = self.fleet.sim
         if isinstance(sim, KrakenSim) and any(
             k.locked_until_ms is not None and k.locked_until_ms > now for k in sim._keys.values()
@@ -284,3 +287,12 @@ class Run(Verdicts):
 
 def run_scenario(seed: int, hazard_share: float = 0.35) -> Result:
     return Run(make_scenario(seed, hazard_share=hazard_share)).run()
+
+
+def _in_off_period(row: dict[str, Any] | None, now: int) -> bool:
+    """The row is in an off period that has not ended (a period past its end re-arms at the next tick,
+    and that tick rightly pages a trader still dead)."""
+    if row is None or row.get("mode", {}).get("S") != "disarmed" or not row.get("off", {}).get("BOOL"):
+        return False
+    until = row.get("disarmed_until_ms", {}).get("N")
+    return until is not None and int(until) > now

@@ -134,11 +134,37 @@ class Scenario:
         return "; ".join(parts)
 
 
+def _operator(
+    rng: random.Random, plans: random.Random, offs: random.Random
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """What the operator does in a scenario without a hazard: a kill (and an arm), or a disarm (planned,
+    or an off period), perhaps raced by a kill."""
+    controls: list[tuple[int, str, dict[str, Any]]] = []
+    roll = rng.random()
+    if roll < 0.25:
+        at = rng.randrange(50_000, 200_000)
+        controls.append((at, "kill", {"reason": "sim: kill"}))
+        if rng.random() < 0.7:
+            controls.append((at + rng.randrange(5_000, 90_000), "arm", {"reason": "sim: arm"}))
+    elif roll < 0.4:
+        at = rng.randrange(50_000, 200_000)
+        disarm: dict[str, Any] = {"reason": "sim: disarm", "for_seconds": rng.choice([20, 45, 90])}
+        if plans.random() < 0.3:  # a planned window instead, starting a little later
+            disarm.update(reason="sim: planned disarm", starts_in_ms=plans.randrange(10_000, 60_000))
+        if offs.random() < 0.3:  # declared an off period: the same switching, no death alarm
+            disarm.update(off=True, reason=str(disarm["reason"]).replace("disarm", "off period"))
+        controls.append((at, "disarm", disarm))
+        if rng.random() < 0.3:
+            controls.append((at + rng.randrange(0, 3_000), "kill", {"reason": "sim: kill races disarm"}))
+    return controls
+
+
 def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
     rng = random.Random(seed)
     # Draws added after the campaign's seeds were first kept (planned disarms) come from a stream of
     # their own, so that every earlier seed still names the scenario it always did.
     plans = random.Random(f"plans-{seed}")
+    offs = random.Random(f"off-{seed}")  # off periods, added later still: a stream of their own too
     venue = VENUES[seed % 3]
     accounts = ["a"] if rng.random() < 0.7 else ["a", "b"]
     trader = rng.choice(["healthy", "healthy", "death", "zombie", "stopped", "hang", "flap", "restart"])
@@ -155,21 +181,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
         faults.append(
             Fault(kind, start, min(start + length, DURATION_MS - SETTLE_MS), rng.choice([0.3, 0.6, 1.0]))
         )
-    controls: list[tuple[int, str, dict[str, Any]]] = []
-    roll = rng.random()
-    if roll < 0.25:
-        at = rng.randrange(50_000, 200_000)
-        controls.append((at, "kill", {"reason": "sim: kill"}))
-        if rng.random() < 0.7:
-            controls.append((at + rng.randrange(5_000, 90_000), "arm", {"reason": "sim: arm"}))
-    elif roll < 0.4:
-        at = rng.randrange(50_000, 200_000)
-        disarm: dict[str, Any] = {"reason": "sim: disarm", "for_seconds": rng.choice([20, 45, 90])}
-        if plans.random() < 0.3:  # a planned window instead, starting a little later
-            disarm.update(reason="sim: planned disarm", starts_in_ms=plans.randrange(10_000, 60_000))
-        controls.append((at, "disarm", disarm))
-        if rng.random() < 0.3:
-            controls.append((at + rng.randrange(0, 3_000), "kill", {"reason": "sim: kill races disarm"}))
+    controls = _operator(rng, plans, offs)
     hazard = ""
     if rng.random() < hazard_share:
         hazard = rng.choice(sorted(h for h, venues in HAZARD_VENUES.items() if venue in venues))

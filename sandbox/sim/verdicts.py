@@ -20,6 +20,7 @@ class Verdicts(Checks):
         self._reaction()
         self._kill_latches()
         self._records()
+        self._off_periods()
 
     def _timers(self) -> None:
         """Promise 1, judged once the alarms are known: a timer set late by a relative timeout on a
@@ -221,7 +222,7 @@ class Verdicts(Checks):
         for c in self.fleet.controls:
             if (
                 c.ended_ms is not None
-                and actions[c.action] == 0
+                and actions["off" if c.kwargs.get("off") else c.action] == 0
                 and not self.faults_in(PLUMBING, c.started_ms - 1, c.ended_ms + 1)
             ):
                 self.violate(
@@ -238,3 +239,14 @@ class Verdicts(Checks):
                         recorded += int(words[1].rstrip(",;"))
             if recorded < n and not self.faults_in(PLUMBING | VENUE_FAULTS, START_MS, self.t(self.duration)):
                 self.violate("P6 on the record", f"{account}: {n} orders swept, {recorded} on the record")
+
+    def _off_periods(self) -> None:
+        """Promise 6 for off periods: a trader away on purpose pages no one. A SystemDead counted while
+        every switch had been in an off period for the whole tick before it is a page nobody asked for."""
+        span = self.timing.tick_ms + 1_000
+        for metric in self.fleet.metrics:
+            if metric.name != "SystemDead":
+                continue
+            seen = [off for at, off in self.all_off if metric.at_ms - span <= at <= metric.at_ms]
+            if seen and all(seen):
+                self.violate("P6 off period", f"the trader's death paged at {self.rel(metric.at_ms):.1f}s")

@@ -40,7 +40,7 @@ CAP = {"gemini": "Gemini", "kraken": "Kraken", "hyperliquid": "Hyperliquid"}
 REFRESHERS = {venue: f"Refresher{CAP[venue]}" for venue in VENUES}
 SECRETS = {venue: f"{CAP[venue]}Secret" for venue in VENUES}
 CONDITIONS = {venue: f"{CAP[venue]}Enabled" for venue in VENUES}
-ROUTES = {("POST", "/kill"), ("POST", "/disarm"), ("POST", "/arm"), ("GET", "/status")}
+ROUTES = {("POST", "/kill"), ("POST", "/disarm"), ("POST", "/arm"), ("GET", "/status"), ("GET", "/doctor")}
 EVENTS = REPO / "events"
 
 CONTROL_RW = {
@@ -638,6 +638,8 @@ def test_post_bodies_are_validated_by_models(template: dict[str, Any]) -> None:
     assert "for_seconds" in models(template)["DisarmRequest"]["required"]
     assert for_seconds["type"] == "integer" and for_seconds["minimum"] == 1
     assert for_seconds["maximum"] >= template["Parameters"]["MaxDisarmSeconds"]["MaxValue"]
+    assert for_seconds["maximum"] >= template["Parameters"]["MaxOffSeconds"]["MaxValue"]
+    assert models(template)["DisarmRequest"]["properties"]["off"] == {"type": "boolean"}
 
 
 @pytest.mark.parametrize(
@@ -654,7 +656,9 @@ def test_post_bodies_are_validated_by_models(template: dict[str, Any]) -> None:
         (("POST", "/disarm"), {"reason": "x", "for_seconds": 1}, True),
         (("POST", "/disarm"), {"reason": "x", "for_seconds": 86400}, True),
         (("POST", "/disarm"), {"reason": "x", "for_seconds": 0}, False),
-        (("POST", "/disarm"), {"reason": "x", "for_seconds": 86401}, False),
+        (("POST", "/disarm"), {"reason": "x", "for_seconds": 604801}, False),
+        (("POST", "/disarm"), {"reason": "x", "for_seconds": 60, "off": "yes"}, False),
+        (("POST", "/disarm"), {"reason": "x", "for_seconds": 259200, "off": True}, True),
         (("POST", "/disarm"), {"reason": "x", "for_seconds": 1.5}, False),
         (("POST", "/disarm"), {"reason": "x", "for_seconds": "60"}, False),
         (("POST", "/arm"), {"reason": "x", "venues": ["kraken"]}, True),
@@ -819,6 +823,7 @@ def test_operator_policies(template: dict[str, Any]) -> None:
         "OperatorKillPolicy": {"POST/kill"},
         "OperatorDisarmArmPolicy": {"POST/disarm", "POST/arm"},
         "ReadStatusPolicy": {"GET/status"},
+        "OperatorDoctorPolicy": {"GET/doctor"},
     }
     for name, routes in expected.items():
         (stmt,) = template["Resources"][name]["Properties"]["PolicyDocument"]["Statement"]
@@ -948,6 +953,7 @@ def test_globals_contract(template: dict[str, Any]) -> None:
         "SKEW_S": "SkewSeconds",
         "SWEEP_WINDOW_S": "SweepWindowSeconds",
         "MAX_DISARM_S": "MaxDisarmSeconds",
+        "MAX_OFF_S": "MaxOffSeconds",
         "ARM_AFTER_KILL_NEEDS_SECOND_PERSON": "ArmAfterKillNeedsSecondPerson",
         "SECRET_GEMINI": "GeminiSecret",
         "SECRET_KRAKEN": "KrakenSecret",
@@ -963,7 +969,8 @@ def test_globals_contract(template: dict[str, Any]) -> None:
         "ENABLED_VENUES",
     }
     defaults = {"MaxStalenessSeconds": 20, "TickSeconds": "10", "GraceSeconds": 15, "SkewSeconds": 5,
-                "SweepWindowSeconds": 0, "MaxDisarmSeconds": 14400, "LogRetentionDays": 30}  # fmt: skip
+                "SweepWindowSeconds": 0, "MaxDisarmSeconds": 14400, "MaxOffSeconds": 259200,
+                "LogRetentionDays": 30}  # fmt: skip
     for name, value in defaults.items():
         assert template["Parameters"][name]["Default"] == value, name
     assert template["Parameters"]["StageName"]["Default"] == "v1"
@@ -1069,7 +1076,9 @@ def test_one_death_pages_once(template: dict[str, Any]) -> None:
     )
     assert query["Period"] == 60 and query["ReturnData"] is True
     assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
-    assert 'self.metrics.count("SystemDead", system=system)' in inspect.getsource(refresh.Refresher.tick)
+    assert 'self.metrics.count("SystemDead", system=system)' in inspect.getsource(
+        refresh.Refresher._count_deaths
+    )
 
 
 def test_tagged_liveness_writer_policy(template: dict[str, Any]) -> None:
@@ -1133,6 +1142,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "AlarmTopicArn": "AlarmTopic",
         "TradingSystemGeminiNoncePolicyArn": "TradingSystemGeminiNoncePolicy",
         "OperatorCliPolicyArn": "OperatorCliPolicy",
+        "OperatorDoctorPolicyArn": "OperatorDoctorPolicy",
         "TradingSystemTaggedLivenessWriterPolicyArn": "TradingSystemTaggedLivenessWriterPolicy",
         "DashboardUrl": None,
     }

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
+from unittest import mock
 
 import boto3
 import pytest
@@ -146,6 +147,13 @@ def test_operator_story_with_exit_codes(
 
     code, _, err = run(capsys, "disarm", *ep, "--for", "3h", "--reason", "too long")
     assert code == cli_common.EXIT_USAGE and "between 1 and 3600" in err
+    assert "a longer, deliberate absence such as a weekend is an off period" in err
+    code, out, _ = run(
+        capsys, "disarm", *ep, "--off", "--for", "3h", "--reason", "night", "--venue", "kraken"
+    )
+    assert code == 0 and out.startswith("OFF by ") and "OK: switched off 1/1 switch(es)" in out
+    code, out, _ = run(capsys, "status", *ep)
+    assert "OFF (" in out and "off (the trader is away on purpose" in out
 
     code, _, err = run(capsys, "kill", *ep, "--reason", "x", "--account", "nope")
     assert code == cli_common.EXIT_USAGE and "unknown account(s) 'nope'" in err
@@ -374,6 +382,18 @@ def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
         )
     assert code == 0 and "trading key authenticates" in out
     assert all(stack.gemini.last_auth_ms(k) != auth_before[k] for k in keys)
+
+    # Through the API the deployment checks with its own keys: this machine needs none of them.
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("SECRET_") and k != "CONTROL_TABLE"}
+    with mock.patch.dict(os.environ, bare, clear=True):
+        code, out, _ = run(capsys, "doctor", "--endpoint", api.url, "--venue", "kraken")
+        assert code == 0 and "GET /doctor" in out and "refresher key authenticates" in out, out
+        code, out, _ = run(capsys, "doctor", "--endpoint", api.url, "--venue", "kraken", "--local")
+        assert code == 1 and "[FAIL] kraken" in out and "no secret configured" in out, out
+    resp = requests.get(api.url + "/doctor?venues=kraken,binance", timeout=30)
+    assert resp.status_code == 400 and "comma-separated subset" in resp.json()["message"]
+    resp = requests.get(api.url + "/doctor?allow_gemini_call=yes", timeout=30)
+    assert resp.status_code == 400 and "true or false" in resp.json()["message"]
 
     good = json.dumps(stack.secret_values()["kraken"])
     stack.put_secret("kraken", '{"accounts": [{"account_id": "main"}]}')

@@ -212,6 +212,7 @@ def test_status_reports_bounds_and_never_calls_a_venue(stack: Stack, api: LocalA
         "skew_s": 1.0,
         "sweep_window_s": 0.0,
         "max_disarm_s": 3600.0,
+        "max_off_s": 259200.0,
     }
     bounds = {v["venue"]: v["reaction_bounds"] for v in body["venues"]}
     # policy.reaction_bounds with S=4, K=1, T=1, G=2, 3 s to send, 5 s transit: watchdog
@@ -255,7 +256,9 @@ INVALID = [
     ("/disarm", {"reason": "x", "for_seconds": "60"}, "valid integer"),
     ("/disarm", {"reason": "x", "for_seconds": 60.0}, "valid integer"),
     ("/disarm", {"reason": "x", "for_seconds": True}, "valid integer"),
-    ("/disarm", {"reason": "x", "for_seconds": 10**40}, "less than or equal to 86400"),
+    ("/disarm", {"reason": "x", "for_seconds": 10**40}, "less than or equal to 604800"),
+    ("/disarm", {"reason": "x", "for_seconds": 60, "off": 1}, "off: Input should be a valid boolean"),
+    ("/disarm", {"reason": "x", "for_seconds": 7200}, "MaxDisarmSeconds); got 7200 (a longer, deliberate"),
     ("/arm", {"reason": "x", "accounts": "main"}, "valid list"),
     ("/arm", {"reason": "x", "extra": 1}, "unknown field 'extra'"),
 ]

@@ -270,3 +270,54 @@ def test_a_malformed_systems_list_is_named(stack: Stack) -> None:
     stack.put_secret("kraken", json.dumps(secrets["kraken"]))
     report = refresher("kraken").tick()
     assert report.error is not None and "accounts[0].systems" in report.error
+
+
+def test_an_off_period_outlasts_a_disarm_and_its_death_pages_no_one(stack: Stack) -> None:
+    """A weekend: longer than MaxDisarmSeconds, so it must be declared an off period. While every
+    switch a system gates is off, its death is not alarmed and nothing is swept; an arm ends it."""
+    from deadman.app.control import Caller, RequestError
+    from deadman.edges.cli.render import attention
+
+    toy = ToyTrader(stack)
+    toy.beat()
+    toy.rest_orders(1)
+    control = control_from_env(stack.env)
+    weekend = 2 * 3600  # the sandbox's MaxDisarmSeconds is 3600
+    with pytest.raises(RequestError, match=r"MaxDisarmSeconds\); got 7200 \(a longer, deliberate absence"):
+        control.disarm(reason="weekend", for_seconds=weekend, venues=None, accounts=None, caller=Caller("op"))
+    with pytest.raises(RequestError, match="MaxOffSeconds is 0"):
+        control_from_env({**stack.env, "MAX_OFF_S": "0"}).disarm(
+            reason="weekend", for_seconds=60, venues=None, accounts=None, caller=Caller("op"), off=True
+        )
+    result = control.disarm(
+        reason="weekend", for_seconds=weekend, venues=["kraken"], accounts=None, caller=Caller("op"), off=True
+    )
+    assert result.ok and result.off and result.message.startswith("switched off 1/1")
+    entry = SwitchStore(CONTROL_TABLE).recent_audit("kraken", "main", 1)[0]
+    assert (entry["action"], entry["reason"], entry["actor"]) == ("off", "weekend", "op")
+
+    toy.writer.stop_running()  # the trader goes home
+    metrics = ListMetrics()
+    tick = refresher("kraken", metrics=metrics).tick()
+    assert tick.accounts[0].off and tick.accounts[0].swept is None
+    assert not any(name == "SystemDead" for name, _, _ in metrics.records)
+    assert stack.books()[("kraken", "main")] == 1  # rests, as the operator chose
+    gemini_metrics = ListMetrics()
+    refresher("gemini", metrics=gemini_metrics).tick()  # Gemini is not off: its switch still pages
+    assert ("SystemDead", 1, {"system": "toy-trader"}) in gemini_metrics.records
+
+    status = control.status()
+    kraken = next(s for v in status.venues if v.venue == "kraken" for s in v.switches)
+    assert kraken.off and kraken.mode_detail.startswith("off (the trader is away on purpose")
+    body = status.model_dump()
+    assert any(line.startswith("trader toy-trader is") for line in attention(body))  # Gemini still armed
+    for venue in body["venues"]:
+        for s in venue["switches"]:
+            s["off"] = True  # as if every venue were off: the dead trader is no longer news
+    assert not any(line.startswith("trader toy-trader is") for line in attention(body))
+
+    control.arm(reason="monday", venues=["kraken"], accounts=None, caller=Caller("op"))
+    assert not SwitchStore(CONTROL_TABLE).get("kraken", "main").off
+    metrics = ListMetrics()
+    tick = refresher("kraken", metrics=metrics).tick()
+    assert tick.accounts[0].decision.dead and ("SystemDead", 1, {"system": "toy-trader"}) in metrics.records

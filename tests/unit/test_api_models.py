@@ -109,9 +109,10 @@ def test_invalid_kill_bodies(body: dict[str, Any], why: str) -> None:
     [
         (1, True),
         (86_400, True),
+        (604_800, True),  # the schema's bound: the longest off period the template allows
         (0, False),
         (-5, False),
-        (86_401, False),
+        (604_801, False),
         ("60", False),
         (60.0, False),
         (True, False),

@@ -29,7 +29,7 @@ ROUTES_OF = {
     "functions/disarm": DISARM_ROUTES,
     "functions/status": STATUS_ROUTES,
 }
-METHOD_OF = {"kill": "post", "disarm": "post", "arm": "post", "status": "get"}
+METHOD_OF = {"kill": "post", "disarm": "post", "arm": "post", "status": "get", "doctor": "get"}
 _KEPT = {
     "type",
     "additionalProperties",

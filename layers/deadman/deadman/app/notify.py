@@ -20,6 +20,7 @@ from deadman.core.text import printable
 NOTIFIED = {
     "kill": "KILL",
     "disarm": "DISARM",
+    "off": "OFF (trader away on purpose)",
     "arm": "ARM",
     "auto-arm": "AUTO-ARM (disarm ended)",
     "scheduled-disarm": "DISARM (planned window began)",

@@ -48,6 +48,8 @@ class FleetConfig:
     enabled_venues: frozenset[str]
     run_ms: int = 240_000
     max_disarm_ms: int = 4 * 3_600_000
+    # An off period (a weekend, a night) may outlast a disarm; 0: off periods are not allowed.
+    max_off_ms: int = 72 * 3_600_000
     # Two-person rule: a killed switch may be armed only by someone other than who killed it.
     arm_needs_second_person: bool = False
 
@@ -73,6 +75,7 @@ class FleetConfig:
             enabled_venues=venues,
             run_ms=_seconds(environ, "RUN_SECONDS", 240),
             max_disarm_ms=_seconds(environ, "MAX_DISARM_S", 4 * 3600),
+            max_off_ms=_seconds(environ, "MAX_OFF_S", 72 * 3600),
             arm_needs_second_person=_flag(environ, "ARM_AFTER_KILL_NEEDS_SECOND_PERSON"),
         )
         if config.run_ms < 2 * timing.tick_ms:

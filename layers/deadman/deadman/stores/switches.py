@@ -68,8 +68,16 @@ class Switch:
     scheduled_until_ms: int | None = None
     scheduled_by: str | None = None
     scheduled_reason: str | None = None
+    # An off period: a disarm the operator declared as the trader being away on purpose (a weekend):
+    # it may outlast MaxDisarmSeconds, and the trader's death while it lasts is not alarmed.
+    off: bool = False
+    scheduled_off: bool = False
     # The trading systems this switch was last judged on, comma-separated (None: the stack's own).
     systems: str | None = None
+
+    @property
+    def is_off(self) -> bool:
+        return self.mode is Mode.DISARMED and self.off
 
     def view(self) -> SwitchView:
         return SwitchView(

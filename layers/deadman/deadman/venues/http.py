@@ -68,3 +68,36 @@ def raise_for_generic_status(venue: str, resp: HttpResponse, path: str) -> None:
         raise UnavailableError(venue, f"HTTP 503 on {path}: {snippet}", http_status=503)
     if resp.status >= 500:
         raise TransientError(venue, f"HTTP {resp.status} on {path}: {snippet}", http_status=resp.status)
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    """A venue's clock against ours, read from one unauthenticated request."""
+
+    skew_ms: float | None  # venue minus local, at the request's midpoint; None: the venue gave no time
+    rtt_ms: float
+    source: str
+
+
+def read_venue_clock(venue: str, method: str, url: str, body: Any = None) -> ClockReading:
+    """Kraken's /0/public/Time, else the HTTP Date header (1 s resolution, so +500 ms mid-second).
+    Raises requests' own exceptions when the venue cannot be reached."""
+    import email.utils
+    import time
+
+    before = time.time()
+    resp = requests.request(method, url, json=body, timeout=(3.05, 5.0), headers={"User-Agent": USER_AGENT})
+    after = time.time()
+    local_ms = (before + after) / 2 * 1000
+    venue_ms: float | None = None
+    source = "HTTP Date header, 1 s resolution"
+    if venue == "kraken":
+        try:
+            venue_ms = float(resp.json()["result"]["unixtime"]) * 1000 + 500
+            source = "/0/public/Time, 1 s resolution"
+        except (ValueError, KeyError, TypeError):
+            venue_ms = None
+    if venue_ms is None and resp.headers.get("Date"):
+        venue_ms = email.utils.parsedate_to_datetime(resp.headers["Date"]).timestamp() * 1000 + 500
+    skew = None if venue_ms is None else venue_ms - local_ms
+    return ClockReading(skew, (after - before) * 1000, source)

@@ -73,6 +73,8 @@ def arm(
                 scheduled_until_ms=None,
                 scheduled_by=None,
                 scheduled_reason=None,
+                scheduled_off=False,
+                off=False,
             ),
             refuse_killed=False,
         )

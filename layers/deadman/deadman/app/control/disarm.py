@@ -52,12 +52,9 @@ def disarm(
     caller: Caller,
     budget_ms: int = DISARM_BUDGET_MS,
     starts_at_ms: int | None = None,
+    off: bool = False,
 ) -> DisarmResult:
-    if for_seconds < 1 or for_seconds * 1000 > kit.config.max_disarm_ms:
-        raise RequestError(
-            f"for_seconds must be between 1 and {kit.config.max_disarm_ms // 1000} (this "
-            f"stack parameter MaxDisarmSeconds); got {for_seconds}"
-        )
+    _check_length(kit, for_seconds, off)
     started = kit.clock()
     # A start in the past, or none, is now; a start ahead is a plan.
     plan_start = starts_at_ms if starts_at_ms is not None and starts_at_ms > started else None
@@ -79,11 +76,19 @@ def disarm(
             names,
         )
     kit.metrics.count("DisarmRequests")
+    action = "off" if off else "disarm"
     if plan_start is not None:
-        return _plan_disarm(kit,
-            targets, problems, current, reason=reason, for_seconds=for_seconds, caller=caller,
+        return _plan_disarm(
+            kit,
+            targets,
+            problems,
+            current,
+            reason=reason,
+            for_seconds=for_seconds,
+            caller=caller,
             starts_at_ms=plan_start,
-        )  # fmt: skip
+            off=off,
+        )
 
     def disarmed(s: Switch) -> Switch:
         return dataclasses.replace(
@@ -93,6 +98,7 @@ def disarm(
             reason=reason,
             changed_by=caller.identity,
             changed_at_ms=started,
+            off=off,
         )
 
     results: dict[str, DisarmSwitchResult] = {}
@@ -115,16 +121,34 @@ def disarm(
     _venues_off(kit, [t for t in targets if results[t.name].disarmed], results, problems, started + budget_ms)
     for target in targets:
         result = results[target.name]
-        outcome = ("disarmed" if result.disarmed else "not disarmed") + f"; venue timer {result.venue_timer}"
+        done = "off" if off else "disarmed"
+        outcome = (done if result.disarmed else f"not {done}") + f"; venue timer {result.venue_timer}"
         kit.audit(
             target,
-            "disarm",
+            action,
             caller,
             reason,
             outcome + (f": {result.error}" if result.error else ""),
             {"until_ms": until, "for_seconds": for_seconds},
         )
-    return _disarm_result(kit, targets, results, problems, caller, reason, started, until, for_seconds)
+    return _disarm_result(kit, targets, results, problems, caller, reason, started, until, for_seconds, off)
+
+
+def _check_length(kit: Toolkit, for_seconds: int, off: bool) -> None:
+    """A disarm is bounded by MaxDisarmSeconds; an off period, declared as such, by MaxOffSeconds."""
+    if off and kit.config.max_off_ms <= 0:
+        raise RequestError("off periods are not allowed on this stack (its parameter MaxOffSeconds is 0)")
+    limit, parameter = (
+        (kit.config.max_off_ms, "MaxOffSeconds") if off else (kit.config.max_disarm_ms, "MaxDisarmSeconds")
+    )
+    if for_seconds < 1 or for_seconds * 1000 > limit:
+        hint = ""
+        if not off and kit.config.max_off_ms > limit and for_seconds * 1000 <= kit.config.max_off_ms:
+            hint = " (a longer, deliberate absence such as a weekend is an off period: pass off)"
+        raise RequestError(
+            f"for_seconds must be between 1 and {limit // 1000} (this stack parameter {parameter}); "
+            f"got {for_seconds}{hint}"
+        )
 
 
 def _plan_disarm(
@@ -137,6 +161,7 @@ def _plan_disarm(
     for_seconds: int,
     caller: Caller,
     starts_at_ms: int,
+    off: bool = False,
 ) -> DisarmResult:
     """A disarm that starts later (Kraken's announced maintenance, say): recorded on each switch
     now, applied by the refresher's first tick at or after `starts_at_ms` (venue timers switched
@@ -151,6 +176,7 @@ def _plan_disarm(
             scheduled_until_ms=until,
             scheduled_by=caller.identity,
             scheduled_reason=reason,
+            scheduled_off=off,
         )
 
     results: dict[str, DisarmSwitchResult] = {}
@@ -163,7 +189,7 @@ def _plan_disarm(
             result.scheduled, result.disarmed_until_ms = True, until
         kit.audit(
             target,
-            "disarm",
+            "off" if off else "disarm",
             caller,
             reason,
             f"planned: {iso(starts_at_ms)} to {iso(until)}"
@@ -175,8 +201,8 @@ def _plan_disarm(
     bad = [f"{r.venue}/{r.account}" for r in ordered if not r.scheduled]
     ok = not bad and not problems
     message = (
-        f"planned a disarm of {sum(r.scheduled for r in ordered)}/{len(ordered)} switch(es) from "
-        f"{iso(starts_at_ms)} until {iso(until)}"
+        f"planned {'an off period' if off else 'a disarm'} of {sum(r.scheduled for r in ordered)}/"
+        f"{len(ordered)} switch(es) from {iso(starts_at_ms)} until {iso(until)}"
     )
     if not ok:
         message += f"; not planned: {', '.join(bad + list(problems))}"
@@ -188,6 +214,7 @@ def _plan_disarm(
         for_seconds=for_seconds,
         actor=caller.identity,
         reason=reason,
+        off=off,
         switches=ordered,
         venue_problems=[VenueProblem(venue=v, error=e) for v, e in problems.items()],
         notes=[
@@ -253,8 +280,14 @@ def _disarm_result(
     started: int,
     until: int,
     for_seconds: int,
+    off: bool = False,
 ) -> DisarmResult:
     notes: list[str] = []
+    if off:
+        notes.append(
+            "an off period: the trading system's death is not alarmed while every switch it gates is "
+            "off; its orders rest unprotected until then (Gemini: heartbeated, as in any disarm)"
+        )
     if any(t.venue == "gemini" and results[t.name].disarmed for t in targets):
         notes.append(
             "Gemini cannot be disarmed at the venue: the heartbeat timer is a property of the API key. "
@@ -269,7 +302,8 @@ def _disarm_result(
     ordered = [results[t.name] for t in targets]
     bad = [f"{r.venue}/{r.account}" for r in ordered if not r.disarmed or r.venue_timer == "failed"]
     ok = not bad and not problems
-    message = f"disarmed {sum(r.disarmed for r in ordered)}/{len(ordered)} switch(es) until {iso(until)}"
+    done = "switched off" if off else "disarmed"
+    message = f"{done} {sum(r.disarmed for r in ordered)}/{len(ordered)} switch(es) until {iso(until)}"
     if not ok:
         message += (
             f"; incomplete: {', '.join(bad + list(problems))} (a disarmed switch whose venue timer is "
@@ -282,6 +316,7 @@ def _disarm_result(
         for_seconds=for_seconds,
         actor=caller.identity,
         reason=reason,
+        off=off,
         switches=ordered,
         venue_problems=[VenueProblem(venue=v, error=e) for v, e in problems.items()],
         notes=notes,

@@ -105,6 +105,7 @@ class DisarmResult(_Out):
     for_seconds: int
     actor: str
     reason: str
+    off: bool = Field(default=False, description="An off period (MaxOffSeconds), not a disarm.")
     switches: list[DisarmSwitchResult]
     venue_problems: list[VenueProblem]
     notes: list[str]
@@ -176,6 +177,10 @@ class SwitchStatus(_Out):
         default_factory=list, description="The trading systems that gate it (empty: the stack's own)."
     )
     scheduled_disarm_until_ms: int | None = None
+    off: bool = Field(
+        default=False, description="Disarmed for an off period: the trader's death is not alarmed."
+    )
+    scheduled_off: bool = Field(default=False, description="The planned window is an off period.")
     recent_audit: list[AuditOut]
 
 
@@ -213,6 +218,7 @@ class TimingOut(_Out):
     skew_s: float
     sweep_window_s: float
     max_disarm_s: float
+    max_off_s: float = Field(default=0, description="The longest off period (0: not allowed).")
 
 
 class StatusResult(_Out):

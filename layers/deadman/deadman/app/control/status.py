@@ -102,6 +102,7 @@ def status(kit: Toolkit) -> StatusResult:
             skew_s=timing.skew_ms / 1000,
             sweep_window_s=timing.sweep_window_ms / 1000,
             max_disarm_s=kit.config.max_disarm_ms / 1000,
+            max_off_s=kit.config.max_off_ms / 1000,
         ),
         venues=venues,
     )
@@ -114,7 +115,8 @@ def _switch_status(kit: Toolkit, s: Switch, caps: Capabilities, now: int) -> Swi
     if s.mode is Mode.KILLED:
         detail = "killed until an operator arms it: swept every tick, never extended"
     elif s.mode is Mode.DISARMED and s.disarmed_until_ms is not None and s.disarmed_until_ms > now:
-        detail = f"disarmed until {iso(s.disarmed_until_ms)}; re-arms by itself then"
+        kind = "off (the trader is away on purpose; its death is not alarmed)" if s.off else "disarmed"
+        detail = f"{kind} until {iso(s.disarmed_until_ms)}; re-arms by itself then"
     elif s.mode is Mode.DISARMED:
         detail = "disarm ended: re-arms at the next tick"
     elif s.dead_since_ms is not None:
@@ -123,7 +125,8 @@ def _switch_status(kit: Toolkit, s: Switch, caps: Capabilities, now: int) -> Swi
         detail = "armed"
     if s.scheduled_from_ms is not None and s.scheduled_until_ms is not None:
         detail += (
-            f"; planned disarm {iso(s.scheduled_from_ms)} to {iso(s.scheduled_until_ms)} "
+            f"; planned {'off period' if s.scheduled_off else 'disarm'} {iso(s.scheduled_from_ms)} to "
+            f"{iso(s.scheduled_until_ms)} "
             f"({s.scheduled_reason})"
         )
     budget = caps.daily_trigger_budget
@@ -165,6 +168,8 @@ def _switch_status(kit: Toolkit, s: Switch, caps: Capabilities, now: int) -> Swi
         last_sweep=s.last_sweep,
         scheduled_disarm_from_ms=s.scheduled_from_ms,
         scheduled_disarm_until_ms=s.scheduled_until_ms,
+        off=s.is_off,
+        scheduled_off=s.scheduled_off and s.scheduled_from_ms is not None,
         systems=s.systems.split(",") if s.systems else [],
         recent_audit=audit,
     )

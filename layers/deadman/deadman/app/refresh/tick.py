@@ -70,6 +70,7 @@ _UNSCHEDULED: dict[str, Any] = {
     "scheduled_until_ms": None,
     "scheduled_by": None,
     "scheduled_reason": None,
+    "scheduled_off": False,
 }
 # How long a switch state the table confirmed is acted on while the table cannot be read (reads and
 # writes failing alike): a kill keeps sweeping through a short outage, but a state this old may have
@@ -86,6 +87,7 @@ class AccountTick:
     error: str | None = None
     note: str = ""
     retry: bool = False  # failed in a way that trying again soon may mend
+    off: bool = False  # in an off period: the trader is away on purpose
 
 
 @dataclass
@@ -207,11 +209,6 @@ class Ticker:
             verdicts[system] = self._judge(system)
             now = max(now, verdicts[system].at_ms or now)
         report.at_ms = now
-        used = {s for names in gating.values() for s in (names or (self.config.system,))}
-        for system in sorted(used):
-            if not verdicts[system].alive and verdicts[system].verdict is not Verdict.UNREADABLE:
-                # One alarm per trading system across venues and accounts (Metrics Insights, by system).
-                self.metrics.count("SystemDead", system=system)
         jobs = [
             partial(
                 self._tick_account,
@@ -225,7 +222,26 @@ class Ticker:
         outcomes = self.parallel.run(jobs)
         for account, outcome in zip(accounts, outcomes, strict=True):
             report.accounts.append(outcome.value or AccountTick(account.account_id, error="not finished"))
+        self._count_deaths(report, gating, verdicts)
         return report
+
+    def _count_deaths(
+        self, report: TickReport, gating: dict[str, tuple[str, ...]], verdicts: dict[str, Liveness]
+    ) -> None:
+        """One alarm per trading system across venues and accounts (Metrics Insights, by system),
+        unless every switch it gates is in an off period: a trader away for the weekend on purpose
+        is not paged about all weekend. A switch this tick could not read counts as not off."""
+        off = {a.account for a in report.accounts if a.off}
+        gated: dict[str, list[str]] = {}
+        for account, names in gating.items():
+            for system in names or (self.config.system,):
+                gated.setdefault(system, []).append(account)
+        for system, accounts in sorted(gated.items()):
+            verdict = verdicts[system]
+            if verdict.alive or verdict.verdict is Verdict.UNREADABLE:
+                continue
+            if not all(a in off for a in accounts):
+                self.metrics.count("SystemDead", system=system)
 
     def _judge(self, system: str) -> Liveness:
         timing = self.config.timing
@@ -308,6 +324,7 @@ class Ticker:
         # Transition bookkeeping rides on the tick's next write (the intent write when extending,
         # else the final one); its audit entries follow once that state is stored.
         switch, transitions = self._bookkeeping(switch, decision, verdict, now)
+        result.off = switch.is_off
         client = self._client(account)
 
         if decision.extend_to_ms is not None:
@@ -377,6 +394,7 @@ class Ticker:
                 reason=switch.scheduled_reason,
                 changed_by=switch.scheduled_by,
                 changed_at_ms=now,
+                off=switch.scheduled_off,
             )
             window = {"from_ms": switch.scheduled_from_ms, "until_ms": decision.window_until_ms}
             audit.append(("scheduled-disarm", f"planned window: {switch.scheduled_reason}", window))

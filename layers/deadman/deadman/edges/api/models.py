@@ -31,6 +31,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -41,7 +42,9 @@ from deadman.app.control import Caller
 from deadman.venues import VENUES
 
 MAX_BODY_BYTES = 16 * 1024
-MAX_DISARM_SCHEMA_S = 86_400  # the schema's bound; the stack's MaxDisarmSeconds is enforced too
+# The schema's bound: the longest off period the template allows. The stack's own MaxDisarmSeconds
+# (a disarm) and MaxOffSeconds (an off period) are enforced by the function.
+MAX_DISARM_SCHEMA_S = 7 * 86_400
 # Time kept back from the Lambda's remaining time for writing the answer.
 REPLY_MARGIN_MS = 3_000
 UNKNOWN_CALLER = "unknown"
@@ -150,8 +153,17 @@ class DisarmRequest(_Request):
 
     for_seconds: Annotated[int, Field(ge=1, le=MAX_DISARM_SCHEMA_S)] = Field(
         description=(
-            "How long; at most the stack parameter MaxDisarmSeconds (the schema allows up to 86400)."
+            "How long; at most the stack parameter MaxDisarmSeconds, or MaxOffSeconds for an off period "
+            "(the schema allows up to 604800)."
         )
+    )
+    off: StrictBool = Field(
+        default=False,
+        description=(
+            "An off period: the trading system is away on purpose (a weekend, a night). It may outlast "
+            "MaxDisarmSeconds, up to MaxOffSeconds, and the trader's death is not alarmed while every "
+            "switch it gates is off. Audited as action 'off'."
+        ),
     )
     starts_at_ms: Annotated[int, Field(ge=0)] | SkipJsonSchema[None] = Field(
         default=None,
@@ -284,3 +296,43 @@ def _loc(loc: Iterable[Any]) -> str:
             continue  # pydantic's names for union branches and validators, not the caller's fields
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text[:150] or "body"
+
+
+class FindingOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    level: Literal["OK", "INFO", "SKIP", "WARN", "FAIL"]
+    subject: str
+    detail: str
+
+
+class DoctorResult(BaseModel):
+    """What GET /doctor found, one line per check; read-only: nothing was armed or changed."""
+
+    model_config = ConfigDict(extra="forbid", title="DoctorResult")
+    action: Literal["doctor"] = "doctor"
+    at_ms: int
+    ok: bool = Field(description="No check failed.")
+    failed: int
+    warnings: int
+    findings: list[FindingOut]
+
+
+def doctor_query(params: dict[str, Any] | None) -> tuple[list[str] | None, bool]:
+    """GET /doctor's query: `venues` (comma-separated, absent = every enabled venue) and
+    `allow_gemini_call` ("true" or "false"). Anything else is a 400."""
+    params = dict(params or {})
+    unknown = set(params) - {"venues", "allow_gemini_call"}
+    if unknown:
+        raise ApiError(400, "invalid_request", f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+    venues: list[str] | None = None
+    if params.get("venues") is not None:
+        venues = [v.strip() for v in str(params["venues"]).split(",") if v.strip()]
+        bad = [v for v in venues if v not in VENUES]
+        if bad or not venues:
+            raise ApiError(
+                400, "invalid_request", f"venues: expected a comma-separated subset of {', '.join(VENUES)}"
+            )
+    allow = params.get("allow_gemini_call", "false")
+    if allow not in ("true", "false"):
+        raise ApiError(400, "invalid_request", "allow_gemini_call: expected true or false")
+    return venues, allow == "true"

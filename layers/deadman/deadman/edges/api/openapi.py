@@ -10,7 +10,14 @@ from pydantic import (
 )
 
 from deadman.app.control.results import ArmResult, DisarmResult, KillResult, StatusResult
-from deadman.edges.api.models import MAX_BODY_BYTES, ArmRequest, DisarmRequest, ErrorResponse, KillRequest
+from deadman.edges.api.models import (
+    MAX_BODY_BYTES,
+    ArmRequest,
+    DisarmRequest,
+    DoctorResult,
+    ErrorResponse,
+    KillRequest,
+)
 
 _ERRORS = {
     "400": "Invalid request (the message says what); nothing was changed.",
@@ -73,6 +80,20 @@ _ROUTES: tuple[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], tup
         "Hyperliquid triggers used today, last error, last sweep, last audit entries; the trader's "
         "liveness; the configured timing and reaction bound per venue. Reads DynamoDB only: no venue is "
         "called (an authenticated call on a Gemini trading key would reset its heartbeat timer).",
+    ),
+    (
+        "/doctor",
+        "get",
+        "Check that every venue account can be protected, without a venue key on the caller's machine",
+        None,
+        DoctorResult,
+        ("400", "403", "404", "500"),
+        "Read-only checks run by the disarm function, which holds the venue keys: each venue secret "
+        "parses; clock skew per venue; the Kraken refresher and kill keys and the Gemini kill key "
+        "authenticate with a read-only call (nonces from the fleet's shared source); Hyperliquid open "
+        "orders readable and the volume gate as the refresher last saw it. Query: `venues` "
+        "(comma-separated; absent: every enabled venue) and `allow_gemini_call=true` to call the Gemini "
+        "TRADING key too (that resets its 30 s heartbeat timer). Nothing is armed or changed.",
     ),
 )
 

@@ -19,14 +19,19 @@ from deadman.edges.api.models import (
     ApiError,
     ArmRequest,
     DisarmRequest,
+    DoctorResult,
     ErrorResponse,
+    FindingOut,
     KillRequest,
     caller_of,
+    doctor_query,
     parse_body,
 )
 
 KILL_ROUTES = ("kill",)
-DISARM_ROUTES = ("disarm", "arm")
+# GET /doctor makes read-only venue calls with the venue keys: it lives with the disarm function,
+# which holds those keys and the shared nonces already.
+DISARM_ROUTES = ("disarm", "arm", "doctor")
 STATUS_ROUTES = ("status",)
 
 
@@ -57,6 +62,8 @@ class _Routes:
             app.post("/arm")(self.arm)
         if "status" in wanted:
             app.get("/status")(self.status)
+        if "doctor" in wanted:
+            app.get("/doctor")(self.doctor)
         app.exception_handler(ApiError)(lambda e: self.error(e.status, e.error, e.message, e.switches))
         app.exception_handler(RequestError)(lambda e: self.error(400, "invalid_request", str(e)))
         app.exception_handler(ConflictError)(lambda e: self.error(409, "conflict", str(e), e.switches))
@@ -89,9 +96,10 @@ class _Routes:
             accounts=request.accounts,
             caller=caller,
             starts_at_ms=request.starts_at_ms,
+            off=request.off,
         )
         status = 200 if result.ok else 207
-        self.record("disarm", caller, status, result.message, reason=request.reason)
+        self.record("off" if request.off else "disarm", caller, status, result.message, reason=request.reason)
         return self.reply(status, result)
 
     def arm(self) -> Any:
@@ -108,6 +116,38 @@ class _Routes:
         # A read: logged with who and from where, not written to the switches' audit trail.
         result: StatusResult = self.control.status()
         self.record("status", caller_of(self.event), 200, "read")
+        return self.reply(200, result)
+
+    def doctor(self) -> Any:
+        from deadman.app.checkup import Checkup
+
+        venues, allow_gemini_call = doctor_query(self.app.current_event.query_string_parameters)
+        control = self.control
+        enabled = sorted(control.config.enabled_venues)
+        unknown = sorted(set(venues or []) - set(enabled))
+        if unknown:
+            raise ApiError(400, "invalid_request", f"not enabled in this deployment: {', '.join(unknown)}")
+        if control.credentials is None:
+            raise ApiError(500, "internal_error", "this function has no venue secrets to check")
+        checkup = Checkup(
+            credentials=control.credentials,
+            nonces=control.nonces,
+            switches=control.switches,
+            clock=control.clock,
+        )
+        findings = checkup.run(
+            venues or enabled, allow_gemini_call=allow_gemini_call, budget_ms=self.budget_ms() - 2_000
+        )
+        failed = sum(f.level == "FAIL" for f in findings)
+        result = DoctorResult(
+            at_ms=control.clock(),
+            ok=not failed,
+            failed=failed,
+            warnings=sum(f.level == "WARN" for f in findings),
+            findings=[FindingOut(level=f.level, subject=f.subject, detail=f.detail) for f in findings],  # type: ignore[arg-type]
+        )
+        message = f"{len(findings)} checks, {failed} failed"
+        self.record("doctor", caller_of(self.event), 200, message, allow_gemini_call=allow_gemini_call)
         return self.reply(200, result)
 
     # -- plumbing ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from deadman import __version__
+from deadman.core.describe import aws_error, aws_error_parts, network_error
 from deadman.edges.cli.common import (
     CONNECT_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
@@ -149,7 +150,7 @@ def stack_error(stack: str, region: str | None, profile: str | None, exc: BaseEx
     """A sentence an operator can act on, with the exit code of its kind (never a bare class name)."""
     kind = type(exc).__name__
     prefix = f"cannot read stack {stack!r}"
-    error = _client_error(exc)
+    error = aws_error_parts(exc)
     if error is not None:
         code, message = error
         if code == "ValidationError" and "does not exist" in message:
@@ -173,62 +174,6 @@ def stack_error(stack: str, region: str | None, profile: str | None, exc: BaseEx
             EXIT_AUTH,
         )
     return CliError(f"{prefix}: {aws_error(exc)}", EXIT_UNREACHABLE)
-
-
-def _client_error(exc: BaseException) -> tuple[str, str] | None:
-    response = getattr(exc, "response", None)
-    if not isinstance(response, dict) or not isinstance(response.get("Error"), dict):
-        return None
-    error = response["Error"]
-    return str(error.get("Code") or ""), str(error.get("Message") or "")
-
-
-def aws_error(exc: BaseException) -> str:
-    error = _client_error(exc)
-    if error is not None:
-        code, message = error
-        # The message is the sentence; the code stays for searching the AWS docs.
-        return f"{message} ({code})" if message and code else (message or code or "AWS error")
-    try:
-        from requests import RequestException
-
-        if isinstance(exc, RequestException):
-            return network_error(exc)
-    except ImportError:  # pragma: no cover - requests is a dependency
-        pass
-    # botocore's own exceptions (no region, endpoint unreachable, ...) have readable messages.
-    return str(exc) or f"unexpected error ({type(exc).__name__})"
-
-
-def network_error(exc: BaseException) -> str:
-    """Why an HTTP connection failed, in words (requests' class names say little to an operator)."""
-    text = str(exc)
-    kind = type(exc).__name__
-    if kind in ("ConnectTimeout", "ReadTimeout", "Timeout"):
-        return "no answer in time"
-    if kind == "SSLError":
-        return "TLS handshake failed (a proxy, or a certificate problem)"
-    if kind == "ProxyError":
-        return "the HTTP proxy failed or refused the connection"
-    if kind in ("InvalidURL", "MissingSchema", "InvalidSchema"):
-        return "write it as https://<api id>.execute-api.<region>.amazonaws.com/<stage>"
-    if any(
-        marker in text
-        for marker in (
-            "Name or service not known",
-            "nodename nor servname",
-            "getaddrinfo failed",
-            "Temporary failure in name resolution",
-            "NameResolutionError",
-            "No address associated",
-        )
-    ):
-        return "host name not found (check the URL, or your DNS)"
-    if "Connection refused" in text or "ConnectionRefused" in text:
-        return "connection refused (nothing listens at that address and port)"
-    if "Connection reset" in text or "RemoteDisconnected" in text or "Connection aborted" in text:
-        return "the connection was closed before an answer"
-    return "the connection failed"
 
 
 def stack_name(args: argparse.Namespace) -> str | None:
@@ -263,9 +208,3 @@ def exit_code(status: int) -> int:
     if status >= 500:
         return EXIT_SERVER
     return EXIT_USAGE
-
-
-def describe_error(exc: BaseException) -> str:
-    from deadman.core.errors import DeadmanError
-
-    return str(exc) if isinstance(exc, DeadmanError) else aws_error(exc)

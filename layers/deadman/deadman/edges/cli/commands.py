@@ -176,6 +176,8 @@ def cmd_disarm(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"reason": args.reason, "for_seconds": parse_duration(args.duration)}
     if args.start:
         body["starts_at_ms"] = parse_start(args.start, int(time.time() * 1000))
+    if args.off:
+        body["off"] = True
     body.update(_targets(args))
     status, payload = _client(args).call("POST", "/disarm", body)
     return _emit(args, status, payload, render_disarm)

@@ -3,6 +3,7 @@
     deadman status                               what every switch is doing, and the trader's liveness
     deadman kill --reason "runaway"              latch killed + cancel every resting order, now
     deadman disarm --for 30m --reason "deploy"   switches off for a while; they re-arm by themselves
+    deadman disarm --off --from +2h --for 56h --reason "weekend"   an off period, planned
     deadman arm --reason "back to normal"        armed again (the next tick extends only if alive)
     deadman doctor                               checks secrets, venues, clocks (see `deadman doctor -h`)
     deadman beat --system trader-1 --every 2     beat the liveness row until Ctrl-C (then "stopped")
@@ -169,7 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
         dest="duration",
         required=True,
         metavar="DURATION",
-        help="with a unit: 90s, 30m, 2h, 1h30m (at most the stack parameter MaxDisarmSeconds)",
+        help="with a unit: 90s, 30m, 2h, 1h30m (at most the stack parameter MaxDisarmSeconds; with "
+        "--off, MaxOffSeconds)",
+    )
+    p.add_argument(
+        "--off",
+        action="store_true",
+        help="an off period: the trading system is away on purpose (a weekend, a night). May outlast "
+        "MaxDisarmSeconds (up to MaxOffSeconds); its death is not alarmed while every switch it gates "
+        "is off; audited as 'off'",
     )
     p.add_argument(
         "--from",
@@ -206,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also call Gemini with the trading key (resets its 30 s heartbeat timer: see above)",
     )
     p.add_argument("--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable")
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="run the venue checks here, with your own access to the venue secrets and the ControlTable, "
+        "instead of asking the deployment (GET /doctor)",
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser(

@@ -142,7 +142,7 @@ def render_disarm(body: dict[str, Any]) -> str:
     rows = [
         [
             f"{s['venue']}/{s['account']}",
-            s.get("mode"),
+            "off" if body.get("off") and s.get("mode") == "disarmed" else s.get("mode"),
             _iso(s.get("disarmed_until_ms")),
             s.get("venue_timer"),
             _short(s.get("error") or "; ".join(s.get("notes") or []) or "-", 70),
@@ -150,7 +150,7 @@ def render_disarm(body: dict[str, Any]) -> str:
         for s in body.get("switches", [])
     ]
     planned = body.get("starts_at_ms")
-    head = f"DISARM by {body.get('actor')} for {body.get('for_seconds')} s"
+    head = f"{'OFF' if body.get('off') else 'DISARM'} by {body.get('actor')} for {body.get('for_seconds')} s"
     if planned:
         head += f", PLANNED from {_iso(planned)}"
     out = [
@@ -187,7 +187,7 @@ def attention(body: dict[str, Any]) -> list[str]:
     """What an on-call engineer should look at now, one line each; empty when all is well."""
     out: list[str] = []
     for live in _systems_of(body):
-        if not live.get("alive"):
+        if not live.get("alive") and not _away_on_purpose(body, str(live.get("system"))):
             out.append(f"trader {live.get('system')} is {live.get('verdict')}: {live.get('detail')}")
     tick_s = float((body.get("timing") or {}).get("tick_s") or 10)
     for venue in body.get("venues", []):
@@ -197,7 +197,8 @@ def attention(body: dict[str, Any]) -> list[str]:
                 out.append(f"{name} is killed: {s.get('reason')} (by {s.get('changed_by')})")
             left = s.get("disarm_seconds_left")
             if s["mode"] == "disarmed" and left is not None and left <= ATTENTION_DISARM_S:
-                out.append(f"{name}: the disarm ends in {_secs(left)}; the switch re-arms by itself")
+                kind = "off period" if s.get("off") else "disarm"
+                out.append(f"{name}: the {kind} ends in {_secs(left)}; the switch re-arms by itself")
             if s.get("consecutive_errors"):
                 out.append(f"{name} is failing ({s['consecutive_errors']} in a row): {s.get('last_error')}")
             age = s.get("last_tick_age_s")
@@ -206,6 +207,18 @@ def attention(body: dict[str, Any]) -> list[str]:
                     f"{name} is not ticking: last tick {_secs(age) if age is not None else 'never'} ago"
                 )
     return out
+
+
+def _away_on_purpose(body: dict[str, Any], system: str) -> bool:
+    """Every switch this trading system gates is in an off period (and there is one at least)."""
+    own = (body.get("liveness") or {}).get("system")
+    gated = [
+        s
+        for venue in body.get("venues", [])
+        for s in venue.get("switches", [])
+        if system in (s.get("systems") or [own])
+    ]
+    return bool(gated) and all(s.get("off") for s in gated)
 
 
 def _systems_of(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -225,7 +238,7 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
         f"timing: S={timing.get('max_staleness_s')}s T={timing.get('tick_s')}s G={timing.get('grace_s')}s "
         f"K={timing.get('skew_s')}s; watchdog sweeps "
         f"{'for ' + str(window) + ' s' if window else 'while death lasts'}"
-        f"; longest disarm {timing.get('max_disarm_s')} s",
+        f"; longest disarm {timing.get('max_disarm_s')} s, off period {timing.get('max_off_s', 0)} s",
         "",
         table(
             ["VENUE", "TIMER", "BOUND: WATCHDOG", "BOUND: VENUE TIMER", "NOTE"],
@@ -246,7 +259,8 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
     switches = [s for v in body.get("venues", []) for s in v.get("switches", [])]
     for s in switches:
         if s["mode"] == "disarmed":
-            mode = f"disarmed ({_secs(s.get('disarm_seconds_left'))} left)"
+            kind = "OFF" if s.get("off") else "disarmed"
+            mode = f"{kind} ({_secs(s.get('disarm_seconds_left'))} left)"
         else:
             mode = s["mode"]
         if s.get("systems"):
@@ -282,7 +296,9 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
             )
         if s.get("scheduled_disarm_from_ms"):
             out.append(
-                f"{s['venue']}/{s['account']}: planned disarm {_iso(s['scheduled_disarm_from_ms'])} to "
+                f"{s['venue']}/{s['account']}: planned "
+                f"{'off period' if s.get('scheduled_off') else 'disarm'} "
+                f"{_iso(s['scheduled_disarm_from_ms'])} to "
                 f"{_iso(s.get('scheduled_disarm_until_ms'))} (`deadman arm` cancels it)"
             )
     if audit > 0:
