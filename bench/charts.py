@@ -192,7 +192,7 @@ def reaction_chart(results: dict[str, Any], path: Path) -> None:
     ax.scatter(xs, [r["bound_s"] for r in rows], marker="_", s=900, color="#c53030", label="bound", zorder=3)
     ax.set_xticks(list(xs), labels, fontsize=7)
     ax.set_ylabel("s from the last beat to an empty book")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     t = results["reaction"]["timing_s"]
     ax.set_title(
         f"Reaction after the trader dies (sandbox: S={t['S']:g} T={t['T']:g} G={t['G']:g} K={t['K']:g} s)"

@@ -154,6 +154,27 @@ EQUIVALENTS: dict[str, dict[str, Callable[[str, dict[str, str]], Callable[[bool]
 THEIR_KEYS = {"ccxt": "ccxt", "python-kraken-sdk": "krakensdk", "hyperliquid-python-sdk": "hlsdk"}
 
 
+class DynamoOnly:
+    """Not an equivalent: `calls` strongly consistent GetItems with boto3 and nothing else, as many
+    DynamoDB calls as deadman's one-account tick makes. How much of that tick is boto3 alone."""
+
+    def __init__(self, table: str, system: str, calls: int) -> None:
+        import boto3
+
+        self.dynamodb = boto3.client("dynamodb")
+        self.key = {"system": {"S": system}}
+        self.table = table
+        self.calls = calls
+
+    def __call__(self) -> Any:
+        for _ in range(self.calls):
+            self.dynamodb.get_item(TableName=self.table, Key=self.key, ConsistentRead=True)
+
+
+DYNAMO_ONLY_CALLS = 5  # a one-account Kraken tick: liveness, switch, intent, record, audit
+DYNAMO_ONLY = f"boto3 alone: {DYNAMO_ONLY_CALLS} DynamoDB calls"
+
+
 def build(info: dict[str, Any]) -> tuple[dict[tuple[str, str], Callable[[], Any]], dict[str, str]]:
     env = info["env"]
     tables = env["LIVENESS_TABLE"]
@@ -169,6 +190,7 @@ def build(info: dict[str, Any]) -> tuple[dict[tuple[str, str], Callable[[], Any]
                 impls[(venue, label)] = Equivalent(tables, info["system"], send)
             except Exception as exc:  # a library that cannot talk to the simulator is reported
                 errors[f"{venue}/{label}"] = f"{type(exc).__name__}: {exc}"[:200]
+    impls[("kraken", DYNAMO_ONLY)] = DynamoOnly(tables, info["system"], DYNAMO_ONLY_CALLS)
     return impls, errors
 
 

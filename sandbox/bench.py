@@ -109,10 +109,15 @@ def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
             metrics.records.clear()
             counter.calls.clear()
             samples = []
+            # A Gemini key with time-based nonces takes one request per whole second; in production
+            # ticks are T apart, so here too they are spaced by a second (not timed).
+            spacing_s = 1.05 if venue == "gemini" else 0.0
             for _ in range(rounds):
+                started = time.monotonic()
                 trader.beat()
                 with counter.counting():
                     samples.append(_timed_ms(refresher.tick))
+                time.sleep(max(0.0, spacing_s - (time.monotonic() - started)))
             samples.sort()
             series = {
                 (name, tuple(sorted({*dims, *_DEFAULT_DIMENSIONS}))) for name, _value, dims in metrics.records
@@ -315,6 +320,9 @@ def kill_latency(rounds: int, latencies_s: Sequence[float]) -> dict[str, Any]:
                         sim.faults.latency_s = 0.0
                     trader.rest_orders(2)
                     assert all(stack.books().values()), "orders did not rest"
+                    # The Gemini "timed" key takes one nonce per whole second, shared with the trader
+                    # that just rested orders: the kill comes in the next second, as it would.
+                    time.sleep(1.05)
                     for sim in stack.sims.values():
                         sim.faults.latency_s = latency
                     start = time.perf_counter()
