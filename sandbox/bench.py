@@ -7,7 +7,8 @@ asserted. Runs in the project's `.venv`; `make bench` (`python -m bench`, in `.v
   metric series a healthy tick publishes, the venue's accounts; `--json -` prints one JSON line.
 - `serve`: start moto and the three simulators, provision a pool of bench accounts on every venue
   (plus keys of their own for the ccxt / SDK equivalents) and an SNS topic, print one JSON line with
-  the endpoints, then answer one-line commands on stdin (`counts`, `rest`, `latency S`) until EOF.
+  the endpoints, then answer one-line commands on stdin (`counts`, `rest`, `latency S`) until EOF
+  (sandbox/bench_server.py).
   The bench's workers (`bench/worker.py`, `bench/tickcpu.py`) run in processes of their own against
   it, so their CPU time and peak RSS are theirs alone.
 - `kill`: kill latency, request to every book empty, three venues: the parallel sweep (deadman's
@@ -17,15 +18,14 @@ asserted. Runs in the project's `.venv`; `make bench` (`python -m bench`, in `.v
 - `dashboard`: a short run with a venue fault and a trader death, every metric recorded with its time
   (the CloudWatch dashboard's picture is drawn from these by bench/charts.py).
 
-Every `deadman` import of the bench's sandbox side is in this module (`_deadman()` and `ticks()`), so
-that a reorganised package is repointed here only.
+Why this file is long: every `deadman` import of the bench's sandbox side is in this module
+(`_deadman()` and `ticks()`), so that a reorganised package is repointed here only; the server that
+needs none is sandbox/bench_server.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import resource
 import statistics
@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sandbox.stack import SYSTEM, SandboxTiming, Stack, agent_address
+from sandbox.stack import SandboxTiming, Stack
 
 _DEFAULT_DIMENSIONS = ("service", "venue")  # Powertools' service + the refresher's default dimension
 VENUES = ("gemini", "kraken", "hyperliquid")
@@ -130,107 +130,6 @@ def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
                 "metric_series": sorted(f"{name}[{','.join(dims)}]" for name, dims in series),
             }
     return out
-
-
-# -- serve: the endpoints the bench's workers run against --------------------------------------------
-
-
-def _secret_b64(seed: str) -> str:
-    return base64.b64encode(hashlib.sha512(seed.encode()).digest()).decode()
-
-
-def _hl_key(seed: str) -> str:
-    return "0x" + hashlib.sha256(seed.encode()).hexdigest()
-
-
-class BenchServer:
-    """A Stack plus `pool` bench accounts per venue (`bench0`...), and keys for the alternatives."""
-
-    def __init__(self, pool: int) -> None:
-        self.pool = pool
-        self.stack = Stack(SandboxTiming())
-
-    def start(self) -> dict[str, Any]:
-        import boto3
-
-        stack = self.stack.start()
-        pool: dict[str, list[dict[str, Any]]] = {v: [] for v in VENUES}
-        for i in range(self.pool):
-            account = f"bench{i}"
-            key, secret = f"bench-kraken-{i}", _secret_b64(f"kraken-{i}")
-            stack.kraken.add_key(key, secret, account=account)
-            pool["kraken"].append(
-                {"account_id": account, "api_key": key, "api_secret": secret, "base_url": stack.kraken.url}
-            )
-            key, secret = f"account-bench{i}", f"benchSecret{i}"
-            stack.gemini.add_key(key, secret, "increasing", account=account)
-            pool["gemini"].append(
-                {"account_id": account, "api_key": key, "api_secret": secret,
-                 "nonce_mode": "increasing", "base_url": stack.gemini.url}
-            )  # fmt: skip
-            user = "0x" + hashlib.sha256(f"hl-user-{i}".encode()).hexdigest()[:40]
-            agent = _hl_key(f"hl-agent-{i}")
-            stack.hyperliquid.add_user(user, volume_usd=2_500_000.0)
-            stack.hyperliquid.approve_agent(user, agent_address(agent))
-            pool["hyperliquid"].append(
-                {"account_id": account, "address": user, "agent_private_key": agent, "network": "testnet",
-                 "base_url": stack.hyperliquid.url}
-            )  # fmt: skip
-        theirs: dict[str, dict[str, dict[str, str]]] = {"kraken": {}, "gemini": {}, "hyperliquid": {}}
-        for impl in ("ccxt", "krakensdk"):
-            key, secret = f"theirs-kraken-{impl}", _secret_b64(f"theirs-{impl}")
-            stack.kraken.add_key(key, secret, account=f"theirs-{impl}")
-            theirs["kraken"][impl] = {"api_key": key, "api_secret": secret}
-        key, secret = "account-theirsCcxt", "theirsCcxtSecret"
-        stack.gemini.add_key(key, secret, "increasing", account="theirs-ccxt")
-        theirs["gemini"]["ccxt"] = {"api_key": key, "api_secret": secret}
-        for impl in ("hlsdk", "ccxt"):
-            user = "0x" + hashlib.sha256(f"theirs-user-{impl}".encode()).hexdigest()[:40]
-            agent = _hl_key(f"theirs-agent-{impl}")
-            stack.hyperliquid.add_user(user, volume_usd=2_500_000.0)
-            stack.hyperliquid.approve_agent(user, agent_address(agent))
-            theirs["hyperliquid"][impl] = {"address": user, "agent_private_key": agent}
-        topic = boto3.client("sns").create_topic(Name="deadman-bench-alerts")["TopicArn"]
-        return {
-            "env": stack.env,
-            "system": SYSTEM,
-            "sims": {v: s.url for v, s in stack.sims.items()},
-            "secret_arns": stack.secret_arns,
-            "secret_values": stack.secret_values(),
-            "pool": pool,
-            "theirs": theirs,
-            "topic_arn": topic,
-        }
-
-    def command(self, line: str) -> Any:
-        from sandbox.trader import ToyTrader
-
-        stack = self.stack
-        word, _, arg = line.strip().partition(" ")
-        if word == "counts":
-            return {v: s.requests_seen for v, s in stack.sims.items()}
-        if word == "rest":
-            ToyTrader(stack).rest_orders(int(arg or 2))
-            return {f"{v}/{a}": n for (v, a), n in stack.books().items()}
-        if word == "latency":
-            for sim in stack.sims.values():
-                sim.faults.latency_s = float(arg)
-            return {"latency_s": float(arg)}
-        return {"error": f"unknown command {word!r}"}
-
-    def stop(self) -> None:
-        self.stack.stop()
-
-
-def serve(pool: int) -> None:
-    server = BenchServer(pool)
-    try:
-        print(json.dumps(server.start()), flush=True)
-        for line in sys.stdin:
-            if line.strip():
-                print(json.dumps(server.command(line)), flush=True)
-    finally:
-        server.stop()
 
 
 # -- kill latency -----------------------------------------------------------------------------------
@@ -545,6 +444,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="write the figures as JSON to this path ('-' for stdout only)")
     args = parser.parse_args(argv)
     if args.mode == "serve":
+        from sandbox.bench_server import serve
+
         serve(args.pool)
         return
     figures: dict[str, Any]
