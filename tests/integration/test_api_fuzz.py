@@ -70,6 +70,8 @@ def from_schema(schema: dict[str, Any], name: str = "") -> st.SearchStrategy[Any
             known = st.sampled_from(KNOWN_ACCOUNTS)
             return known | known | known | text | edge
         return text | edge
+    if kind == "boolean":
+        return st.booleans()
     if kind == "integer":
         low, high = schema.get("minimum", -(2**31)), schema.get("maximum", 2**31)
         return st.integers(low, high) | st.sampled_from([low, high, 1, 2, 60, 3600])
