@@ -253,8 +253,8 @@ class Checkup:
             self._authenticated("gemini", account, subject, "trading key", out)
         else:
             detail = (
-                "trading key not called: it would reset its 30 s heartbeat timer (allow the Gemini call "
-                "to call it anyway)"
+                "trading key not called: it would reset its 30 s heartbeat timer (`deadman doctor "
+                "--allow-gemini-call` calls it anyway)"
             )
             out.append(Finding("SKIP", subject, detail))
 
