@@ -354,16 +354,19 @@ def _new_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         if "tick_ms_median" not in p:
             continue
         what = (
-            f"tick {p['venue']} {p['accounts']} acct {p['systems']} sys "
-            f"({p['dynamodb_calls_per_tick']:.0f} DDB+{p['venue_calls_per_tick']:.0f} venue calls, "
-            f"{p['peak_rss_mb']:.0f} MB)"
+            f"tick {p['venue']} {p['accounts']} acct {p['systems']} sys: "
+            f"{p['dynamodb_calls_per_tick']:.0f} DDB+{p['venue_calls_per_tick']:.0f} venue, "
+            f"{p['peak_rss_mb']:.0f} MB, "
+            f"max {p['tick_ms_max'] / 1000:.1f} s"
         )
+        if p["extended_per_tick"] < p["accounts"]:
+            what += f", {p['extended_per_tick']:.1f}/{p['accounts']} extended"
         rows.append(_row(what, "ms", p["tick_ms_median"], "T/2", half_ms))
     for venue, largest in results.get("scale_largest", {}).items():
         if largest:
             rows.append(
                 _row(
-                    f"accounts with tick < T/2, {venue} ({largest['how']})",
+                    f"accounts with every tick < T/2, {venue} ({largest['how']})",
                     "acct",
                     float(largest["accounts"]),
                 )
@@ -423,12 +426,12 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    header = f"{'WHAT':<66} {'DEADMAN':>10}  {'ALTERNATIVE':<24} {'VALUE':>10}  RATIO"
+    header = f"{'WHAT':<84} {'DEADMAN':>10}  {'ALTERNATIVE':<24} {'VALUE':>10}  RATIO"
     lines = [header]
     for row in rows:
         ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
         lines.append(
-            f"{row['what']:<66} {_fmt(row['deadman'], row['unit']):>10}  {row['alternative'] or '-':<24}"
+            f"{row['what']:<84} {_fmt(row['deadman'], row['unit']):>10}  {row['alternative'] or '-':<24}"
             f" {_fmt(row['value'], row['unit']):>10}  {ratio}"
         )
     return "\n".join(lines)

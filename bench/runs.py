@@ -180,10 +180,11 @@ def scale(
 
 
 def largest_under(points: list[dict[str, Any]], venue: str, budget_ms: float) -> dict[str, Any] | None:
-    """The largest account count whose tick stays under `budget_ms`: measured if the largest measured
-    count is over it, else extrapolated linearly from the two largest measured counts (one system)."""
+    """The largest account count whose every tick stays under `budget_ms` (the slowest of the rounds):
+    measured if the largest measured count is over it, else extrapolated linearly from the two largest
+    measured counts (one trading system)."""
     measured = sorted(
-        (p["accounts"], p["tick_ms_median"])
+        (p["accounts"], p.get("tick_ms_max", p["tick_ms_median"]))
         for p in points
         if p.get("venue") == venue and p.get("systems") == 1 and "tick_ms_median" in p
     )
