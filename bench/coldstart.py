@@ -26,6 +26,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import ours as ours_  # noqa: E402  (deadman's names, lazily: nothing loaded until used)
+
 KRAKEN_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="  # noqa: S105  (a made-up key)
 HL_KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
 NONCE = 1_700_000_000_000
@@ -51,18 +55,15 @@ def _ours_request(venue: str) -> Any:
     if venue == "kraken":
         from urllib.parse import urlencode
 
-        from deadman.venues import kraken
-
+        kraken = ours_.venue_module("kraken")
         body = urlencode([("nonce", NONCE), ("timeout", 60)]).encode()
         sign = kraken.sign("/0/private/CancelAllOrdersAfter", NONCE, body, KRAKEN_SECRET)
         return {"API-Key": "key", "API-Sign": sign}, body
     if venue == "gemini":
-        from deadman.venues import gemini
-
+        gemini = ours_.venue_module("gemini")
         payload = gemini.encode_payload({"request": "/v1/heartbeat", "nonce": NONCE})
         return gemini.auth_headers("account-key", payload, gemini.sign(payload, "secret"))
-    from deadman.venues.hyperliquid_signing import sign_l1_action
-
+    sign_l1_action = ours_.venue_module("hyperliquid_signing").sign_l1_action
     action = {"type": "scheduleCancel", "time": NONCE + 45_000}
     signature = sign_l1_action(HL_KEY, action, None, NONCE, NONCE + 10_000, True)
     request = {"action": action, "nonce": NONCE, "signature": signature, "expiresAfter": NONCE + 10_000}

@@ -1,7 +1,7 @@
-"""Every `deadman` name the bench's own processes use (bench/worker.py, bench/tickcpu.py, bench/cost.py),
-in one module, so that a reorganised package is repointed here only. (The sandbox's side has its own
-list in sandbox/bench.py; bench/coldstart.py and bench/signing.py import the handlers and the signer
-they measure, as a Lambda would.)
+"""Every `deadman` name the bench's own processes use (bench/worker.py, tickcpu.py, cost.py, coldstart.py,
+signing.py), in one module, so that a reorganised package is repointed here only. (The sandbox's side
+has its own list in sandbox/bench.py; the handlers under functions/ are imported by path, as Lambda
+does.)
 
 Imports are inside the functions: a worker measuring peak memory loads only what it uses.
 """
@@ -11,6 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 VENUES = ("kraken", "gemini", "hyperliquid")
+
+
+def venue_module(name: str) -> Any:
+    """deadman.venues.<name> (kraken, gemini, hyperliquid_signing): what a refresher signs with."""
+    import importlib
+
+    return importlib.import_module(f"deadman.venues.{name}")
 
 
 def refresher(venue: str, metrics: Any = None) -> Any:

@@ -23,7 +23,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
 NONCE = 1_700_000_000_000
@@ -33,7 +36,9 @@ EXPIRES = NONCE + 10_000
 
 def implementations() -> dict[str, tuple[Callable[[], Any], int]]:
     """name -> (one signature, calls per block)."""
-    from deadman.venues import hyperliquid_signing as ours
+    from bench.ours import venue_module
+
+    ours = venue_module("hyperliquid_signing")
 
     impls: dict[str, tuple[Callable[[], Any], int]] = {
         "deadman": (lambda: ours.sign_l1_action(KEY, ACTION, None, NONCE, EXPIRES, True), 400),
