@@ -3,7 +3,8 @@
 The only place that reads Lambda's environment variables (through `FleetConfig.from_env` and
 `CredentialStore.from_env`) and picks the real adapters: DynamoDB stores sharing one client with
 bounded time per call, Secrets Manager behind a cache, the DynamoDB nonce counter. Nothing here calls
-AWS yet.
+AWS yet. Imports are inside each function: the refresher's cold start does not load the controls
+(and their response models), nor the controls the tick loop.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deadman.app.control import Control
-from deadman.app.refresh import Refresher
 from deadman.core.clock import Clock, system_clock
 from deadman.core.config import FleetConfig
 from deadman.core.errors import ConfigError
@@ -26,6 +25,10 @@ from deadman.stores.nonces import DynamoNonceSource
 from deadman.stores.retry import Retrying
 from deadman.stores.switches import SwitchStore
 
+if TYPE_CHECKING:
+    from deadman.app.control import Control
+    from deadman.app.refresh import Refresher
+
 
 def refresher_from_env(
     venue: str,
@@ -36,6 +39,8 @@ def refresher_from_env(
     environ: Mapping[str, str] = os.environ,
 ) -> Refresher:
     """The refresher Lambda's (and the sandbox's) refresher for one venue."""
+    from deadman.app.refresh import Refresher
+
     config = FleetConfig.from_env(environ)
     if venue not in config.enabled_venues:
         raise ConfigError(f"venue {venue!r} is not in ENABLED_VENUES")
@@ -56,6 +61,8 @@ def refresher_from_env(
 
 def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> Control:
     """The kill, disarm and status functions' controls."""
+    from deadman.app.control import Control
+
     config = FleetConfig.from_env(environ)
     client = dynamodb_client()
     patience = Retrying(kwargs.get("clock", system_clock), kwargs.get("sleep", time.sleep))
