@@ -17,6 +17,8 @@ from sandbox.venues.gemini import GeminiSim
 from sandbox.venues.hyperliquid import HyperliquidSim
 from sandbox.venues.kraken import KrakenSim
 
+SECOND_SYSTEM = "strat-b"  # the second trading system of a scenario that has one
+
 
 @dataclass
 class Violation:
@@ -62,6 +64,7 @@ class Checks:
     lockouts: list[tuple[int, int]]
     overshoot_since: dict[str, int]
     all_off: list[tuple[int, bool]]
+    traders: dict[str, Trader]
 
     def t(self, ms: int) -> int:
         return START_MS + ms
@@ -73,20 +76,26 @@ class Checks:
         if len(self.result.violations) < 20:
             self.result.violations.append(Violation(promise, self.world.now_ms, detail))
 
-    def last_beat(self, t: int) -> int | None:
-        running = [b.at_ms for b in self.trader.beats if b.state == "running" and b.at_ms <= t]
+    def trader_of(self, account: str | None) -> Trader:
+        """The trader whose liveness gates `account` (None: the main one)."""
+        return self.traders.get(account or "", self.trader)
+
+    def last_beat(self, t: int, account: str | None = None) -> int | None:
+        trader = self.trader_of(account)
+        running = [b.at_ms for b in trader.beats if b.state == "running" and b.at_ms <= t]
         return max(running) if running else None
 
-    def stopped_after(self, t0: int, t1: int) -> bool:
-        return any(b.state == "stopped" and t0 <= b.at_ms <= t1 for b in self.trader.beats)
+    def stopped_after(self, t0: int, t1: int, account: str | None = None) -> bool:
+        return any(b.state == "stopped" and t0 <= b.at_ms <= t1 for b in self.trader_of(account).beats)
 
-    def contract_alive(self, t0: int, t1: int) -> bool:
+    def contract_alive(self, t0: int, t1: int, account: str | None = None) -> bool:
         """The trader proved life all through [t0, t1]: no gap longer than S - K between running
         beats, and no clean stop."""
         limit = self.timing.max_staleness_ms - self.timing.skew_ms
-        beats = sorted(b.at_ms for b in self.trader.beats if b.state == "running" and b.at_ms <= t1)
+        trader = self.trader_of(account)
+        beats = sorted(b.at_ms for b in trader.beats if b.state == "running" and b.at_ms <= t1)
         prior = [b for b in beats if b <= t0]
-        if not prior or self.stopped_after(t0 - limit, t1):
+        if not prior or self.stopped_after(t0 - limit, t1, account):
             return False
         points = [prior[-1]] + [b for b in beats if b > t0] + [t1]
         return all(b - a <= limit for a, b in itertools.pairwise(points))
@@ -184,7 +193,7 @@ class Checks:
         mode, _until = self.mode(account)
         if mode != Mode.ARMED.value:
             return False
-        beat = self.last_beat(now)
+        beat = self.last_beat(now, account)
         if beat is not None and timer <= beat + self.bounds.native_ms:
             return False
         lookback = now - self.bounds.native_ms - 60_000

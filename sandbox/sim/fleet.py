@@ -206,6 +206,7 @@ class Fleet:
         gemini_nonce_mode: str = "time",
         kill_keys: bool = False,
         gated: Sequence[str] = (),
+        systems: dict[str, list[str]] | None = None,
     ) -> None:
         self.world = world
         self.venue = venue
@@ -213,6 +214,7 @@ class Fleet:
         self.timing = timing
         self.lambda_timeout_ms = lambda_timeout_ms
         self.gated = set(gated)  # Hyperliquid accounts under the volume gate: watchdog only
+        self.systems = dict(systems or {})  # account -> the trading systems that gate it (secret)
         self.metrics: list[Metric] = []
         self.dynamo_fault: Callable[[str, str, str], CallFault | None] = lambda op, table, who: None
         self.secrets_fault: Callable[[], tuple[int, bool]] = lambda: (0, False)
@@ -315,6 +317,8 @@ class Fleet:
                     entry["kill"] = {"agent_private_key": kill}
                 self.keys.setdefault(account, user)
             entry["base_url"] = "http://sim.invalid"
+            if account in self.systems:
+                entry["systems"] = self.systems[account]
             entries.append(entry)
         return {"accounts": entries}
 
@@ -508,11 +512,17 @@ class Trader:
     zombie: bool = False  # after death: keeps resting orders at the venue
     orders_every_ms: int = 7_000
     placed: list[tuple[int, str, str]] = field(default_factory=list)  # (at, account, order id)
+    system: str = SYSTEM
+    accounts: list[str] | None = None  # where it rests orders; None: every account
 
     def start(self) -> None:
         world = self.fleet.world
         writer = LivenessWriter(
-            LIVENESS, SYSTEM, host="sim", clock=lambda: world.now_ms + self.skew_ms, client=self.fleet.dynamo
+            LIVENESS,
+            self.system,
+            host="sim",
+            clock=lambda: world.now_ms + self.skew_ms,
+            client=self.fleet.dynamo,
         )
 
         def beat_loop() -> None:
@@ -530,13 +540,13 @@ class Trader:
         def order_loop() -> None:
             while True:
                 if self.beating or self.zombie:
-                    for account in self.fleet.accounts:
+                    for account in self.accounts or self.fleet.accounts:
                         self.placed.append((world.now_ms, account, self.fleet.place_order(account)))
                 world.sleep_ms(self.orders_every_ms)
 
         self._writer = writer
-        world.spawn("trader-beat", beat_loop)
-        world.spawn("trader-orders", order_loop)
+        world.spawn(f"{self.system}-beat", beat_loop)
+        world.spawn(f"{self.system}-orders", order_loop)
 
     def stop_running(self) -> None:
         """A clean shutdown: state "stopped" (the fleet sweeps at its next tick)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, reaction_bounds
 from deadman.venues import load as load_venue
-from sandbox.sim.checks import Result
+from sandbox.sim.checks import SECOND_SYSTEM, Result
 from sandbox.sim.dynamo import CallFault
 from sandbox.sim.fleet import CONTROL, Fleet, Trader
 from sandbox.sim.scenario import CHECK_EVERY_MS, PRODUCTION, Fault, Scenario, Setting, make_scenario
@@ -45,13 +45,25 @@ class Run(Verdicts):
             gemini_nonce_mode=scenario.gemini_nonce_mode,
             kill_keys=scenario.kill_keys,
             gated=scenario.accounts[1:] if scenario.gated else [],
+            systems={"b": [SECOND_SYSTEM]} if scenario.second else None,
         )
         self.trader = Trader(
             self.fleet,
             skew_ms=scenario.skew_ms,
             every_ms=setting.trader_every_ms,
             orders_every_ms=setting.orders_every_ms,
+            accounts=["a"] if scenario.second else None,
         )
+        # account -> the trader whose liveness gates it (absent: the main trader)
+        self.traders: dict[str, Trader] = {}
+        if scenario.second:
+            self.traders["b"] = Trader(
+                self.fleet,
+                every_ms=setting.trader_every_ms,
+                orders_every_ms=setting.orders_every_ms,
+                system=SECOND_SYSTEM,
+                accounts=["b"],
+            )
         caps = load_venue(scenario.venue).CAPABILITIES
         self.bounds = reaction_bounds(self.timing, caps)
         self.result = Result(scenario)
@@ -180,6 +192,11 @@ class Run(Verdicts):
         fleet.secrets_fault = self._secrets_fault
         fleet.network.delivery = self._delivery
         self.trader.start()
+        for other in self.traders.values():
+            other.start()
+        if s.second and s.second[0] == "death":
+            second = self.traders["b"]
+            w.call_at(self.t(s.second[1]), lambda: setattr(second, "beating", False))
         if s.trader in ("death", "zombie", "stopped"):
             w.call_at(self.t(s.trader_at_ms), self._death)
         elif s.trader in ("hang", "restart"):

@@ -118,6 +118,9 @@ class Scenario:
     crash: tuple[int, int] | None  # (invocation number, yield point)
     hazard: str = ""  # the recipe it follows, if any
     gated: bool = False  # Hyperliquid: the second account is under the $1M volume gate for good
+    # A second trading system ("strat-b") gates account b alone: its story ("healthy" or "death")
+    # and when it dies. None: one trading system gates every account.
+    second: tuple[str, int] | None = None
 
     def describe(self) -> str:
         parts = [
@@ -131,6 +134,8 @@ class Scenario:
         parts += [f"{a} at {t // 1000}s {k}" for t, a, k in self.controls]
         if self.crash:
             parts.append(f"crash invocation {self.crash[0]} at yield {self.crash[1]}")
+        if self.second:
+            parts.append(f"strat-b gates b: {self.second[0]}@{self.second[1] // 1000}s")
         return "; ".join(parts)
 
 
@@ -231,7 +236,17 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
         crash=crash,
         hazard=hazard,
         gated=venue == "hyperliquid" and len(accounts) > 1 and rng.random() < 0.5,
+        second=_second_system(seed, accounts, hazard),
     )
+
+
+def _second_system(seed: int, accounts: list[str], hazard: str) -> tuple[str, int] | None:
+    """Several trading systems, drawn from a stream of their own (earlier seeds unchanged): with two
+    accounts and no hazard recipe, b is sometimes gated on strat-b, which lives or dies on its own."""
+    systems = random.Random(f"systems-{seed}")
+    if len(accounts) < 2 or hazard or systems.random() >= 0.4:
+        return None
+    return systems.choice(["healthy", "death"]), systems.randrange(50_000, 170_000)
 
 
 # The hazards the issue lists, as recipes a third of the scenarios follow (with their own dice).

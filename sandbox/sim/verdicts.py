@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from sandbox.sim.checks import Checks, Violation, _is_extension
-from sandbox.sim.fleet import POLL_MS
+from sandbox.sim.fleet import POLL_MS, Trader
 from sandbox.sim.scenario import CHECK_EVERY_MS, PLUMBING, VENUE_FAULTS
 from sandbox.sim.world import START_MS
 
@@ -42,7 +42,7 @@ class Verdicts(Checks):
         for at, account, oid, cause in self.cancels:
             if cause == "kill" or self.killed_at(at, account) or self.just_armed(at):
                 continue
-            if not self.contract_alive(at - lookback, at):
+            if not self.contract_alive(at - lookback, at, account):
                 continue
             key = self.fleet.order_keys.get(oid)
             if cause != "sweep" and key is not None and self.fleet.revoked.get(key, at + 1) <= at:
@@ -118,9 +118,16 @@ class Verdicts(Checks):
         return current
 
     def _reaction(self) -> None:
-        """Promise 2 (and 5): after the last beat, every resting order is gone within the bound."""
-        running = sorted(b.at_ms for b in self.trader.beats if b.state == "running")
-        stops = [b.at_ms for b in self.trader.beats if b.state == "stopped"]
+        """Promise 2 (and 5): after a trading system's last beat, every order resting on an account it
+        gates is gone within the bound. Each trading system of the scenario is judged on its own."""
+        others = set(self.traders)
+        self._reaction_of(self.trader, [a for a in self.s.accounts if a not in others], main=True)
+        for account, trader in sorted(self.traders.items()):
+            self._reaction_of(trader, [account], main=False)
+
+    def _reaction_of(self, trader: Trader, accounts: list[str], *, main: bool) -> None:
+        running = sorted(b.at_ms for b in trader.beats if b.state == "running")
+        stops = [b.at_ms for b in trader.beats if b.state == "stopped"]
         end = self.t(self.duration)
         for i, last in enumerate(running):
             nxt = running[i + 1] if i + 1 < len(running) else end
@@ -147,16 +154,17 @@ class Verdicts(Checks):
             check_at = anchor + bound + POLL_MS + CHECK_EVERY_MS
             if check_at >= nxt or check_at > end:
                 continue
-            book = self._book_at(check_at)
-            late_placed = [p for p in self.trader.placed if check_at - self.zombie_window <= p[0] <= check_at]
+            book = {a: n for a, n in self._book_at(check_at).items() if a in accounts}
+            late_placed = [p for p in trader.placed if check_at - self.zombie_window <= p[0] <= check_at]
             resting = {a: n for a, n in book.items() if n > len([p for p in late_placed if p[1] == a])}
             empty_at = next(
-                (at for at, b in self.timeline if at > last and all(v == 0 for v in b.values())), None
+                (at for at, b in self.timeline if at > last and all(b.get(a, 0) == 0 for a in accounts)), None
             )
             # The reaction reported: the trader's last beat to the first empty book, for deaths no
             # operator touched (a kill empties the book itself; a disarm holds it) and no zombie refills.
             untouched = not any(last - 120_000 <= c.started_ms <= check_at for c in self.fleet.controls)
-            if empty_at is not None and self.s.trader != "zombie" and untouched:
+            zombie = main and self.s.trader == "zombie"
+            if empty_at is not None and not zombie and untouched:
                 self.result.reactions.append(empty_at - last)
                 if not self.faults_in(PLUMBING | VENUE_FAULTS, last - 60_000, check_at):
                     self.result.clean_reactions.append(empty_at - last)
@@ -195,7 +203,8 @@ class Verdicts(Checks):
                         "P4 kill latches",
                         f"an extension landed {self.rel(landed.at_ms):.1f}s, after the kill answered",
                     )
-            for at, account, oid in self.trader.placed:
+            placed = [p for trader in (self.trader, *self.traders.values()) for p in trader.placed]
+            for at, account, oid in placed:
                 start = max(at, c.ended_ms)
                 arms = [a_ms for a_ms in self.took("arm", account) if a_ms > c.started_ms]
                 until = min(arms) if arms else self.t(self.duration)

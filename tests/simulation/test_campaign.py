@@ -145,3 +145,19 @@ def test_a_planned_disarm_keeps_kraken_maintenance_from_cancelling_a_live_trader
         assert run.run().violations == []
     fires = {name: [c for c in run.cancels if c[3] == "venue-timer"] for name, run in runs.items()}
     assert fires["planned"] == [] and len(fires["unplanned"]) > 0
+
+
+def test_two_trading_systems_are_judged_each_on_its_own() -> None:
+    """Seed 143: Hyperliquid, account b gated on strat-b, which dies at 65 s while the main trader
+    stays healthy. b is swept within the bound, a is never touched, and the checker holds the fleet
+    to both (with the gating ignored by the tick, it reports b's orders resting and a false fire)."""
+    run = Run(make_scenario(143))
+    assert run.s.second == ("death", 65_153)
+    result = run.run()
+    assert result.violations == []
+    swept = {account for _, account, _, cause in run.cancels if cause == "sweep"}
+    assert swept == {"b"}
+    assert run.last_beat(run.t(200_000), "b") is not None and run.last_beat(run.t(200_000), "b") < run.t(
+        66_000
+    )
+    assert run.last_beat(run.t(200_000), "a") > run.t(195_000)
