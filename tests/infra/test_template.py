@@ -713,6 +713,9 @@ def test_function_timeouts_and_code(template: dict[str, Any]) -> None:
     for fname, fn in fns.items():
         assert (REPO / fn["Properties"]["CodeUri"]).is_dir(), f"{fname}: CodeUri does not exist"
     assert set(fns) == set(expected) | set(REFRESHERS.values())
+    # The kill is billed per call and must be fast; the rest take FunctionMemorySize.
+    assert fns["KillFunction"]["Properties"]["MemorySize"] == 1024
+    assert all("MemorySize" not in fn["Properties"] for name, fn in fns.items() if name != "KillFunction")
 
 
 def test_iam_least_privilege(template: dict[str, Any]) -> None:
