@@ -24,7 +24,7 @@ from typing import Any
 from deadman.core.clock import Clock, system_clock
 from deadman.core.concurrency import Parallel, ThreadParallel
 from deadman.core.describe import describe_error, network_error
-from deadman.core.venue import NonceSource, VenueClient
+from deadman.core.venue import NonceSource, VenueClient, close_client
 from deadman.stores.credentials import VenueSecrets
 from deadman.stores.switches import SwitchStore
 from deadman.venues import load as load_venue
@@ -143,7 +143,7 @@ class Checkup:
             out.append(Finding("FAIL", subject, f"{what}: {describe_error(exc)}"))
             return
         finally:
-            _close(client)
+            close_client(client)
         out.append(
             Finding("OK", subject, f"{what} authenticates (read-only call: {len(orders)} open order(s))")
         )
@@ -187,7 +187,7 @@ class Checkup:
             out.append(Finding("FAIL", subject, describe_error(exc)))
             return
         finally:
-            _close(client)
+            close_client(client)
         out.append(
             Finding(
                 "OK",
@@ -257,9 +257,3 @@ class Checkup:
                 "--allow-gemini-call` calls it anyway)"
             )
             out.append(Finding("SKIP", subject, detail))
-
-
-def _close(client: Any) -> None:
-    close = getattr(client, "close", None)
-    if close is not None:
-        close()

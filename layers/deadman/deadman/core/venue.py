@@ -3,9 +3,10 @@ nonce source it draws from (implemented by `deadman.stores.nonces`)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 # The venues deadman speaks to; each is a module of `deadman.venues` with the same name.
 VENUES: tuple[str, ...] = ("gemini", "kraken", "hyperliquid")
@@ -99,3 +100,11 @@ class NonceSource(Protocol):
     def next(self, key_id: str, floor: int) -> int:
         """Return n >= floor, n > every nonce issued before for key_id."""
         ...
+
+
+def close_client(client: Any) -> None:
+    """Close a venue client's pooled session if it has one; best effort, never raises."""
+    close = getattr(client, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()

@@ -44,19 +44,8 @@ def refresher_from_env(
     config = FleetConfig.from_env(environ)
     if venue not in config.enabled_venues:
         raise ConfigError(f"venue {venue!r} is not in ENABLED_VENUES")
-    client = dynamodb_client()
     patience = Retrying(clock, time.sleep, on_retry=lambda exc: metrics.count("StoreRetries", venue=venue))
-    return Refresher(
-        venue=venue,
-        config=config,
-        switches=SwitchStore(config.control_table, client=client, patience=patience),
-        liveness=LivenessReader(config.liveness_table, client=client, patience=patience),
-        credentials=CredentialStore.from_env(environ),
-        nonces=DynamoNonceSource(config.control_table, client=client, patience=patience),
-        clock=clock,
-        metrics=metrics,
-        log=log,
-    )
+    return Refresher(venue=venue, clock=clock, metrics=metrics, log=log, **_stores(config, environ, patience))
 
 
 def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> Control:
@@ -64,13 +53,18 @@ def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> 
     from deadman.app.control import Control
 
     config = FleetConfig.from_env(environ)
-    client = dynamodb_client()
     patience = Retrying(kwargs.get("clock", system_clock), kwargs.get("sleep", time.sleep))
-    return Control(
-        config=config,
-        switches=SwitchStore(config.control_table, client=client, patience=patience),
-        liveness=LivenessReader(config.liveness_table, client=client, patience=patience),
-        credentials=CredentialStore.from_env(environ),
-        nonces=DynamoNonceSource(config.control_table, client=client, patience=patience),
-        **kwargs,
-    )
+    return Control(**_stores(config, environ, patience), **kwargs)
+
+
+def _stores(config: FleetConfig, environ: Mapping[str, str], patience: Retrying) -> dict[str, Any]:
+    """The real adapters both compositions share: one bounded DynamoDB client for the switches, the
+    liveness rows and the nonce counter, and the venue secrets behind their cache."""
+    client = dynamodb_client()
+    return {
+        "config": config,
+        "switches": SwitchStore(config.control_table, client=client, patience=patience),
+        "liveness": LivenessReader(config.liveness_table, client=client, patience=patience),
+        "credentials": CredentialStore.from_env(environ),
+        "nonces": DynamoNonceSource(config.control_table, client=client, patience=patience),
+    }

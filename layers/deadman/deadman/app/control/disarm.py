@@ -27,11 +27,11 @@ from deadman.app.control.toolkit import (
     RequestError,
     Target,
     Toolkit,
-    close,
     describe,
     iso,
 )
 from deadman.core.policy import Mode
+from deadman.core.venue import close_client
 from deadman.stores.switches import Switch
 from deadman.venues.errors import NotSupportedError, VolumeGateError
 
@@ -266,7 +266,7 @@ def _venue_off(kit: Toolkit, target: Target) -> tuple[TimerOutcome, str | None, 
     except Exception as exc:
         return "failed", describe(exc), None
     finally:
-        close(client)
+        close_client(client)
     return "off", None, None
 
 

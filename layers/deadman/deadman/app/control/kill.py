@@ -32,10 +32,9 @@ from deadman.app.control.toolkit import (
     Caller,
     Target,
     Toolkit,
-    close,
     describe,
 )
-from deadman.core.venue import Capabilities, SweepResult, VenueClient
+from deadman.core.venue import Capabilities, SweepResult, VenueClient, close_client
 from deadman.venues.errors import NotSupportedError, VolumeGateError
 
 # API Gateway gives up on an integration after 29 s; answer well before, whatever the venues do.
@@ -220,7 +219,7 @@ def _kill_sweep(kit: Toolkit, target: Target, attempt_no: int) -> SweepAttempt:
         if attempt.ok and _clears_after_kill(client.capabilities):
             attempt.venue_timer = _clear_timer(client)
     finally:
-        close(client)
+        close_client(client)
     attempt.elapsed_ms = kit.clock() - started
     return attempt
 

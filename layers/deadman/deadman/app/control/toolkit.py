@@ -13,7 +13,6 @@ account is refused before any state changes.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -333,13 +332,6 @@ def describe(exc: BaseException) -> str:
     # library message might quote a request (and its headers).
     text = str(exc) if isinstance(exc, VenueError | DeadmanError) else type(exc).__name__
     return text[:_ERROR_CHARS]
-
-
-def close(client: Any) -> None:
-    close = getattr(client, "close", None)
-    if callable(close):
-        with contextlib.suppress(Exception):  # closing a pooled session is best effort
-            close()
 
 
 def names(items: Iterable[str]) -> str:

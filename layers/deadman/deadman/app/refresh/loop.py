@@ -9,7 +9,6 @@ sure runs out.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from deadman.app.refresh.tick import Ticker, TickReport
 from deadman.core.errors import DeadmanError
@@ -28,9 +27,8 @@ JOIN_PATIENCE_MS = 60_000
 class Refresher(Ticker):
     """A ticker that holds its venue's lease: at most one loop per venue extends at a time."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._renew_failures_in_row = 0
+    # Renewals failed in a row; an int is immutable, so the class default is each instance's start.
+    _renew_failures_in_row = 0
 
     def run(
         self,
