@@ -113,6 +113,13 @@ class Checks:
         until = item.get("disarmed_until_ms", {}).get("N")
         return item["mode"]["S"], int(until) if until is not None else None
 
+    def in_off_period(self, account: str, now: int) -> bool:
+        """The switch is in an off period that has not ended (one past its end re-arms at the next
+        tick, and that tick rightly pages a trader still dead)."""
+        mode, until = self.mode(account)
+        row = self.switch_row(account) or {}
+        return mode == Mode.DISARMED.value and bool(row.get("off", {}).get("BOOL")) and (until or 0) > now
+
     def control_windows(self, action: str) -> list[tuple[int, int]]:
         """[started, ended) of each control call of this kind (ended = now while running)."""
         out = []

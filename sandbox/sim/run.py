@@ -266,8 +266,7 @@ class Run(Verdicts):
             self._check_timer(account, now)
             self._check_record(account, now)
         self.timeline.append((now, {a: len(o) for a, o in books.items()}))
-        rows = [self.switch_row(a) for a in self.s.accounts]
-        self.all_off.append((now, all(_in_off_period(r, now) for r in rows)))
+        self.all_off.append((now, all(self.in_off_period(a, now) for a in self.s.accounts)))
         sim = self.fleet.sim
         if isinstance(sim, KrakenSim) and any(
             k.locked_until_ms is not None and k.locked_until_ms > now for k in sim._keys.values()
@@ -304,12 +303,3 @@ class Run(Verdicts):
 
 def run_scenario(seed: int, hazard_share: float = 0.35) -> Result:
     return Run(make_scenario(seed, hazard_share=hazard_share)).run()
-
-
-def _in_off_period(row: dict[str, Any] | None, now: int) -> bool:
-    """The row is in an off period that has not ended (a period past its end re-arms at the next tick,
-    and that tick rightly pages a trader still dead)."""
-    if row is None or row.get("mode", {}).get("S") != "disarmed" or not row.get("off", {}).get("BOOL"):
-        return False
-    until = row.get("disarmed_until_ms", {}).get("N")
-    return until is not None and int(until) > now
