@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from deadman.app.notify import notifications, publish
+from deadman.stores.attributes import from_item
 
 
 def audit_entries(event: dict[str, Any]) -> list[dict[str, Any]]:
     """The audit entries a stream batch inserted, as plain Python values."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
     out = []
     for record in event.get("Records", []):
         image = record.get("dynamodb", {}).get("NewImage")
@@ -20,7 +18,7 @@ def audit_entries(event: dict[str, Any]) -> list[dict[str, Any]]:
             and image
             and image.get("pk", {}).get("S", "").startswith("AUDIT#")
         ):
-            out.append({k: deserializer.deserialize(v) for k, v in image.items()})
+            out.append(from_item(image))
     return out
 
 

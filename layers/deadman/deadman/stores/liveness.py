@@ -17,6 +17,7 @@ from typing import Any
 
 from deadman.core.clock import Clock, system_clock
 from deadman.core.liveness import RUNNING, STOPPED, Liveness, judge, unreadable
+from deadman.stores.attributes import from_item
 from deadman.stores.dynamo import dynamodb_client
 from deadman.stores.retry import Patience, impatient
 
@@ -30,12 +31,9 @@ class LivenessReader:
     """Reads one system's row, strongly consistent. Errors propagate; see `read_and_judge`."""
 
     def __init__(self, table_name: str, *, client: Any = None, patience: Patience = impatient) -> None:
-        from boto3.dynamodb.types import TypeDeserializer
-
         self.table_name = table_name
         self._client = client if client is not None else dynamodb_client()
         self._patience = patience
-        self._deserializer = TypeDeserializer()
 
     def read(self, system: str) -> dict[str, Any] | None:
         # ConsistentRead: an eventually consistent read may return a beat older than the newest one,
@@ -48,7 +46,7 @@ class LivenessReader:
         raw = response.get("Item")
         if raw is None:
             return None
-        return {name: self._deserializer.deserialize(value) for name, value in raw.items()}
+        return from_item(raw)
 
 
 def read_and_judge(

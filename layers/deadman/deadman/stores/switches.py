@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from deadman.core.policy import Mode, SwitchView
+from deadman.stores.attributes import from_item, to_attribute
 from deadman.stores.retry import Patience, impatient
 
 AUDIT_RETENTION_S = 400 * 86_400
@@ -122,13 +123,9 @@ class SwitchStore:
             from deadman.stores.dynamo import dynamodb_client
 
             client = dynamodb_client()
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
         self._client = client
         self._patience = patience
         self._table = table_name
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
 
     @property
     def client(self) -> Any:
@@ -140,9 +137,6 @@ class SwitchStore:
     def _key(venue: str, account: str) -> dict[str, Any]:
         return {"pk": {"S": f"SWITCH#{venue}"}, "sk": {"S": account}}
 
-    def _decode(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._de.deserialize(v) for k, v in item.items()}
-
     def get(self, venue: str, account: str) -> Switch:
         """The stored switch, or a fresh armed one (version 0) if none was ever written."""
         resp = self._patience(
@@ -153,7 +147,7 @@ class SwitchStore:
         item = resp.get("Item")
         if item is None:
             return Switch(venue=venue, account=account)
-        return switch_from_item(self._decode(item))
+        return switch_from_item(from_item(item))
 
     def get_by_write(self, venue: str, account: str) -> Switch:
         """The stored switch, learned from a conditional write that cannot succeed (its refusal
@@ -170,7 +164,7 @@ class SwitchStore:
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             stored = exc.response.get("Item")
-            return switch_from_item(self._decode(stored)) if stored else Switch(venue=venue, account=account)
+            return switch_from_item(from_item(stored)) if stored else Switch(venue=venue, account=account)
         raise RuntimeError("a condition that cannot hold was accepted")  # pragma: no cover
 
     def list_venue(self, venue: str) -> list[Switch]:
@@ -183,7 +177,7 @@ class SwitchStore:
         }
         while True:
             resp = self._patience(lambda: self._client.query(**kwargs))
-            items.extend(switch_from_item(self._decode(i)) for i in resp.get("Items", []))
+            items.extend(switch_from_item(from_item(i)) for i in resp.get("Items", []))
             if "LastEvaluatedKey" not in resp:
                 return items
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
@@ -192,7 +186,7 @@ class SwitchStore:
         """Write `switch` if the stored version is still `switch.version`; returns it at version + 1.
         Safe to try again after a lost answer: finding exactly this write stored is success."""
         new = dataclasses.replace(switch, version=switch.version + 1)
-        item = {k: self._ser.serialize(v) for k, v in new.to_dict().items() if v is not None}
+        item = {k: to_attribute(v) for k, v in new.to_dict().items() if v is not None}
         item.update(self._key(switch.venue, switch.account))
         if switch.version == 0:
             condition = "attribute_not_exists(pk)"
@@ -212,7 +206,7 @@ class SwitchStore:
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             stored = exc.response.get("Item")
-            current = switch_from_item(self._decode(stored)) if stored else None
+            current = switch_from_item(from_item(stored)) if stored else None
             if current == new:
                 # This very write, applied by an earlier try whose answer was lost: not a conflict.
                 return new
@@ -244,7 +238,7 @@ class SwitchStore:
                 ReturnValues="ALL_NEW",
             )
         )
-        return switch_from_item(self._decode(resp["Attributes"]))
+        return switch_from_item(from_item(resp["Attributes"]))
 
     # -- audit --------------------------------------------------------------------------------
     def audit(
@@ -284,7 +278,7 @@ class SwitchStore:
         )
         out = []
         for raw in resp.get("Items", []):
-            item = {k: _to_python(v) for k, v in self._decode(raw).items()}
+            item = {k: _to_python(v) for k, v in from_item(raw).items()}
             item["details"] = json.loads(item.get("details") or "{}")
             out.append(item)
         return out
