@@ -1,9 +1,9 @@
-"""Venue requests without sockets: a `requests.Session` stand-in that hands each request to a venue
-simulator in-process, on the virtual clock, with the network's faults.
+"""Venue requests without sockets: a session (`deadman.venues.http.Session`) that hands each
+request to a venue simulator in-process, on the virtual clock, with the network's faults.
 
 A request takes `up_ms` to reach the venue and `down_ms` for the answer to come back. If the two
 together exceed the client's timeouts (connect + read, as `deadman.venues.http` sets them), the
-client raises `requests.Timeout` when its patience runs out, and the request still lands at the
+client raises `TransportTimeout` when its patience runs out, and the request still lands at the
 venue at `up_ms` (a straggler) unless it was lost. Every request that landed is logged, with whether
 its client had given up by then: that is what the checker reads.
 """
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
+from deadman.venues.http import TransportTimeout
 from sandbox.sim.world import World
 from sandbox.venues.common import SimServer
 
@@ -79,7 +78,7 @@ class SimNetwork:
 
 
 class SimSession:
-    """What `deadman.venues.http.HttpTransport` needs of a `requests.Session`: `post` and `close`."""
+    """What `deadman.venues.http.HttpTransport` needs of a session: `post` and `close`."""
 
     def __init__(self, network: SimNetwork, server: SimServer, who: str) -> None:
         self._net = network
@@ -115,7 +114,7 @@ class SimSession:
 
             world.call_at(sent + d.up_ms, land)
         world.sleep_ms(patience)
-        raise requests.Timeout(f"simulated timeout after {patience} ms")
+        raise TransportTimeout(f"simulated timeout after {patience} ms")
 
     def close(self) -> None:
         pass

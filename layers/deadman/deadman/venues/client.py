@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-import requests
-
 from deadman.core.clock import Clock
 from deadman.core.venue import Capabilities, NonceSource
 from deadman.venues.errors import StaleDecisionError
-from deadman.venues.http import DEFAULT_TIMEOUT, HttpTransport
+from deadman.venues.http import DEFAULT_TIMEOUT, HttpTransport, Session
 
 
 class _Account(Protocol):
@@ -31,7 +29,7 @@ class ClientBase(Generic[AccountT]):
         nonces: NonceSource,
         clock: Clock,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        session: requests.Session | None = None,
+        session: Session | None = None,
     ) -> None:
         self._account = account
         self._nonces = nonces

@@ -1,13 +1,18 @@
 """Bounded-time HTTP for venue adapters: every call has a timeout, network failures become
-`TransientError`, and no header (which may carry keys or signatures) reaches an error message."""
+`TransientError`, and no header (which may carry keys or signatures) reaches an error message.
+
+On urllib3 directly rather than requests: a venue call needs a kept-alive, verified POST and
+nothing else, and requests (with the charset detector it loads) cost a cold start ~45 ms more.
+A session is anything with `post(url, data=, headers=, timeout=)` answering `.status_code` and
+`.text` (a `requests.Session` still fits, as the simulations' sessions do); its failures are
+`OSError`s, a timeout a `TransportTimeout`.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
-
-import requests
+from typing import Any, Protocol
 
 from deadman.venues.errors import RateLimitError, TransientError, UnavailableError
 
@@ -29,6 +34,75 @@ class HttpResponse:
             return None
 
 
+class TransportTimeout(OSError):
+    """The venue did not connect or answer within the timeout."""
+
+
+class TransportError(OSError):
+    """The venue could not be reached, or the connection broke; the message is the cause's class."""
+
+
+class Answer(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class Session(Protocol):
+    def post(
+        self, url: str, *, data: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
+    ) -> Answer: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int
+    text: str
+
+
+class PooledSession:
+    """Kept-alive, certificate-checked POSTs over urllib3, one try each."""
+
+    def __init__(self) -> None:
+        import certifi
+        import urllib3
+
+        self._pool = urllib3.PoolManager(
+            num_pools=4, maxsize=4, retries=False, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where()
+        )
+
+    def post(
+        self, url: str, *, data: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
+    ) -> Answer:
+        import urllib3
+
+        try:
+            answer = self._pool.request(
+                "POST",
+                url,
+                body=data,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                retries=False,
+                redirect=False,
+            )
+        # urllib3 derives NewConnectionError (refused, unresolvable) from its connect timeout.
+        except urllib3.exceptions.NewConnectionError as exc:
+            raise TransportError(type(exc).__name__) from None
+        except urllib3.exceptions.TimeoutError:
+            raise TransportTimeout() from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise TransportError(type(exc).__name__) from None
+        return _Answer(answer.status, answer.data.decode("utf-8", errors="replace"))
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
 class HttpTransport:
     def __init__(
         self,
@@ -36,23 +110,25 @@ class HttpTransport:
         base_url: str,
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        session: requests.Session | None = None,
+        session: Session | None = None,
     ) -> None:
         self.venue = venue
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._session = session or requests.Session()
+        self._session = session or PooledSession()
 
     def post(self, path: str, *, body: bytes | None, headers: dict[str, str]) -> HttpResponse:
         url = self.base_url + path
         all_headers = {"User-Agent": USER_AGENT, **headers}
         try:
             resp = self._session.post(url, data=body, headers=all_headers, timeout=self.timeout)
-        except requests.Timeout:
+        except TransportTimeout:
             raise TransientError(self.venue, f"timeout after {self.timeout[1]} s on {path}") from None
-        except requests.RequestException as exc:
-            # from None: the chained exception would carry the prepared request and its headers.
-            raise TransientError(self.venue, f"connection failed on {path}: {type(exc).__name__}") from None
+        except OSError as exc:
+            # from None: a chained exception could carry the request and its headers. (requests'
+            # errors are OSErrors too, for a requests.Session passed in.)
+            cause = str(exc.args[0]) if isinstance(exc, TransportError) and exc.args else type(exc).__name__
+            raise TransientError(self.venue, f"connection failed on {path}: {cause}") from None
         return HttpResponse(resp.status_code, resp.text)
 
     def close(self) -> None:
@@ -81,9 +157,11 @@ class ClockReading:
 
 def read_venue_clock(venue: str, method: str, url: str, body: Any = None) -> ClockReading:
     """Kraken's /0/public/Time, else the HTTP Date header (1 s resolution, so +500 ms mid-second).
-    Raises requests' own exceptions when the venue cannot be reached."""
+    Raises requests' own exceptions when the venue cannot be reached. (For doctor: not on a hot path.)"""
     import email.utils
     import time
+
+    import requests
 
     before = time.time()
     resp = requests.request(method, url, json=body, timeout=(3.05, 5.0), headers={"User-Agent": USER_AGENT})

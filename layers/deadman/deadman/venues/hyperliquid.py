@@ -34,8 +34,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import requests
-
 from deadman.core.clock import Clock
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
@@ -59,7 +57,7 @@ from deadman.venues.errors import (
     VenueError,
     VolumeGateError,
 )
-from deadman.venues.http import DEFAULT_TIMEOUT, HttpResponse, raise_for_generic_status
+from deadman.venues.http import DEFAULT_TIMEOUT, HttpResponse, Session, raise_for_generic_status
 
 VENUE = "hyperliquid"
 
@@ -280,7 +278,7 @@ class Client(ClientBase[Account]):
         nonces: NonceSource,
         clock: Clock,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        session: requests.Session | None = None,
+        session: Session | None = None,
     ) -> None:
         super().__init__(account, nonces=nonces, clock=clock, timeout=timeout, session=session)
         # Refused by the venue once the client would have stopped waiting (connect + read).
