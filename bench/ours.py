@@ -32,18 +32,28 @@ def refresher(venue: str, metrics: Any = None) -> Any:
 
 
 class Beats:
-    """The trading systems' beats: one LivenessWriter per system (the same row format deadman reads)."""
+    """The trading systems' beats: one LivenessWriter per system (the same row format deadman reads),
+    through boto3 as a trader would, or (`lean`) through the functions' own client."""
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, *, lean: bool = False) -> None:
         self.table = table
         self._writers: dict[str, Any] = {}
+        self._client: Any = None
+        if lean:
+            import os
+
+            from deadman.stores.aws import lean_clients
+
+            self._client = lean_clients(os.environ)[0]
 
     def beat(self, system: str) -> None:
         from deadman.stores.liveness import LivenessWriter
 
         writer = self._writers.get(system)
         if writer is None:
-            writer = self._writers[system] = LivenessWriter(self.table, system, host="bench")
+            writer = self._writers[system] = LivenessWriter(
+                self.table, system, host="bench", client=self._client
+            )
         writer.beat()
 
     def start(self, system: str, every_s: float) -> None:
@@ -80,3 +90,25 @@ def timing_valid(*, s: float, t: float, g: float, k: float, venues: tuple[str, .
     except ConfigError:
         return False
     return True
+
+
+def count_calls(*, on_aws: Any, on_venue: Any) -> None:
+    """Call `on_aws("dynamodb.GetItem(strong)")` for every AWS call of the functions' lean client and
+    `on_venue()` for every venue request, on any thread, from now on in this process (bench only)."""
+    from deadman.stores.aws import AwsJsonClient
+    from deadman.venues.http import PooledSession
+
+    aws_call = AwsJsonClient.call
+    venue_post = PooledSession.post
+
+    def counted_call(client: AwsJsonClient, operation: str, params: Any) -> Any:
+        strong = "(strong)" if isinstance(params, dict) and params.get("ConsistentRead") else ""
+        on_aws(f"{client.service}.{operation}{strong}")
+        return aws_call(client, operation, params)
+
+    def counted_post(session: PooledSession, url: str, **kwargs: Any) -> Any:
+        on_venue()
+        return venue_post(session, url, **kwargs)
+
+    AwsJsonClient.call = counted_call  # type: ignore[method-assign,assignment]
+    PooledSession.post = counted_post  # type: ignore[method-assign,assignment]

@@ -77,7 +77,9 @@ def memory(info: dict[str, Any], function: str) -> dict[str, Any]:
         os.environ.update({"VENUE": venue, "RUN_SECONDS": "5"})  # T = 1 s in the sandbox: ~5 ticks
         app = import_handler("refresher")
         imported = rss_mb()
-        beats = ours.Beats(info["env"]["LIVENESS_TABLE"])
+        # The trader's beats through the functions' own client: boto3 in this process would be
+        # counted in the refresher's memory.
+        beats = ours.Beats(info["env"]["LIVENESS_TABLE"], lean=True)
         beats.start(info["system"], 0.5)
         try:
             now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -112,38 +114,26 @@ def memory(info: dict[str, Any], function: str) -> dict[str, Any]:
 
 
 class Calls:
-    """AWS calls (boto3 events on the default session) and venue calls (requests) while counting."""
+    """AWS calls (deadman's lean client) and venue calls (its HTTP session) while counting."""
 
     def __init__(self) -> None:
-        import boto3
-        import requests
+        from bench import ours
 
         self.aws: Counter[str] = Counter()
         self.venue = 0
         self.active = False
         self._lock = threading.Lock()
-        if boto3.DEFAULT_SESSION is None:
-            boto3.setup_default_session()
-        assert boto3.DEFAULT_SESSION is not None
-        boto3.DEFAULT_SESSION.events.register("before-parameter-build", self._on_aws)
-        send = requests.Session.send
+        ours.count_calls(on_aws=self._on_aws, on_venue=self._on_venue)
 
-        def counted(session: Any, request: Any, **kwargs: Any) -> Any:
-            if self.active:
-                with self._lock:
-                    self.venue += 1
-            return send(session, request, **kwargs)
+    def _on_aws(self, name: str) -> None:
+        if self.active:
+            with self._lock:
+                self.aws[name] += 1
 
-        requests.Session.send = counted  # type: ignore[method-assign,assignment]
-
-    def _on_aws(self, model: Any = None, params: Any = None, **_: Any) -> None:
-        if not self.active or model is None:
-            return
-        name = f"{model.service_model.service_name}.{model.name}"
-        if isinstance(params, dict) and params.get("ConsistentRead"):
-            name += "(strong)"
-        with self._lock:
-            self.aws[name] += 1
+    def _on_venue(self) -> None:
+        if self.active:
+            with self._lock:
+                self.venue += 1
 
 
 def scale(info: dict[str, Any], venue: str, accounts: int, systems: int, rounds: int) -> dict[str, Any]:
@@ -173,15 +163,17 @@ def scale(info: dict[str, Any], venue: str, accounts: int, systems: int, rounds:
         refresher.tick()  # first tick: secret, clients, every switch created
         first_ms = (time.perf_counter() - first) * 1000
         walls: list[float] = []
+        cpus: list[float] = []
         errors: Counter[str] = Counter()
         extended = 0
         for _ in range(rounds):
             for name in names:
                 beats.beat(name)
             calls.active = True
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             report = refresher.tick()
             walls.append((time.perf_counter() - start) * 1000)
+            cpus.append((time.process_time() - cpu) * 1000)
             calls.active = False
             extended += sum(1 for a in report.accounts if a.extended_to_ms)
             errors.update(str(a.error)[:80] for a in report.accounts if a.error)
@@ -195,6 +187,9 @@ def scale(info: dict[str, Any], venue: str, accounts: int, systems: int, rounds:
         "first_tick_ms": first_ms,
         "tick_ms_median": statistics.median(walls),
         "tick_ms_max": max(walls),
+        # This process's CPU (moto and the simulators run in another): what Lambda's CPU share,
+        # 1 vCPU at 1,769 MB, must carry within a tick.
+        "tick_cpu_ms_median": statistics.median(cpus),
         "extended_per_tick": extended / rounds,
         "aws_calls_per_tick": {k: v / rounds for k, v in sorted(calls.aws.items())},
         "dynamodb_calls_per_tick": sum(v for k, v in calls.aws.items() if k.startswith("dynamodb.")) / rounds,

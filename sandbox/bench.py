@@ -44,28 +44,21 @@ VENUES = ("gemini", "kraken", "hyperliquid")
 
 
 class AwsCallCounter:
-    """Counts boto3 calls made while `counting()` is active, on any thread."""
+    """Counts the functions' AWS calls (their lean client's) made while `counting()` is active, on
+    any thread."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self._active = threading.Event()
 
     def install(self) -> None:
-        import boto3
+        from bench.ours import count_calls
 
-        if boto3.DEFAULT_SESSION is None:
-            boto3.setup_default_session()
-        assert boto3.DEFAULT_SESSION is not None
-        boto3.DEFAULT_SESSION.events.register("before-parameter-build", self._on_call)
+        count_calls(on_aws=self._on_call, on_venue=lambda: None)
 
-    def _on_call(self, model: Any = None, params: Any = None, **_: Any) -> None:
-        if not self._active.is_set() or model is None:
-            return
-        service = str(model.service_model.service_name)
-        name = f"{service}.{model.name}"
-        if isinstance(params, dict) and params.get("ConsistentRead"):
-            name += "(strong)"
-        self.calls[name] += 1
+    def _on_call(self, name: str) -> None:
+        if self._active.is_set():
+            self.calls[name] += 1
 
     @contextmanager
     def counting(self) -> Iterator[None]:

@@ -1,7 +1,7 @@
 """The composition roots: the environment a function runs in, turned into a refresher or the controls.
 
 The only place that reads Lambda's environment variables (through `FleetConfig.from_env` and
-`CredentialStore.from_env`) and picks the real adapters: DynamoDB stores sharing one client with
+`CredentialStore.from_env`) and picks the real adapters: DynamoDB stores sharing one lean client with
 bounded time per call, Secrets Manager behind a cache, the DynamoDB nonce counter. Nothing here calls
 AWS yet. Imports are inside each function: the refresher's cold start does not load the controls
 (and their response models), nor the controls the tick loop.
@@ -18,8 +18,8 @@ from deadman.core.clock import Clock, system_clock
 from deadman.core.config import FleetConfig
 from deadman.core.errors import ConfigError
 from deadman.core.metrics import MetricsSink
+from deadman.stores.aws import lean_clients
 from deadman.stores.credentials import CredentialStore
-from deadman.stores.dynamo import dynamodb_client
 from deadman.stores.liveness import LivenessReader
 from deadman.stores.nonces import DynamoNonceSource
 from deadman.stores.retry import Retrying
@@ -59,12 +59,13 @@ def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> 
 
 def _stores(config: FleetConfig, environ: Mapping[str, str], patience: Retrying) -> dict[str, Any]:
     """The real adapters both compositions share: one bounded DynamoDB client for the switches, the
-    liveness rows and the nonce counter, and the venue secrets behind their cache."""
-    client = dynamodb_client()
+    liveness rows and the nonce counter, and the venue secrets behind their cache. The clients are
+    the lean ones (`stores/aws.py`): boto3 would cost each cold start ~270 ms and each call ~1.2 ms."""
+    client, secrets = lean_clients(environ)
     return {
         "config": config,
         "switches": SwitchStore(config.control_table, client=client, patience=patience),
         "liveness": LivenessReader(config.liveness_table, client=client, patience=patience),
-        "credentials": CredentialStore.from_env(environ),
+        "credentials": CredentialStore.from_env(environ, client=secrets),
         "nonces": DynamoNonceSource(config.control_table, client=client, patience=patience),
     }

@@ -15,8 +15,9 @@ entry is validated by the venue module
 (`deadman.venues.<venue>.Account.from_mapping`, whose docstring lists its fields) and every
 `account_id` must be unique within the secret. Other top-level keys are ignored (room for notes).
 
-Values are fetched through Powertools parameters (`SecretsProvider`) and cached for `max_age_s`
-(default 300 s). After a venue answers with an authentication error, call `refresh(venue)`: it
+Values are fetched with `GetSecretValue` and cached for `max_age_s` (default 300 s) by the store
+itself (Powertools' parameters utility would bring boto3 back into a cold start). After a venue
+answers with an authentication error, call `refresh(venue)`: it
 fetches the secret again at once, which is how a rotated key reaches a warm Lambda.
 
 Every failure is a `CredentialsError` naming the secret and the field path (`accounts[1].api_key`),
@@ -25,10 +26,12 @@ never a value; an unknown or unconfigured venue is a `ConfigError`.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -183,6 +186,7 @@ class CredentialStore:
         max_age_s: int = 300,
         client: Any = None,
         loader: Loader | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         for venue in secret_ids:
             if venue not in VENUES:
@@ -193,7 +197,9 @@ class CredentialStore:
         self.max_age_s = max_age_s
         self._loader = loader
         self._client = client
-        self._provider: Any = None
+        self._clock = clock
+        # secret id -> (when fetched, by self._clock; the raw value)
+        self._values: dict[str, tuple[float, str | bytes]] = {}
         # Parsed per venue with the raw value it came from: an unchanged value keeps the same
         # Account objects (clients keyed on them stay warm); a rotated one is parsed afresh.
         self._parsed: dict[str, tuple[str | bytes, VenueSecret]] = {}
@@ -236,33 +242,51 @@ class CredentialStore:
         return secret_id
 
     def _raw(self, secret_id: str, *, force: bool) -> str | bytes:
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-        provider = self._secrets_provider()
+        now = self._clock()
+        with self._lock:
+            cached = self._values.get(secret_id)
+        if cached is not None and not force and now - cached[0] < self.max_age_s:
+            return cached[1]
         problem = ""
         try:
-            value = provider.get(secret_id, max_age=self.max_age_s, force_fetch=force)
-        except GetParameterError as exc:
+            value = _secret_value(self._secrets_client().get_secret_value(SecretId=secret_id))
+        except Exception as exc:
             problem = _fetch_problem(exc)
         if problem:
             raise CredentialsError(secret_id, WHOLE_VALUE_FIELD, problem)
-        if not isinstance(value, str | bytes):
+        if value is None:
             raise CredentialsError(secret_id, WHOLE_VALUE_FIELD, "is neither a string nor binary")
+        with self._lock:
+            self._values[secret_id] = (now, value)
         return value
 
-    def _secrets_provider(self) -> Any:
+    def _secrets_client(self) -> Any:
         with self._lock:
-            if self._provider is None:
-                from aws_lambda_powertools.utilities.parameters import SecretsProvider
+            if self._client is None:
+                self._client = secretsmanager_client()
+            return self._client
 
-                client = self._client if self._client is not None else secretsmanager_client()
-                # Own provider, not the module-level default: its cache is ours to force.
-                self._provider = SecretsProvider(boto3_client=client)
-            return self._provider
+
+def _secret_value(answer: Any) -> str | bytes | None:
+    """SecretString, or SecretBinary as bytes (boto3 decodes it; the lean client leaves the wire's
+    base64 text)."""
+    if not isinstance(answer, Mapping):
+        return None
+    if isinstance(answer.get("SecretString"), str):
+        return str(answer["SecretString"])
+    binary = answer.get("SecretBinary")
+    if isinstance(binary, bytes):
+        return binary
+    if isinstance(binary, str):
+        try:
+            return base64.b64decode(binary, validate=True)
+        except ValueError:
+            return None
+    return None
 
 
 def _fetch_problem(exc: BaseException) -> str:
-    """Powertools wraps the SDK error (as context, not cause); find the service's error code in it."""
+    """The service's error code, from the error or what it wraps."""
     visited: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in visited:
