@@ -1,9 +1,9 @@
 """The monthly price of protection: per venue and for the fleet, from template.yaml and the bench.
 
 Every figure is `quantity x unit price`, the formula printed next to it. Inputs:
-- template.yaml: FunctionMemorySize (default), TickSeconds (default), the refresher schedule
-  (rate 1 minute), RUN_SECONDS, arm64, the alarms / secrets per venue condition, the dashboard and
-  the KMS key;
+- template.yaml: RefresherMemorySize and FunctionMemorySize (defaults), TickSeconds (default), the
+  refresher schedule (rate 1 minute), RUN_SECONDS, arm64, the alarms / secrets per venue condition,
+  the dashboard and the KMS key;
 - measured by `sandbox.bench` (when given): DynamoDB calls per healthy tick and the custom metric
   series a healthy tick publishes; otherwise the counts below stand in (Kraken, one account);
 - the refresher loop's own DynamoDB use (lease), from `deadman.lease`: one conditional renew per tick,
@@ -97,7 +97,8 @@ class _CfnLoader:
 
 @dataclass
 class Template:
-    memory_mb: int
+    memory_mb: int  # a refresher's (RefresherMemorySize)
+    function_memory_mb: int  # status, disarm, notifier (FunctionMemorySize)
     tick_s: int
     run_s: int
     alarm_metrics: dict[str, int]  # venue (or "fleet") -> metrics evaluated by alarms
@@ -135,7 +136,8 @@ class Template:
             elif kind == "AWS::SecretsManager::Secret":
                 secrets[scope] = secrets.get(scope, 0) + 1
         return cls(
-            memory_mb=int(params["FunctionMemorySize"]["Default"]),
+            memory_mb=int(params["RefresherMemorySize"]["Default"]),
+            function_memory_mb=int(params["FunctionMemorySize"]["Default"]),
             tick_s=int(params["TickSeconds"]["Default"]),
             run_s=int(env["RUN_SECONDS"]),
             alarm_metrics=alarms,
@@ -305,7 +307,7 @@ def fleet_cost(
     if template.notifier:
         events = NOTIFIER_EVENTS_PER_MONTH
         ms = notifier_ms if notifier_ms is not None else NOTIFIER_MS
-        gb = (memory_mb or template.memory_mb) / 1024
+        gb = (memory_mb or template.function_memory_mb) / 1024
         add(
             Line(
                 "Notifier",

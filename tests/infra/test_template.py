@@ -713,9 +713,13 @@ def test_function_timeouts_and_code(template: dict[str, Any]) -> None:
     for fname, fn in fns.items():
         assert (REPO / fn["Properties"]["CodeUri"]).is_dir(), f"{fname}: CodeUri does not exist"
     assert set(fns) == set(expected) | set(REFRESHERS.values())
-    # The kill is billed per call and must be fast; the rest take FunctionMemorySize.
+    # The kill is billed per call and must be fast; the refreshers are billed all month and take their
+    # own size; the rest take FunctionMemorySize.
     assert fns["KillFunction"]["Properties"]["MemorySize"] == 1024
-    assert all("MemorySize" not in fn["Properties"] for name, fn in fns.items() if name != "KillFunction")
+    for name in REFRESHERS.values():
+        assert fns[name]["Properties"]["MemorySize"] == {"Ref": "RefresherMemorySize"}
+    sized = {"KillFunction", *REFRESHERS.values()}
+    assert all("MemorySize" not in fn["Properties"] for name, fn in fns.items() if name not in sized)
 
 
 def test_iam_least_privilege(template: dict[str, Any]) -> None:
@@ -943,6 +947,7 @@ def test_globals_contract(template: dict[str, Any]) -> None:
     assert glob["Handler"] == "app.lambda_handler" and glob["Tracing"] == "Active"
     assert glob["Layers"] == [{"Ref": "DeadmanLayer"}]
     assert template["Parameters"]["FunctionMemorySize"]["Default"] == 256
+    assert template["Parameters"]["RefresherMemorySize"]["Default"] == 128
     env = glob["Environment"]["Variables"]
     assert env["POWERTOOLS_SERVICE_NAME"] == "deadman" and env["POWERTOOLS_METRICS_NAMESPACE"] == "Deadman"
     wired = {
