@@ -54,9 +54,7 @@ def cold_start_chart(results: dict[str, Any], path: Path) -> None:
     floor = medians.get("refresher", {}).get("floor")
     if floor:
         ax.axhline(floor, color="#c53030", linestyle="--", linewidth=1)
-        ax.annotate(
-            "floor: boto3 + Powertools + 2 clients", (0, floor), fontsize=7, color="#c53030", va="bottom"
-        )
+        ax.annotate("boto3 + Powertools + 2 clients", (0, floor), fontsize=7, color="#c53030", va="bottom")
     ax.set_title("Cold start: handler imported, one signed request built")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

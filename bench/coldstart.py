@@ -10,7 +10,9 @@ IMPL / FUNCTION:
   ccxt        refresher-kraken | refresher-gemini | refresher-hyperliquid | kill
   hlsdk       refresher-hyperliquid              (hyperliquid-python-sdk)
   krakensdk   refresher-kraken                   (python-kraken-sdk)
-  floor       refresher                          (boto3 + Powertools + the two clients, no venue)
+  floor       refresher                          (boto3 + Powertools + the two clients, no venue: what
+                                                  every boto3-based function pays; deadman's own
+                                                  functions do not load boto3)
 
 The orchestrator (`python -m bench`) sets a fake AWS environment (no call is made) and times the
 whole process. Imports are inside the branches on purpose: each run loads only its own stack.

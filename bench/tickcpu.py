@@ -171,8 +171,27 @@ class DynamoOnly:
             self.dynamodb.get_item(TableName=self.table, Key=self.key, ConsistentRead=True)
 
 
-DYNAMO_ONLY_CALLS = 5  # a one-account Kraken tick: liveness, switch, intent, record, audit
+DYNAMO_ONLY_CALLS = 5  # a one-account Kraken tick: liveness, switch, intent, nonce, record
 DYNAMO_ONLY = f"boto3 alone: {DYNAMO_ONLY_CALLS} DynamoDB calls"
+
+
+class SameCalls:
+    """The same requests as deadman's one-account tick, made with the libraries: boto3 for the
+    DynamoDB calls (liveness, switch, intent, nonce, record; each a strongly consistent GetItem,
+    whose client-side cost is a write's) and the library's venue call. What deadman's tick would
+    cost built on the SDKs, where `Equivalent` is a script that keeps none of its promises."""
+
+    def __init__(self, table: str, system: str, send: Callable[[bool], Any]) -> None:
+        self.dynamo = DynamoOnly(table, system, DYNAMO_ONLY_CALLS)
+        self.send = send
+
+    def __call__(self) -> Any:
+        self.dynamo()
+        return self.send(True)
+
+
+def same_calls_label(library: str) -> str:
+    return f"same {DYNAMO_ONLY_CALLS + 1} calls on boto3 + {library}"
 
 
 def build(info: dict[str, Any]) -> tuple[dict[tuple[str, str], Callable[[], Any]], dict[str, str]]:
@@ -188,6 +207,7 @@ def build(info: dict[str, Any]) -> tuple[dict[tuple[str, str], Callable[[], Any]
             try:
                 send = make(info["sims"][venue], info["theirs"][venue][THEIR_KEYS[label]])
                 impls[(venue, label)] = Equivalent(tables, info["system"], send)
+                impls[(venue, same_calls_label(label))] = SameCalls(tables, info["system"], send)
             except Exception as exc:  # a library that cannot talk to the simulator is reported
                 errors[f"{venue}/{label}"] = f"{type(exc).__name__}: {exc}"[:200]
     impls[("kraken", DYNAMO_ONLY)] = DynamoOnly(tables, info["system"], DYNAMO_ONLY_CALLS)
