@@ -546,8 +546,9 @@ def _print_notes(args: argparse.Namespace, results: dict[str, Any]) -> None:
         m = results["memory"]
         print(
             f"(MemorySize = max(128, round up to 16 MB of peak RSS x {1 + m['rss_margin']:g} + "
-            f"{m['runtime_overhead_mb']} MB runtime); template default today: "
-            f"{results['cost']['assumptions']['memory_mb']} MB for every function)"
+            f"{m['runtime_overhead_mb']} MB runtime); template defaults: refreshers "
+            f"{results['cost']['assumptions']['memory_mb']} MB (RefresherMemorySize), kill 1024 MB, "
+            "the others FunctionMemorySize)"
         )
     art = results.get("artifacts", {})
     if "how" in art:

@@ -132,19 +132,21 @@ def tick_cpu_chart(results: dict[str, Any], path: Path) -> None:
     colors: list[str] = []
     for venue, impls in venues.items():
         for name, figures in impls.items():
-            labels.append(f"{venue}\n{name}")
+            labels.append(f"{venue}: {name}")
             values.append(figures["cpu_ms_median"])
             colors.append(OURS if name == "deadman" else THEIRS)
-    fig, ax = plt.subplots(figsize=(10, 4))
-    bars = ax.bar(range(len(labels)), values, color=colors)
+    # Horizontal: the alternatives' names are long ("same 6 calls on boto3 + ...").
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(labels) + 1.2))
+    rows = range(len(labels))[::-1]
+    bars = ax.barh(list(rows), values, color=colors)
     for bar, value in zip(bars, values, strict=True):
-        ax.annotate(
-            f"{value:.1f}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom", fontsize=7
-        )
-    ax.set_xticks(range(len(labels)), labels, fontsize=7)
-    ax.set_ylabel("ms of process CPU per tick (median)")
-    ax.set_title("Per-tick CPU, one account, trader alive: deadman's tick vs the same work on the SDKs")
-    _save(fig, path)
+        ax.annotate(f" {value:.1f}", (value, bar.get_y() + bar.get_height() / 2), va="center", fontsize=7)
+    ax.set_yticks(list(rows), labels, fontsize=7)
+    ax.set_xlabel("ms of process CPU per tick (median)")
+    ax.set_title("Per-tick CPU, one account, trader alive")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # the long labels: tight_layout alone clips them
+    plt.close(fig)
 
 
 def kill_chart(results: dict[str, Any], path: Path) -> None:
@@ -175,8 +177,8 @@ def memory_chart(results: dict[str, Any], path: Path) -> None:
     ax.axhline(128, color="#718096", linestyle=":", linewidth=1)
     ax.set_xticks(list(xs), names, fontsize=7)
     ax.set_ylabel("MB")
-    ax.set_ylim(0, max(rec) * 1.2)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set_ylim(0, max(rec) * 1.45)
+    ax.legend(fontsize=7, loc="upper left", ncol=3)
     ax.set_title("Peak memory per function (fresh process, realistic run) and the MemorySize it needs")
     _save(fig, path)
 
