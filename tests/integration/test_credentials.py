@@ -260,6 +260,36 @@ def test_max_age_zero_fetches_every_time(sm: Any) -> None:
     assert counting.fetches == 2
 
 
+def test_cache_lasts_max_age_on_the_stores_clock(sm: Any) -> None:
+    sm.create_secret(Name=SID, SecretString=secret_json(entry()))
+    counting = CountingClient(boto3.client("secretsmanager"))
+    now = [1_000.0]
+    store = CredentialStore(
+        {"kraken": SID}, max_age_s=300, client=counting, loader=fake_loader, clock=lambda: now[0]
+    )
+    store.get("kraken")
+    now[0] += 299.9
+    store.get("kraken")
+    assert counting.fetches == 1
+    now[0] += 0.1
+    store.get("kraken")
+    assert counting.fetches == 2
+
+
+def test_binary_secret_through_the_functions_client(sm: Any) -> None:
+    """The lean client hands SecretBinary back as the wire's base64 text; the store decodes it."""
+    import os
+
+    from deadman.stores.aws import lean_clients
+
+    sm.create_secret(Name=SID, SecretBinary=secret_json(entry()).encode())
+    _, lean = lean_clients(os.environ)
+    store = CredentialStore({"kraken": SID}, client=lean, loader=fake_loader)
+    assert store.get("kraken").account_ids == ("main",)
+    with pytest.raises(CredentialsError, match="not found"):
+        CredentialStore({"kraken": "deadman/none"}, client=lean, loader=fake_loader).get("kraken")
+
+
 def test_binary_secret(sm: Any) -> None:
     sm.create_secret(Name=SID, SecretBinary=secret_json(entry()).encode())
     assert CredentialStore({"kraken": SID}, loader=fake_loader).get("kraken").account_ids == ("main",)
