@@ -65,6 +65,30 @@ class Beats:
             writer.stop()
 
 
+def switch_item(venue: str, account: str, version: int) -> dict[str, Any]:
+    """A switch row as a healthy tick writes it (its fields, as DynamoDB attributes)."""
+    import time
+
+    from deadman.stores.attributes import to_attribute
+    from deadman.stores.switches import Switch
+
+    now = int(time.time() * 1000)
+    switch = Switch(
+        venue=venue,
+        account=account,
+        version=version,
+        changed_by="bench",
+        changed_at_ms=now,
+        last_tick_ms=now,
+        deadline_ms=now + 60_000,
+        last_beat_ms=now,
+        native_checked_ms=now,
+        inflight_until_ms=now + 5_000,
+        systems="trader",
+    )
+    return {k: to_attribute(v) for k, v in switch.to_dict().items() if v is not None}
+
+
 def reaction_bound_ms(venue: str, *, s: float, t: float, g: float, k: float) -> tuple[int, int]:
     """(watchdog, native) worst-case reaction for this timing (seconds in), as `deadman status` says."""
     from deadman.core.policy import Timing, reaction_bounds

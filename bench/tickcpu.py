@@ -176,18 +176,50 @@ DYNAMO_ONLY = f"boto3 alone: {DYNAMO_ONLY_CALLS} DynamoDB calls"
 
 
 class SameCalls:
-    """The same requests as deadman's one-account tick, made with the libraries: boto3 for the
-    DynamoDB calls (liveness, switch, intent, nonce, record; each a strongly consistent GetItem,
-    whose client-side cost is a write's) and the library's venue call. What deadman's tick would
-    cost built on the SDKs, where `Equivalent` is a script that keeps none of its promises."""
+    """deadman's one-account tick made with the libraries: the same six requests with the same
+    payloads, through boto3 and the venue library. The liveness row read strongly consistent; a
+    switch-shaped item (deadman's own fields, on a bench key of the ControlTable) read, written
+    conditionally as the intent, a nonce counter drawn, the item written again as the record; then
+    the venue call. What deadman's tick would cost built on the SDKs, where `Equivalent` is a
+    script that keeps none of its promises."""
 
-    def __init__(self, table: str, system: str, send: Callable[[bool], Any]) -> None:
-        self.dynamo = DynamoOnly(table, system, DYNAMO_ONLY_CALLS)
+    def __init__(self, env: dict[str, str], system: str, label: str, send: Callable[[bool], Any]) -> None:
+        import boto3
+
+        self.db = boto3.client("dynamodb")
+        self.liveness = env["LIVENESS_TABLE"]
+        self.control = env["CONTROL_TABLE"]
+        self.system = system
+        self.key = {"pk": {"S": "BENCH#same-calls"}, "sk": {"S": label}}
+        self.nonce_key = {"pk": {"S": "BENCH#nonce"}, "sk": {"S": label}}
+        self.label = label
         self.send = send
 
+    def _write(self, version: int) -> None:
+        item = {**ours.switch_item("bench", self.label, version), **self.key}
+        self.db.put_item(
+            TableName=self.control,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk) OR version = :v",
+            ExpressionAttributeValues={":v": {"N": str(version - 1)}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+
     def __call__(self) -> Any:
-        self.dynamo()
-        return self.send(True)
+        self.db.get_item(TableName=self.liveness, Key={"system": {"S": self.system}}, ConsistentRead=True)
+        found = self.db.get_item(TableName=self.control, Key=self.key, ConsistentRead=True).get("Item")
+        version = int(found["version"]["N"]) if found else 0
+        self._write(version + 1)  # the intent
+        self.db.update_item(
+            TableName=self.control,
+            Key=self.nonce_key,
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        answer = self.send(True)
+        self._write(version + 2)  # the record
+        return answer
 
 
 def same_calls_label(library: str) -> str:
@@ -207,7 +239,8 @@ def build(info: dict[str, Any]) -> tuple[dict[tuple[str, str], Callable[[], Any]
             try:
                 send = make(info["sims"][venue], info["theirs"][venue][THEIR_KEYS[label]])
                 impls[(venue, label)] = Equivalent(tables, info["system"], send)
-                impls[(venue, same_calls_label(label))] = SameCalls(tables, info["system"], send)
+                same = same_calls_label(label)
+                impls[(venue, same)] = SameCalls(env, info["system"], f"{venue}/{label}", send)
             except Exception as exc:  # a library that cannot talk to the simulator is reported
                 errors[f"{venue}/{label}"] = f"{type(exc).__name__}: {exc}"[:200]
     impls[("kraken", DYNAMO_ONLY)] = DynamoOnly(tables, info["system"], DYNAMO_ONLY_CALLS)
