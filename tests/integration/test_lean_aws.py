@@ -205,6 +205,7 @@ def test_throttle_5xx_and_damaged_answers_are_transient(canned: Any) -> None:
             (400, {"x-amzn-RequestId": "r1"}, throttle),
             (503, {}, b"<html>Service Unavailable</html>"),
             (200, {"x-amz-crc32": "1"}, b"{}"),
+            (200, {}, b"<html>a proxy's page</html>"),
             (200, {"x-amz-crc32": "2745614147"}, b"{}"),
         ]
     )
@@ -220,8 +221,10 @@ def test_throttle_5xx_and_damaged_answers_are_transient(canned: Any) -> None:
     assert unavailable.value.response["Error"]["Code"] == "503"
     with pytest.raises(bx.HTTPClientError) as damaged:
         client.get_item(TableName=TABLE, Key=KEY)
+    with pytest.raises(bx.HTTPClientError) as not_json:  # never "no item": that would read as a death
+        client.get_item(TableName=TABLE, Key=KEY)
     assert client.get_item(TableName=TABLE, Key=KEY) == {}  # crc32 of b"{}" is 2745614147
-    assert all(transient(e.value) for e in (throttled, unavailable, damaged))
+    assert all(transient(e.value) for e in (throttled, unavailable, damaged, not_json))
 
 
 # -- what a cold start loads -------------------------------------------------------------------------

@@ -247,8 +247,13 @@ class AwsJsonClient:
             raise HTTPClientError(error=ValueError(f"{operation} answer failed its CRC32 check"))
         parsed = _json(data)
         if 200 <= status < 300:
+            if parsed is None:
+                # Never read as "no item": an absent liveness row would look like a dead trader.
+                from botocore.exceptions import HTTPClientError
+
+                raise HTTPClientError(error=ValueError(f"{operation} answer is not a JSON object"))
             return parsed
-        raise self._error(operation, status, answer_headers, parsed)
+        raise self._error(operation, status, answer_headers, parsed or {})
 
     def _send(self, body: bytes, headers: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
         import urllib3
@@ -302,14 +307,16 @@ class AwsJsonClient:
         return self.exceptions.from_code(code)(response, operation)
 
 
-def _json(data: bytes) -> dict[str, Any]:
+def _json(data: bytes) -> dict[str, Any] | None:
+    """The answer's JSON object ({} for an empty body, as botocore reads it); None when it is not
+    one (an HTML page from a proxy: on an error, the status code is all there is to go on)."""
     if not data:
         return {}
     try:
         parsed = json.loads(data)
     except ValueError:
-        return {}  # an HTML page from a proxy: the status code is all there is to go on
-    return parsed if isinstance(parsed, dict) else {}
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def lean_clients(environ: Mapping[str, str]) -> tuple[AwsJsonClient, AwsJsonClient]:
