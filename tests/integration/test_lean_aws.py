@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 TABLE = "ControlTable"
 KEY = {"pk": {"S": "SWITCH#kraken"}, "sk": {"S": "main"}}
+REFUSED = "http://127.0.0.1:9"  # the discard port: nothing listens there (as the CLI tests use it)
 
 
 def _without_metadata(answer: dict[str, Any]) -> dict[str, Any]:
@@ -131,12 +132,6 @@ def test_secrets_as_boto3(aws: Any) -> None:
 # -- transport failures ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _client(endpoint: str, read_timeout_s: float = 2) -> AwsJsonClient:
     return AwsJsonClient(
         DYNAMODB,
@@ -179,7 +174,7 @@ def canned() -> Iterator[tuple[str, list[tuple[int, dict[str, str], bytes]]]]:
 
 def test_refused_connection_is_an_endpoint_error() -> None:
     with pytest.raises(bx.EndpointConnectionError) as info:
-        _client(f"http://127.0.0.1:{_free_port()}").get_item(TableName=TABLE, Key=KEY)
+        _client(REFUSED).get_item(TableName=TABLE, Key=KEY)
     assert transient(info.value)
 
 

@@ -13,11 +13,7 @@ import pytest
 from deadman.venues.errors import TransientError
 from deadman.venues.http import HttpTransport, PooledSession
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+REFUSED = "http://127.0.0.1:9"  # the discard port: nothing listens there (as the CLI tests use it)
 
 
 @pytest.fixture
@@ -57,7 +53,7 @@ def test_an_answer_and_a_kept_connection(venue: str) -> None:
 
 
 def test_a_refused_connection_is_transient_and_names_no_header() -> None:
-    transport = HttpTransport("gemini", f"http://127.0.0.1:{_free_port()}", timeout=(1.0, 1.0))
+    transport = HttpTransport("gemini", REFUSED, timeout=(1.0, 1.0))
     with pytest.raises(TransientError) as info:
         transport.post("/v1/heartbeat", body=b"", headers={"X-GEMINI-APIKEY": "secret-key"})
     assert "connection failed on /v1/heartbeat: NewConnectionError" in str(info.value)

@@ -214,9 +214,6 @@ class AwsJsonClient:
     def update_item(self, **params: Any) -> dict[str, Any]:
         return self.call("UpdateItem", params)
 
-    def delete_item(self, **params: Any) -> dict[str, Any]:
-        return self.call("DeleteItem", params)
-
     def query(self, **params: Any) -> dict[str, Any]:
         return self.call("Query", params)
 
@@ -242,16 +239,12 @@ class AwsJsonClient:
         crc = answer_headers.get("x-amz-crc32")
         if crc is not None and crc.isdigit() and int(crc) != zlib.crc32(data):
             # What botocore does with a damaged answer: treat it as lost (the stores retry it).
-            from botocore.exceptions import HTTPClientError
-
-            raise HTTPClientError(error=ValueError(f"{operation} answer failed its CRC32 check"))
+            raise self._transport_error(ValueError(f"{operation} answer failed its CRC32 check"))
         parsed = _json(data)
         if 200 <= status < 300:
             if parsed is None:
                 # Never read as "no item": an absent liveness row would look like a dead trader.
-                from botocore.exceptions import HTTPClientError
-
-                raise HTTPClientError(error=ValueError(f"{operation} answer is not a JSON object"))
+                raise self._transport_error(ValueError(f"{operation} answer is not a JSON object"))
             return parsed
         raise self._error(operation, status, answer_headers, parsed or {})
 
@@ -267,7 +260,8 @@ class AwsJsonClient:
         return answer.status, answer.headers, answer.data
 
     def _transport_error(self, exc: BaseException) -> Exception:
-        """botocore's exception for what urllib3 raised (botocore is loaded only now, on a failure)."""
+        """botocore's exception for what urllib3 raised, or for an answer that cannot be read
+        (HTTPClientError: lost, retried). botocore is loaded only now, on a failure."""
         import urllib3.exceptions as u3
         from botocore import exceptions as bx
 
