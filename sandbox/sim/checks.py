@@ -63,7 +63,7 @@ class Checks:
     p1_candidates: list[tuple[int, str]]
     lockouts: list[tuple[int, int]]
     overshoot_since: dict[str, int]
-    all_off: list[tuple[int, bool]]
+    off_samples: list[tuple[int, dict[str, int | None]]]
     traders: dict[str, Trader]
 
     def t(self, ms: int) -> int:
@@ -113,12 +113,13 @@ class Checks:
         until = item.get("disarmed_until_ms", {}).get("N")
         return item["mode"]["S"], int(until) if until is not None else None
 
-    def in_off_period(self, account: str, now: int) -> bool:
-        """The switch is in an off period that has not ended (one past its end re-arms at the next
+    def off_until(self, account: str, now: int) -> int | None:
+        """The end of the off period the switch is in, or None (one past its end re-arms at the next
         tick, and that tick rightly pages a trader still dead)."""
         mode, until = self.mode(account)
         row = self.switch_row(account) or {}
-        return mode == Mode.DISARMED.value and bool(row.get("off", {}).get("BOOL")) and (until or 0) > now
+        off = mode == Mode.DISARMED.value and bool(row.get("off", {}).get("BOOL"))
+        return until if off and until is not None and until > now else None
 
     def control_windows(self, action: str) -> list[tuple[int, int]]:
         """[started, ended) of each control call of this kind (ended = now while running)."""

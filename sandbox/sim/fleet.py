@@ -87,6 +87,7 @@ class Metric:
     at_ms: int
     name: str
     value: float
+    dims: dict[str, str] = field(default_factory=dict)
 
 
 class SimMetrics:
@@ -95,7 +96,7 @@ class SimMetrics:
         self._clock = clock
 
     def count(self, name: str, value: float = 1, **dims: str) -> None:
-        self._sink.append(Metric(self._clock(), name, value))
+        self._sink.append(Metric(self._clock(), name, value, dims))
 
     def gauge(self, name: str, value: float, unit: str = "Seconds", **dims: str) -> None:
         self._sink.append(Metric(self._clock(), name, value))

@@ -76,7 +76,8 @@ class Run(Verdicts):
         self.p1_candidates: list[tuple[int, str]] = []
         self.lockouts: list[tuple[int, int]] = []  # [first seen, last seen] of each lockout
         self.overshoot_since: dict[str, int] = {}
-        self.all_off: list[tuple[int, bool]] = []  # (when, every switch in an off period)
+        # (when, account -> the end of the off period it is in, None if it is in none)
+        self.off_samples: list[tuple[int, dict[str, int | None]]] = []
 
     def active(self, kinds: Iterable[str], t: int | None = None) -> list[Fault]:
         now = self.world.now_ms if t is None else t
@@ -266,7 +267,7 @@ class Run(Verdicts):
             self._check_timer(account, now)
             self._check_record(account, now)
         self.timeline.append((now, {a: len(o) for a, o in books.items()}))
-        self.all_off.append((now, all(self.in_off_period(a, now) for a in self.s.accounts)))
+        self.off_samples.append((now, {a: self.off_until(a, now) for a in self.s.accounts}))
         sim = self.fleet.sim
         if isinstance(sim, KrakenSim) and any(
             k.locked_until_ms is not None and k.locked_until_ms > now for k in sim._keys.values()

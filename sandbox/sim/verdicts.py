@@ -254,11 +254,22 @@ class Verdicts(Checks):
 
     def _off_periods(self) -> None:
         """Promise 6 for off periods: a trader away on purpose pages no one. A SystemDead counted while
-        every switch had been in an off period for the whole tick before it is a page nobody asked for."""
+        every switch its system gates had been in an off period for the whole tick before it, and
+        before that period's own end, is a page nobody asked for. The end is the period's own (the
+        table's `disarmed_until_ms`), not the sampling grid: a tick that judged at or after the end
+        rightly pages a trader still dead, however soon after the last sample that was."""
         span = self.timing.tick_ms + 1_000
         for metric in self.fleet.metrics:
             if metric.name != "SystemDead":
                 continue
-            seen = [off for at, off in self.all_off if metric.at_ms - span <= at <= metric.at_ms]
-            if seen and all(seen):
-                self.violate("P6 off period", f"the trader's death paged at {self.rel(metric.at_ms):.1f}s")
+            system = metric.dims.get("system", self.trader.system)
+            accounts = [a for a in self.s.accounts if self.trader_of(a).system == system]
+            seen = [ends for at, ends in self.off_samples if metric.at_ms - span <= at <= metric.at_ms]
+            if not seen or not accounts or not all(ends[a] is not None for ends in seen for a in accounts):
+                continue
+            ends_now = [seen[-1][a] for a in accounts]
+            if all(end is not None and end > metric.at_ms for end in ends_now):
+                self.violate(
+                    "P6 off period",
+                    f"{system}'s death paged at {self.rel(metric.at_ms):.1f}s, before its off period's end",
+                )

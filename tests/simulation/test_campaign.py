@@ -120,6 +120,8 @@ REGRESSIONS: dict[str, tuple[int, float]] = {
     ),
     "gemini heartbeats through a planned disarm are no false extension": (4864, 0.35),
     "gemini: orders on a key the operator deleted go by the venue's rule": (3937, 0.35),
+    "a death paged just after an off period's end is rightful (checker, sampling grid)": (7340188, 0.35),
+    "a death paged 0.1 s after a short off period's end is rightful (checker)": (7341892, 0.35),
 }
 
 
@@ -170,3 +172,20 @@ def test_a_sweep_in_the_runs_last_tick_need_not_be_on_record_yet() -> None:
     result = run.run()
     assert result.violations == []
     assert max(at for at, _, _, cause in run.cancels if cause == "sweep") > run.t(run.duration) - 1_000
+
+
+def test_a_page_inside_an_off_period_is_caught_whatever_the_sampling_grid() -> None:
+    """The off-period check judges a page by the period's own end, not by its samples: a SystemDead
+    counted 0.1 s before the end (no sample between) is a violation, one 0.1 s after it is not."""
+    from sandbox.sim.fleet import Metric
+
+    for offset, violates in ((-100, True), (100, False)):
+        run = Run(make_scenario(7341892))
+        result = run.run()
+        assert result.violations == []
+        off = next(c for c in run.fleet.controls if c.kwargs.get("off"))
+        end = int(off.result.until_ms)
+        run.fleet.metrics.append(Metric(end + offset, "SystemDead", 1, {"system": run.trader.system}))
+        run.result.violations.clear()
+        run._off_periods()
+        assert bool(run.result.violations) is violates, (offset, run.result.violations)
