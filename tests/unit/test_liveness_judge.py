@@ -104,19 +104,32 @@ def test_state_other_than_running_is_not_running_even_when_fresh(state: str) -> 
         {"beat_ms": [NOW]},
     ],
 )
-def test_malformed_rows_are_unreadable(overrides: dict[str, Any]) -> None:
+def test_malformed_rows_are_no_proof_of_life(overrides: dict[str, Any]) -> None:
+    """Hazard 3: a row that was read and is nonsense is the trader's row saying nothing - death
+    (the watchdog sweeps), not a failure of our plumbing (which would hold the watchdog back)."""
     result = verdict(row(**overrides))
-    assert result.verdict is Verdict.UNREADABLE
+    assert result.verdict is Verdict.MALFORMED
     assert not result.alive
     assert result.beat_ms is None
 
 
 def test_malformed_even_when_state_is_not_running() -> None:
-    assert verdict(row(state="stopped", beat_ms="x")).verdict is Verdict.UNREADABLE
+    assert verdict(row(state="stopped", beat_ms="x")).verdict is Verdict.MALFORMED
 
 
-def test_not_a_mapping_is_unreadable() -> None:
-    assert verdict(["beat_ms", NOW]).verdict is Verdict.UNREADABLE  # type: ignore[arg-type]
+def test_not_a_mapping_is_malformed() -> None:
+    assert verdict(["beat_ms", NOW]).verdict is Verdict.MALFORMED  # type: ignore[arg-type]
+
+
+def test_only_a_failed_read_is_unreadable() -> None:
+    from deadman.stores.liveness import LivenessReader, read_and_judge
+
+    class Failing:
+        def get_item(self, **kwargs: object) -> dict[str, object]:
+            raise OSError("connection reset")
+
+    failed = read_and_judge(LivenessReader("T", client=Failing()), "t", lambda: NOW, S, K)
+    assert failed.verdict is Verdict.UNREADABLE and failed.detail.startswith("read failed")
 
 
 def test_integral_decimal_with_exponent_is_an_integer() -> None:
@@ -142,7 +155,15 @@ def test_negative_windows_are_refused(s: int, k: int) -> None:
 
 
 def test_verdict_values_are_stable_strings() -> None:
-    assert {v.value for v in Verdict} == {"alive", "stale", "missing", "future", "unreadable", "not_running"}
+    assert {v.value for v in Verdict} == {
+        "alive",
+        "stale",
+        "missing",
+        "future",
+        "malformed",
+        "unreadable",
+        "not_running",
+    }
 
 
 def test_the_clock_is_read_after_a_slow_read() -> None:
@@ -181,3 +202,7 @@ def test_combine_needs_every_system_alive_and_anchors_on_the_oldest_beat() -> No
     # Unreadable wins over death: our own fault is never a reason to sweep.
     mixed = combine([("a", dead), ("b", unreadable)])
     assert mixed.verdict is Verdict.UNREADABLE and "read failed" in mixed.detail
+    # A malformed row is no proof of life: it never holds the watchdog back (hazard 3).
+    garbage = Liveness(Verdict.MALFORMED, None, None, "malformed row: beat_ms is not a number", at_ms=1_650)
+    assert combine([("a", a), ("b", garbage)]).verdict is Verdict.MALFORMED
+    assert not combine([("a", a), ("b", garbage)]).alive

@@ -11,8 +11,11 @@ One row per trading system in the LivenessTable (key `system`), written only by 
 
 The fleet reads the row strongly consistent and extends a venue's switch only if `judge` says
 ALIVE: state "running" and `-K <= now_ms - beat_ms <= S` by the fleet's clock (S = max staleness,
-K = skew bound). Every other verdict - stale, missing, in the future beyond K, unreadable, not
-running - is death, and an error while reading is UNREADABLE (fail closed, docs/design.md, promise 1).
+K = skew bound). Every other verdict - stale, missing, in the future beyond K, malformed, not
+running - is death (no proof of life: the watchdog sweeps). Only a read that failed is UNREADABLE:
+our own plumbing, so neither extended nor swept (fail closed, and never cancel on our own fault;
+docs/design.md, promises 1 and 3). A read that succeeded and returned nonsense is the trader's row
+saying nothing: MALFORMED, which is death like any other missing proof.
 
 Three ways to write the row:
 
@@ -44,7 +47,8 @@ class Verdict(StrEnum):
     STALE = "stale"
     MISSING = "missing"
     FUTURE = "future"
-    UNREADABLE = "unreadable"
+    MALFORMED = "malformed"  # read, but not a liveness row: no proof of life (death)
+    UNREADABLE = "unreadable"  # the read itself failed: our plumbing, not the trader's word
     NOT_RUNNING = "not_running"
 
 
@@ -76,15 +80,15 @@ def judge(item: Mapping[str, Any] | None, *, now_ms: int, max_staleness_ms: int,
     if item is None:
         return Liveness(Verdict.MISSING, None, None, "no liveness row")
     if not isinstance(item, Mapping):
-        return unreadable("row is not a map")
+        return malformed("row is not a map")
     state = item.get("state")
     if state is None:
-        return unreadable("state is missing")
+        return malformed("state is missing")
     if not isinstance(state, str):
-        return unreadable("state is not a string")
+        return malformed("state is not a string")
     beat_ms, problem = _as_epoch_ms(item.get("beat_ms"))
     if beat_ms is None:
-        return unreadable(f"beat_ms {problem}")
+        return malformed(f"beat_ms {problem}")
     age_ms = now_ms - beat_ms
     if state != RUNNING:
         return Liveness(Verdict.NOT_RUNNING, beat_ms, age_ms, f"state is {state[:40]!r}, not 'running'")
@@ -100,7 +104,13 @@ def judge(item: Mapping[str, Any] | None, *, now_ms: int, max_staleness_ms: int,
 
 
 def unreadable(detail: str) -> Liveness:
+    """The row could not be read (a store error): judged neither alive nor dead."""
     return Liveness(Verdict.UNREADABLE, None, None, detail)
+
+
+def malformed(detail: str) -> Liveness:
+    """A row was read and is not a liveness row: no proof of life."""
+    return Liveness(Verdict.MALFORMED, None, None, f"malformed row: {detail}")
 
 
 def _as_epoch_ms(value: object) -> tuple[int | None, str]:
@@ -119,10 +129,11 @@ def _as_epoch_ms(value: object) -> tuple[int | None, str]:
 
 
 def combine(verdicts: Sequence[tuple[str, Liveness]]) -> Liveness:
-    """One account gated on several trading systems: alive only if every one is. Any unreadable row
-    makes the whole unreadable (no extension, no sweep: fail closed, never cancel on our own fault);
-    else the first not alive decides (death). Alive: the oldest beat anchors the venue deadline.
-    One system: its verdict unchanged."""
+    """One account gated on several trading systems: alive only if every one is. A row that could
+    not be read makes the whole unreadable (no extension, no sweep: fail closed, never cancel on our
+    own fault); else the first not alive decides (death: a malformed row is no proof of life, so one
+    system's garbage never holds the watchdog back). Alive: the oldest beat anchors the venue
+    deadline and every freshness check after it. One system: its verdict unchanged."""
     if len(verdicts) == 1:
         return verdicts[0][1]
     at = max((v.at_ms for _, v in verdicts if v.at_ms is not None), default=None)
