@@ -227,15 +227,22 @@ class Story:
             "promise 4 (kill latches)",
             "orders rested after the kill were swept; no venue timer pushed after the ack",
         )
+        before = stack.kraken.timer_trigger_ms("main") or 0
         self.operator("arm", "--reason", "incident 42 resolved")
+        armed_at = time.monotonic()
+        # A new extension, not the timer the kill left running: it must move past that one.
         rearmed = wait_each(
             stack,
             [("kraken", "main")],
-            lambda k: (stack.kraken.timer_trigger_ms("main") or 0) > time.time() * 1000,
+            lambda k: (stack.kraken.timer_trigger_ms("main") or 0) > max(before, time.time() * 1000),
             10,
         )
+        when = rearmed[("kraken", "main")]
         line.check(
-            rearmed[("kraken", "main")] is not None, "arm", "switches extend again (the trader is alive)"
+            when is not None and when - armed_at <= self.sandbox.grace_s,
+            "arm",
+            f"switches extend again within one tick gap (Kraken's timer moved past the one the kill "
+            f"left, {fmt_s(None if when is None else when - armed_at)} after the arm)",
         )
 
     def maintenance(self) -> None:
@@ -246,10 +253,13 @@ class Story:
         disarm_s = 6
         code = self.operator("disarm", "--for", f"{disarm_s}s", "--reason", "planned restart")
         ends = time.monotonic() + disarm_s
+        deferred = time.time() * 1000 + disarm_s * 1000 + self.timing.native_bound_ms
+        trigger = stack.kraken.timer_trigger_ms("main") or 0
         line.check(
-            code == 0 and stack.kraken.timer_trigger_ms("main") is None,
+            code == 0 and abs(trigger - deferred) <= 3_000,
             "disarm",
-            "Kraken timer off at the venue (Gemini cannot be: the fleet heartbeats instead)",
+            "Kraken's timer deferred to the disarm's end + S + T + G: the book stays protected should "
+            "the fleet be gone when it ends (Gemini cannot be disarmed: the fleet heartbeats instead)",
         )
         self.trader.writer.stop_running()
         line.say("trader stops for its restart (state=stopped) during the disarm")

@@ -65,7 +65,7 @@ class SandboxTiming:
     skew_s: float = 1
     minute_s: float = 6  # the scheduler's "minute"
     run_s: float = 10  # RUN_SECONDS
-    lambda_timeout_s: float = 14
+    lambda_timeout_s: float = 24  # a spare waits up to a "minute" before its run: RUN_SECONDS + 14
 
     def env(self) -> dict[str, str]:
         return {

@@ -202,7 +202,9 @@ class Checks:
         if mode != Mode.ARMED.value:
             return False
         beat = self.last_beat(now, account)
-        if beat is not None and timer <= beat + self.bounds.native_ms:
+        # A disarm leaves the timer deferred to its end + S + T + G: as if the last beat came then.
+        anchor = max([beat or 0, *(end for end in self.disarm_ends() if end <= now)])
+        if anchor and timer <= anchor + self.bounds.native_ms:
             return False
         lookback = now - self.bounds.native_ms - 60_000
         if any(lookback <= self.disarm_starts(c) <= now for c in self.fleet.controls if c.action == "disarm"):
@@ -243,6 +245,18 @@ class Checks:
         later = [i.started_ms for i in self.fleet.invocations if i.started_ms > crashed_ms]
         back = min(later) if later else self.t(self.duration)
         return max(back, crashed_ms + 2 * tick + 10_000) + tick
+
+    def disarm_ends(self) -> list[int]:
+        """When each disarm asked for (now or planned) ends, answered or not."""
+        ends = []
+        for c in self.fleet.controls:
+            if c.action != "disarm":
+                continue
+            until = getattr(c.result, "until_ms", None)
+            if until is None:
+                until = self.disarm_starts(c) + int(c.kwargs.get("for_seconds", 0)) * 1000
+            ends.append(int(until))
+        return ends
 
     @staticmethod
     def disarm_starts(c: ControlCall) -> int:

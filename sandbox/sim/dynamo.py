@@ -929,6 +929,7 @@ _SUPPORTED: Final = {
         "ExpressionAttributeNames",
         "ExpressionAttributeValues",
         "ReturnValues",
+        "ReturnValuesOnConditionCheckFailure",
     },
     "DeleteItem": {
         "TableName",

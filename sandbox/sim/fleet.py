@@ -49,7 +49,9 @@ LIVENESS = "sim-liveness"
 CONTROL = "sim-control"
 SYSTEM = "trader"
 OPERATOR = "arn:aws:sts::123456789012:assumed-role/deadman-operator/sim"
-MAX_CONTAINERS = 2  # the refresher's reserved concurrency in template.yaml
+MAX_CONTAINERS = (
+    4  # the refresher's reserved concurrency in template.yaml: a loop, two spares, a newcomer leaving
+)
 LAMBDA_TIMEOUT_MS = 300_000
 POLL_MS = 200  # how often the venues' own timers are looked at
 
@@ -133,16 +135,17 @@ class SimSecrets:
         self.max_age_ms = max_age_ms
         self._cache: dict[str, tuple[int, str, VenueSecret]] = {}
 
-    def get(self, venue: str) -> VenueSecret:
-        return self._fetch(venue, force=False)
+    def get(self, venue: str, *, max_age_ms: int | None = None) -> VenueSecret:
+        return self._fetch(venue, force=False, max_age_ms=max_age_ms)
 
     def refresh(self, venue: str) -> VenueSecret:
         return self._fetch(venue, force=True)
 
-    def _fetch(self, venue: str, *, force: bool) -> VenueSecret:
+    def _fetch(self, venue: str, *, force: bool, max_age_ms: int | None = None) -> VenueSecret:
         world = self.fleet.world
         cached = self._cache.get(venue)
-        if cached is not None and not force and world.now_ms - cached[0] < self.max_age_ms:
+        limit = self.max_age_ms if max_age_ms is None else min(self.max_age_ms, max_age_ms)
+        if cached is not None and not force and world.now_ms - cached[0] < limit:
             return cached[2]
         latency, fail = self.fleet.secrets_fault()
         world.sleep_ms(latency)

@@ -140,7 +140,7 @@ class Scenario:
 
 
 def _operator(
-    rng: random.Random, plans: random.Random, offs: random.Random
+    rng: random.Random, plans: random.Random, offs: random.Random, timers: random.Random
 ) -> list[tuple[int, str, dict[str, Any]]]:
     """What the operator does in a scenario without a hazard: a kill (and an arm), or a disarm (planned,
     or an off period), perhaps raced by a kill."""
@@ -158,6 +158,8 @@ def _operator(
             disarm.update(reason="sim: planned disarm", starts_in_ms=plans.randrange(10_000, 60_000))
         if offs.random() < 0.3:  # declared an off period: the same switching, no death alarm
             disarm.update(off=True, reason=str(disarm["reason"]).replace("disarm", "off period"))
+        if timers.random() < 0.25:  # the venue timer switched off rather than deferred to the end
+            disarm.update(timer_off=True)
         controls.append((at, "disarm", disarm))
         if rng.random() < 0.3:
             controls.append((at + rng.randrange(0, 3_000), "kill", {"reason": "sim: kill races disarm"}))
@@ -170,6 +172,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
     # their own, so that every earlier seed still names the scenario it always did.
     plans = random.Random(f"plans-{seed}")
     offs = random.Random(f"off-{seed}")  # off periods, added later still: a stream of their own too
+    timers = random.Random(f"timer-{seed}")  # disarms that switch the venue timer off, not defer it
     venue = VENUES[seed % 3]
     accounts = ["a"] if rng.random() < 0.7 else ["a", "b"]
     trader = rng.choice(["healthy", "healthy", "death", "zombie", "stopped", "hang", "flap", "restart"])
@@ -186,7 +189,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
         faults.append(
             Fault(kind, start, min(start + length, DURATION_MS - SETTLE_MS), rng.choice([0.3, 0.6, 1.0]))
         )
-    controls = _operator(rng, plans, offs)
+    controls = _operator(rng, plans, offs, timers)
     hazard = ""
     if rng.random() < hazard_share:
         hazard = rng.choice(sorted(h for h, venues in HAZARD_VENUES.items() if venue in venues))
@@ -202,6 +205,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
                         "reason": "sim: planned maintenance",
                         "for_seconds": (ends - begins) // 1000 + 60,
                         "starts_in_ms": 30_000,
+                        "timer_off": True,  # Kraken cancels on the engine's return with a timer armed
                     },
                 )
             )

@@ -686,7 +686,9 @@ def test_refreshers(template: dict[str, Any]) -> None:
             "Fn::Equals": [{"Ref": f"Enable{CAP[venue]}"}, "true"]
         }
         assert props["Environment"]["Variables"]["VENUE"] == venue
-        assert props["ReservedConcurrentExecutions"] == 2, "one loop + one newcomer"
+        assert props["ReservedConcurrentExecutions"] == 4, (
+            "a loop, its standby, one queued, a newcomer leaving"
+        )
         assert props["Timeout"] == run_seconds + 60, "the loop must end well before Lambda kills it"
         assert props["EventInvokeConfig"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
         (event,) = props["Events"].values()

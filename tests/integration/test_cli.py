@@ -143,7 +143,22 @@ def test_operator_story_with_exit_codes(
     )
     assert code == 0
     body = json.loads(out)
-    assert body["for_seconds"] == 1800 and [s["venue_timer"] for s in body["switches"]] == ["off"]
+    # Deferred by default: the timer fires S + T + G after the end, should the fleet be gone then.
+    assert body["for_seconds"] == 1800 and [s["venue_timer"] for s in body["switches"]] == ["deferred"]
+    code, out, _ = run(
+        capsys,
+        "--json",
+        "disarm",
+        *ep,
+        "--for",
+        "30m",
+        "--timer-off",
+        "--reason",
+        "kraken maintenance",
+        "--venue",
+        "kraken",
+    )
+    assert code == 0 and [s["venue_timer"] for s in json.loads(out)["switches"]] == ["off"]
 
     code, _, err = run(capsys, "disarm", *ep, "--for", "3h", "--reason", "too long")
     assert code == cli_common.EXIT_USAGE and "between 1 and 3600" in err
@@ -560,9 +575,10 @@ def test_break_glass_refuses_a_missing_or_malformed_keys_file(
 def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_off(
     sandbox: tuple[Stack, LocalApi], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Kraken announces engine maintenance: the operator plans a disarm ahead. Nothing changes until
-    the window; the first tick in it disarms the switch and switches Kraken's timer off; arm cancels
-    a plan not yet begun."""
+    """Kraken announces engine maintenance: the operator plans a disarm ahead, with the timer off (an
+    armed timer cancels every order when the engine returns). Nothing changes until the window; the
+    first tick in it disarms the switch and switches Kraken's timer off; arm cancels a plan not yet
+    begun."""
     from deadman.edges.wiring import refresher_from_env
 
     stack, api = sandbox
@@ -585,6 +601,7 @@ def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_
         "30m",
         "--from",
         "+2s",
+        "--timer-off",
         "--reason",
         "kraken maint",
     )

@@ -25,6 +25,7 @@ from deadman.stores.nonces import DynamoNonceSource
 from deadman.stores.switches import SwitchStore
 from deadman.venues import hyperliquid as hyperliquid_venue
 from deadman.venues import kraken as kraken_venue
+from sandbox.demo import timing_of
 from sandbox.local_api import LocalApi
 from sandbox.stack import CONTROL_TABLE, HL_USERS, KRAKEN_KEY, FakeContext, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
@@ -162,8 +163,8 @@ def test_sample_events_drive_every_route_and_audit_the_caller(stack: Stack, api:
     assert status == 200, body
     assert body["for_seconds"] == 1800 and body["until_ms"] - body["at_ms"] == 1_800_000
     timers = {(s["venue"], s["account"]): s["venue_timer"] for s in body["switches"]}
-    assert timers[("kraken", "main")] == "off"
-    assert timers[("hyperliquid", "main")] == "off"
+    assert timers[("kraken", "main")] == "deferred"
+    assert timers[("hyperliquid", "main")] == "deferred"
     assert timers[("gemini", "main")] == "not_supported"
     assert any("Gemini cannot be disarmed" in n for n in body["notes"])
 
@@ -444,9 +445,11 @@ def test_kill_uses_the_dedicated_kill_key(stack: Stack, api: LocalApi) -> None:
 
     status, body = call(api, "POST", "/kill", {"reason": "kill key", "venues": ["kraken"]})
 
-    assert status == 200, body
+    assert status == 200, json.dumps(body)
     assert body["switches"][0]["cancelled_count"] == 1
     assert stack.kraken.open_orders("main") == {}
+    # The kill key may only cancel: the book is not listed, and the answer says so.
+    assert body["switches"][0]["attempts"][-1]["confirmed"].startswith("not listed")
 
 
 def test_kill_outwaits_an_extension_in_flight_and_sweeps_its_zombie_order(
@@ -523,9 +526,11 @@ def test_kill_racing_running_refreshers_wins_and_nothing_extends_after_the_ack(
 # -- disarm ---------------------------------------------------------------------------------------------
 
 
-def test_disarm_switches_venue_timers_off_and_expiry_rearms(
+def test_disarm_defers_venue_timers_to_its_end_and_expiry_rearms(
     stack: Stack, api: LocalApi, trader: ToyTrader
 ) -> None:
+    """Hazard 5: the timers are not left off but deferred to the disarm's end + S + T + G, so a book
+    is protected after the end even if the fleet is gone by then."""
     trader.start_beating(0.3)
     stack.start_scheduler()
     assert wait(lambda: stack.kraken.timer_trigger_ms("main") and stack.hyperliquid.scheduled(HL_MAIN), 8)
@@ -533,11 +538,11 @@ def test_disarm_switches_venue_timers_off_and_expiry_rearms(
     status, body = call(api, "POST", "/disarm", {"reason": "deploy", "for_seconds": 2})
 
     assert status == 200, body
-    assert stack.kraken.timer_trigger_ms("main") is None
-    assert stack.hyperliquid.scheduled(HL_MAIN) is None
+    deferred = body["until_ms"] + timing_of(stack.timing).native_bound_ms
+    assert stack.hyperliquid.scheduled(HL_MAIN) == deferred
+    kraken = stack.kraken.timer_trigger_ms("main")
+    assert kraken is not None and deferred - 3_000 <= kraken <= deferred + 1_000  # whole seconds, aimed early
     assert {s["venue_timer"] for s in body["switches"] if s["venue"] == "gemini"} == {"not_supported"}
-    # While disarmed no tick switches a timer back on.
-    assert wait(lambda: stack.kraken.timer_trigger_ms("main") is not None, 1.0) is None
     # At the end the refresher re-arms by itself, audited, and extends again for the live trader.
     assert wait(lambda: any(e["action"] == "auto-arm" for e in audit("kraken", "main", 10)), 5)
     assert wait(lambda: stack.kraken.timer_trigger_ms("main") is not None, 3)

@@ -137,7 +137,7 @@ def test_dynamodb_unreachable_means_no_extension(stack: Stack) -> None:
     r = refresher("kraken", switches=SwitchStore(CONTROL_TABLE, client=dead_ddb))
     report = r.tick()
     assert report.accounts, report
-    assert "nothing recent known: no action" in report.accounts[0].note
+    assert "nothing it may act on is known: no action" in report.accounts[0].note
     assert report.accounts[0].extended_to_ms is None and report.accounts[0].swept is None
     assert stack.kraken.timer_trigger_ms("main") is None
 

@@ -1,14 +1,16 @@
-"""The lease behind 'one loop per venue': take, hand over, expire - against moto's DynamoDB."""
+"""The lease behind 'one loop per venue, a spare always ready': join, hand over, take over, release -
+against moto's DynamoDB (the conditional writes and the items their refusals carry are DynamoDB's)."""
 
 from __future__ import annotations
 
 import boto3
 import pytest
 
-from deadman.stores.lease import Lease, Renewal, Role
+from deadman.stores.lease import SPARE_POLL_MS, Lease, Renewal, Role
 from sandbox.venues.common import VirtualClock
 
 TABLE = "ControlTable"
+TTL_MS = 18_000
 
 
 @pytest.fixture
@@ -17,50 +19,59 @@ def ddb(stack_tables):
 
 
 def lease(ddb, owner: str, clock: VirtualClock, venue: str = "kraken") -> Lease:
-    return Lease(TABLE, venue, owner, clock=clock, ttl_ms=30_000, client=ddb)
+    return Lease(TABLE, venue, owner, clock=clock, ttl_ms=TTL_MS, client=ddb)
 
 
-def test_first_invocation_becomes_the_loop_second_successor_third_leaves(ddb) -> None:
+def test_a_loop_a_standby_one_queued_the_fourth_leaves(ddb) -> None:
     clock = VirtualClock()
-    a, b, c = (lease(ddb, name, clock) for name in "abc")
+    a, b, c, d = (lease(ddb, name, clock) for name in "abcd")
     assert a.join() is Role.LOOP
-    assert b.join() is Role.SUCCESSOR
-    assert c.join() is Role.LEAVE
+    assert b.join() is Role.SPARE
+    assert c.join() is Role.SPARE
+    assert d.join() is Role.LEAVE
     # Other venues have their own lease.
-    assert lease(ddb, "d", clock, venue="gemini").join() is Role.LOOP
+    assert lease(ddb, "e", clock, venue="gemini").join() is Role.LOOP
 
 
-def test_loop_hands_over_at_its_tick_boundary_and_successor_owns(ddb) -> None:
+def test_the_loop_offers_the_lease_and_the_standby_takes_it(ddb) -> None:
     clock = VirtualClock()
-    a, b = lease(ddb, "a", clock), lease(ddb, "b", clock)
-    assert a.join() is Role.LOOP
-    assert a.renew() is Renewal.KEEP
-    assert b.join() is Role.SUCCESSOR
-    assert a.renew() is Renewal.HANDED_OVER
-    assert b.await_ownership(timeout_ms=1000, sleep=lambda s: clock.advance(int(s * 1000)))
-    assert b.renew() is Renewal.KEEP
+    a, b, c = (lease(ddb, name, clock, venue="hyperliquid") for name in "abc")
+    assert a.join() is Role.LOOP and b.join() is Role.SPARE and c.join() is Role.SPARE
+    assert a.renew() is Renewal.KEEP and a.queue_ready
+    polled: list[bool | None] = []
+
+    def sleep(seconds: float) -> None:
+        clock.advance(int(seconds * 1000))
+        if not polled:
+            polled.append(b.poll())
+
+    assert a.hand_over(tick_at_ms=clock() + 10_000, sleep=sleep)
+    assert polled == [True] and b.tick_at_ms is not None
     assert a.renew() is Renewal.LOST  # the old loop can never tick again
+    assert b.renew() is Renewal.KEEP
+    assert c.poll() is None and c.last is not None and c.last.standby == "c"
 
 
-def test_successor_takes_over_a_loop_that_stopped_renewing(ddb) -> None:
+def test_the_standby_takes_over_a_loop_that_stopped_renewing(ddb) -> None:
     clock = VirtualClock()
-    a, b = lease(ddb, "a", clock), lease(ddb, "b", clock)
+    a, b = lease(ddb, "a", clock, venue="gemini"), lease(ddb, "b", clock, venue="gemini")
     assert a.join() is Role.LOOP
-    assert b.join() is Role.SUCCESSOR
+    assert b.join() is Role.SPARE
     waited: list[float] = []
 
     def sleep(seconds: float) -> None:
         waited.append(seconds)
         clock.advance(int(seconds * 1000))
 
-    assert b.await_ownership(timeout_ms=60_000, sleep=sleep)
-    assert 29 <= sum(waited) <= 31  # took over when a's lease ran out, not before
+    assert b.wait_turn(sleep=sleep, must_leave=lambda: False)
+    # Took over when a's lease ran out, not before, and within a poll of it.
+    assert TTL_MS / 1000 <= sum(waited) <= (TTL_MS + SPARE_POLL_MS) / 1000
     assert a.renew() is Renewal.LOST
 
 
 def test_released_lease_is_taken_at_once(ddb) -> None:
     clock = VirtualClock()
-    a, b = lease(ddb, "a", clock), lease(ddb, "b", clock)
+    a, b = lease(ddb, "a", clock, venue="okx"), lease(ddb, "b", clock, venue="okx")
     assert a.join() is Role.LOOP
     a.release()
     assert b.join() is Role.LOOP

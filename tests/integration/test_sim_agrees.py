@@ -509,7 +509,7 @@ def disarm_checks(rec: Record) -> tuple[int | None, int | None]:
     end. Returns (the disarm's end -> every order gone, the last beat -> every order gone)."""
     disarm = rec.calls["disarm"]
     assert disarm.body["ok"], disarm.body
-    assert [s["venue_timer"] for s in disarm.body["switches"]] == ["off"], disarm.body
+    assert [s["venue_timer"] for s in disarm.body["switches"]] == ["deferred"], disarm.body
     until = disarm.body["until_ms"] - rec.origin
     assert rec.false_fires(lambda t: t < until) == [], rec.side
     assert rec.last_beat_ms is not None and rec.last_beat_ms < until

@@ -279,8 +279,13 @@ TTL_MS = 300
 lease_ops = st.lists(
     st.one_of(
         st.tuples(st.just("advance"), st.sampled_from([0, 1, 50, 150, 299, 300, 301, 700])),
-        st.tuples(st.sampled_from(["join", "renew", "release"]), st.sampled_from(["A", "B", "C"])),
-        st.tuples(st.just("await"), st.sampled_from(["A", "B", "C"]), st.sampled_from([0, 100, 250, 600])),
+        st.tuples(
+            st.sampled_from(["join", "renew", "release", "poll", "offer"]),
+            st.sampled_from(["A", "B", "C", "D"]),
+        ),
+        st.tuples(
+            st.just("await"), st.sampled_from(["A", "B", "C", "D"]), st.sampled_from([0, 100, 250, 600])
+        ),
     ),
     min_size=1,
     max_size=16,
@@ -303,7 +308,12 @@ def lease_step(leases: dict[str, Lease], clock: Clock, op: tuple[Any, ...]) -> A
         clock.now += op[1]
         return None
     if op[0] == "await":
-        return call(lambda: leases[op[1]].await_ownership(timeout_ms=op[2], sleep=clock.sleep))
+        start = clock.now
+        return call(
+            lambda: leases[op[1]].wait_turn(sleep=clock.sleep, must_leave=lambda: clock.now - start >= op[2])
+        )
+    if op[0] == "offer":
+        return call(lambda: leases[op[1]].hand_over(tick_at_ms=clock.now + 1_000, sleep=clock.sleep))
     return call(getattr(leases[op[1]], op[0]))
 
 
@@ -313,7 +323,7 @@ def test_lease_races_match_moto(moto: Any, ops: list[tuple[Any, ...]]) -> None:
     with pair(moto) as p:
         clocks = (Clock(1_000_000), Clock(1_000_000))
         sides = [
-            {o: Lease(p.control, "kraken", o, clock=clock, ttl_ms=TTL_MS, client=c) for o in "ABC"}
+            {o: Lease(p.control, "kraken", o, clock=clock, ttl_ms=TTL_MS, client=c) for o in "ABCD"}
             for clock, c in zip(clocks, (p.moto, p.fake), strict=True)
         ]
         key = {"pk": {"S": "LEASE#kraken"}, "sk": {"S": "#"}}
@@ -325,24 +335,25 @@ def test_lease_races_match_moto(moto: Any, ops: list[tuple[Any, ...]]) -> None:
         assert p.fake.validation_errors == []
 
 
-def test_lease_handover_moves_the_successor_into_holder() -> None:
-    """`SET holder = next_holder ... REMOVE next_holder`: the right-hand side reads the old item."""
+def test_a_taken_offer_moves_the_queued_spare_into_the_standbys_place() -> None:
+    """The take's one write: holder, the queued spare as standby, the offer and the queue gone."""
     fake = FakeDynamo()
     fake.create_table("Control", "pk", "sk", "expires_at")
     clock = Clock(10_000)
-    a = Lease("Control", "kraken", "A", clock=clock, ttl_ms=TTL_MS, client=fake)
-    b = Lease("Control", "kraken", "B", clock=clock, ttl_ms=TTL_MS, client=fake)
-    assert a.join().value == "loop"
-    assert b.join().value == "successor"
-    assert a.renew().value == "handed_over"
+    a, b, c = (Lease("Control", "kraken", o, clock=clock, ttl_ms=TTL_MS, client=fake) for o in "ABC")
+    assert [x.join().value for x in (a, b, c)] == ["loop", "spare", "spare"]
+    assert a.renew().value == "keep"
+    assert a.hand_over(tick_at_ms=11_000, sleep=lambda s: b.poll())
     row = fake.get_raw("Control", {"pk": {"S": "LEASE#kraken"}, "sk": {"S": "#"}})
     assert row == {
         "pk": {"S": "LEASE#kraken"},
         "sk": {"S": "#"},
         "holder": {"S": "B"},
         "holder_until_ms": {"N": str(10_000 + TTL_MS)},
+        "standby": {"S": "C"},
+        "standby_until_ms": {"N": str(10_000 + 3_000)},
     }
-    assert b.await_ownership(timeout_ms=1000, sleep=clock.sleep)
+    assert b.tick_at_ms == 11_000
 
 
 # -- DynamoNonceSource --------------------------------------------------------------------------------

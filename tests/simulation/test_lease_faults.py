@@ -1,24 +1,24 @@
-"""The venue lease under store faults and awkward timing, in virtual time on FakeDynamo.
+"""The venue lease - a holder, a standby, one queued - under store faults and awkward timing, in
+virtual time on FakeDynamo.
 
-Every test runs on a plain clock that only moves when FakeDynamo's latency hook or the fake
-`sleep` handed to `await_ownership` moves it, so each interleaving is exact and reproducible.
+Every test runs on a plain clock that only moves when FakeDynamo's latency hook or a test's `sleep`
+moves it, so each interleaving is exact and reproducible.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import pairwise
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from deadman.stores.lease import SUCCESSOR_REFRESH_MS, SUCCESSOR_TTL_MS, Lease, Renewal, Role
+from deadman.stores.lease import OFFER_MS, SPARE_POLL_MS, SPARE_TTL_MS, Lease, Renewal, Role
 from sandbox.sim.dynamo import CallFault, FakeDynamo
 
 TABLE = "Control"
 KEY = {"pk": {"S": "LEASE#kraken"}, "sk": {"S": "#"}}
 T0 = 1_000_000
-TTL_MS = 60_000
+TTL_MS = 18_000
 
 
 class Clock:
@@ -58,112 +58,143 @@ class World:
         return {k: next(iter(v.values())) for k, v in item.items() if k not in ("pk", "sk")}
 
 
-def loop_and_successor(world: World, ttl_ms: int = TTL_MS) -> tuple[Lease, Lease]:
-    a, b = world.lease("A", ttl_ms), world.lease("B")
+def chain(world: World) -> tuple[Lease, Lease, Lease]:
+    a, b, c = world.lease("A"), world.lease("B"), world.lease("C")
     assert a.join() is Role.LOOP
-    assert b.join() is Role.SUCCESSOR
-    return a, b
-
-
-def test_renew_judges_both_conditions_at_one_now() -> None:
-    """B's registration lapses while renew's first UpdateItem is in flight. Judged at the one `:now`
-    taken before the calls, B was alive: the keep fails and the handover succeeds, so renew's answer
-    matches the row. With a `:now` per call both would fail and renew would say LOST while the row
-    still names A as holder (and A would stop ticking with nobody to take over)."""
-    world = World()
-    a, b = loop_and_successor(world)
-    registered_until = int(world.row()["next_until_ms"])
-    world.clock.now = registered_until - 500
-    start = world.clock.now
-    writes = world.fake.calls[("UpdateItem", TABLE)]
-    world.script = [CallFault(latency_ms=2_000), CallFault(latency_ms=2_000)]
-    outcome = a.renew()
-    assert world.fake.calls[("UpdateItem", TABLE)] == writes + 2  # the keep, then the handover
-    assert world.clock.now == start + 4_000 > registered_until  # lapsed between the writes
-    assert outcome is not Renewal.LOST
-    assert outcome is Renewal.HANDED_OVER
-    assert world.row() == {"holder": "B", "holder_until_ms": str(start + TTL_MS)}
-    assert a.held_until_ms is None
-    assert b.await_ownership(timeout_ms=1_000, sleep=world.clock.sleep)
-
-
-def test_lost_handover_answer_then_renew_again_says_lost() -> None:
-    world = World()
-    a, b = loop_and_successor(world)
-    joined_until = a.held_until_ms
-    world.clock.now += 1_000
-    handover_at = world.clock.now
-    world.script = [None, CallFault(error="lost_answer")]  # the keep fails, the handover is lost
-    with pytest.raises(ReadTimeoutError):
-        a.renew()
-    assert world.row() == {"holder": "B", "holder_until_ms": str(handover_at + TTL_MS)}
-    assert a.held_until_ms == joined_until  # the last write DynamoDB confirmed
-    assert a.renew() is Renewal.LOST
-    assert a.held_until_ms is None
-    assert b.await_ownership(timeout_ms=1_000, sleep=world.clock.sleep)
-    assert b.held_until_ms == handover_at + TTL_MS
-
-
-def test_a_dead_successor_is_not_handed_the_lease() -> None:
-    world = World()
-    a, _ = loop_and_successor(world)
-    world.clock.now += SUCCESSOR_TTL_MS + 1  # B registered and never refreshed
-    assert a.renew() is Renewal.KEEP
+    assert b.join() is Role.SPARE
+    assert c.join() is Role.SPARE
     row = world.row()
-    assert row["holder"] == "A"
-    assert row["holder_until_ms"] == str(world.clock.now + TTL_MS)
-    assert a.held_until_ms == world.clock.now + TTL_MS
-    # and the stale registration does not block the next newcomer
-    assert world.lease("C").join() is Role.SUCCESSOR
+    assert (row["holder"], row["standby"], row["queued"]) == ("A", "B", "C")
+    return a, b, c
 
 
-def test_a_polling_successor_stays_fresh_and_is_handed_over_late() -> None:
+def test_a_loop_a_standby_one_queued_and_the_fourth_leaves() -> None:
     world = World()
-    a, b = loop_and_successor(world)
-    poll_ms = 100
-    handover_after_ms = 2 * SUCCESSOR_TTL_MS  # long after B's first registration lapsed
-    seen_until: list[int] = []
-    renewals: list[Renewal] = []
+    chain(world)
+    assert world.lease("D").join() is Role.LEAVE
+    # Other venues have their own lease.
+    other = Lease(TABLE, "gemini", "E", clock=world.clock, ttl_ms=TTL_MS, client=world.fake)
+    assert other.join() is Role.LOOP
+
+
+def test_the_queued_spare_moves_the_chain_on_at_the_holders_next_tick() -> None:
+    """A renews after its tick and sees B standing by and C queued: it offers the lease to B, B
+    takes it at its next poll (ticking at A's cadence), C becomes the standby, A returns."""
+    world = World()
+    a, b, c = chain(world)
+    world.clock.now += 500
+    assert a.renew() is Renewal.KEEP
+    assert a.spare_ready and a.queue_ready
+    polls: list[bool | None] = []
+
+    def sleep(seconds: float) -> None:  # A waits for the answer; B polls meanwhile
+        world.clock.sleep(seconds)
+        if not polls:
+            polls.append(b.poll())
+
+    assert a.hand_over(tick_at_ms=T0 + 10_000, sleep=sleep)
+    assert polls == [True]
+    assert b.tick_at_ms == T0 + 10_000
+    assert b.held_until_ms is not None and a.held_until_ms is None
+    row = world.row()
+    assert (row["holder"], row["standby"]) == ("B", "C")
+    assert "queued" not in row and "offer_to" not in row
+    assert a.renew() is Renewal.LOST  # the old loop never ticks again
+    assert c.poll() is None  # C now waits as the standby
+    assert world.row()["standby"] == "C"
+
+
+def test_a_standby_that_died_is_never_handed_the_lease() -> None:
+    """Hazard 10: B registered and died. Offered while its registration was still fresh, it never
+    takes the lease: A withdraws the offer after OFFER_MS and ticks on; once B's registration has
+    lapsed no offer goes to it at all."""
+    world = World()
+    a, _, _ = chain(world)
+    assert a.renew() is Renewal.KEEP
+    assert not a.hand_over(tick_at_ms=T0 + 10_000, sleep=world.clock.sleep)
+    assert world.clock.now >= T0 + OFFER_MS
+    row = world.row()
+    assert row["holder"] == "A" and "offer_to" not in row
+    assert int(row["holder_until_ms"]) > world.clock.now
+    world.clock.now += SPARE_TTL_MS + 1
+    assert a.renew() is Renewal.KEEP
+    assert not a.spare_ready  # B lapsed: nothing to offer
+    assert not a.hand_over(tick_at_ms=T0 + 20_000, sleep=world.clock.sleep)
+
+
+def test_a_standby_takes_over_a_holder_that_stopped_renewing_within_one_poll() -> None:
+    """Hazard 11: A crashes right after a renewal. B takes the lease once it has run out, at its
+    first poll after that (never before), C becomes the standby."""
+    world = World()
+    a, b, c = chain(world)
+    world.clock.now += 300
+    assert a.renew() is Renewal.KEEP
+    assert a.held_until_ms is not None
+    lapses = a.held_until_ms
 
     def sleep(seconds: float) -> None:
         world.clock.sleep(seconds)
-        row = world.row()
-        if "next_until_ms" in row:
-            seen_until.append(int(row["next_until_ms"]))
-        if not renewals and world.clock.now >= T0 + handover_after_ms:
-            renewals.append(a.renew())  # the loop's tick boundary
+        c.poll()  # C keeps its own registration fresh meanwhile
 
-    assert b.await_ownership(timeout_ms=4 * SUCCESSOR_TTL_MS, sleep=sleep, poll_ms=poll_ms)
-    assert renewals == [Renewal.HANDED_OVER]
+    assert b.wait_turn(sleep=sleep, must_leave=lambda: False)
+    assert lapses < world.clock.now <= lapses + SPARE_POLL_MS + 100
+    assert b.tick_at_ms is None  # taken from a crashed holder: tick at once
+    row = world.row()
+    assert (row["holder"], row["standby"]) == ("B", "C") and "queued" not in row
+
+
+def test_the_queued_spare_takes_over_when_holder_and_standby_are_both_gone() -> None:
+    world = World()
+    a, _, c = chain(world)
+    assert a.held_until_ms is not None
+    assert c.wait_turn(sleep=world.clock.sleep, must_leave=lambda: False)
+    assert world.clock.now > a.held_until_ms
+    assert world.row()["holder"] == "C"
+
+
+def test_a_lost_answer_on_taking_the_offer_is_learnt_at_the_next_poll() -> None:
+    world = World()
+    a, b, _ = chain(world)
+    assert a.renew() is Renewal.KEEP
+    offered: list[bool | None] = []
+
+    def sleep(seconds: float) -> None:
+        world.clock.sleep(seconds)
+        if not offered:
+            world.script = [None, CallFault(error="lost_answer")]  # the refresh, then the take
+            with pytest.raises(ReadTimeoutError):
+                b.poll()
+            offered.append(b.poll())  # its refresh fails (B holds now): the item says so
+
+    assert a.hand_over(tick_at_ms=T0 + 10_000, sleep=sleep)
+    assert offered == [True]
     assert world.row()["holder"] == "B"
-    assert b.held_until_ms == T0 + handover_after_ms + TTL_MS
-    registrations = sorted(set(seen_until))
-    assert registrations[0] == T0 + SUCCESSOR_TTL_MS
-    assert len(registrations) >= handover_after_ms // SUCCESSOR_REFRESH_MS
-    steps = [later - earlier for earlier, later in pairwise(registrations)]
-    assert all(SUCCESSOR_REFRESH_MS <= step <= SUCCESSOR_REFRESH_MS + poll_ms for step in steps), steps
 
 
-def test_await_ownership_rides_out_store_errors() -> None:
-    failing_reads = 15  # 1.5 s of failed polls: longer than a refresh, shorter than the TTL
-    reads = 0
+def test_waiting_rides_out_store_errors() -> None:
+    failing = 6  # six failed polls: longer than a registration lasts, and the spare still gets its turn
 
     def fault(op: str, table: str) -> CallFault | None:
-        nonlocal reads
-        if op == "GetItem":
-            reads += 1
-            if reads <= failing_reads:
-                return CallFault(error="internal")
+        nonlocal failing
+        if op == "UpdateItem" and failing > 0 and world.clock.now > T0:
+            failing -= 1
+            return CallFault(error="internal")
         return None
 
     world = World(fault)
-    a, b = loop_and_successor(world, ttl_ms=5_000)  # A then dies: its lease runs out at T0 + 5 s
-    assert b.await_ownership(timeout_ms=20_000, sleep=world.clock.sleep)
-    assert b.store_errors == failing_reads
+    a, b, _ = chain(world)
     assert a.held_until_ms is not None
-    assert world.clock.now > a.held_until_ms
-    assert world.row() == {"holder": "B", "holder_until_ms": str(world.clock.now + TTL_MS)}
-    assert b.held_until_ms == world.clock.now + TTL_MS
+    assert b.wait_turn(sleep=world.clock.sleep, must_leave=lambda: False)
+    assert b.store_errors >= 1
+    assert world.row()["holder"] == "B"
+
+
+def test_a_spare_that_must_leave_gives_up_its_place() -> None:
+    world = World()
+    _, b, c = chain(world)
+    assert not b.wait_turn(sleep=world.clock.sleep, must_leave=lambda: True)
+    assert c.poll() is None  # C finds the standby's place free and takes it
+    assert world.row()["standby"] == "C"
 
 
 def test_held_until_ms_follows_confirmed_writes() -> None:
@@ -184,16 +215,9 @@ def test_held_until_ms_follows_confirmed_writes() -> None:
         a.renew()
     assert a.held_until_ms == T0 + 1_000 + TTL_MS
     assert world.row()["holder_until_ms"] == str(T0 + 2_000 + TTL_MS)
+    assert a.renew() is Renewal.KEEP  # still ours: renewing again says so
 
-    b = world.lease("B")
-    assert b.join() is Role.SUCCESSOR
-    assert b.held_until_ms is None
-    assert a.renew() is Renewal.HANDED_OVER
+    a.release()
     assert a.held_until_ms is None
-    assert b.await_ownership(timeout_ms=1_000, sleep=world.clock.sleep)
-    assert b.held_until_ms == T0 + 2_000 + TTL_MS == int(world.row()["holder_until_ms"])
-
-    b.release()
-    assert b.held_until_ms is None
-    assert world.row() == {"holder": "B", "holder_until_ms": "0"}
+    assert world.row()["holder_until_ms"] == "0"
     assert world.lease("C").join() is Role.LOOP

@@ -22,7 +22,7 @@ class Secrets:
         self.accounts = accounts
         self.broken = broken
 
-    def get(self, venue: str) -> Any:
+    def get(self, venue: str, *, max_age_ms: int | None = None) -> Any:
         if venue in self.broken:
             raise CredentialsError(f"deadman/{venue}", "accounts[0].api_key", "is missing")
         accounts = self.accounts.get(venue, [])

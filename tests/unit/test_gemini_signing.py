@@ -4,6 +4,7 @@ client sends, configuration validation, nonce floors, and the error taxonomy. No
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from typing import Any
 
@@ -359,7 +360,8 @@ def test_defaults() -> None:
     assert account.sweep_scope == "session"
     assert account.base_url == "https://api.gemini.com"
     assert account.account is None
-    assert account.for_kill() is account
+    # Without a kill key a kill sweeps on the trading key, every session of the account (cancel/all).
+    assert account.for_kill() == dataclasses.replace(account, sweep_scope="all")
 
 
 def test_for_kill_uses_kill_key_and_cancel_all() -> None:

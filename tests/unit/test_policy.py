@@ -10,20 +10,28 @@ from hypothesis import strategies as st
 
 from deadman.core.errors import ConfigError
 from deadman.core.policy import (
+    INTENT_WINDOW_MS,
+    LEASE_MARGIN_MS,
     MIN_LEAD_MARGIN_MS,
     NATIVE_RECHECK_MS,
+    SEND_WITHIN_MS,
+    TRANSIT_MS,
     Decision,
     LivenessView,
     Mode,
     SwitchView,
     Timing,
     decide,
+    intent_window_ms,
+    send_by,
     utc_date,
 )
 from deadman.core.venue import Capabilities, TimerKind
 
 KRAKEN = Capabilities("kraken", TimerKind.RELATIVE_SECONDS, True, 1000, 86_399_000, None, None)
-HYPERLIQUID = Capabilities("hyperliquid", TimerKind.ABSOLUTE_MS, True, 5000, None, None, 10)
+HYPERLIQUID = Capabilities(
+    "hyperliquid", TimerKind.ABSOLUTE_MS, True, 5000, None, None, 10, sweep_lists_first=True
+)
 GEMINI = Capabilities("gemini", TimerKind.HEARTBEAT, False, 0, None, 30_000, None)
 ALL_CAPS = (KRAKEN, HYPERLIQUID, GEMINI)
 T = Timing()
@@ -54,8 +62,21 @@ def test_killed_hyperliquid_clears_schedule_after_sweep() -> None:
 
 
 @pytest.mark.parametrize("caps", [KRAKEN, HYPERLIQUID], ids=lambda c: c.venue)
-def test_disarmed_turns_venue_timer_off_without_sweep(caps: Capabilities) -> None:
-    d = run(DEAD, SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW + 1, deadline_ms=NOW + 9000), caps)
+def test_disarmed_defers_the_venue_timer_to_its_end_and_never_sweeps(caps: Capabilities) -> None:
+    """Hazard 5: a disarm that ends while the fleet is gone still leaves the book protected: the
+    timer fires a whole bound after the end, as if the last beat came then. Not a judgement of
+    liveness: no proof beat, so its send-by time comes from the intent and the lease alone."""
+    until = NOW + 60_000
+    d = run(DEAD, SwitchView(mode=Mode.DISARMED, disarmed_until_ms=until, deadline_ms=NOW + 9000), caps)
+    assert d.extend_to_ms == until + T.native_bound_ms and d.proof_beat_ms is None
+    assert not d.sweep and not d.disarm_venue
+
+
+@pytest.mark.parametrize("caps", [KRAKEN, HYPERLIQUID], ids=lambda c: c.venue)
+def test_a_disarm_that_wants_the_timer_off_switches_it_off(caps: Capabilities) -> None:
+    """Kraken's maintenance: an armed timer cancels every order as the engine returns."""
+    view = SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW + 1, deadline_ms=NOW + 9000, timer_off=True)
+    d = run(DEAD, view, caps)
     assert d.disarm_venue and not d.sweep and d.extend_to_ms is None
 
 
@@ -76,10 +97,17 @@ PLAN = {"scheduled_from_ms": NOW - 1, "scheduled_until_ms": NOW + 3_600_000}
 
 
 @pytest.mark.parametrize("caps", [KRAKEN, HYPERLIQUID], ids=lambda c: c.venue)
-def test_a_planned_window_that_began_disarms_and_switches_the_timer_off(caps: Capabilities) -> None:
+def test_a_planned_window_that_began_disarms_and_defers_the_timer(caps: Capabilities) -> None:
     d = run(alive(NOW - 1000), SwitchView(deadline_ms=NOW + 40_000, **PLAN), caps)
     assert d.window_opens and d.window_until_ms == PLAN["scheduled_until_ms"]
-    assert d.disarm_venue and d.extend_to_ms is None and not d.sweep and not d.auto_arm
+    assert d.extend_to_ms == PLAN["scheduled_until_ms"] + T.native_bound_ms and d.proof_beat_ms is None
+    assert not d.disarm_venue and not d.sweep and not d.auto_arm
+
+
+@pytest.mark.parametrize("caps", [KRAKEN, HYPERLIQUID], ids=lambda c: c.venue)
+def test_a_planned_maintenance_window_switches_the_timer_off(caps: Capabilities) -> None:
+    d = run(alive(NOW - 1000), SwitchView(deadline_ms=NOW + 40_000, scheduled_timer_off=True, **PLAN), caps)
+    assert d.window_opens and d.disarm_venue and d.extend_to_ms is None and not d.sweep
 
 
 def test_a_planned_window_on_gemini_keeps_heartbeating_and_never_sweeps_a_dead_trader() -> None:
@@ -232,9 +260,15 @@ def test_promise_1_no_extension_without_proof_of_life(
     )
     assert switch.mode is not Mode.KILLED
     if effective_disarm:
-        assert caps.timer_kind is TimerKind.HEARTBEAT  # only Gemini keeps its session alive while disarmed
+        assert d.proof_beat_ms is None  # not a judgement of liveness
+        if caps.timer_kind is TimerKind.HEARTBEAT:
+            return  # Gemini keeps its session alive while disarmed
+        # Elsewhere the timer is deferred to a whole bound after the disarm's end, never further.
+        assert switch.disarmed_until_ms is not None
+        assert d.extend_to_ms == switch.disarmed_until_ms + T.native_bound_ms
         return
     assert liveness.alive and liveness.beat_ms is not None
+    assert d.proof_beat_ms == liveness.beat_ms  # the send-by time counts from this beat
     bound = liveness.beat_ms + T.native_bound_ms
     if caps.timer_kind is TimerKind.ABSOLUTE_MS:
         bound = max(bound, NOW + caps.min_lead_ms + MIN_LEAD_MARGIN_MS)
@@ -349,3 +383,68 @@ def test_transit_term_is_the_venue_clients_timeout() -> None:
     from deadman.venues.http import DEFAULT_TIMEOUT
 
     assert round(sum(DEFAULT_TIMEOUT) * 1000) == TRANSIT_MS
+
+
+# -- send-by times: counted from every fact a request rests on (hazards 1, 2, 8) ----------------------
+
+
+@given(
+    intent=st.integers(NOW - 20_000, NOW),
+    lease=st.one_of(st.none(), st.integers(NOW - 5_000, NOW + 60_000)),
+    beat=st.one_of(st.none(), st.integers(NOW - 40_000, NOW + T.skew_ms)),
+    sweep=st.booleans(),
+    caps=st.sampled_from(ALL_CAPS),
+)
+def test_send_by_is_the_earliest_end_of_every_fact(
+    intent: int, lease: int | None, beat: int | None, sweep: bool, caps: Capabilities
+) -> None:
+    window = intent_window_ms(caps, sweep=sweep)
+    latest = send_by(intent_ms=intent, window_ms=window, lease_until_ms=lease, proof_beat_ms=beat, timing=T)
+    ends = [intent + window]
+    if lease is not None:
+        ends.append(lease - LEASE_MARGIN_MS)  # landed before another loop may act
+    if beat is not None:
+        ends.append(beat + T.max_staleness_ms + SEND_WITHIN_MS)  # the proof still fresh enough
+    assert latest == min(ends)
+    # A kill or a disarm outwaits `intent + window + TRANSIT_MS`: nothing sent may land later.
+    assert latest + TRANSIT_MS <= intent + window + TRANSIT_MS
+
+
+def test_a_slow_store_does_not_age_an_extension_whose_beat_is_fresh() -> None:
+    """Hazard 1: with DynamoDB answering in ~3 s a call, the intent write and the nonce draw take
+    ~6 s. Counted from the liveness read (the old rule: 3 s) that extension was never sent; counted
+    from the beat it rests on (5 s old) and from its intent, it leaves."""
+    read_at, beat = NOW, NOW - 5_000
+    intent = read_at + 3_000  # after a slow switch read
+    latest = send_by(
+        intent_ms=intent,
+        window_ms=INTENT_WINDOW_MS,
+        lease_until_ms=NOW + 60_000,
+        proof_beat_ms=beat,
+        timing=T,
+    )
+    assert latest >= intent + 6_000 > read_at + SEND_WITHIN_MS
+
+
+def test_the_oldest_beat_bounds_an_extension_gated_on_several_systems() -> None:
+    """Hazard 2: one system's row read fresh, another's 23.4 s old by the time of sending: the
+    heartbeat may not leave later than S + SEND_WITHIN after the oldest beat."""
+    oldest = NOW - T.max_staleness_ms
+    latest = send_by(
+        intent_ms=NOW, window_ms=INTENT_WINDOW_MS, lease_until_ms=None, proof_beat_ms=oldest, timing=T
+    )
+    assert latest == oldest + T.max_staleness_ms + SEND_WITHIN_MS == NOW + SEND_WITHIN_MS
+
+
+def test_the_lease_fence_leaves_transit_before_another_loop_may_act() -> None:
+    lease_until = NOW + 9_000
+    latest = send_by(
+        intent_ms=NOW, window_ms=INTENT_WINDOW_MS, lease_until_ms=lease_until, proof_beat_ms=None, timing=T
+    )
+    assert latest + TRANSIT_MS <= lease_until
+
+
+def test_a_listing_sweep_gets_one_more_round_trip() -> None:
+    assert intent_window_ms(HYPERLIQUID, sweep=True) == INTENT_WINDOW_MS + TRANSIT_MS
+    assert intent_window_ms(KRAKEN, sweep=True) == INTENT_WINDOW_MS
+    assert intent_window_ms(HYPERLIQUID, sweep=False) == INTENT_WINDOW_MS

@@ -18,14 +18,21 @@ from deadman.core.venue import Capabilities, TimerKind
 NATIVE_RECHECK_MS = 10 * 60_000
 # Hyperliquid wants `time` >= now + 5 s; the margin absorbs request latency and clock skew.
 MIN_LEAD_MARGIN_MS = 2_000
-# The longest a decision may wait between the liveness read and its venue request leaving (the
-# tick's own DynamoDB calls: switch read, intent write, nonce draw). An older decision is not sent:
-# the loop decides again on a fresh read instead.
+# An extension leaves only while the oldest beat it rests on is at most S + SEND_WITHIN_MS old by the
+# fleet's clock (`send_by`): the proof of life, not the moment of reading it, is what ages. So a slow
+# DynamoDB between the read and the send costs nothing while the beats are fresh, and a heartbeat
+# never leaves on a proof older than that (Gemini's bound counts it).
 SEND_WITHIN_MS = 3_000
 # How long a request the venue answers may have been on its way: the venue clients' connect + read
 # timeouts (deadman.venues.http.DEFAULT_TIMEOUT). One that arrives later was given up by the client;
 # Hyperliquid refuses it (expiresAfter), Kraken and Gemini cannot be told to.
 TRANSIT_MS = 5_000
+# From the start of an intent write to its request leaving: the intent write and the nonce draw,
+# each a DynamoDB call answering just under its 1 s + 2 s timeouts, and signing. The intent records
+# `start + window + TRANSIT_MS`: how long a kill or a disarm may have to outwait the request.
+INTENT_WINDOW_MS = 7_000
+# A request must have landed before the lease it was sent under can pass to another loop.
+LEASE_MARGIN_MS = TRANSIT_MS
 # Kraken's timer counts whole seconds and reports whole seconds: up to one second past the deadline.
 WHOLE_SECONDS_MS = 1_000
 
@@ -58,6 +65,14 @@ class Timing:
 
     def deadline_for(self, beat_ms: int) -> int:
         return beat_ms + self.native_bound_ms
+
+    @property
+    def lease_ttl_ms(self) -> int:
+        """How long one renewal keeps a loop's lease: the loop renews after every tick (every T), and
+        a request it sends must land LEASE_MARGIN_MS before the lease can pass on, with 3 s to spare
+        for a slow renewal. A standby takes over a loop that stopped renewing this long after its last
+        renewal, which must come before the venue timers run out (docs/design.md, the lease)."""
+        return self.tick_ms + LEASE_MARGIN_MS + 3_000
 
     def validate(self, enabled_venues: frozenset[str] | set[str]) -> None:
         problems = []
@@ -94,6 +109,10 @@ class SwitchView:
     # A planned disarm (maintenance window): from this time until that one the switch is disarmed.
     scheduled_from_ms: int | None = None
     scheduled_until_ms: int | None = None
+    # The disarm in force (or planned) wants the venue timer off, not deferred: Kraken's maintenance,
+    # where an armed timer cancels every order when the engine returns.
+    timer_off: bool = False
+    scheduled_timer_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,10 @@ class LivenessView:
 @dataclass(frozen=True)
 class Decision:
     extend_to_ms: int | None = None  # extend the venue timer (Gemini: heartbeat) to this deadline
+    # The beat an extension rests on (the oldest, where several systems gate the switch): it must
+    # leave while that beat is fresh (`send_by`). None: the extension is not a judgement of liveness
+    # (a disarm's heartbeat or deferred timer).
+    proof_beat_ms: int | None = None
     sweep: bool = False
     disarm_venue: bool = False  # switch the venue timer off now (disarm mode)
     clear_after_sweep: bool = False  # Hyperliquid: clear the schedule once the sweep succeeded
@@ -181,10 +204,23 @@ def _decide(
         if caps.timer_kind is TimerKind.HEARTBEAT:
             # Gemini cannot be disarmed at the venue: keep the key's session alive regardless.
             return Decision(extend_to_ms=now_ms + (caps.fixed_timeout_ms or 0), reason="disarmed: heartbeat")
+        if _timer_off(switch, now_ms):
+            return Decision(
+                disarm_venue=switch.deadline_ms is not None and not native_fired,
+                native_fired=native_fired,
+                reason="disarmed: venue timer off, no sweep",
+            )
+        assert until is not None
+        # Not off but deferred: a timer that fires a whole bound after the disarm's end, so that the
+        # book is protected after it even if the fleet is gone by then (as if the last beat came at
+        # the end).
+        deferred = deferred_deadline(until, timing)
+        if not _native_worth_trying(caps, switch, now_ms):
+            return Decision(native_fired=native_fired, reason="disarmed: no venue timer, no sweep")
         return Decision(
-            disarm_venue=switch.deadline_ms is not None and not native_fired,
+            extend_to_ms=deferred,
             native_fired=native_fired,
-            reason="disarmed: venue timer off, no sweep",
+            reason="disarmed: venue timer deferred to the end + S + T + G, no sweep",
         )
 
     alive = liveness.alive
@@ -206,6 +242,7 @@ def _decide(
         try_native = _native_worth_trying(caps, switch, now_ms)
         return Decision(
             extend_to_ms=deadline if try_native else None,
+            proof_beat_ms=beat_ms if try_native else None,
             auto_arm=auto_arm,
             recovered=switch.dead_since_ms is not None,
             native_fired=native_fired,
@@ -225,6 +262,46 @@ def _decide(
         dead=True,
         reason="dead: no extension, watchdog sweep" if in_window else "dead: sweep window over",
     )
+
+
+def deferred_deadline(until_ms: int, timing: Timing) -> int:
+    """Where a disarm leaves the venue timer: S + T + G after its end, as if the last beat came then."""
+    return until_ms + timing.native_bound_ms
+
+
+def _timer_off(switch: SwitchView, now_ms: int) -> bool:
+    """The disarm in force wants the venue timer off: its own choice, or that of a planned window
+    opening now. Off wins over deferred: a Kraken maintenance window needs the timer off whatever
+    else is in force."""
+    start, end = switch.scheduled_from_ms, switch.scheduled_until_ms
+    opening = start is not None and end is not None and start <= now_ms < end
+    return (opening and switch.scheduled_timer_off) or (switch.mode is Mode.DISARMED and switch.timer_off)
+
+
+def send_by(
+    *,
+    intent_ms: int,
+    window_ms: int,
+    lease_until_ms: int | None,
+    proof_beat_ms: int | None,
+    timing: Timing,
+) -> int:
+    """The latest moment a venue request may leave, counted from every fact it rests on, whichever
+    ends first: its intent (a kill or a disarm outwaits `intent + window + TRANSIT`), the lease it is
+    sent under (it must land before another loop may act), and for an extension the oldest beat it
+    rests on (S + SEND_WITHIN_MS after it, by the fleet's clock)."""
+    latest = intent_ms + window_ms
+    if lease_until_ms is not None:
+        latest = min(latest, lease_until_ms - LEASE_MARGIN_MS)
+    if proof_beat_ms is not None:
+        latest = min(latest, proof_beat_ms + timing.max_staleness_ms + SEND_WITHIN_MS)
+    return latest
+
+
+def intent_window_ms(caps: Capabilities, *, sweep: bool) -> int:
+    """How long after its intent a request may leave: the intent write and nonce draw, plus, for a
+    sweep that lists the book first (Hyperliquid), that listing's round trip."""
+    return INTENT_WINDOW_MS + (TRANSIT_MS if sweep and caps.sweep_lists_first else 0)
 
 
 def _native_worth_trying(caps: Capabilities, switch: SwitchView, now_ms: int) -> bool:

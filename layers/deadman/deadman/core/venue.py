@@ -27,6 +27,9 @@ class Capabilities:
     max_timeout_ms: int | None
     fixed_timeout_ms: int | None
     daily_trigger_budget: int | None
+    # The sweep asks the venue what is open before it cancels (Hyperliquid has no cancel-all): one
+    # venue round trip between deciding to sweep and the cancel leaving.
+    sweep_lists_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,17 +83,24 @@ class VenueClient(Protocol):
         """A name for logs and audit: never a secret."""
         ...
 
+    @property
+    def nonce_key(self) -> str:
+        """The key id this client draws its nonces under (shared by every function signing with it)."""
+        ...
+
     def extend(self, deadline_ms: int, *, send_by_ms: int | None = None) -> ExtendResult:
         """Push the venue's timer to `deadline_ms` (Gemini: send one heartbeat). If the request is not
         ready to leave by `send_by_ms` (nonce draw, signing), raise `StaleDecisionError`: not sent."""
         ...
 
-    def disarm(self) -> None:
-        """Switch the venue's timer off; `NotSupportedError` where the venue cannot."""
+    def disarm(self, *, send_by_ms: int | None = None) -> None:
+        """Switch the venue's timer off; `NotSupportedError` where the venue cannot. `send_by_ms` as
+        for `extend`."""
         ...
 
-    def sweep(self) -> SweepResult:
-        """Cancel every resting order this switch protects, and say what was cancelled."""
+    def sweep(self, *, send_by_ms: int | None = None) -> SweepResult:
+        """Cancel every resting order this switch protects, and say what was cancelled. The cancel
+        request leaves by `send_by_ms` or not at all (`StaleDecisionError`)."""
         ...
 
     def open_orders(self) -> list[OpenOrder]: ...

@@ -70,13 +70,12 @@ def handle_schedule(
         lateness = now - int(parsed.scheduled_time.timestamp() * 1000)
         if lateness > MAX_EVENT_LATENESS_MS:
             return {"result": "dropped", "why": f"event {lateness / 1000:.0f} s late"}
-    tick_ms = refresher.config.timing.tick_ms
     lease = Lease(
         refresher.config.control_table,
         venue,
         invocation_id,
         clock=clock,
-        ttl_ms=lease_ttl_ms or 2 * tick_ms + 10_000,
+        ttl_ms=lease_ttl_ms or refresher.config.timing.lease_ttl_ms,
         client=refresher.switches.client,
     )
     outcome = refresher.run(lease, remaining_ms=remaining_ms, on_tick=on_tick)

@@ -21,9 +21,12 @@ from deadman.core.metrics import MetricsSink
 from deadman.stores.aws import lean_clients
 from deadman.stores.credentials import CredentialStore
 from deadman.stores.liveness import LivenessReader
-from deadman.stores.nonces import DynamoNonceSource
+from deadman.stores.nonces import FALLBACK_LEAD, FALLBACK_MAX_LEAD, DynamoNonceSource, FallbackNonceSource
 from deadman.stores.retry import Retrying
 from deadman.stores.switches import SwitchStore
+
+# How long a function keeps a venue secret before reading it again: how long an edit takes to apply.
+SECRET_MAX_AGE_S = 60
 
 if TYPE_CHECKING:
     from deadman.app.control import Control
@@ -66,6 +69,14 @@ def _stores(config: FleetConfig, environ: Mapping[str, str], patience: Retrying)
         "config": config,
         "switches": SwitchStore(config.control_table, client=client, patience=patience),
         "liveness": LivenessReader(config.liveness_table, client=client, patience=patience),
-        "credentials": CredentialStore.from_env(environ, client=secrets),
-        "nonces": DynamoNonceSource(config.control_table, client=client, patience=patience),
+        # A secret edit (an account added, moved to another trading system, a key retiring) reaches
+        # every function within a minute; a sweep reads it again first if it is older than a tick.
+        "credentials": CredentialStore.from_env(environ, client=secrets, max_age_s=SECRET_MAX_AGE_S),
+        # The shared counter, or the clock plus a lead when DynamoDB does not answer: a kill, or a
+        # sweep of a dead trader, goes out during an outage too.
+        "nonces": FallbackNonceSource(
+            DynamoNonceSource(config.control_table, client=client, patience=patience),
+            lead=FALLBACK_LEAD,
+            max_lead=FALLBACK_MAX_LEAD,
+        ),
     }

@@ -171,7 +171,10 @@ def _parse_entry(module: ModuleType, entry: Mapping[str, Any], secret_id: str, p
 class VenueSecrets(Protocol):
     """What the refresher and the controls need of a credential store (CredentialStore, or a fake)."""
 
-    def get(self, venue: str) -> VenueSecret: ...
+    def get(self, venue: str, *, max_age_ms: int | None = None) -> VenueSecret:
+        """The venue's secret, fetched again if the copy held is older than `max_age_ms` (default:
+        the store's own cache age)."""
+        ...
 
     def refresh(self, venue: str) -> VenueSecret: ...
 
@@ -214,16 +217,17 @@ class CredentialStore:
     def venues(self) -> tuple[str, ...]:
         return tuple(self.secret_ids)
 
-    def get(self, venue: str) -> VenueSecret:
-        return self._fetch(venue, force=False)
+    def get(self, venue: str, *, max_age_ms: int | None = None) -> VenueSecret:
+        max_age_s = self.max_age_s if max_age_ms is None else min(self.max_age_s, max_age_ms / 1000)
+        return self._fetch(venue, force=False, max_age_s=max_age_s)
 
     def refresh(self, venue: str) -> VenueSecret:
         """Fetch again now, bypassing the cache: call after the venue answered AuthError."""
         return self._fetch(venue, force=True)
 
-    def _fetch(self, venue: str, *, force: bool) -> VenueSecret:
+    def _fetch(self, venue: str, *, force: bool, max_age_s: float | None = None) -> VenueSecret:
         secret_id = self._secret_id(venue)
-        raw = self._raw(secret_id, force=force)
+        raw = self._raw(secret_id, force=force, max_age_s=self.max_age_s if max_age_s is None else max_age_s)
         with self._lock:
             cached = self._parsed.get(venue)
         if cached is not None and cached[0] == raw:
@@ -241,11 +245,11 @@ class CredentialStore:
             raise ConfigError(f"venue {venue!r} is not configured (set {env_var(venue)})")
         return secret_id
 
-    def _raw(self, secret_id: str, *, force: bool) -> str | bytes:
+    def _raw(self, secret_id: str, *, force: bool, max_age_s: float) -> str | bytes:
         now = self._clock()
         with self._lock:
             cached = self._values.get(secret_id)
-        if cached is not None and not force and now - cached[0] < self.max_age_s:
+        if cached is not None and not force and now - cached[0] < max_age_s:
             return cached[1]
         problem = ""
         try:
@@ -345,7 +349,7 @@ class LocalCredentials:
     def venues(self) -> tuple[str, ...]:
         return tuple(v for v in VENUES if v in self._secrets)
 
-    def get(self, venue: str) -> VenueSecret:
+    def get(self, venue: str, *, max_age_ms: int | None = None) -> VenueSecret:
         secret = self._secrets.get(venue)
         if secret is None:
             raise ConfigError(f"{self.path!r} has no {venue!r} credentials")

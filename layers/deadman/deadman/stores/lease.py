@@ -1,45 +1,104 @@
-"""One tick loop per venue, whatever the scheduler does: a DynamoDB lease with handover.
+"""One tick loop per venue, and always a spare ready to take over: a DynamoDB lease with a standby.
 
-An invocation either becomes the venue's loop or leaves at once. If no live loop holds the
-lease, the newcomer takes it. If one does, the newcomer registers as its successor; the running
-loop sees that at its next tick boundary, hands the lease over and returns, and the newcomer ticks
-on at once. A second newcomer while a successor is registered leaves. So the gap between two ticks
-is at most one tick plus one handover, wherever the scheduler lands in its minute, and a loop
-never needs to outlive the next scheduled invocation (~1-2 min) to keep the chain going.
+Each Scheduler event's invocation joins the venue's lease in one of three places, or leaves:
+- the **holder** ticks; it renews the lease after every tick (`holder_until_ms` = now + TTL);
+- the **standby** waits, polling the lease every second and refreshing its registration; when the
+  holder stops renewing (a crash, a timeout, an out-of-memory kill) it takes over as soon as the
+  lease has run out - within one TTL plus one poll of the holder's last renewal, well inside the
+  venue timers' slack (docs/design.md, the lease);
+- **queued**: a third invocation waits behind the standby. Its arrival is what moves the chain on:
+  at its next tick the holder offers the lease to the standby, the standby accepts and ticks on at
+  the holder's cadence, the queued one becomes the standby, and the old holder returns. So there is
+  a spare whenever a loop runs, and no invocation lives much more than two scheduler periods.
 
-Item: `pk = LEASE#<venue>`, `sk = #`: holder, holder_until_ms (renewed every tick), next_holder,
-next_until_ms.
+A handover is an offer, not a gift: the holder writes `offer_to` = the standby and keeps the lease,
+sending nothing more, until the standby takes it by a write of its own (`accept`), or the offer runs
+out and is withdrawn (the holder ticks on; a standby that died is never handed the lease).
 
-A successor's registration is short-lived (SUCCESSOR_TTL_MS) and refreshed while it waits, and the
-loop hands over only to a registration still fresh: a successor that died after registering is
-never handed the lease. `held_until_ms` is how long this owner holds the lease for sure (by its last
-write that DynamoDB confirmed): a loop whose renewals fail keeps ticking until then, and no longer.
+Item: `pk = LEASE#<venue>`, `sk = #`: holder, holder_until_ms; standby, standby_until_ms; queued,
+queued_until_ms; offer_to, offer_until_ms, tick_at_ms. A spare's registration lasts SPARE_TTL_MS
+and is refreshed every poll; one not refreshed is taken for dead and its place given to the next.
+`held_until_ms` is how long this holder holds the lease for sure (its last write DynamoDB
+confirmed): every request it sends must have landed by then (`policy.send_by`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from deadman.core.clock import Clock
 
-# A waiting successor refreshes its registration every second; one not refreshed for this long is
-# taken for dead (a crashed or timed-out invocation) and is not handed the lease.
-SUCCESSOR_TTL_MS = 3_000
-SUCCESSOR_REFRESH_MS = 1_000
+# A spare refreshes its registration at every poll; one not refreshed for this long is taken for dead.
+SPARE_POLL_MS = 1_000
+SPARE_TTL_MS = 3_000
+# How long the holder waits for its standby to take an offered lease before withdrawing the offer.
+OFFER_MS = 2_500
+OFFER_POLL_MS = 250
+# Attribute names for the writes below (DynamoDB reserves some plain words).
+_NAMES = {"#h": "holder", "#s": "standby", "#q": "queued", "#o": "offer_to"}
+_SLOT = {"standby": "#s", "queued": "#q"}
+_LAPSED = {slot: f"(attribute_not_exists({slot}_until_ms) OR {slot}_until_ms < :now)" for slot in _SLOT}
 
 
 class Role(StrEnum):
     LOOP = "loop"
-    SUCCESSOR = "successor"
+    SPARE = "spare"  # standby or queued: waits for its turn
     LEAVE = "leave"
 
 
 class Renewal(StrEnum):
-    KEEP = "keep"  # still the loop: tick
-    HANDED_OVER = "handed_over"  # a newer invocation took over: return
-    LOST = "lost"  # the lease expired and someone else holds it: return without ticking
+    KEEP = "keep"  # still the holder: tick
+    LOST = "lost"  # the lease ran out and someone else holds it: return without ticking
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """The lease item as one answer showed it, at `now`."""
+
+    now: int
+    item: dict[str, Any]
+
+    def text(self, name: str) -> str | None:
+        value = self.item.get(name, {}).get("S")
+        return value if isinstance(value, str) else None
+
+    def _ms(self, name: str) -> int:
+        value = self.item.get(name, {}).get("N")
+        return int(value) if isinstance(value, str) else 0
+
+    @property
+    def holder(self) -> str | None:
+        return self.text("holder")
+
+    @property
+    def holder_lapsed(self) -> bool:
+        return self.holder is None or self._ms("holder_until_ms") < self.now
+
+    @property
+    def standby(self) -> str | None:
+        """The standby, if its registration is fresh."""
+        name = self.text("standby")
+        return name if name is not None and self._ms("standby_until_ms") >= self.now else None
+
+    @property
+    def queued(self) -> str | None:
+        name = self.text("queued")
+        return name if name is not None and self._ms("queued_until_ms") >= self.now else None
+
+    @property
+    def offer_to(self) -> str | None:
+        name = self.text("offer_to")
+        return name if name is not None and self._ms("offer_until_ms") >= self.now else None
+
+    @property
+    def tick_at_ms(self) -> int | None:
+        return self._ms("tick_at_ms") or None
+
+    def raw(self, name: str) -> Any:
+        return self.item.get(name)
 
 
 class Lease:
@@ -57,138 +116,235 @@ class Lease:
         self._clock = clock
         self._ttl_ms = ttl_ms
         self.held_until_ms: int | None = None
+        self.tick_at_ms: int | None = None  # set when a handover gives this spare the lease
+        self.last: LeaseView | None = None  # the item as the last answer showed it
         self.store_errors = 0
 
-    def _update(self, expression: str, condition: str, values: dict[str, Any], remove: str = "") -> bool:
-        # DynamoDB refuses attribute values an expression does not use.
-        values = {k: v for k, v in values.items() if k in expression or k in condition}
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key,
-                UpdateExpression=expression + (f" REMOVE {remove}" if remove else ""),
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+    # -- the writes -----------------------------------------------------------------------------
 
-    def _values(self, **extra: Any) -> dict[str, Any]:
+    def _values(self) -> dict[str, Any]:
         now = self._clock()
-        values: dict[str, Any] = {
+        return {
             ":me": {"S": self.owner},
             ":now": {"N": str(now)},
             ":until": {"N": str(now + self._ttl_ms)},
-            ":soon": {"N": str(now + SUCCESSOR_TTL_MS)},
+            ":soon": {"N": str(now + SPARE_TTL_MS)},
         }
-        values.update(extra)
-        return values
 
-    def _hold(
-        self, expression: str, condition: str, remove: str = "", values: dict[str, Any] | None = None
-    ) -> bool:
-        """A write that makes or keeps us the holder; on success we hold it until its `:until`."""
+    def _update(
+        self,
+        expression: str,
+        condition: str,
+        values: dict[str, Any] | None = None,
+        *,
+        remove: str = "",
+    ) -> LeaseView | None:
+        """One conditional write; the item after it (its view), or None when the condition failed
+        (and `self.last` is then the item as it stood)."""
         values = values or self._values()
-        if not self._update(expression, condition, values, remove=remove):
-            return False
-        self.held_until_ms = int(values[":until"]["N"])
-        return True
+        text = expression + (f" REMOVE {remove}" if remove else "")
+        used = text + " " + condition
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=self._key,
+                UpdateExpression=text,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={k: v for k, v in _NAMES.items() if k in used},
+                # DynamoDB refuses attribute values an expression does not use.
+                ExpressionAttributeValues={k: v for k, v in values.items() if k in used},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            self.last = LeaseView(int(values[":now"]["N"]), exc.response.get("Item") or {})
+            return None
+        view = LeaseView(int(values[":now"]["N"]), answer.get("Attributes") or {})
+        self.last = view
+        if view.holder == self.owner:
+            self.held_until_ms = int(view.item["holder_until_ms"]["N"])
+        return view
+
+    def read(self) -> LeaseView:
+        item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get("Item")
+        self.last = LeaseView(self._clock(), item or {})
+        return self.last
+
+    # -- joining ------------------------------------------------------------------------------
 
     def join(self) -> Role:
-        if self._hold(
-            "SET holder = :me, holder_until_ms = :until",
-            "attribute_not_exists(holder) OR holder_until_ms < :now OR holder = :me",
-            remove="next_holder, next_until_ms",
+        """Take a lease nobody holds; else wait as the standby, or queued behind it; else leave."""
+        if self._update(
+            "SET #h = :me, holder_until_ms = :until",
+            "attribute_not_exists(#h) OR holder_until_ms < :now OR #h = :me",
+            remove="#o, offer_until_ms, tick_at_ms",
         ):
             return Role.LOOP
         if self._update(
-            "SET next_holder = :me, next_until_ms = :soon",
-            "attribute_not_exists(next_holder) OR next_until_ms < :now OR next_holder = :me",
-            self._values(),
+            "SET #s = :me, standby_until_ms = :soon",
+            "attribute_not_exists(#s) OR standby_until_ms < :now",
         ):
-            return Role.SUCCESSOR
+            return Role.SPARE
+        if self._update(
+            "SET #q = :me, queued_until_ms = :soon",
+            "attribute_not_exists(#q) OR queued_until_ms < :now",
+        ):
+            return Role.SPARE
         return Role.LEAVE
 
-    def await_ownership(self, *, timeout_ms: int, sleep: Callable[[float], None], poll_ms: int = 100) -> bool:
-        """As successor: wait until the loop hands over, or take over if it stopped renewing.
+    # -- as a spare ---------------------------------------------------------------------------------
 
-        Polled by a consistent read; when the read fails, by conditional writes that can only succeed
-        for the holder (so a handover is seen even while reads fail). Store errors are ridden out:
-        the registration lapses by itself if this invocation cannot keep it fresh, and then the loop
-        simply keeps the lease."""
-        give_up = self._clock() + timeout_ms
-        refreshed = self._clock()
-        while self._clock() < give_up:
+    def wait_turn(self, *, sleep: Callable[[float], None], must_leave: Callable[[], bool]) -> bool:
+        """As standby or queued: poll every second until this invocation holds the lease (offered and
+        accepted, or taken from a holder that stopped renewing), or must leave (its own Lambda time is
+        running out, or its place was taken). Store errors are ridden out: a registration this
+        invocation cannot keep fresh lapses by itself, and the next spare takes its place."""
+        while not must_leave():
             try:
-                verdict = self._poll()
-                if verdict is not None:
-                    return verdict
-                if self._clock() - refreshed >= SUCCESSOR_REFRESH_MS:
-                    if not self._update("SET next_until_ms = :soon", "next_holder = :me", self._values()):
-                        continue  # handed over meanwhile, or superseded: the next poll says which
-                    refreshed = self._clock()
+                outcome = self.poll()
             except Exception:
-                self.store_errors += 1  # a DynamoDB blip: poll again until the timeout
-            sleep(poll_ms / 1000)
+                self.store_errors += 1
+                outcome = None
+            if outcome is not None:
+                return outcome
+            sleep(SPARE_POLL_MS / 1000)
+        self._unregister()
         return False
 
-    def _poll(self) -> bool | None:
-        """True: ours now. False: superseded. None: keep waiting."""
-        try:
-            item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get(
-                "Item", {}
+    def poll(self) -> bool | None:
+        """One write that refreshes this spare's registration and answers the item either way.
+        True: ours now. False: our place is gone. None: keep waiting."""
+        slot = self._slot_in(self.last) or "standby"
+        view = self._update(f"SET {slot}_until_ms = :soon", f"{_SLOT[slot]} = :me")
+        if view is None:  # not in that place (any more): the item as it stands says where we are
+            view = self.last
+            assert view is not None
+            if self._slot_in(view) is None:
+                return view.holder == self.owner
+        slot = self._slot_in(view) or slot
+        if slot == "standby" and view.offer_to == self.owner:
+            return self._take(view, "#o = :me AND offer_until_ms >= :now")
+        if slot == "standby" and view.holder_lapsed:
+            return self._take(view, "#s = :me AND holder_until_ms < :now")
+        if slot == "queued" and view.standby is None:
+            if view.holder_lapsed:
+                return self._take(view, f"#q = :me AND holder_until_ms < :now AND {_LAPSED['standby']}")
+            self._update(
+                "SET #s = :me, standby_until_ms = :soon",
+                f"#q = :me AND (attribute_not_exists(#s) OR {_LAPSED['standby']})",
+                remove="#q, queued_until_ms",
             )
-        except Exception:
-            self.store_errors += 1
-            # Blind: a write that holds only for the holder tells whether the loop handed over.
-            if self._hold("SET holder_until_ms = :until", "holder = :me"):
-                return True
-            return True if self._take_over() else None
-        if item.get("holder", {}).get("S") == self.owner:
-            until = item.get("holder_until_ms", {}).get("N")
-            self.held_until_ms = int(until) if until is not None else None
-            return True
-        if item.get("next_holder", {}).get("S") != self.owner:
-            return False  # superseded (our registration lapsed and another took it)
-        return True if self._take_over() else None
+        return None
 
-    def _take_over(self) -> bool:
-        """The loop stopped renewing (crashed, timed out): take the lease once it has run out."""
-        return self._hold(
-            "SET holder = :me, holder_until_ms = :until",
-            "next_holder = :me AND holder_until_ms < :now",
-            remove="next_holder, next_until_ms",
+    def _slot_in(self, view: LeaseView | None) -> str | None:
+        if view is None:
+            return None
+        for slot in ("standby", "queued"):
+            if view.text(slot) == self.owner:
+                return slot
+        return None
+
+    def _take(self, view: LeaseView, condition: str) -> bool | None:
+        """Become the holder (an offer accepted, or a lapsed lease taken), moving whoever is queued
+        into the standby's place when the standby is the one taking it. None: not taken this time."""
+        values = self._values()
+        also, remove = "", "#q, queued_until_ms"
+        if self._slot_in(view) == "standby":
+            queued, until = view.raw("queued"), view.raw("queued_until_ms")
+            if queued is not None and until is not None:
+                also = ", #s = :q, standby_until_ms = :qu"
+                condition += " AND #q = :q"
+                values.update({":q": queued, ":qu": until})
+            else:
+                remove = "#s, standby_until_ms"
+        taken = self._update(
+            "SET #h = :me, holder_until_ms = :until" + also,
+            condition,
+            values,
+            remove=f"#o, offer_until_ms, tick_at_ms, {remove}",
         )
+        if taken is None:
+            return None
+        # Handed over: tick at the old holder's cadence; taken from a crashed one: at once.
+        self.tick_at_ms = view.tick_at_ms if view.offer_to == self.owner else None
+        return True
+
+    def _unregister(self) -> None:
+        for slot, name in (("standby", "#s"), ("queued", "#q")):
+            try:
+                if self._update(
+                    f"SET {slot}_until_ms = :zero", f"{name} = :me", {**self._values(), ":zero": {"N": "0"}}
+                ):
+                    return
+            except Exception:
+                self.store_errors += 1  # it lapses by itself within SPARE_TTL_MS
+
+    # -- as the holder ----------------------------------------------------------------------------
 
     def renew(self) -> Renewal:
-        """At a tick boundary: keep the lease, or hand it to a registered successor that is alive.
-
-        Both conditions are judged at one `:now`, so exactly one holds while we are the holder (with
-        a `:now` each, a successor lapsing between the two calls would fail both). Raises on a store
-        error: the caller still holds the lease until `held_until_ms`, unless a handover it cannot
-        see was applied (a lost answer): renewing again tells which."""
-        values = self._values()
-        if self._hold(
-            "SET holder_until_ms = :until",
-            "holder = :me AND (attribute_not_exists(next_holder) OR next_until_ms < :now)",
-            values=values,
-        ):
+        """After a tick: keep holding the lease. Raises on a store error: the lease is still ours until
+        `held_until_ms`, unless an offer was taken meanwhile (renewing again tells which)."""
+        if self._update("SET holder_until_ms = :until", "#h = :me") is not None:
             return Renewal.KEEP
-        if self._update(
-            "SET holder = next_holder, holder_until_ms = :until",
-            "holder = :me AND attribute_exists(next_holder) AND next_until_ms >= :now",
-            values,
-            remove="next_holder, next_until_ms",
-        ):
-            self.held_until_ms = None
-            return Renewal.HANDED_OVER
         self.held_until_ms = None
         return Renewal.LOST
 
-    def release(self) -> None:
-        """Leaving without a successor: let the next invocation take over at once."""
-        self.held_until_ms = None
-        self._update(
-            "SET holder_until_ms = :zero", "holder = :me", {":me": {"S": self.owner}, ":zero": {"N": "0"}}
+    @property
+    def spare_ready(self) -> bool:
+        """The last answer showed a fresh standby."""
+        return self.last is not None and self.last.standby is not None
+
+    @property
+    def queue_ready(self) -> bool:
+        """The last answer showed a spare queued behind the standby: time to move the chain on."""
+        return self.last is not None and self.last.queued is not None
+
+    def hand_over(self, *, tick_at_ms: int, sleep: Callable[[float], None]) -> bool:
+        """Offer the lease to the standby and wait for it to take it (True: return now, it ticks next
+        at `tick_at_ms`). False: not taken within OFFER_MS, offer withdrawn, the lease is still ours."""
+        last = self.last
+        standby = last.standby if last is not None else None
+        if standby is None:
+            return False
+        now = self._clock()
+        values = {
+            **self._values(),
+            ":s": {"S": standby},
+            ":ou": {"N": str(now + OFFER_MS)},
+            ":t": {"N": str(tick_at_ms)},
+        }
+        offered = self._update(
+            "SET #o = :s, offer_until_ms = :ou, tick_at_ms = :t",
+            "#h = :me AND #s = :s AND standby_until_ms >= :now",
+            values,
         )
+        if offered is None:
+            return False
+        give_up = now + OFFER_MS
+        while self._clock() < give_up:
+            sleep(OFFER_POLL_MS / 1000)
+            try:
+                if self.read().holder != self.owner:
+                    self.held_until_ms = None
+                    return True
+            except Exception:
+                self.store_errors += 1
+        withdrawn = self._update(
+            "SET holder_until_ms = :until",
+            "#h = :me AND #o = :s",
+            values,
+            remove="#o, offer_until_ms, tick_at_ms",
+        )
+        if withdrawn is not None:
+            return False
+        # Not withdrawn: taken after all, or the answer said otherwise; the item tells.
+        taken = self.last is not None and self.last.holder != self.owner
+        if taken:
+            self.held_until_ms = None
+        return taken
+
+    def release(self) -> None:
+        """Leaving with no standby to hand to: let the next invocation take over at once."""
+        self.held_until_ms = None
+        self._update("SET holder_until_ms = :zero", "#h = :me", {**self._values(), ":zero": {"N": "0"}})
+        self.held_until_ms = None

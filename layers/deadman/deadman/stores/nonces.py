@@ -11,6 +11,7 @@ that signs with the key, so a refresher and the kill path never race each other 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from deadman.core.venue import NonceSource
@@ -20,18 +21,78 @@ from deadman.stores.retry import Patience, impatient
 class MemoryNonceSource:
     """Nonces for one process. `lead` starts each key that many units past its floor: break-glass
     signs with keys whose shared counter (in AWS, out of reach) may have run a little ahead of the
-    clock, and a Gemini time-based key counts in whole seconds (a nonce within +/-30 s is taken)."""
+    clock, and a Gemini time-based key counts in whole seconds (a nonce within +/-30 s is taken).
 
-    def __init__(self, lead: int = 0) -> None:
+    `widen(key_id)` doubles that key's lead, up to `max_lead`, after the venue refused a nonce as too
+    small (a burst of kills can put a time-based key's shared counter several seconds ahead): the
+    caller tries again with a nonce that far ahead, a bounded number of times."""
+
+    def __init__(self, lead: int = 0, *, max_lead: int | None = None) -> None:
         self._last: dict[str, int] = {}
         self._lock = threading.Lock()
         self._lead = lead
+        self._max_lead = lead if max_lead is None else max_lead
+        self._leads: dict[str, int] = {}
 
     def next(self, key_id: str, floor: int) -> int:
         with self._lock:
-            value = max(floor + self._lead, self._last.get(key_id, floor - 1) + 1)
+            lead = self._leads.get(key_id, self._lead)
+            value = max(floor + lead, self._last.get(key_id, floor - 1) + 1)
             self._last[key_id] = value
             return value
+
+    def widen(self, key_id: str) -> bool:
+        """Lead further ahead for this key; False when it is already at its maximum."""
+        with self._lock:
+            lead = self._leads.get(key_id, self._lead)
+            wider = min(max(1, 2 * lead), self._max_lead)
+            self._leads[key_id] = wider
+            return wider > lead
+
+    def issued(self, key_id: str, value: int) -> None:
+        """A nonce another source issued for this key: later ones must exceed it."""
+        with self._lock:
+            if value > self._last.get(key_id, value - 1):
+                self._last[key_id] = value
+
+
+# A fallback nonce starts this many units past the clock (ms, or s for a Gemini time-based key), and
+# each refusal of the venue doubles that lead, up to the maximum (a time-based Gemini key takes +/-30 s).
+FALLBACK_LEAD = 2
+FALLBACK_MAX_LEAD = 16
+
+
+class FallbackNonceSource:
+    """The shared counter while DynamoDB answers; the clock plus a lead (break-glass's way) when it
+    does not, so that a kill still sweeps during a DynamoDB outage. Nonces from the counter are
+    remembered here, so a fallback nonce is never below one this process drew; another process's
+    counter may be a little ahead, which the lead (widened when the venue refuses) covers."""
+
+    def __init__(
+        self,
+        primary: DynamoNonceSource | MemoryNonceSource,
+        *,
+        lead: int,
+        max_lead: int,
+        on_fallback: Callable[[str], None] | None = None,
+    ) -> None:
+        self._primary = primary
+        self._memory = MemoryNonceSource(lead, max_lead=max_lead)
+        self._on_fallback = on_fallback or (lambda key_id: None)
+
+    def next(self, key_id: str, floor: int) -> int:
+        try:
+            value = self._primary.next(key_id, floor)
+        except Exception as exc:
+            self._on_fallback(f"{key_id}: {type(exc).__name__}")
+            value = self._memory.next(key_id, floor)
+            self._primary.issued(key_id, value)
+            return value
+        self._memory.issued(key_id, value)
+        return value
+
+    def widen(self, key_id: str) -> bool:
+        return self._memory.widen(key_id)
 
 
 # -- shared across functions: DynamoDB --------------------------------------------------------------
@@ -87,10 +148,10 @@ class DynamoNonceSource(NonceSource):
             if value is None:
                 value = self._increment(key)
             if value >= floor:
-                self._remember(key_id, value)
+                self.issued(key_id, value)
                 return value
             # Only if the row vanished between our two calls (ADD then starts from 0): try again.
-            self._remember(key_id, value)
+            self.issued(key_id, value)
         raise NonceExhaustedError(f"no nonce issued for {key_id!r} after {_MAX_ATTEMPTS} attempts")
 
     def _set_if_greater(self, key: dict[str, Any], candidate: int) -> int | None:
@@ -124,7 +185,9 @@ class DynamoNonceSource(NonceSource):
         )
         return int(response["Attributes"]["last"]["N"])
 
-    def _remember(self, key_id: str, value: int) -> None:
+    def issued(self, key_id: str, value: int) -> None:
+        """A nonce issued for this key (here, or by a fallback while the table was out of reach):
+        the next one drawn here is above it."""
         with self._lock:
             # Only ever forward: a slower thread's smaller value must not pull the hint back.
             if value > self._last.get(key_id, value - 1):

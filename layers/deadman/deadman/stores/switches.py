@@ -60,7 +60,10 @@ class Switch:
     consecutive_errors: int = 0
     last_sweep_ms: int | None = None
     last_sweep: str | None = None
+    # A venue request of a tick may be in flight until then (written before it leaves). A kill
+    # outwaits it when it may extend (`inflight_extends`); a disarm outwaits any (a sweep too).
     inflight_until_ms: int | None = None
+    inflight_extends: bool = True
     # Gemini without a kill key: when a sweep with the trading key saw cancels refused. Every call on
     # that key restarts Gemini's 30 s rule, so sweeps pause to let the venue's own cancel run out.
     sweep_rejected_ms: int | None = None
@@ -73,6 +76,10 @@ class Switch:
     # it may outlast MaxDisarmSeconds, and the trader's death while it lasts is not alarmed.
     off: bool = False
     scheduled_off: bool = False
+    # The disarm (or the planned one) switches the venue timer off instead of deferring it to its end
+    # plus the bound: for Kraken's maintenance, when an armed timer cancels every order.
+    timer_off: bool = False
+    scheduled_timer_off: bool = False
     # The trading systems this switch was last judged on, comma-separated (None: the stack's own).
     systems: str | None = None
 
@@ -93,6 +100,8 @@ class Switch:
             triggers_count=self.triggers_count,
             scheduled_from_ms=self.scheduled_from_ms,
             scheduled_until_ms=self.scheduled_until_ms,
+            timer_off=self.timer_off,
+            scheduled_timer_off=self.scheduled_timer_off,
         )
 
     def to_dict(self) -> dict[str, Any]:

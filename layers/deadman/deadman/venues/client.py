@@ -51,6 +51,15 @@ class ClientBase(Generic[AccountT]):
     def account_label(self) -> str:
         return self._account.account_id
 
+    @property
+    def nonce_key(self) -> str:
+        """The key id this client draws nonces under, shared by every function that signs with it."""
+        return self._key_id
+
+    @property
+    def _key_id(self) -> str:
+        raise NotImplementedError
+
     def close(self) -> None:
         self._http.close()
 

@@ -214,12 +214,16 @@ class Account:
         return None if self.retiring is None else self._signing_with(self.retiring)
 
     def for_kill(self) -> Account:
-        """The account as the kill path uses it: the kill key where configured, else self.
+        """The account as the kill path uses it: the kill key where configured, else the trading key.
 
         A kill key is a session of its own, and cancel/session cancels only the orders of the session
         that sends it; swept with the kill key, it would cancel none of the trader's orders. So the
         kill key always sweeps with cancel/all (which also cancels orders placed in the web UI)."""
-        return self if self.kill is None else self._signing_with(self.kill, sweep_scope="all")
+        if self.kill is None:
+            # A kill cancels every order of the account, whatever key or session placed it (the key
+            # being rotated out, the web UI): cancel/all on the trading key.
+            return replace(self, sweep_scope="all", retiring=None)
+        return self._signing_with(self.kill, sweep_scope="all")
 
     def _signing_with(self, key: KillCredentials, **also: Any) -> Account:
         """This account on another of its keys, which has no further keys of its own."""
@@ -478,14 +482,17 @@ class Client(ClientBase[Account]):
         headers = auth_headers(self._account.api_key, b64, sign(b64, self._account.api_secret.reveal()))
         # After the nonce draw (a DynamoDB call for increasing keys): the decision must hold when sent.
         self._check_send_by(send_by_ms)
+        self._sent_ms = self._clock()
         # Gemini reads everything from the headers; the body stays empty.
         return parse_response(self._http.post(path, body=None, headers=headers), path)
+
+    _sent_ms = 0  # when the last request left (our clock): Gemini's 30 s count from its arrival
 
     def extend(self, deadline_ms: int, *, send_by_ms: int | None = None) -> ExtendResult:
         """Send one heartbeat. Gemini's timer is fixed (30 s after the key's last authenticated
         request), so `deadline_ms` cannot be honoured and is not sent."""
-        sent_ms = self._clock()
         result = self._private(PATH_HEARTBEAT, send_by_ms=send_by_ms)
+        sent_ms = self._sent_ms
         if not isinstance(result, dict) or result.get("result") != "ok":
             raise TransientError(VENUE, f"unreadable answer on {PATH_HEARTBEAT}: {json.dumps(result)[:200]}")
         if self._account.is_master:
@@ -494,24 +501,24 @@ class Client(ClientBase[Account]):
                 venue_deadline_ms=None,
                 detail="heartbeat sent; master keys have no heartbeat cancel-on-disconnect (watchdog only)",
             )
-        # Timed from before the send: Gemini's clock restarts when the request arrives, which is no
-        # earlier, so the real deadline is this or later.
+        # Timed from the moment it left (after the nonce draw): Gemini's clock restarts when the
+        # request arrives, which is no earlier, so the real deadline is this or later.
         return ExtendResult(
             requested_deadline_ms=None,
             venue_deadline_ms=sent_ms + HEARTBEAT_TIMEOUT_MS,
             detail="heartbeat sent; Gemini cancels this key's orders 30 s after its last authenticated call",
         )
 
-    def disarm(self) -> None:
+    def disarm(self, *, send_by_ms: int | None = None) -> None:
         raise NotSupportedError(
             VENUE,
             "the 30 s heartbeat is a property of the API key, set when it was provisioned; no API call "
             "switches it off. Disarm means the fleet keeps heartbeating until the disarm ends.",
         )
 
-    def sweep(self) -> SweepResult:
+    def sweep(self, *, send_by_ms: int | None = None) -> SweepResult:
         path = PATH_CANCEL_ALL if self._account.sweep_scope == "all" else PATH_CANCEL_SESSION
-        return parse_cancel(self._private(path), path)
+        return parse_cancel(self._private(path, send_by_ms=send_by_ms), path)
 
     def open_orders(self) -> list[OpenOrder]:
         """Every active order of the account, whatever session placed it (Gemini's REST order objects

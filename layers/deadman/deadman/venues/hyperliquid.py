@@ -9,11 +9,14 @@ Wire facts are in docs/venues.md (Hyperliquid). What this module decides:
 * The fleet signs with its OWN approved API wallet (agent), never the trader's: nonces are tracked
   per signer, so a shared agent would race the trader's nonces (docs/venues.md). The agent key is
   the only secret; the master address (or the vault / subaccount) is whose orders are protected.
-* Every action carries `expiresAfter = now + the client's patience` (connect + read timeouts).
-  Once this client has stopped waiting for an answer it reports the outcome as unknown and the
-  policy moves on (a later tick may disarm, sweep, or extend to a different deadline). Without an
-  expiry, a request stuck in a queue could land after that and undo the newer decision: re-arm a
-  timer the operator just disarmed, or cancel orders of a trader that came back. With it, the
+* Every action carries `expiresAfter`: the client's patience (connect + read timeouts) from the
+  moment it is signed, after the nonce draw, and no later than the end of the fence the caller sent
+  it under (`send_by_ms` + the transit a kill or a disarm outwaits). Taken before the nonce draw, a
+  slow draw plus ordinary transit would make an extension arrive expired. Once this client has
+  stopped waiting for an answer it reports the outcome as unknown and the policy moves on (a later
+  tick may disarm, sweep, or extend to a different deadline). Without an expiry, a request stuck
+  in a queue could land after that and undo the newer decision: re-arm a timer the operator just
+  disarmed, or cancel orders of a trader that came back. With it, the
   venue refuses such a straggler ("expired", mapped to TransientError code "expired"). The cost:
   our clock must be within that patience of the venue's, which NTP-synced hosts are by orders of
   magnitude.
@@ -36,6 +39,7 @@ from typing import Any
 
 from deadman.core.clock import Clock
 from deadman.core.errors import CredentialsError
+from deadman.core.policy import TRANSIT_MS
 from deadman.core.secret import Secret
 from deadman.core.venue import (
     Capabilities,
@@ -69,6 +73,7 @@ CAPABILITIES = Capabilities(
     max_timeout_ms=None,
     fixed_timeout_ms=None,
     daily_trigger_budget=10,  # "The max number of triggers per day is 10 ... reset at 00:00 UTC."
+    sweep_lists_first=True,  # no cancel-all action: open orders are listed, then cancelled
 )
 
 BASE_URLS: dict[str, str] = {
@@ -310,8 +315,9 @@ class Client(ClientBase[Account]):
             requested_deadline_ms=deadline_ms, venue_deadline_ms=None, detail="scheduleCancel set"
         )
 
-    def disarm(self) -> None:
-        self._exchange({"type": "scheduleCancel"})  # no "time" key at all: clears the schedule
+    def disarm(self, *, send_by_ms: int | None = None) -> None:
+        # No "time" key at all: clears the schedule.
+        self._exchange({"type": "scheduleCancel"}, send_by_ms=send_by_ms)
 
     # -- orders --------------------------------------------------------------------------------------
 
@@ -324,7 +330,7 @@ class Client(ClientBase[Account]):
             for o in _dedupe(listed)
         ]
 
-    def sweep(self) -> SweepResult:
+    def sweep(self, *, send_by_ms: int | None = None) -> SweepResult:
         listed: list[_Listed] = []
         failed: list[OrderFailure] = []
         errors: list[VenueError] = []
@@ -353,7 +359,7 @@ class Client(ClientBase[Account]):
 
         cancelled: list[str] = []
         if cancels:
-            response = self._exchange({"type": "cancel", "cancels": cancels})
+            response = self._exchange({"type": "cancel", "cancels": cancels}, send_by_ms=send_by_ms)
             statuses = _statuses(response)
             for i, oid in enumerate(oids):
                 status = statuses[i] if i < len(statuses) else None
@@ -377,12 +383,18 @@ class Client(ClientBase[Account]):
         body = json.dumps(request, separators=(",", ":")).encode()
         return _decode(self._http.post("/info", body=body, headers=_JSON_HEADERS), "/info")
 
+    @property
+    def _key_id(self) -> str:
+        return f"{VENUE}:{self.agent_address}"
+
     def _exchange(self, action: dict[str, Any], *, send_by_ms: int | None = None) -> Any:
         account = self._account
-        key_id = f"{VENUE}:{self.agent_address}"
-        now = self._clock()
-        nonce = self._nonces.next(key_id, now)
-        expires_after = now + self._expiry_ms
+        nonce = self._nonces.next(self._key_id, self._clock())
+        # After the draw (a DynamoDB call): the venue refuses the action once this client has given
+        # up on it, or once the fence it was sent under has ended, whichever comes first.
+        expires_after = self._clock() + self._expiry_ms
+        if send_by_ms is not None:
+            expires_after = min(expires_after, send_by_ms + TRANSIT_MS)
         try:
             signature = signing.sign_l1_action(
                 account.agent_private_key.reveal(),

@@ -329,13 +329,13 @@ class Client(ClientBase[Account]):
             detail=f"CancelAllOrdersAfter timeout={timeout_s}",
         )
 
-    def disarm(self) -> None:
-        self._cancel_after(lambda: 0)
+    def disarm(self, *, send_by_ms: int | None = None) -> None:
+        self._cancel_after(lambda: 0, send_by_ms=send_by_ms)
 
     _transits: tuple[int, ...] = ()  # how long the last answered CancelAllOrdersAfters took to arrive
 
-    def sweep(self) -> SweepResult:
-        result = self._private(PATH_CANCEL_ALL)
+    def sweep(self, *, send_by_ms: int | None = None) -> SweepResult:
+        result = self._private(PATH_CANCEL_ALL, send_by_ms=send_by_ms)
         count = result.get("count") if isinstance(result, dict) else None
         if not isinstance(count, int) or isinstance(count, bool):
             raise TransientError(VENUE, f"unreadable result on {PATH_CANCEL_ALL}: {result!r:.200}")

@@ -1,7 +1,7 @@
 """Incident controls: kill, disarm, arm and status, each in its own module over one shared toolkit.
 
 kill     latch every targeted switch to killed first, then sweep every book in parallel (kill.py)
-disarm   switch the timers off for a bounded time, now or in a planned window (disarm.py)
+disarm   no sweep for a bounded time, now or in a planned window; venue timers deferred (disarm.py)
 arm      back to armed from disarmed or killed; the next tick extends only if the trader is alive
 status   DynamoDB only: it never calls a venue (a Gemini call would reset a dead trader's heartbeat)
 

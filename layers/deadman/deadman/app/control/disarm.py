@@ -1,9 +1,15 @@
-"""Disarm: switch the timers off for a bounded time, now or in a planned window (POST /disarm).
+"""Disarm: no sweep and no liveness-gated extension for a bounded time, now or in a planned window
+(POST /disarm).
 
-Bounded by the stack parameter MaxDisarmSeconds; refused (409) on a killed switch: arm
-first. Conditional write, then venue timers off where the venue allows (Kraken timeout 0,
-Hyperliquid schedule cleared). Gemini cannot be disarmed at the venue: the fleet keeps
-heartbeating that key until the disarm ends. The refresher re-arms by itself at the end time.
+Bounded by the stack parameter MaxDisarmSeconds (an off period by MaxOffSeconds); refused (409) on a
+killed switch: arm first. Conditional write; then any venue request a tick had in flight is
+outwaited (a sweep decided before the disarm must not land after its answer), and the venue timers
+are deferred: set to fire S + T + G after the disarm's end, as if the trader's last beat came then,
+so that the book is protected after the end even if the fleet is gone by then. With `timer_off`
+(Kraken's maintenance, when an armed timer cancels every order as the engine returns) they are
+switched off instead, and after the end only the watchdog protects the book until the first tick
+extends again. Gemini cannot be disarmed at the venue: the fleet keeps heartbeating that key until
+the disarm ends. The refresher re-arms by itself at the end time.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from deadman.app.control.toolkit import (
     describe,
     iso,
 )
-from deadman.core.policy import Mode
+from deadman.core.policy import Mode, deferred_deadline
 from deadman.core.venue import close_client
 from deadman.stores.switches import Switch
 from deadman.venues.errors import NotSupportedError, VolumeGateError
@@ -39,7 +45,8 @@ from deadman.venues.errors import NotSupportedError, VolumeGateError
 MAX_PLAN_AHEAD_MS = 7 * 86_400_000
 
 
-DISARM_BUDGET_MS = 20_000
+# API Gateway gives up on an integration after 29 s; answer well before, whatever the venues do.
+DISARM_BUDGET_MS = 24_000
 
 
 def disarm(
@@ -53,6 +60,7 @@ def disarm(
     budget_ms: int = DISARM_BUDGET_MS,
     starts_at_ms: int | None = None,
     off: bool = False,
+    timer_off: bool = False,
 ) -> DisarmResult:
     _check_length(kit, for_seconds, off)
     started = kit.clock()
@@ -88,6 +96,7 @@ def disarm(
             caller=caller,
             starts_at_ms=plan_start,
             off=off,
+            timer_off=timer_off,
         )
 
     def disarmed(s: Switch) -> Switch:
@@ -99,6 +108,7 @@ def disarm(
             changed_by=caller.identity,
             changed_at_ms=started,
             off=off,
+            timer_off=timer_off,
         )
 
     results: dict[str, DisarmSwitchResult] = {}
@@ -114,11 +124,15 @@ def disarm(
         if before.inflight_until_ms is not None and before.inflight_until_ms > started:
             windows.append(before.inflight_until_ms)
     if windows:
-        # An extension in flight before our write may still land: outwait it, or it would switch
-        # the venue timer back on right after we switched it off.
-        cap = min(started + budget_ms - MIN_PASS_MS, started + MAX_INFLIGHT_WAIT_MS)
+        # A tick's request in flight before our write may still land: outwait it. An extension would
+        # set the timer back to the beat's deadline right after we deferred it (or switched it off);
+        # a sweep decided on the trader's death would cancel the book the disarm is to keep.
+        cap = min(started + budget_ms - MIN_PASS_MS, kit.clock() + MAX_INFLIGHT_WAIT_MS)
         kit.sleep_until(min(max(windows) + INFLIGHT_MARGIN_MS, cap))
-    _venues_off(kit, [t for t in targets if results[t.name].disarmed], results, problems, started + budget_ms)
+    disarmed_targets = [t for t in targets if results[t.name].disarmed]
+    _venues_off(
+        kit, disarmed_targets, results, problems, started + budget_ms, until=until, timer_off=timer_off
+    )
     for target in targets:
         result = results[target.name]
         done = "off" if off else "disarmed"
@@ -129,7 +143,7 @@ def disarm(
             caller,
             reason,
             outcome + (f": {result.error}" if result.error else ""),
-            {"until_ms": until, "for_seconds": for_seconds},
+            {"until_ms": until, "for_seconds": for_seconds, "timer_off": timer_off},
         )
     return _disarm_result(kit, targets, results, problems, caller, reason, started, until, for_seconds, off)
 
@@ -162,6 +176,7 @@ def _plan_disarm(
     caller: Caller,
     starts_at_ms: int,
     off: bool = False,
+    timer_off: bool = False,
 ) -> DisarmResult:
     """A disarm that starts later (Kraken's announced maintenance, say): recorded on each switch
     now, applied by the refresher's first tick at or after `starts_at_ms` (venue timers switched
@@ -177,6 +192,7 @@ def _plan_disarm(
             scheduled_by=caller.identity,
             scheduled_reason=reason,
             scheduled_off=off,
+            scheduled_timer_off=timer_off,
         )
 
     results: dict[str, DisarmSwitchResult] = {}
@@ -218,8 +234,9 @@ def _plan_disarm(
         switches=ordered,
         venue_problems=[VenueProblem(venue=v, error=e) for v, e in problems.items()],
         notes=[
-            "the refresher's first tick at or after the start disarms each switch and switches its "
-            "venue timer off (Gemini: keeps heartbeating); `deadman arm` before then cancels the plan"
+            "the refresher's first tick at or after the start disarms each switch and "
+            + ("switches its venue timer off" if timer_off else "defers its venue timer to the end")
+            + " (Gemini: keeps heartbeating); `deadman arm` before then cancels the plan"
         ],
         message=message,
     )
@@ -231,43 +248,61 @@ def _venues_off(
     results: dict[str, DisarmSwitchResult],
     problems: dict[str, str],
     deadline: int,
+    *,
+    until: int,
+    timer_off: bool,
 ) -> None:
     for target in targets:
         if target.account is None:
             results[target.name].venue_timer = "failed"
-            results[target.name].error = f"venue timer not switched off: {problems.get(target.venue)}"
+            results[target.name].error = f"venue timer not set: {problems.get(target.venue)}"
     with_creds = [t for t in targets if t.account is not None]
-    offs = kit.run_parallel(with_creds, partial(_venue_off, kit), deadline)
+    deferred = None if timer_off else deferred_deadline(until, kit.config.timing)
+    offs = kit.run_parallel(with_creds, partial(_venue_timer, kit, deferred), deadline)
     for target in with_creds:
         result = results[target.name]
-        late: tuple[TimerOutcome, str | None, str | None] = ("failed", "no answer in time", None)
-        timer, error, note = offs.get(target.name) or late
+        late: tuple[TimerOutcome, int | None, str | None, str | None] = (
+            "failed",
+            None,
+            "no answer in time",
+            None,
+        )
+        timer, at_ms, error, note = offs.get(target.name) or late
         result.venue_timer, result.error = timer, error
         if note:
             result.notes.append(note)
-        if timer in ("off", "none"):
-            kit.update(
-                target,
-                lambda s: dataclasses.replace(s, deadline_ms=None) if s.mode is Mode.DISARMED else s,
-            )
+        if timer in ("off", "none", "deferred"):
+            kit.update(target, partial(_record_timer, at_ms))
 
 
-def _venue_off(kit: Toolkit, target: Target) -> tuple[TimerOutcome, str | None, str | None]:
+def _record_timer(deadline_ms: int | None, switch: Switch) -> Switch:
+    """Where the disarm left the venue timer, on the record (unless the switch changed mode since)."""
+    return dataclasses.replace(switch, deadline_ms=deadline_ms) if switch.mode is Mode.DISARMED else switch
+
+
+def _venue_timer(
+    kit: Toolkit, deferred: int | None, target: Target
+) -> tuple[TimerOutcome, int | None, str | None, str | None]:
+    """The venue timer as the disarm leaves it: deferred to `deferred`, or off when that is None.
+    (outcome, where the venue timer now fires, error, note)"""
     try:
         client = kit.client_factory(target.venue, target.account, kit.control_timeout)
     except Exception as exc:
-        return "failed", describe(exc), None
+        return "failed", None, describe(exc), None
     try:
-        client.disarm()
+        if deferred is None or not client.capabilities.can_disarm:
+            client.disarm()
+            return "off", None, None, None
+        outcome = client.extend(deferred)
+        return "deferred", outcome.venue_deadline_ms or deferred, None, None
     except NotSupportedError:
-        return "not_supported", None, "the venue cannot be disarmed: the fleet keeps heartbeating"
+        return "not_supported", None, None, "the venue cannot be disarmed: the fleet keeps heartbeating"
     except VolumeGateError:
-        return "none", None, "no venue timer: the volume gate keeps this account on the watchdog alone"
+        return "none", None, None, "no venue timer: the volume gate keeps this account on the watchdog alone"
     except Exception as exc:
-        return "failed", describe(exc), None
+        return "failed", None, describe(exc), None
     finally:
         close_client(client)
-    return "off", None, None
 
 
 def _disarm_result(

@@ -35,7 +35,7 @@ from deadman.app.control.toolkit import (
     describe,
 )
 from deadman.core.venue import Capabilities, SweepResult, VenueClient, close_client
-from deadman.venues.errors import NotSupportedError, VolumeGateError
+from deadman.venues.errors import NonceError, NotSupportedError, VolumeGateError
 
 # API Gateway gives up on an integration after 29 s; answer well before, whatever the venues do.
 KILL_BUDGET_MS = 24_000
@@ -43,6 +43,8 @@ KILL_BUDGET_MS = 24_000
 
 # Recording and auditing the sweeps may use part of the reply margin.
 FINISH_GRACE_MS = 1_500
+# A sweep whose nonce the venue refused as too small is tried this many times in all, each further ahead.
+NONCE_TRIES = 4
 
 
 def kill(
@@ -120,8 +122,7 @@ def _kill_verdict(
     if not ok:
         kit.metrics.count("KillIncomplete")
         message += f"; NOT done: {', '.join(failed) or ', '.join(problems)}."
-        if not direct:
-            message += " Killed switches are swept again at every refresher tick; check `deadman status`."
+        message += _what_next(ordered, problems, direct=direct)
     return KillResult(
         ok=ok,
         at_ms=started,
@@ -133,6 +134,28 @@ def _kill_verdict(
         failed=failed,
         message=message,
     )
+
+
+def _what_next(ordered: list[KillSwitchResult], problems: dict[str, str], *, direct: bool) -> str:
+    """What the operator must know, and do, when a kill is not done: exactly what did not happen."""
+    words = []
+    latched = [f"{r.venue}/{r.account}" for r in ordered if r.latched]
+    unlatched = [f"{r.venue}/{r.account}" for r in ordered if not r.latched]
+    unswept = [f"{r.venue}/{r.account}" for r in ordered if not r.swept] + [f"{v}/*" for v in problems]
+    if latched and not direct and unswept:
+        words.append("Latched switches are swept again at every refresher tick.")
+    if unlatched and not direct:
+        words.append(
+            f"NOT latched ({', '.join(unlatched)}; DynamoDB did not take the write): the fleet does not "
+            "know of this kill and keeps extending those switches while their trader beats; kill again "
+            "once `deadman status` answers."
+        )
+    if unswept:
+        words.append(
+            f"NOT swept ({', '.join(unswept)}): sweep from your machine with `deadman kill --direct` "
+            "(break-glass, with the kill credentials file), and check `deadman status`."
+        )
+    return " " + " ".join(words) if words else ""
 
 
 def _latch_all(
@@ -161,7 +184,9 @@ def _latch_all(
         result.latched = True
         latched_at = kit.clock()
         kit.audit(target, "kill", caller, reason, "latched", {"budget_ms": budget_ms})
-        window = switch.inflight_until_ms
+        # Only an extension in flight must be outwaited (it could push a timer after the kill's
+        # answer); a refresher sweep in flight only does what the kill does.
+        window = switch.inflight_until_ms if switch.inflight_extends else None
         return window if window is not None and window > latched_at else None
 
     # In parallel and bounded: a slow DynamoDB must not hold the sweeps back for long.
@@ -182,13 +207,15 @@ def _sweep_passes(
     deadline: int,
 ) -> None:
     late = "no answer within the kill's time budget (the call may still land)"
+    latched_ms = kit.clock()
     first = kit.run_parallel(sweepable, lambda t: _kill_sweep(kit, t, 1), deadline)
     for target in sweepable:
         results[target.name].attempts.append(first.get(target.name) or _failed_attempt(1, late))
     if open_windows:
         # Nothing may push a venue timer after this reply: wait until every extension that was
-        # in flight at the latch has timed out (bounded: ~8 s after its tick started).
-        cap = min(deadline - MIN_PASS_MS, started + MAX_INFLIGHT_WAIT_MS + INFLIGHT_MARGIN_MS)
+        # in flight at the latch has timed out (its intent came before the latch, so its window ends
+        # at most MAX_INFLIGHT_WAIT_MS after the latch, well inside the kill's budget).
+        cap = min(deadline - MIN_PASS_MS, latched_ms + MAX_INFLIGHT_WAIT_MS + INFLIGHT_MARGIN_MS)
         kit.sleep_until(min(max(open_windows.values()) + INFLIGHT_MARGIN_MS, cap))
     # Once more where an extension was in flight (a zombie's order may have rested meanwhile) or
     # where the first sweep failed (and is not still running).
@@ -215,7 +242,9 @@ def _kill_sweep(kit: Toolkit, target: Target, attempt_no: int) -> SweepAttempt:
     except Exception as exc:
         return _failed_attempt(attempt_no, describe(exc))
     try:
-        attempt = _sweep(client, attempt_no)
+        attempt = _sweep(kit, client, attempt_no)
+        if attempt.ok:
+            attempt = _confirm_empty(client, attempt)
         if attempt.ok and _clears_after_kill(client.capabilities):
             attempt.venue_timer = _clear_timer(client)
     finally:
@@ -254,11 +283,21 @@ def _failed_attempt(attempt: int, why: str) -> SweepAttempt:
     return SweepAttempt(attempt=attempt, ok=False, error=why)
 
 
-def _sweep(client: VenueClient, attempt_no: int) -> SweepAttempt:
-    try:
-        swept: SweepResult = client.sweep()
-    except Exception as exc:
-        return SweepAttempt(attempt=attempt_no, ok=False, error=describe(exc))
+def _sweep(kit: Toolkit, client: VenueClient, attempt_no: int) -> SweepAttempt:
+    """One sweep; a nonce the venue refused as too small (a fallback nonce behind the shared counter,
+    a time-based Gemini key after a burst) is tried again further ahead, a bounded number of times."""
+    for _ in range(NONCE_TRIES):
+        try:
+            swept: SweepResult = client.sweep()
+            break
+        except NonceError as exc:
+            if exc.code != "lockout" and kit.widen_nonces(client):
+                continue
+            return SweepAttempt(attempt=attempt_no, ok=False, error=describe(exc))
+        except Exception as exc:
+            return SweepAttempt(attempt=attempt_no, ok=False, error=describe(exc))
+    else:
+        return SweepAttempt(attempt=attempt_no, ok=False, error="the venue refused every nonce tried")
     return SweepAttempt(
         attempt=attempt_no,
         ok=swept.complete,
@@ -268,6 +307,26 @@ def _sweep(client: VenueClient, attempt_no: int) -> SweepAttempt:
         pending=swept.pending,
         error=None if swept.complete else f"{len(swept.failed)} order(s) not cancelled",
     )
+
+
+def _confirm_empty(client: VenueClient, attempt: SweepAttempt) -> SweepAttempt:
+    """The venue is asked what still rests on the account (every key and session), so a cancel that
+    reached one session of several - or an order a zombie placed meanwhile - is reported, never
+    hidden behind "swept". A key that may not list orders (a Kraken kill key with cancel rights only)
+    leaves the venue's own account-wide cancel-all answer as the word, and the answer says so."""
+    try:
+        left = client.open_orders()
+    except Exception as exc:
+        attempt.confirmed = f"not listed: {describe(exc)}"
+        return attempt
+    if left:
+        attempt.ok = False
+        ids = ", ".join(o.order_id for o in left[:5])
+        attempt.error = f"{len(left)} order(s) still rest after the sweep: {ids}"
+        attempt.confirmed = f"{len(left)} still resting"
+    else:
+        attempt.confirmed = "empty"
+    return attempt
 
 
 def _clear_timer(client: VenueClient) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TimerOutcome = Literal["off", "not_supported", "none", "failed", "not_attempted"]
+TimerOutcome = Literal["deferred", "off", "not_supported", "none", "failed", "not_attempted"]
 
 
 class _Out(BaseModel):
@@ -36,6 +36,13 @@ class SweepAttempt(_Out):
     error: str | None = None
     venue_timer: str | None = Field(
         default=None, description="What kill did to the venue timer, if anything."
+    )
+    confirmed: str | None = Field(
+        default=None,
+        description=(
+            "How the book was seen after the sweep: 'empty' (listed, nothing rests), or why it was not "
+            "listed (the key may not list orders: the venue's own cancel-all answer is the word)."
+        ),
     )
     elapsed_ms: int = 0
 
@@ -81,9 +88,11 @@ class DisarmSwitchResult(_Out):
     disarmed_until_ms: int | None
     venue_timer: TimerOutcome = Field(
         description=(
-            "off: switched off at the venue; not_supported: Gemini (the fleet keeps heartbeating until "
-            "the disarm ends); none: the venue never accepted a timer here (volume gate); failed: the "
-            "refresher switches it off at its next tick; not_attempted: the switch was not disarmed."
+            "deferred: the venue timer now fires S + T + G after the disarm's end (should the fleet be "
+            "gone then); off: switched off at the venue (timer_off); not_supported: Gemini (the fleet "
+            "keeps heartbeating until the disarm ends); none: the venue never accepted a timer here "
+            "(volume gate); failed: the refresher sets it at its next tick; not_attempted: the switch "
+            "was not disarmed."
         )
     )
     error: str | None = None

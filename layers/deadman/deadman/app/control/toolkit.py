@@ -24,10 +24,11 @@ from deadman.core.concurrency import Parallel, ThreadParallel
 from deadman.core.config import FleetConfig
 from deadman.core.errors import DeadmanError
 from deadman.core.metrics import MetricsSink, NoMetrics
-from deadman.core.policy import Mode, Timing
+from deadman.core.policy import INTENT_WINDOW_MS, TRANSIT_MS, Mode, Timing
 from deadman.core.venue import VenueClient
 from deadman.stores.credentials import VenueSecrets
 from deadman.stores.liveness import LivenessReader
+from deadman.stores.nonces import FALLBACK_LEAD, FALLBACK_MAX_LEAD, FallbackNonceSource, MemoryNonceSource
 from deadman.stores.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import VENUES
 from deadman.venues import load as load_venue
@@ -37,11 +38,13 @@ from deadman.venues.errors import VenueError
 KILL_CLIENT_TIMEOUT: tuple[float, float] = (2.0, 4.0)
 CONTROL_CLIENT_TIMEOUT: tuple[float, float] = (3.05, 5.0)
 # Break-glass nonces start this many units (ms, or s for a Gemini time-based key) past the clock:
-# the fleet's shared counters may be a little ahead of it, and are out of reach to ask.
-BREAK_GLASS_NONCE_LEAD = 2
-# A refresher's extension is in flight for at most the sum of its client timeouts (~8 s) after the
-# intent write; never wait longer than this for one.
-MAX_INFLIGHT_WAIT_MS = 10_000
+# the fleet's shared counters may be a little ahead of it, and are out of reach to ask. Each refusal
+# of the venue widens the lead (see `Toolkit.sweep`).
+BREAK_GLASS_NONCE_LEAD = FALLBACK_LEAD
+# A tick's request is in flight for at most its intent window and the transit after it (a Hyperliquid
+# sweep's listing adds one more): counted from our own write, which came after that intent, this is
+# the longest a kill or a disarm ever waits for one (a stored window further out is not believed).
+MAX_INFLIGHT_WAIT_MS = INTENT_WINDOW_MS + 2 * TRANSIT_MS
 INFLIGHT_MARGIN_MS = 250
 # Reading the venue secrets (cached 5 min in a warm Lambda) and latching: bounded, so that a slow
 # Secrets Manager or DynamoDB cannot hold the sweeps back.
@@ -138,8 +141,6 @@ class Toolkit:
     def break_glass(cls, credentials: VenueSecrets, venues: Iterable[str], **kwargs: Any) -> Self:
         """Controls for a direct kill alone (`kill(direct=True)`), on an operator's machine with AWS
         out of reach: venue calls only, nonces from the clock (the fleet's shared counters are in AWS)."""
-        from deadman.stores.nonces import MemoryNonceSource
-
         config = FleetConfig(
             timing=Timing(),
             system="-",
@@ -151,7 +152,7 @@ class Toolkit:
             config=config,
             switches=cast(SwitchStore, _NothingStored()),
             credentials=credentials,
-            nonces=MemoryNonceSource(lead=BREAK_GLASS_NONCE_LEAD),
+            nonces=MemoryNonceSource(lead=BREAK_GLASS_NONCE_LEAD, max_lead=FALLBACK_MAX_LEAD),
             **kwargs,
         )
 
@@ -312,6 +313,15 @@ class Toolkit:
             elif outcome.done:
                 out[key(item)] = outcome.value  # type: ignore[assignment]
         return out
+
+    def widen_nonces(self, client: VenueClient) -> bool:
+        """After the venue refused a nonce as too small: draw this client's next ones further ahead,
+        where the nonce source can (break-glass, or the fallback while DynamoDB is out of reach).
+        False: it cannot, or is already as far ahead as it may go."""
+        nonces = self.nonces
+        if isinstance(nonces, MemoryNonceSource | FallbackNonceSource):
+            return nonces.widen(client.nonce_key)
+        return False
 
     def sleep_until(self, at_ms: int) -> None:
         delay = at_ms - self.clock()

@@ -2,6 +2,7 @@
 (`loop.py`)."""
 
 from deadman.app.refresh.loop import Refresher
-from deadman.app.refresh.tick import AccountTick, Ticker, TickReport
+from deadman.app.refresh.report import AccountTick, TickReport
+from deadman.app.refresh.tick import Ticker
 
 __all__ = ["AccountTick", "Refresher", "TickReport", "Ticker"]

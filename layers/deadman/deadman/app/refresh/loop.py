@@ -1,18 +1,22 @@
-"""The tick loop an invocation becomes: join the venue's lease (or leave), tick every T, renew the
-lease between ticks riding out store faults, hand over to a successor, stop before the Lambda does.
+"""The loop an invocation becomes: join the venue's lease as its holder or a spare (or leave), tick
+every T, renew the lease after each tick riding out store faults, hand over to the standby when a
+newer invocation queues behind it, stop before the Lambda does.
 
-A failed venue call is tried again within the tick period on a fresh read and decision
-(`_retry_failed`), and a failed lease renewal is ridden out until the lease this loop holds for
-sure runs out.
+A spare waits (`Lease.wait_turn`) until the holder offers it the lease or stops renewing - a crash at
+any step of a tick or of a handover leaves the venue to the standby within one lease TTL plus one
+poll, inside every venue timer's slack. A failed venue call is tried again within the tick period on
+a fresh read and decision (`_retry_failed`); a failed renewal is ridden out while the lease this loop
+holds for sure lasts, and every request it sends must have landed by then (`Ticker.lease_until_ms`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from deadman.app.refresh.tick import Ticker, TickReport
+from deadman.app.refresh.report import TickReport
+from deadman.app.refresh.tick import Ticker
 from deadman.core.errors import DeadmanError
-from deadman.stores.lease import Lease, Renewal, Role
+from deadman.stores.lease import SPARE_POLL_MS, Lease, Renewal, Role
 
 # A failed venue call is tried again this soon, within the tick, while the tick period allows.
 RETRY_AFTER_MS = 2_000
@@ -37,55 +41,62 @@ class Refresher(Ticker):
         remaining_ms: Callable[[], int],
         on_tick: Callable[[TickReport], None] | None = None,
     ) -> str:
-        """Become the venue's loop or leave; tick every T until handed over or out of time."""
+        """Become the venue's loop (now, or as a spare when its turn comes) or leave; tick every T
+        until handed over or out of time."""
         tick_ms = self.config.timing.tick_ms
+        # Keep one tick of headroom before the Lambda timeout for the last tick and the handover.
+        last_call_ms = 2 * tick_ms + 5_000
         if not self._ready():
             return "left: credentials unreadable; a running loop keeps the lease"
         role = self._join(lease)
         if role is None:
             return "left: the lease could not be read or written"
         if role is Role.LEAVE:
-            return "left: a loop and a successor are already running"
-        if role is Role.SUCCESSOR and not lease.await_ownership(
-            timeout_ms=2 * tick_ms + 10_000, sleep=self.sleep
-        ):
-            return "left: the running loop did not hand over"
+            return "left: a loop and two spares are already running"
+        if role is Role.SPARE:
+            # A spare must still have a useful run ahead when its turn comes.
+            spare_limit = last_call_ms + tick_ms + SPARE_POLL_MS
+            if not lease.wait_turn(sleep=self.sleep, must_leave=lambda: remaining_ms() < spare_limit):
+                return "left: waited as a spare; its turn did not come"
         # What a warm container remembers from an earlier invocation is stale (a kill since armed,
         # say): a loop that takes over starts from what the table says now.
         self._known.clear()
+        self.lease_until_ms = lease.held_until_ms
         started = self.clock()
-        next_tick = started
+        next_tick = max(started, lease.tick_at_ms or started)
         ticks = 0
         while True:
-            if ticks:
-                renewal = self._renew(lease, tick_ms)
-                if renewal is None:
-                    return f"stopped after {ticks} ticks: the lease could not be renewed in time"
-                if renewal is not Renewal.KEEP:
-                    return f"{renewal.value} after {ticks} ticks"
+            if next_tick > self.clock():
+                self.sleep((next_tick - self.clock()) / 1000)
             report = self.tick()
             ticks += 1
             next_tick += tick_ms
             report = self._retry_failed(report, next_tick)
             if on_tick is not None:
                 on_tick(report)
-            now = self.clock()
+            renewal = self._renew(lease, tick_ms)
+            if renewal is None:
+                return f"stopped after {ticks} ticks: the lease could not be renewed in time"
+            if renewal is Renewal.LOST:
+                return f"lost the lease after {ticks} ticks"
+            self.lease_until_ms = lease.held_until_ms
             out_of_run = next_tick - started >= self.config.run_ms
-            # Keep one tick of headroom before the Lambda timeout for the last tick and the release.
-            out_of_time = remaining_ms() < 2 * tick_ms + 5_000
+            out_of_time = remaining_ms() < last_call_ms
+            # A spare queued behind the standby moves the chain on; so does the end of this run.
+            moving_on = lease.spare_ready and (lease.queue_ready or out_of_run or out_of_time)
+            if moving_on and lease.hand_over(tick_at_ms=next_tick, sleep=self.sleep):
+                return f"handed over after {ticks} ticks"
             if out_of_run or out_of_time:
                 try:
                     lease.release()
                 except Exception as exc:  # it expires by itself
                     self.log("lease release failed", error=type(exc).__name__)
                 return f"ended after {ticks} ticks ({'run time' if out_of_run else 'lambda time'})"
-            if next_tick > now:
-                self.sleep((next_tick - now) / 1000)
 
     def _renew(self, lease: Lease, tick_ms: int) -> Renewal | None:
-        """Renew, riding out store errors: tried again soon (a lost answer may hide a handover, and
-        the next answer tells), and ticking on while the lease is surely ours for one more tick.
-        None: it could not be renewed before it runs out."""
+        """Renew, riding out store errors: tried again soon (a lost answer may hide that the lease
+        was taken, and the next answer tells), and ticking on while the lease is surely ours for one
+        more tick (the tick's requests are fenced by it). None: it could not be renewed in time."""
         while True:
             try:
                 renewal = lease.renew()
@@ -106,8 +117,8 @@ class Refresher(Ticker):
             self.sleep(RETRY_AFTER_MS / 1000)
 
     def _ready(self) -> bool:
-        """Credentials are warmed before joining: an invocation that cannot read them must not register
-        as successor and replace a loop that can (it leaves; the next event tries again)."""
+        """Credentials are warmed before joining: an invocation that cannot read them must not take
+        a place in the chain it could not fill (it leaves; the next event tries again)."""
         try:
             self.credentials.get(self.venue)
         except (DeadmanError, ValueError) as exc:

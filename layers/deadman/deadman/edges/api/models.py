@@ -165,6 +165,15 @@ class DisarmRequest(_Request):
             "switch it gates is off. Audited as action 'off'."
         ),
     )
+    timer_off: StrictBool = Field(
+        default=False,
+        description=(
+            "Switch the venue timers off instead of deferring them to fire S + T + G after the end "
+            "(the default, which protects the book should the fleet be gone when the disarm ends). For "
+            "Kraken's announced maintenance, when an armed timer cancels every order as the engine "
+            "returns. After the end only the watchdog protects the book until the next tick extends."
+        ),
+    )
     starts_at_ms: Annotated[int, Field(ge=0)] | SkipJsonSchema[None] = Field(
         default=None,
         description=(

@@ -97,6 +97,7 @@ class _Routes:
             caller=caller,
             starts_at_ms=request.starts_at_ms,
             off=request.off,
+            timer_off=request.timer_off,
         )
         status = 200 if result.ok else 207
         self.record("off" if request.off else "disarm", caller, status, result.message, reason=request.reason)

@@ -178,6 +178,8 @@ def cmd_disarm(args: argparse.Namespace) -> int:
         body["starts_at_ms"] = parse_start(args.start, int(time.time() * 1000))
     if args.off:
         body["off"] = True
+    if args.timer_off:
+        body["timer_off"] = True
     body.update(_targets(args))
     status, payload = _client(args).call("POST", "/disarm", body)
     return _emit(args, status, payload, render_disarm)

@@ -181,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         "is off; audited as 'off'",
     )
     p.add_argument(
+        "--timer-off",
+        action="store_true",
+        help="switch the venue timers off instead of deferring them to the end (Kraken's announced "
+        "maintenance: an armed timer cancels every order when the engine returns). After the end only "
+        "the watchdog protects the book until the next tick",
+    )
+    p.add_argument(
         "--from",
         dest="start",
         metavar="WHEN",

@@ -1,0 +1,418 @@
+"""What a tick does at the venue once it has decided and written its intent: extend (on every key
+that holds the trader's orders), sweep, switch the timer off - each request carrying the tick's
+send-by time - and what it records of the outcome.
+
+Also the one thing a tick does for an account that is no longer in the venue's secret: its venue
+timer, set by this fleet, is switched off with the credentials the loop last held, so that taking an
+account out of deadman never cancels its orders later (`_retire_removed`).
+
+Why this file is long: each venue action carries its fallbacks (the kill key after a refused sweep,
+the retiring key beside the trading key, the late Kraken timer sent again behind a new intent), and
+they are read best beside the action they back up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Any
+
+from deadman.app.refresh.record import Records
+from deadman.app.refresh.report import AccountTick
+from deadman.core.concurrency import Outcome, Parallel
+from deadman.core.errors import ConfigError, DeadmanError
+from deadman.core.policy import (
+    TRANSIT_MS,
+    WHOLE_SECONDS_MS,
+    Decision,
+    intent_window_ms,
+    send_by,
+)
+from deadman.core.venue import ExtendResult, SweepResult, TimerKind, VenueClient
+from deadman.stores.credentials import VenueSecret, VenueSecrets
+from deadman.stores.switches import Switch, SwitchConflict
+from deadman.venues.errors import (
+    AuthError,
+    NonceError,
+    NotSupportedError,
+    RejectedError,
+    VenueError,
+    VolumeGateError,
+)
+
+# How many ticks in a row the loop tries to switch off the timer of an account taken out of the
+# secret before it leaves it to the venue (and says so).
+RETIRE_TRIES = 3
+
+
+def retryable(exc: BaseException) -> bool:
+    if isinstance(exc, SwitchConflict | ConfigError | AuthError | RejectedError | NotSupportedError):
+        return False
+    return not (isinstance(exc, NonceError) and exc.code == "lockout")
+
+
+def _deadline(outcome: ExtendResult, decision: Decision) -> int:
+    deadline = outcome.venue_deadline_ms or outcome.requested_deadline_ms or decision.extend_to_ms
+    assert deadline is not None
+    return deadline
+
+
+def _landed_late(outcome: ExtendResult) -> bool:
+    """The venue says its timer fires later than asked, beyond its whole-second rounding."""
+    asked, got = outcome.requested_deadline_ms, outcome.venue_deadline_ms
+    return asked is not None and got is not None and got > asked + WHOLE_SECONDS_MS
+
+
+def _has_kill_credentials(account: Any) -> bool:
+    return (
+        getattr(account, "kill", None) is not None
+        or getattr(account, "kill_agent_private_key", None) is not None
+    )
+
+
+def _retiring(account: Any) -> Any:
+    """Gemini mid-rotation: the old trading key, whose session may still hold the trader's orders."""
+    return getattr(account, "retiring", None)
+
+
+def _merged(first: SweepResult, second: SweepResult) -> SweepResult:
+    return SweepResult(
+        cancelled_count=first.cancelled_count + second.cancelled_count,
+        cancelled_ids=first.cancelled_ids + second.cancelled_ids,
+        failed=first.failed + second.failed,
+        pending=first.pending or second.pending,
+        detail=f"{first.detail}; retiring key: {second.detail}",
+    )
+
+
+class VenueActs(Records):
+    """The venue side of a tick, for the Ticker that inherits it."""
+
+    credentials: VenueSecrets
+    parallel: Parallel
+    lease_until_ms: int | None
+    _clients: dict[tuple[str, str], tuple[Any, VenueClient]]
+    _accounts: dict[str, Any]
+    _retiring: dict[str, tuple[Any, int]]
+
+    def _make_client(self, account: Any) -> VenueClient:
+        raise NotImplementedError  # the Ticker's client factory
+
+    def _intent(
+        self, switch: Switch, decision: Decision, *, sweep: bool, remembered: bool, result: AccountTick
+    ) -> tuple[Switch, int]:
+        """Written before a tick's venue requests, conditionally on the version read: how long they may
+        be in flight. Returns the stored switch and the send-by time every request of this tick
+        carries (checked by the client at the moment of sending, after the nonce draw)."""
+        start = self.clock()
+        window = intent_window_ms(self.caps, sweep=sweep)
+        extends = decision.extend_to_ms is not None
+        fence = send_by(
+            intent_ms=start,
+            window_ms=window,
+            lease_until_ms=self.lease_until_ms,
+            proof_beat_ms=decision.proof_beat_ms,
+            timing=self.config.timing,
+        )
+        pending = dataclasses.replace(
+            switch, inflight_until_ms=start + window + TRANSIT_MS, inflight_extends=extends
+        )
+        try:
+            return self._store(pending), fence
+        except SwitchConflict:
+            raise
+        except Exception as exc:
+            if extends or not remembered:
+                raise  # tried again on a fresh read within the tick
+            # The table takes no write and the tick acts on the state it last confirmed (a kill, a
+            # disarm that has ended, a dead trader): the sweep goes unfenced, as nobody can write a
+            # disarm it would have to outwait either. An extension never goes without its intent.
+            self.metrics.count("StoreErrors", venue=self.venue)
+            result.note += f"; intent not written ({type(exc).__name__}): swept without it"
+            return switch, fence
+
+    def fence_from_now(self) -> int:
+        """A send-by time for a request that follows another of the same tick (a schedule cleared
+        after a sweep): its own intent window from now, within the lease."""
+        return send_by(
+            intent_ms=self.clock(),
+            window_ms=intent_window_ms(self.caps, sweep=False),
+            lease_until_ms=self.lease_until_ms,
+            proof_beat_ms=None,
+            timing=self.config.timing,
+        )
+
+    def _client(self, account: Any, *, kill_key: bool = False, retiring: bool = False) -> VenueClient:
+        """The account's client on its trading key, its kill key, or (Gemini mid-rotation) its
+        retiring key; kept while the secret is unchanged (the same Account object)."""
+        slot = (account.account_id, "kill" if kill_key else "retiring" if retiring else "trade")
+        cached = self._clients.get(slot)
+        if cached is None or cached[0] is not account:
+            signer = account.for_kill() if kill_key else account.for_retiring() if retiring else account
+            cached = (account, self._make_client(signer))
+            self._clients[slot] = cached
+        return cached[1]
+
+    # -- extend -------------------------------------------------------------------------------------
+
+    def _extend(
+        self,
+        client: VenueClient,
+        account: Any,
+        switch: Switch,
+        decision: Decision,
+        now: int,
+        result: AccountTick,
+        fence: int,
+    ) -> Switch:
+        assert decision.extend_to_ms is not None
+        was_off = switch.deadline_ms is None
+        try:
+            outcome = self._extend_keys(client, account, decision, fence, result)
+        except VolumeGateError as exc:
+            if switch.deadline_ms is not None and switch.deadline_ms > now:
+                # A schedule of ours is still armed at the venue and would fire on a live trader if
+                # left to lapse: keep trying every tick (and alarm), not every ten minutes.
+                return self._venue_error(account, switch, exc, result, extending=True)
+            self.metrics.count("VenueErrors", venue=self.venue)
+            if switch.native_available:
+                self._audit(switch, "native-unavailable", exc.message, "watchdog only", now, {})
+            return dataclasses.replace(
+                switch, native_available=False, native_reason=exc.message, native_checked_ms=now
+            )
+        except VenueError as exc:
+            return self._venue_error(account, switch, exc, result, extending=True)
+        if _landed_late(outcome):
+            # A relative timeout that took its time to reach the venue (Kraken): sent again at once,
+            # aimed earlier by the transit just seen, as an extension of its own - intent first, so
+            # a kill latched since the first one wins and is not outrun.
+            self.metrics.count("LateTimers", venue=self.venue)
+            try:
+                switch, fence = self._intent(switch, decision, sweep=False, remembered=False, result=result)
+            except SwitchConflict as exc:
+                self._record_after_conflict(
+                    account.account_id, exc.current, now, _deadline(outcome, decision)
+                )
+                raise
+            try:
+                outcome = client.extend(decision.extend_to_ms, send_by_ms=fence)
+            except VenueError as exc:  # the first, late timer stands: on the record below
+                self.log("correction failed", account=account.account_id, error=str(exc))
+        deadline = _deadline(outcome, decision)
+        result.extended_to_ms = deadline
+        result.note = outcome.detail
+        if _landed_late(outcome):
+            # Late again: the native bound is stretched until the next tick mends it. Say so.
+            self.metrics.count("ExtendFailedWhileAlive", venue=self.venue)
+            self.log(
+                "venue timer landed late",
+                account=account.account_id,
+                late_ms=deadline - decision.extend_to_ms,
+            )
+        self.metrics.count("Extended", venue=self.venue)
+        self.metrics.gauge("SecondsToDeadline", (deadline - now) / 1000, venue=self.venue)
+        if not switch.native_available:
+            self._audit(switch, "native-available", "venue accepted the timer again", "ok", now, {})
+        if was_off:
+            self._audit(switch, "venue-timer-on", decision.reason, "ok", now, {"deadline_ms": deadline})
+        return dataclasses.replace(
+            switch,
+            deadline_ms=deadline,
+            native_available=True,
+            native_reason=None,
+            native_checked_ms=now,
+            last_error=None,
+            consecutive_errors=0,
+        )
+
+    def _extend_keys(
+        self, client: VenueClient, account: Any, decision: Decision, fence: int, result: AccountTick
+    ) -> ExtendResult:
+        """The trading key's extension; mid-rotation (Gemini) the retiring key's too, side by side and
+        each with the tick's own send-by time: the old key's session may still hold the trader's
+        orders, and only its own heartbeats keep them. A failed one is tried again within the tick
+        like any failed call; once Gemini refuses the old key (deleted), the secret should drop it:
+        said in the log and a metric."""
+        assert decision.extend_to_ms is not None
+        main = partial(client.extend, decision.extend_to_ms, send_by_ms=fence)
+        if _retiring(account) is None:
+            return main()
+        old = self._client(account, retiring=True)
+        outcomes: list[Outcome[ExtendResult]] = self.parallel.run(
+            [main, partial(old.extend, decision.extend_to_ms, send_by_ms=fence)]
+        )
+        retired = outcomes[1]
+        if retired.error is not None or not retired.done:
+            error = retired.error or TimeoutError("no answer")
+            self.metrics.count("RetiringKeyErrors", venue=self.venue)
+            self.log("retiring key not extended", account=account.account_id, error=str(error))
+            result.retry = result.retry or retryable(error)
+        if outcomes[0].error is not None:
+            raise outcomes[0].error
+        assert outcomes[0].value is not None
+        return outcomes[0].value
+
+    # -- sweep --------------------------------------------------------------------------------------
+
+    def _sweep_paused(self, account: Any, switch: Switch, now: int, result: AccountTick) -> bool:
+        """Every call on Gemini's trading key restarts its 30 s rule, which is what cancels the orders
+        Gemini refused to: without a kill key, sweeps pause long enough for the rule to run out."""
+        rejected = switch.sweep_rejected_ms
+        paused = (
+            self.caps.timer_kind is TimerKind.HEARTBEAT
+            and getattr(account, "kill", None) is None
+            and rejected is not None
+            and now - rejected < (self.caps.fixed_timeout_ms or 0) + TRANSIT_MS
+        )
+        if paused:
+            result.note = "sweep paused: letting the venue's own timer cancel what it refused to"
+        return paused
+
+    def _sweep(
+        self, account: Any, switch: Switch, decision: Decision, now: int, result: AccountTick, fence: int
+    ) -> Switch:
+        heartbeat = self.caps.timer_kind is TimerKind.HEARTBEAT
+        # Gemini with a kill key sweeps on that key (cancel/all): the trading key stays silent, so its
+        # 30 s rule still runs out behind the watchdog.
+        kill_key = heartbeat and getattr(account, "kill", None) is not None
+        client = self._client(account, kill_key=kill_key)
+        try:
+            swept = client.sweep(send_by_ms=fence)
+        except VenueError as exc:
+            if kill_key or not _has_kill_credentials(account):
+                self._audit(switch, "sweep", decision.reason, f"failed: {exc}", now, {})
+                return self._venue_error(account, switch, exc, result, extending=False)
+            # The refresher's key failed (a nonce lockout after requests arrived out of order, say):
+            # the account's kill credentials have a nonce stream of their own. Once, at once.
+            self.log("sweep failed; sweeping with the kill credentials", account=account.account_id)
+            try:
+                swept = self._client(account, kill_key=True).sweep(send_by_ms=fence)
+            except VenueError as kill_exc:
+                self._audit(switch, "sweep", decision.reason, f"failed: {exc}; kill key: {kill_exc}", now, {})
+                return self._venue_error(account, switch, exc, result, extending=False)
+        if not kill_key and _retiring(account) is not None:
+            # cancel/session reaches only the key that sends it: a zombie may still trade on the key
+            # being rotated out, so its session is swept too.
+            try:
+                swept = _merged(swept, self._client(account, retiring=True).sweep(send_by_ms=fence))
+            except VenueError as exc:
+                self.metrics.count("RetiringKeyErrors", venue=self.venue)
+                self.log("retiring key not swept", account=account.account_id, error=str(exc))
+                result.retry = result.retry or retryable(exc)
+        result.swept = swept.cancelled_count
+        self.metrics.count("Swept", venue=self.venue)
+        summary = f"cancelled {swept.cancelled_count}, failed {len(swept.failed)}"
+        if swept.failed:
+            # The venue refused to cancel some orders: its own timer may take them, the watchdog
+            # cannot. Counted as a venue error, so it pages if it goes on.
+            self.metrics.count("VenueErrors", venue=self.venue)
+            self.metrics.count("SweepIncomplete", venue=self.venue)
+        if swept.cancelled_count or swept.failed or decision.fired:
+            self._audit(
+                switch,
+                "sweep",
+                decision.reason,
+                summary,
+                now,
+                {"cancelled": list(swept.cancelled_ids), "failed": [f.order_id for f in swept.failed]},
+            )
+        rejected = now if heartbeat and not kill_key and swept.failed else None
+        switch = dataclasses.replace(
+            switch, last_sweep_ms=now, last_sweep=summary, sweep_rejected_ms=rejected
+        )
+        if decision.clear_after_sweep and swept.complete:
+            switch = self._venue_off(
+                self._client(account),
+                account,
+                switch,
+                now,
+                "cleared after watchdog sweep",
+                result,
+                self.fence_from_now(),
+            )
+        return switch
+
+    # -- timer off ----------------------------------------------------------------------------------
+
+    def _venue_off(
+        self,
+        client: VenueClient,
+        account: Any,
+        switch: Switch,
+        now: int,
+        why: str,
+        result: AccountTick,
+        fence: int,
+    ) -> Switch:
+        try:
+            client.disarm(send_by_ms=fence)
+        except VolumeGateError:
+            return dataclasses.replace(switch, deadline_ms=None)  # nothing can be scheduled there
+        except VenueError as exc:
+            return self._venue_error(account, switch, exc, result, extending=False)
+        self._audit(switch, "venue-timer-off", why, "ok", now, {"was_deadline_ms": switch.deadline_ms})
+        return dataclasses.replace(switch, deadline_ms=None)
+
+    def _venue_error(
+        self, account: Any, switch: Switch, exc: VenueError, result: AccountTick, *, extending: bool
+    ) -> Switch:
+        result.error = str(exc)
+        result.retry = result.retry or retryable(exc)
+        self.metrics.count("VenueErrors", venue=self.venue)
+        self.metrics.count(f"VenueErrors.{exc.kind.value}", venue=self.venue)
+        if extending:
+            self.metrics.count("ExtendFailedWhileAlive", venue=self.venue)
+        if isinstance(exc, AuthError):
+            # Keys may have been rotated: refetch the secret now rather than after the cache ages out.
+            try:
+                self.credentials.refresh(self.venue)
+            except (DeadmanError, ValueError) as refresh_exc:
+                self.log("credential refresh failed", error=str(refresh_exc))
+        self.log("venue error", account=account.account_id, kind=exc.kind.value, error=str(exc))
+        return dataclasses.replace(
+            switch, last_error=str(exc), consecutive_errors=switch.consecutive_errors + 1
+        )
+
+    # -- an account taken out of the secret ---------------------------------------------------------
+
+    def _notice_removed(self, secret: VenueSecret) -> None:
+        current = {a.account_id: a for a in secret.accounts}
+        for account_id, account in self._accounts.items():
+            if account_id not in current and account_id not in self._retiring:
+                self._retiring[account_id] = (account, 0)
+        for account_id in [a for a in self._retiring if a in current]:
+            del self._retiring[account_id]  # back in the secret: ticked again as any other
+        self._accounts = current
+
+    def _retire_removed(self) -> None:
+        """An account taken out of the secret is no longer extended: the venue timer this fleet set
+        on it would fire on its orders a bound later, whatever its trader does. So it is switched
+        off, with the credentials held before the change (Gemini's rule belongs to the key and cannot
+        be: said in the audit)."""
+        for account_id, (account, tries) in list(self._retiring.items()):
+            try:
+                switch = self.switches.get(self.venue, account_id)
+                if switch.deadline_ms is not None and self.caps.can_disarm:
+                    self._client(account).disarm(send_by_ms=self.fence_from_now())
+                    outcome = "venue timer off"
+                elif self.caps.can_disarm:
+                    outcome = "no venue timer was set"
+                else:
+                    outcome = "the venue's own rule belongs to the key: no longer heartbeated"
+                stored = self._store(dataclasses.replace(switch, deadline_ms=None, inflight_until_ms=None))
+            except Exception as exc:
+                if tries + 1 < RETIRE_TRIES:
+                    self._retiring[account_id] = (account, tries + 1)
+                    continue
+                self.log("retired account's timer not switched off", account=account_id, error=str(exc))
+                outcome, stored = f"venue timer NOT switched off: {type(exc).__name__}", None
+            del self._retiring[account_id]
+            self.metrics.count("AccountsRetired", venue=self.venue)
+            self._audit(
+                stored or Switch(self.venue, account_id),
+                "retired",
+                "account taken out of the venue's secret",
+                outcome,
+                self.clock(),
+                {},
+            )
