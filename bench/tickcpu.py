@@ -215,7 +215,7 @@ class SameCalls:
             Key=self.nonce_key,
             UpdateExpression="ADD n :one",
             ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
+            ReturnValues="ALL_NEW",
         )
         answer = self.send(True)
         self._write(version + 2)  # the record

@@ -45,10 +45,13 @@ Not modelled: item and page size limits, eventually consistent reads, capacity, 
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import json
 import re
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,6 +65,7 @@ Item: TypeAlias = dict[str, AttributeValue]
 
 ENDPOINT_URL: Final = "https://dynamodb.sim"
 FAULT_ERRORS: Final = frozenset({"throttle", "internal", "timeout", "lost_answer"})
+ANSWER_FAULTS: Final = frozenset({"empty", "truncated", "no_crc", "bad_crc", "html", "foreign"})
 
 # TTL ignores items whose expiry is more than five years in the past (AWS developer guide, "Using
 # DynamoDB Time to Live"): a milliseconds-for-seconds mix-up in the other direction is never deleted.
@@ -120,22 +124,40 @@ _RESERVED: Final = frozenset(_RESERVED_WORDS.split())
 
 @dataclass(frozen=True)
 class CallFault:
-    """What the network and the service do to one call: latency, and at most one error.
+    """What the network and the service do to one call: latency, and at most one error or one
+    damaged answer.
 
     error: None, "throttle" (ThrottlingException, not applied), "internal" (InternalServerError,
     not applied), "timeout" (ReadTimeoutError, not applied) or "lost_answer" (applied, then
     ReadTimeoutError: the write happened and the caller never learns it). A faulted call raises
     after the first half of its latency.
+
+    answer: None, or how the answer is damaged on its way back. The call is applied (a write
+    happened, as with "lost_answer") and its answer, written as DynamoDB writes it on the wire (JSON
+    and `x-amz-crc32`), is damaged, then read by the lean client's own `read_answer`, so the
+    campaign exercises the real verification: "empty" (a 200 with no body, its CRC "0" matching),
+    "truncated" (the body cut in half under the whole body's CRC, no Content-Length), "no_crc" (the
+    header stripped), "bad_crc" (the header off by one), "html" (a proxy's 200 page), or "foreign"
+    (a whole, verified answer about another item of the same table where one exists: a GetItem's or
+    UpdateItem's item, or the item a refused write carries; else the answer as it was). All but
+    "foreign" raise botocore's transient HTTPClientError (an error answer stripped of its CRC is
+    still read as that error); "foreign" is for the stores' key checks to catch. The answer comes
+    back after the whole latency.
     """
 
     latency_ms: int = 0
     error: str | None = None
+    answer: str | None = None
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
         if self.error is not None and self.error not in FAULT_ERRORS:
             raise ValueError(f"error must be None or one of {sorted(FAULT_ERRORS)}, not {self.error!r}")
+        if self.answer is not None and self.answer not in ANSWER_FAULTS:
+            raise ValueError(f"answer must be None or one of {sorted(ANSWER_FAULTS)}, not {self.answer!r}")
+        if self.error is not None and self.answer is not None:
+            raise ValueError("a call fails with an error or answers damaged, not both")
 
 
 class _Reject(Exception):
@@ -895,6 +917,41 @@ class _Table:
         return {name: copy.deepcopy(item[name]) for name in self.key_names}
 
 
+def _another_item(table: _Table, params: Mapping[str, Any]) -> Item | None:
+    """The first item of `table`, in key order, that is not the one the request names (a "foreign"
+    answer): deterministic, so a seed reproduces it."""
+    try:
+        asked, _ = (
+            table.key_of_key(params["Key"]) if "Key" in params else table.key_of_item(_item(params["Item"]))
+        )
+    except (_Reject, KeyError):
+        return None
+    for key in sorted(table.rows):
+        if key != asked:
+            return copy.deepcopy(table.rows[key])
+    return None
+
+
+def _on_the_wire(answer: dict[str, Any], refused: _Reject | None) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of an answer or a refusal, as DynamoDB's JSON protocol has them."""
+    if refused is None:
+        return 200, copy.deepcopy(answer)
+    wire: dict[str, Any] = {
+        "__type": f"com.amazonaws.dynamodb.v20120810#{refused.code}",
+        "message": refused.message,
+    }
+    if refused.item is not None:
+        wire["Item"] = copy.deepcopy(refused.item)
+    return refused.status, wire
+
+
+def _wire_blob(value: Any) -> str:
+    # Binary attribute values travel as base64 text, as the service sends them.
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 _RETURN_VALUES: Final = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 
 
@@ -1109,6 +1166,7 @@ class FakeDynamo:
         fault = self._fault(operation, table_name) if self._fault is not None else None
         latency = fault.latency_ms if fault is not None else 0
         error = fault.error if fault is not None else None
+        damage = fault.answer if fault is not None else None
         self._sleep(latency // 2)
         if error == "throttle":
             raise self._client_error(
@@ -1121,6 +1179,8 @@ class FakeDynamo:
             raise ReadTimeoutError(endpoint_url=ENDPOINT_URL)
         answer: dict[str, Any] = {}
         failure: ClientError | None = None
+        refused: _Reject | None = None
+        other: Item | None = None
         with self._lock:
             try:
                 table = self._tables.get(table_name)
@@ -1134,12 +1194,45 @@ class FakeDynamo:
                 if reject.code == "ValidationException":
                     self.validation_errors.append((operation, reject.message))
                 failure = self._client_error(operation, reject)
+                refused = reject
+            if damage == "foreign" and table is not None:
+                other = _another_item(table, params)
         if error == "lost_answer":
             raise ReadTimeoutError(endpoint_url=ENDPOINT_URL)
         self._sleep(latency - latency // 2)
+        if damage is not None:
+            return self._damaged(operation, damage, answer, refused, other)
         if failure is not None:
             raise failure
         return answer
+
+    def _damaged(
+        self, operation: str, damage: str, answer: dict[str, Any], refused: _Reject | None, other: Item | None
+    ) -> dict[str, Any]:
+        """The answer as DynamoDB would send it, damaged as told, read by the lean client's reader."""
+        from deadman.stores.answers import read_answer
+
+        status, wire = _on_the_wire(answer, refused)
+        if other is not None:
+            member = "Item" if operation == "GetItem" or refused is not None else "Attributes"
+            if member in wire or operation == "GetItem":
+                wire[member] = other
+        body = json.dumps(wire, separators=(",", ":"), default=_wire_blob).encode()
+        crc = zlib.crc32(body)
+        headers = {"content-type": "application/x-amz-json-1.0", "x-amz-crc32": str(crc)}
+        if damage == "empty":
+            status, body, headers = 200, b"", {"x-amz-crc32": "0"}
+        elif damage == "truncated":
+            body = body[: len(body) // 2]
+        elif damage == "no_crc":
+            del headers["x-amz-crc32"]
+        elif damage == "bad_crc":
+            headers["x-amz-crc32"] = str((crc + 1) % 2**32)
+        elif damage == "html":
+            status, body, headers = 200, b"<html><body>502 Bad Gateway</body></html>", {}
+        if damage != "truncated":
+            headers["content-length"] = str(len(body))
+        return read_answer("dynamodb", operation, status, headers, body, exceptions=self.exceptions)
 
     def _sleep(self, ms: int) -> None:
         if self._sleep_ms is not None:

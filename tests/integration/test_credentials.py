@@ -375,3 +375,42 @@ def test_an_account_names_the_trading_systems_that_gate_it() -> None:
                 "kraken", SID, json.dumps({"accounts": [{**entry(), "systems": bad}]}), loader=fake_loader
             )
         assert info.value.field == "accounts[0].systems" and problem in info.value.problem
+
+
+class Answering:
+    """A Secrets Manager client answering with the given secret's name and ARN, whatever is asked."""
+
+    def __init__(self, name: str | None, arn: str) -> None:
+        self.name, self.arn = name, arn
+
+    def get_secret_value(self, **kwargs: Any) -> Any:
+        return {"Name": self.name, "ARN": self.arn, "SecretString": secret_json(entry())}
+
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:deadman/kraken-AbC123"
+
+
+@pytest.mark.parametrize(
+    ("asked", "name", "arn"),
+    [
+        (SID, "deadman/gemini", ARN.replace("kraken", "gemini")),  # another venue's secret
+        (ARN, SID, ARN.replace("AbC123", "XyZ789")),  # same name, another secret (recreated)
+        (ARN.removesuffix("-AbC123"), SID, ARN.replace("kraken", "kraken-old")),  # partial ARN
+        (SID, None, ARN),  # no name at all
+    ],
+)
+def test_an_answer_for_another_secret_is_unreadable_never_used(
+    asked: str, name: str | None, arn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = CredentialStore({"kraken": asked}, client=Answering(name, arn), loader=fake_loader)
+    with pytest.raises(CredentialsError) as info:
+        store.get("kraken")
+    assert info.value.problem == "could not be read (HTTPClientError)"
+    assert LEAK not in all_text(info.value) and LEAK not in caplog.text  # names only, never a value
+    assert "answered for another secret" in caplog.text
+
+
+@pytest.mark.parametrize("asked", [SID, ARN, ARN.removesuffix("-AbC123")])
+def test_the_secret_asked_for_is_recognised_by_name_arn_or_partial_arn(asked: str) -> None:
+    store = CredentialStore({"kraken": asked}, client=Answering(SID, ARN), loader=fake_loader)
+    assert store.get("kraken").account_ids == ("main",)

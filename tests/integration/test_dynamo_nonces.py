@@ -151,7 +151,8 @@ class VanishingRow:
             raise ClientError(
                 {"Error": {"Code": "ConditionalCheckFailedException", "Message": "no"}}, "UpdateItem"
             )
-        return {"Attributes": {"last": {"N": "1"}}}
+        assert kwargs["ReturnValues"] == "ALL_NEW"  # the row comes back whole: its key is checked
+        return {"Attributes": {**kwargs["Key"], "last": {"N": "1"}}}
 
 
 def test_gives_up_with_a_clear_error_after_the_bound() -> None:

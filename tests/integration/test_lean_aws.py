@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -14,7 +15,7 @@ import boto3
 import pytest
 from botocore import exceptions as bx
 
-from deadman.stores.aws import DYNAMODB, AwsJsonClient, Credentials, lean_clients
+from deadman.stores.aws import DYNAMODB, SECRETS_MANAGER, AwsJsonClient, Credentials, lean_clients
 from deadman.stores.retry import transient
 
 pytestmark = pytest.mark.integration
@@ -102,6 +103,27 @@ def test_dynamodb_answers_and_errors_as_boto3(aws: Any, stack_tables: dict[str, 
     assert refused[1] == "ConditionalCheckFailedException" and refused[2]["mode"] == {"S": "armed"}
 
 
+class Recording(AwsJsonClient):
+    """The lean client, keeping each answer's headers as they came."""
+
+    seen: list[tuple[int, Mapping[str, str]]]
+
+    def _send(self, body: bytes, headers: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+        status, answer_headers, data = super()._send(body, headers)
+        self.seen.append((status, dict(answer_headers)))
+        return status, answer_headers, data
+
+
+def test_moto_sends_dynamodbs_crc_with_every_answer(aws: Any, stack_tables: dict[str, str]) -> None:
+    """Every 2xx must carry x-amz-crc32 (DynamoDB always sends it): so must the server the tests use,
+    or they would not be running what runs in AWS. moto does, on answers and errors alike."""
+    lean = Recording.from_env(DYNAMODB, os.environ, connect_timeout_s=1, read_timeout_s=2)
+    lean.seen = []
+    assert _run(lean)[0] == ("ok", {})  # GetItem's "no item": {} with its CRC, accepted
+    assert len(lean.seen) == len(STEPS)
+    assert all("x-amz-crc32" in {k.lower() for k in headers} for _, headers in lean.seen)
+
+
 def test_refusal_is_the_clients_modeled_exception(aws: Any, stack_tables: dict[str, str]) -> None:
     lean, _ = lean_clients(os.environ)
     lean.put_item(TableName=TABLE, Item=KEY)
@@ -132,9 +154,11 @@ def test_secrets_as_boto3(aws: Any) -> None:
 # -- transport failures ------------------------------------------------------------------------------
 
 
-def _client(endpoint: str, read_timeout_s: float = 2) -> AwsJsonClient:
+def _client(
+    endpoint: str, read_timeout_s: float = 2, api: tuple[str, str, str, str] = DYNAMODB
+) -> AwsJsonClient:
     return AwsJsonClient(
-        DYNAMODB,
+        api,
         region="us-east-1",
         endpoint=endpoint,
         credentials=lambda: Credentials("a", "b"),
@@ -220,6 +244,89 @@ def test_throttle_5xx_and_damaged_answers_are_transient(canned: Any) -> None:
         client.get_item(TableName=TABLE, Key=KEY)
     assert client.get_item(TableName=TABLE, Key=KEY) == {}  # crc32 of b"{}" is 2745614147
     assert all(transient(e.value) for e in (throttled, unavailable, damaged, not_json))
+
+
+ITEM = b'{"Item":{"system":{"S":"trader"},"beat_ms":{"N":"1700000000000"}}}'
+DAMAGED = {
+    "empty, no crc": (200, {}, b""),
+    "empty with its own crc": (200, {"x-amz-crc32": "0"}, b""),
+    "truncated, the whole answer's crc": (200, {"x-amz-crc32": str(zlib.crc32(ITEM))}, ITEM[:25]),
+    "crc stripped": (200, {}, ITEM),
+    "crc wrong": (200, {"x-amz-crc32": str(zlib.crc32(ITEM) ^ 1)}, ITEM),
+    "html 200": (200, {}, b"<html>a proxy's page</html>"),
+    "json array": (200, {"x-amz-crc32": str(zlib.crc32(b"[]"))}, b"[]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED))
+def test_a_damaged_answer_on_the_wire_is_transient_never_no_item(canned: Any, case: str) -> None:
+    endpoint, answers = canned
+    answers.append(DAMAGED[case])
+    with pytest.raises(bx.HTTPClientError) as info:
+        _client(endpoint).get_item(TableName=TABLE, Key=KEY)
+    assert transient(info.value)
+
+
+@pytest.fixture
+def raw() -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback server answering each connection with the next raw bytes, then closing it."""
+    answers: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(answers.pop(0))
+                conn.shutdown(socket.SHUT_WR)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", answers
+    finally:
+        listener.close()
+
+
+def test_a_body_shorter_than_its_content_length_is_a_lost_answer(raw: Any) -> None:
+    """urllib3 (2.x: enforce_content_length on by default) refuses it before `read_answer` sees it."""
+    endpoint, answers = raw
+    head = f"HTTP/1.1 200 OK\r\nx-amz-crc32: {zlib.crc32(ITEM)}\r\nContent-Length: {len(ITEM)}\r\n\r\n"
+    answers.append(head.encode() + ITEM[:25])
+    with pytest.raises(bx.ConnectionClosedError) as info:
+        _client(endpoint).get_item(TableName=TABLE, Key=KEY)
+    assert transient(info.value)
+
+
+def test_a_body_cut_by_a_closed_connection_is_caught_by_its_crc(raw: Any) -> None:
+    """No Content-Length, the connection closed early: only the CRC tells the body is not whole."""
+    endpoint, answers = raw
+    head = f"HTTP/1.1 200 OK\r\nx-amz-crc32: {zlib.crc32(ITEM)}\r\nConnection: close\r\n\r\n"
+    answers.append(head.encode() + ITEM[:25])
+    with pytest.raises(bx.HTTPClientError, match="CRC32"):
+        _client(endpoint).get_item(TableName=TABLE, Key=KEY)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{}",
+        b"<html>a proxy's page</html>",
+        b'{"ARN":"arn:aws:secretsmanager:us-east-1:1:secret:deadman/kraken-AbCdEf","Name":"deadman/kraken"}',
+        b'{"Name":"deadman/kraken","SecretString":"{\\"accounts\\": []',
+    ],
+)
+def test_a_secret_answer_without_a_secret_is_transient(canned: Any, body: bytes) -> None:
+    endpoint, answers = canned
+    answers.append((200, {}, body))
+    with pytest.raises(bx.HTTPClientError) as info:
+        _client(endpoint, api=SECRETS_MANAGER).get_secret_value(SecretId="deadman/kraken")
+    assert transient(info.value)
 
 
 # -- what a cold start loads -------------------------------------------------------------------------

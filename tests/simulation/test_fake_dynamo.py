@@ -1305,3 +1305,113 @@ def test_the_request_is_taken_when_sent() -> None:
     fake.create_table("Control", "pk", "sk")
     fake.put_item(TableName="Control", Item=item)
     assert fake.get_raw("Control", KEY) == {**KEY, "v": {"S": "sent"}}
+
+
+# -- damaged answers: through the lean client's own reader ----------------------------------------------
+
+OTHER = {"pk": {"S": "AUDIT#x"}, "sk": {"S": "1"}, "v": {"B": b"\x00\xff"}}
+
+
+def damaged(answer: str | None, latency_ms: int = 8) -> tuple[FakeDynamo, list[int], dict[str, bool]]:
+    """A fake with KEY and OTHER stored, damaging answers while `on["now"]`."""
+    slept: list[int] = []
+    on = {"now": False}
+    fake = FakeDynamo(
+        sleep_ms=slept.append,
+        fault=lambda op, table: CallFault(latency_ms, answer=answer) if on["now"] else None,
+    )
+    fake.create_table("Control", "pk", "sk")
+    fake.put_item(TableName="Control", Item={**KEY, "n": {"N": "1"}})
+    fake.put_item(TableName="Control", Item=OTHER)
+    slept.clear()
+    on["now"] = True
+    return fake, slept, on
+
+
+@pytest.mark.parametrize("answer", ["empty", "truncated", "no_crc", "bad_crc", "html"])
+def test_a_damaged_answer_is_a_transient_error_and_the_write_was_applied(answer: str) -> None:
+    from botocore.exceptions import HTTPClientError
+
+    from deadman.stores.answers import UnverifiedAnswer
+    from deadman.stores.retry import transient
+
+    fake, slept, _ = damaged(answer)
+    with pytest.raises(HTTPClientError) as read:
+        fake.get_item(TableName="Control", Key=KEY, ConsistentRead=True)
+    # Read by the lean client's `read_answer`: never "no item".
+    assert isinstance(read.value.kwargs["error"], UnverifiedAnswer) and transient(read.value)
+    assert slept == [4, 4]  # the answer came back, after the whole latency
+    with pytest.raises(HTTPClientError):
+        fake.update_item(
+            TableName="Control",
+            Key=KEY,
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )
+    assert fake.get_raw("Control", KEY) == {**KEY, "n": {"N": "2"}}  # applied, as a lost answer
+
+
+@pytest.mark.parametrize("answer", ["empty", "truncated", "bad_crc", "html"])
+def test_a_damaged_refusal_is_transient_too(answer: str) -> None:
+    from botocore.exceptions import HTTPClientError
+
+    fake, _, _ = damaged(answer)
+    with pytest.raises(HTTPClientError):
+        fake.put_item(TableName="Control", Item=KEY, ConditionExpression="attribute_not_exists(pk)")
+
+
+def test_an_error_answer_without_its_crc_is_still_that_error() -> None:
+    fake, _, _ = damaged("no_crc")
+    with pytest.raises(fake.exceptions.ConditionalCheckFailedException) as refused:
+        fake.put_item(
+            TableName="Control",
+            Item=KEY,
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    assert refused.value.response["Item"] == {**KEY, "n": {"N": "1"}}
+
+
+def test_a_foreign_answer_is_a_whole_answer_about_another_item() -> None:
+    fake, _, on = damaged("foreign")
+    # Blobs come back as the wire has them, base64 text (as the lean client's answers).
+    other_wire = {**OTHER, "v": {"B": "AP8="}}
+    assert fake.get_item(TableName="Control", Key=KEY) == {"Item": other_wire}
+    missing = {"pk": {"S": "SWITCH#none"}, "sk": {"S": "x"}}
+    assert fake.get_item(TableName="Control", Key=missing) == {"Item": other_wire}  # for "no item"
+    assert fake.get_item(TableName="Control", Key=_other_key()) == {"Item": {**KEY, "n": {"N": "1"}}}
+    answer = fake.update_item(
+        TableName="Control",
+        Key=KEY,
+        UpdateExpression="ADD n :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )
+    assert answer == {"Attributes": other_wire}
+    assert fake.get_raw("Control", KEY) == {**KEY, "n": {"N": "2"}}  # the write itself is as asked
+    with pytest.raises(fake.exceptions.ConditionalCheckFailedException) as refused:
+        fake.put_item(
+            TableName="Control",
+            Item=KEY,
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    assert refused.value.response["Item"] == other_wire
+    # Without an item in the answer, or another item in the table, the answer is as it was.
+    assert fake.put_item(TableName="Control", Item={**KEY, "n": {"N": "5"}}) == {}
+    on["now"] = False
+    fake.delete_item(TableName="Control", Key=_other_key())
+    on["now"] = True
+    assert fake.get_item(TableName="Control", Key=KEY) == {"Item": {**KEY, "n": {"N": "5"}}}
+
+
+def _other_key() -> dict[str, Any]:
+    return {"pk": OTHER["pk"], "sk": OTHER["sk"]}
+
+
+def test_call_fault_refuses_unknown_answers_and_both_kinds_at_once() -> None:
+    with pytest.raises(ValueError):
+        CallFault(answer="garbled")
+    with pytest.raises(ValueError):
+        CallFault(error="timeout", answer="empty")

@@ -19,15 +19,20 @@ Two deliberate differences, both about binary values:
 
 `to_attribute` leaves binary values as bytes, as boto3's serializer does; base64 for the wire is the
 client's job when it encodes the request.
+
+`checked_item` is the stores' one check that an answer is about the item they asked for.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import sys
 from collections.abc import Callable, Mapping, Set
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 # boto3's DYNAMODB_CONTEXT: DynamoDB keeps 38 significant digits, so anything it would round or
 # overflow raises instead of being stored as a different number.
@@ -141,3 +146,37 @@ def to_item(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def from_item(item: Mapping[str, Mapping[Any, Any]]) -> dict[str, Any]:
     """A whole item: each AttributeValue through `from_attribute`."""
     return {name: from_attribute(attr) for name, attr in item.items()}
+
+
+def checked_item(
+    item: Any, key: Mapping[str, Mapping[str, Any]], *, operation: str, required: bool = False
+) -> dict[str, Any] | None:
+    """`item` (an answer's `Item` or `Attributes`, or a refusal's `Item`, in wire form) if it is the
+    item at `key`: it holds every attribute of `key`, with the same value. None if there is none and
+    none is `required`.
+
+    Anything else raises the transient error of an answer not taken as one (`answers.unverified`):
+    the stores try again, then report the read as failed. An answer about another item read as ours
+    would judge one trader by another's row, or act on another switch's state. `key` may be part of
+    a key (a Query's partition). Logged with both keys, never with any other value of the item."""
+    if item is None and not required:
+        return None
+    if isinstance(item, dict) and all(item.get(name) == value for name, value in key.items()):
+        return item
+    from deadman.stores.answers import unverified
+
+    asked = _key_text(key, key)
+    got = _key_text(item, key) if isinstance(item, dict) else f"a {type(item).__name__}"
+    log.warning("%s answered for another item: asked %s, got %s", operation, asked, got)
+    raise unverified(operation, f"is for another item (asked {asked}, got {got})")
+
+
+def _key_text(item: Mapping[str, Any], key: Mapping[str, Any]) -> str:
+    # Only the key's own attributes, as "name=value": never the item's other values.
+    return ", ".join(f"{name}={_plain(item.get(name))}" for name in key)
+
+
+def _plain(attr: Any) -> str:
+    if isinstance(attr, Mapping) and len(attr) == 1:
+        return str(next(iter(attr.values())))[:200]
+    return "<none>" if attr is None else "<not a key value>"

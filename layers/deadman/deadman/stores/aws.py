@@ -17,6 +17,10 @@ both deliberate: one try per call (the stores retry within their own deadline, w
 behaviour the fault campaign checks), and blobs are answered as the service sends them, base64
 text (`stores/attributes.py` and the credential store read either).
 
+An answer is data only when it is complete and verified (`read_answer`, which the campaign's
+in-memory DynamoDB passes its mangled answers through too): an empty, cut, damaged or foreign-shaped
+2xx is an error the stores try again, never "no item" (a live trader's absent row reads as death).
+
 Credentials are those Lambda puts in the environment for the execution role; where there are none
 (an operator's machine with a profile), botocore's credential chain is asked instead.
 """
@@ -27,15 +31,14 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from deadman.core.errors import ConfigError
+from deadman.stores.answers import EXCEPTIONS, read_answer
 
 # (signing name, X-Amz-Target prefix, content type, the suffix of its AWS_ENDPOINT_URL_<...> variable)
 DYNAMODB = ("dynamodb", "DynamoDB_20120810", "application/x-amz-json-1.0", "DYNAMODB")
@@ -118,30 +121,6 @@ def sign(
     return out
 
 
-class _Exceptions:
-    """`client.exceptions.<Code>`: the ClientError subclass raised for that error code, as boto3 has."""
-
-    def __init__(self) -> None:
-        self._classes: dict[str, type[Exception]] = {}
-        # One class per code, ever: a second class made by a racing thread would not be caught by an
-        # `except` naming the first.
-        self._lock = threading.Lock()
-
-    def from_code(self, code: str) -> type[Exception]:
-        from botocore.exceptions import ClientError
-
-        with self._lock:
-            found = self._classes.get(code)
-            if found is None:
-                found = self._classes[code] = type(code, (ClientError,), {})
-            return found
-
-    def __getattr__(self, code: str) -> type[Exception]:
-        if code.startswith("_"):
-            raise AttributeError(code)
-        return self.from_code(code)
-
-
 def _blob(value: Any) -> str:
     # Request parameters are JSON already, but for blobs (a binary attribute): the wire form is base64.
     if isinstance(value, bytes | bytearray):
@@ -185,7 +164,8 @@ class AwsJsonClient:
         self._pool = urllib3.PoolManager(
             num_pools=1, maxsize=16, retries=False, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where()
         ).connection_from_url(self.endpoint)
-        self.exceptions = _Exceptions()
+        # One registry for every client: `except client.exceptions.X` catches X from any of them.
+        self.exceptions = EXCEPTIONS
 
     @classmethod
     def from_env(
@@ -236,17 +216,7 @@ class AwsJsonClient:
         )
         headers["User-Agent"] = USER_AGENT
         status, answer_headers, data = self._send(body, headers)
-        crc = answer_headers.get("x-amz-crc32")
-        if crc is not None and crc.isdigit() and int(crc) != zlib.crc32(data):
-            # What botocore does with a damaged answer: treat it as lost (the stores retry it).
-            raise self._transport_error(ValueError(f"{operation} answer failed its CRC32 check"))
-        parsed = _json(data)
-        if 200 <= status < 300:
-            if parsed is None:
-                # Never read as "no item": an absent liveness row would look like a dead trader.
-                raise self._transport_error(ValueError(f"{operation} answer is not a JSON object"))
-            return parsed
-        raise self._error(operation, status, answer_headers, parsed or {})
+        return read_answer(self.service, operation, status, answer_headers, data)
 
     def _send(self, body: bytes, headers: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
         import urllib3
@@ -260,8 +230,8 @@ class AwsJsonClient:
         return answer.status, answer.headers, answer.data
 
     def _transport_error(self, exc: BaseException) -> Exception:
-        """botocore's exception for what urllib3 raised, or for an answer that cannot be read
-        (HTTPClientError: lost, retried). botocore is loaded only now, on a failure."""
+        """botocore's exception for what urllib3 raised (an answer that could not be read is
+        `read_answer`'s). botocore is loaded only now, on a failure."""
         import urllib3.exceptions as u3
         from botocore import exceptions as bx
 
@@ -280,37 +250,6 @@ class AwsJsonClient:
                 return error
         error = bx.HTTPClientError(error=exc)
         return error
-
-    def _error(
-        self, operation: str, status: int, headers: Mapping[str, str], body: dict[str, Any]
-    ) -> Exception:
-        """botocore's JSON error parse: the code from `__type` (after '#', before ':'), else the
-        status; the message from `message` or `Message`; the error's own members, message included, at
-        the top level (a refused conditional write's `Item`)."""
-        code = str(body.get("__type") or status)
-        code = code.split(":", 1)[0].rsplit("#", 1)[-1]
-        response: dict[str, Any] = {
-            "Error": {"Message": body.get("message", body.get("Message", "")), "Code": code},
-            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": dict(headers)},
-        }
-        request_id = headers.get("x-amzn-requestid")
-        if request_id:
-            response["ResponseMetadata"]["RequestId"] = request_id
-        if body.keys() - {"__type", "message", "Message"}:  # a modeled error with members of its own
-            response.update((name, value) for name, value in body.items() if name != "__type")
-        return self.exceptions.from_code(code)(response, operation)
-
-
-def _json(data: bytes) -> dict[str, Any] | None:
-    """The answer's JSON object ({} for an empty body, as botocore reads it); None when it is not
-    one (an HTML page from a proxy: on an error, the status code is all there is to go on)."""
-    if not data:
-        return {}
-    try:
-        parsed = json.loads(data)
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
 
 
 def lean_clients(environ: Mapping[str, str]) -> tuple[AwsJsonClient, AwsJsonClient]:

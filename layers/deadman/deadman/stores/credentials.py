@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import threading
@@ -39,6 +40,8 @@ from typing import Any, Protocol
 
 from deadman.core.errors import ConfigError, CredentialsError
 from deadman.venues import VENUES
+
+log = logging.getLogger(__name__)
 
 Loader = Callable[[str], ModuleType]
 
@@ -253,7 +256,9 @@ class CredentialStore:
             return cached[1]
         problem = ""
         try:
-            value = _secret_value(self._secrets_client().get_secret_value(SecretId=secret_id))
+            answer = self._secrets_client().get_secret_value(SecretId=secret_id)
+            _check_answered_for(answer, secret_id)
+            value = _secret_value(answer)
         except Exception as exc:
             problem = _fetch_problem(exc)
         if problem:
@@ -269,6 +274,30 @@ class CredentialStore:
             if self._client is None:
                 self._client = secretsmanager_client()
             return self._client
+
+
+def _check_answered_for(answer: Any, secret_id: str) -> None:
+    """The answer must be the secret asked for: another venue's accounts read as this venue's would
+    sign with the wrong keys, or leave accounts out. By ARN when an ARN was asked (the template
+    passes the full one; a partial ARN lacks the 6-character suffix Secrets Manager appends), else by
+    name. A mismatch is an answer not taken as one (transient: the next tick asks again). Logged with
+    the names, never a value."""
+    if not isinstance(answer, Mapping):
+        return  # no answer to check: `_secret_value` refuses it
+    name, arn = answer.get("Name"), answer.get("ARN")
+    if secret_id.startswith("arn:"):
+        ok = isinstance(arn, str) and (arn == secret_id or _SUFFIXED.fullmatch(arn.removeprefix(secret_id)))
+    else:
+        ok = name == secret_id
+    if not ok:
+        from deadman.stores.answers import unverified
+
+        log.warning("GetSecretValue answered for another secret: asked %s, got %s (%s)", secret_id, name, arn)
+        raise unverified("GetSecretValue", f"is for another secret (asked {secret_id}, got {name})")
+
+
+# What Secrets Manager appends to a secret's name in its ARN.
+_SUFFIXED = re.compile(r"-[A-Za-z0-9]{6}")
 
 
 def _secret_value(answer: Any) -> str | bytes | None:

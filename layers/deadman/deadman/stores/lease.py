@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from deadman.core.clock import Clock
+from deadman.stores.attributes import checked_item
 
 # A spare refreshes its registration at every poll; one not refreshed for this long is taken for dead.
 SPARE_POLL_MS = 1_000
@@ -157,16 +158,19 @@ class Lease:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
-            self.last = LeaseView(int(values[":now"]["N"]), exc.response.get("Item") or {})
+            stood = checked_item(exc.response.get("Item"), self._key, operation="UpdateItem")
+            self.last = LeaseView(int(values[":now"]["N"]), stood or {})
             return None
-        view = LeaseView(int(values[":now"]["N"]), answer.get("Attributes") or {})
+        after = checked_item(answer.get("Attributes"), self._key, operation="UpdateItem", required=True)
+        view = LeaseView(int(values[":now"]["N"]), after or {})
         self.last = view
         if view.holder == self.owner:
             self.held_until_ms = int(view.item["holder_until_ms"]["N"])
         return view
 
     def read(self) -> LeaseView:
-        item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get("Item")
+        answer = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)
+        item = checked_item(answer.get("Item"), self._key, operation="GetItem")
         self.last = LeaseView(self._clock(), item or {})
         return self.last
 

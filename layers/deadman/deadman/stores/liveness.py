@@ -17,7 +17,7 @@ from typing import Any
 
 from deadman.core.clock import Clock, system_clock
 from deadman.core.liveness import RUNNING, STOPPED, Liveness, judge, unreadable
-from deadman.stores.attributes import from_item
+from deadman.stores.attributes import checked_item, from_item
 from deadman.stores.dynamo import dynamodb_client
 from deadman.stores.retry import Patience, impatient
 
@@ -38,12 +38,16 @@ class LivenessReader:
     def read(self, system: str) -> dict[str, Any] | None:
         # ConsistentRead: an eventually consistent read may return a beat older than the newest one,
         # which only errs towards death, but it may also miss a fresh "stopped" and extend once more.
-        response = self._patience(
-            lambda: self._client.get_item(
-                TableName=self.table_name, Key={"system": {"S": system}}, ConsistentRead=True
+        key = {"system": {"S": system}}
+        # Another system's row is no proof of this one's life (nor of its death): tried again, then
+        # unreadable.
+        raw = self._patience(
+            lambda: checked_item(
+                self._client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item"),
+                key,
+                operation="GetItem",
             )
         )
-        raw = response.get("Item")
         if raw is None:
             return None
         return from_item(raw)

@@ -11,10 +11,12 @@ that signs with the key, so a refresher and the kill path never race each other 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from deadman.core.venue import NonceSource
+from deadman.stores.answers import unverified
+from deadman.stores.attributes import checked_item
 from deadman.stores.retry import Patience, impatient
 
 
@@ -157,13 +159,18 @@ class DynamoNonceSource(NonceSource):
     def _set_if_greater(self, key: dict[str, Any], candidate: int) -> int | None:
         try:
             self._patience(
-                lambda: self._client.update_item(
-                    TableName=self.table_name,
-                    Key=key,
-                    UpdateExpression="SET #l = :c",
-                    ConditionExpression="attribute_not_exists(#l) OR #l < :c",
-                    ExpressionAttributeNames={"#l": "last"},
-                    ExpressionAttributeValues={":c": {"N": str(candidate)}},
+                lambda: _last(
+                    self._client.update_item(
+                        TableName=self.table_name,
+                        Key=key,
+                        UpdateExpression="SET #l = :c",
+                        ConditionExpression="attribute_not_exists(#l) OR #l < :c",
+                        ExpressionAttributeNames={"#l": "last"},
+                        ExpressionAttributeValues={":c": {"N": str(candidate)}},
+                        ReturnValues="ALL_NEW",
+                    ),
+                    key,
+                    expected=candidate,
                 )
             )
         except Exception as exc:
@@ -173,17 +180,19 @@ class DynamoNonceSource(NonceSource):
         return candidate
 
     def _increment(self, key: dict[str, Any]) -> int:
-        response = self._patience(
-            lambda: self._client.update_item(
-                TableName=self.table_name,
-                Key=key,
-                UpdateExpression="ADD #l :one",
-                ExpressionAttributeNames={"#l": "last"},
-                ExpressionAttributeValues={":one": {"N": "1"}},
-                ReturnValues="UPDATED_NEW",
+        return self._patience(
+            lambda: _last(
+                self._client.update_item(
+                    TableName=self.table_name,
+                    Key=key,
+                    UpdateExpression="ADD #l :one",
+                    ExpressionAttributeNames={"#l": "last"},
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                    ReturnValues="ALL_NEW",
+                ),
+                key,
             )
         )
-        return int(response["Attributes"]["last"]["N"])
 
     def issued(self, key_id: str, value: int) -> None:
         """A nonce issued for this key (here, or by a fallback while the table was out of reach):
@@ -192,6 +201,19 @@ class DynamoNonceSource(NonceSource):
             # Only ever forward: a slower thread's smaller value must not pull the hint back.
             if value > self._last.get(key_id, value - 1):
                 self._last[key_id] = value
+
+
+def _last(answer: Mapping[str, Any], key: dict[str, Any], expected: int | None = None) -> int:
+    """The `last` an UpdateItem answered (ALL_NEW, so that the key is in it to check): the row must be
+    this key's, and `last` a whole number (`expected`, when the write set it). Anything else is an
+    answer not taken as one: tried again, as a lost one (a nonce is only ever skipped, never reused)."""
+    item = checked_item(answer.get("Attributes"), key, operation="UpdateItem", required=True)
+    raw = item.get("last") if item is not None else None
+    text = raw.get("N") if isinstance(raw, Mapping) else None
+    value = int(text) if isinstance(text, str) and text.isdigit() else None
+    if value is None or (expected is not None and value != expected):
+        raise unverified("UpdateItem", "holds no nonce, or not the one written")
+    return value
 
 
 def _error_code(exc: Exception) -> str | None:

@@ -15,12 +15,13 @@ import dataclasses
 import itertools
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from deadman.core.policy import Mode, SwitchView
-from deadman.stores.attributes import from_item, to_attribute
+from deadman.stores.attributes import checked_item, from_item, to_attribute
 from deadman.stores.retry import Patience, impatient
 
 AUDIT_RETENTION_S = 400 * 86_400
@@ -151,27 +152,43 @@ class SwitchStore:
 
     def get(self, venue: str, account: str) -> Switch:
         """The stored switch, or a fresh armed one (version 0) if none was ever written."""
-        resp = self._patience(
-            lambda: self._client.get_item(
-                TableName=self._table, Key=self._key(venue, account), ConsistentRead=True
+        key = self._key(venue, account)
+        # Checked inside the retried call: an answer about another switch is tried again.
+        item = self._patience(
+            lambda: checked_item(
+                self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item"),
+                key,
+                operation="GetItem",
             )
         )
-        item = resp.get("Item")
         if item is None:
             return Switch(venue=venue, account=account)
         return switch_from_item(from_item(item))
+
+    def _refusal_checked(self, write: Callable[[], Any], key: dict[str, Any]) -> Any:
+        """`write()`, whose refusal's `Item` (the item as it stood) must be the one at `key`: the
+        callers take it for this switch's state, and a foreign one is tried again."""
+        try:
+            return write()
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            checked_item(exc.response.get("Item"), key, operation="PutItem")
+            raise
 
     def get_by_write(self, venue: str, account: str) -> Switch:
         """The stored switch, learned from a conditional write that cannot succeed (its refusal
         carries the item): for when reads fail but writes do not (reads throttled, say). Costs one
         write; changes nothing."""
+        key = self._key(venue, account)
         try:
             self._patience(
-                lambda: self._client.put_item(
-                    TableName=self._table,
-                    Item=self._key(venue, account),
-                    ConditionExpression="attribute_not_exists(pk) AND attribute_exists(pk)",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                lambda: self._refusal_checked(
+                    lambda: self._client.put_item(
+                        TableName=self._table,
+                        Item=key,
+                        ConditionExpression="attribute_not_exists(pk) AND attribute_exists(pk)",
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    ),
+                    key,
                 )
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
@@ -179,16 +196,24 @@ class SwitchStore:
             return switch_from_item(from_item(stored)) if stored else Switch(venue=venue, account=account)
         raise RuntimeError("a condition that cannot hold was accepted")  # pragma: no cover
 
+    def _query(self, params: dict[str, Any], partition: dict[str, Any]) -> dict[str, Any]:
+        """One page, every item of it in `partition` (or the page is tried again)."""
+        resp: dict[str, Any] = self._client.query(**params)
+        for item in resp.get("Items", []):
+            checked_item(item, partition, operation="Query", required=True)
+        return resp
+
     def list_venue(self, venue: str) -> list[Switch]:
         items: list[Switch] = []
+        partition = {"pk": {"S": f"SWITCH#{venue}"}}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"SWITCH#{venue}"}},
+            "ExpressionAttributeValues": {":pk": partition["pk"]},
             "ConsistentRead": True,
         }
         while True:
-            resp = self._patience(lambda: self._client.query(**kwargs))
+            resp = self._patience(lambda: self._query(kwargs, partition))
             items.extend(switch_from_item(from_item(i)) for i in resp.get("Items", []))
             if "LastEvaluatedKey" not in resp:
                 return items
@@ -198,8 +223,9 @@ class SwitchStore:
         """Write `switch` if the stored version is still `switch.version`; returns it at version + 1.
         Safe to try again after a lost answer: finding exactly this write stored is success."""
         new = dataclasses.replace(switch, version=switch.version + 1)
+        key = self._key(switch.venue, switch.account)
         item = {k: to_attribute(v) for k, v in new.to_dict().items() if v is not None}
-        item.update(self._key(switch.venue, switch.account))
+        item.update(key)
         if switch.version == 0:
             condition = "attribute_not_exists(pk)"
             values: dict[str, Any] = {}
@@ -208,12 +234,15 @@ class SwitchStore:
             values = {":v": {"N": str(switch.version)}}
         try:
             self._patience(
-                lambda: self._client.put_item(
-                    TableName=self._table,
-                    Item=item,
-                    ConditionExpression=condition,
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    **({"ExpressionAttributeValues": values} if values else {}),
+                lambda: self._refusal_checked(
+                    lambda: self._client.put_item(
+                        TableName=self._table,
+                        Item=item,
+                        ConditionExpression=condition,
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                        **({"ExpressionAttributeValues": values} if values else {}),
+                    ),
+                    key,
                 )
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
@@ -229,28 +258,37 @@ class SwitchStore:
 
     def latch_kill(self, venue: str, account: str, *, actor: str, reason: str, now_ms: int) -> Switch:
         """Killed, unconditionally: bumps the version so every writer that read before loses."""
-        resp = self._patience(
-            lambda: self._client.update_item(
-                TableName=self._table,
-                Key=self._key(venue, account),
-                UpdateExpression=(
-                    "SET #m = :killed, reason = :r, changed_by = :a, changed_at_ms = :t, venue = :venue, "
-                    "account = :acct REMOVE disarmed_until_ms ADD version :one"
-                ),
-                ExpressionAttributeNames={"#m": "mode"},
-                ExpressionAttributeValues={
-                    ":killed": {"S": Mode.KILLED.value},
-                    ":r": {"S": reason},
-                    ":a": {"S": actor},
-                    ":t": {"N": str(now_ms)},
-                    ":venue": {"S": venue},
-                    ":acct": {"S": account},
-                    ":one": {"N": "1"},
-                },
-                ReturnValues="ALL_NEW",
+        key = self._key(venue, account)
+        # An answer about another switch is tried again, like a lost one: the latch applies again,
+        # which only bumps the version once more (every writer that read before still loses).
+        latched = self._patience(
+            lambda: checked_item(
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression=(
+                        "SET #m = :killed, reason = :r, changed_by = :a, changed_at_ms = :t, venue = :venue, "
+                        "account = :acct REMOVE disarmed_until_ms ADD version :one"
+                    ),
+                    ExpressionAttributeNames={"#m": "mode"},
+                    ExpressionAttributeValues={
+                        ":killed": {"S": Mode.KILLED.value},
+                        ":r": {"S": reason},
+                        ":a": {"S": actor},
+                        ":t": {"N": str(now_ms)},
+                        ":venue": {"S": venue},
+                        ":acct": {"S": account},
+                        ":one": {"N": "1"},
+                    },
+                    ReturnValues="ALL_NEW",
+                ).get("Attributes"),
+                key,
+                operation="UpdateItem",
+                required=True,
             )
         )
-        return switch_from_item(from_item(resp["Attributes"]))
+        assert latched is not None  # required=True
+        return switch_from_item(from_item(latched))
 
     # -- audit --------------------------------------------------------------------------------
     def audit(
@@ -279,15 +317,15 @@ class SwitchStore:
         self._patience(lambda: self._client.put_item(TableName=self._table, Item=item))
 
     def recent_audit(self, venue: str, account: str, limit: int = 10) -> list[dict[str, Any]]:
-        resp = self._patience(
-            lambda: self._client.query(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"AUDIT#{venue}#{account}"}},
-                ScanIndexForward=False,
-                Limit=limit,
-            )
-        )
+        partition = {"pk": {"S": f"AUDIT#{venue}#{account}"}}
+        params = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": partition["pk"]},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        resp = self._patience(lambda: self._query(params, partition))
         out = []
         for raw in resp.get("Items", []):
             item = {k: _to_python(v) for k, v in from_item(raw).items()}

@@ -394,8 +394,9 @@ def parse_cancel(result: Any, path: str) -> SweepResult:
     details = result.get("details") if isinstance(result, dict) else None
     if not isinstance(result, dict) or result.get("result") != "ok" or not isinstance(details, dict):
         raise TransientError(VENUE, f"unreadable answer on {path}: {json.dumps(result)[:200]}")
-    cancelled_raw = details.get("cancelledOrders", [])
-    rejected_raw = details.get("cancelRejects", [])
+    # Both lists, always (docs/venues.md): a `details` without them is no proof of "cancelled 0".
+    cancelled_raw = details.get("cancelledOrders")
+    rejected_raw = details.get("cancelRejects")
     if not isinstance(cancelled_raw, list) or not isinstance(rejected_raw, list):
         raise TransientError(VENUE, f"unreadable details on {path}: {json.dumps(details)[:200]}")
     cancelled = [_order_id(v) for v in cancelled_raw]

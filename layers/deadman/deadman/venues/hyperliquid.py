@@ -253,7 +253,20 @@ def _decode(resp: HttpResponse, path: str) -> Any:
     data = resp.json()
     if data is None:
         raise TransientError(VENUE, f"unreadable answer on {path}: {resp.text[:200]}", http_status=200)
+    # An action's "ok" always names its type ("default", "cancel"): without one, no proof of effect.
+    if path == "/exchange" and isinstance(data, Mapping) and data.get("status") == "ok":
+        response = data.get("response")
+        if not isinstance(response, Mapping) or not isinstance(response.get("type"), str):
+            raise _shape_error("/exchange answer", data)
     return data
+
+
+def _universe(answer: Any, what: str) -> list[Any]:
+    # Never empty where orders rest: an empty one read as the markets would leave them standing.
+    universe = answer.get("universe") if isinstance(answer, Mapping) else None
+    if not isinstance(universe, list) or not universe:
+        raise _shape_error(what, answer)
+    return universe
 
 
 def _shape_error(what: str, value: Any) -> TransientError:
@@ -470,10 +483,7 @@ class Client(ClientBase[Account]):
         for dex in dexes:
             if dex not in offsets:
                 continue
-            meta = self._info({"type": "meta", "dex": dex})
-            universe = meta.get("universe") if isinstance(meta, Mapping) else None
-            if not isinstance(universe, list):
-                raise _shape_error("meta answer", meta)
+            universe = _universe(self._info({"type": "meta", "dex": dex}), "meta answer")
             table = {
                 str(coin.get("name")): offsets[dex] + i
                 for i, coin in enumerate(universe)
@@ -485,12 +495,8 @@ class Client(ClientBase[Account]):
         return tables
 
     def _spot_assets(self) -> dict[str, int]:
-        spot = self._info({"type": "spotMeta"})
-        universe = spot.get("universe") if isinstance(spot, Mapping) else None
-        if not isinstance(universe, list):
-            raise _shape_error("spotMeta answer", spot)
         table: dict[str, int] = {}
-        for pair in universe:
+        for pair in _universe(self._info({"type": "spotMeta"}), "spotMeta answer"):
             if not (isinstance(pair, Mapping) and isinstance(pair.get("index"), int)):
                 raise _shape_error("spotMeta pair", pair)
             # openOrders names a spot market by its universe name: "PURR/USDC" or "@<index>".

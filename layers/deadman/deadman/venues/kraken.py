@@ -215,12 +215,24 @@ def parse_response(resp: HttpResponse, path: str) -> Any:
         raise RejectedError(
             VENUE, f"HTTP {resp.status} on {path}: {resp.text[:200]}", http_status=resp.status
         )
-    if not isinstance(payload, dict) or not isinstance(errors, list) or "result" not in payload:
+    result = payload.get("result") if isinstance(payload, dict) else None
+    if not isinstance(errors, list) or result is None or not _whole(path, result):
         # A 200 we cannot read: we do not know whether the call took effect.
         raise TransientError(
             VENUE, f"unreadable answer on {path}: {resp.text[:200]}", http_status=resp.status
         )
-    return payload["result"]
+    return result
+
+
+def _whole(path: str, result: Any) -> bool:
+    # The timer's answer always carries both times (triggerTime "0" when off): an empty `result` is
+    # no proof that the timer was set, or switched off.
+    if path == PATH_CANCEL_AFTER:
+        return isinstance(result, dict) and all(isinstance(result.get(k), str) for k in _TIMES)
+    return True
+
+
+_TIMES = ("currentTime", "triggerTime")
 
 
 # -- the client -------------------------------------------------------------------------------------
