@@ -17,7 +17,7 @@ import boto3
 import pytest
 import requests
 
-from deadman.app.control import Caller
+from deadman.app.control import Caller, RequestError
 from deadman.core.clock import system_clock
 from deadman.edges.wiring import control_from_env
 from deadman.stores.credentials import CredentialStore
@@ -310,6 +310,46 @@ def test_disarm_of_a_killed_switch_is_refused_and_changes_no_switch(stack: Stack
     status, body = call(api, "POST", "/disarm", plan)
     assert status == 409 and body["switches"] == ["kraken/main"]
     assert store.get("kraken", "main") == before and store.get("gemini", "main").version == 0
+
+
+def test_a_start_in_the_past_is_refused_naming_the_time_and_changes_nothing(
+    stack: Stack, api: LocalApi
+) -> None:
+    """A stale date, 0, or seconds for milliseconds used to disarm at once (exit 0)."""
+    now = int(time.time() * 1000)
+    before = table_items()
+    for starts_at_ms, named in [
+        (0, "1970-01-01T00:00:00Z"),
+        (now // 1000, "looks like epoch seconds"),
+        (now - 365 * 86_400_000, "365 days in the past"),
+        (now - 90_000, "in the past"),
+    ]:
+        body = {"reason": "maintenance", "for_seconds": 60, "starts_at_ms": starts_at_ms}
+        status, answer = call(api, "POST", "/disarm", body)
+        assert status == 400, (starts_at_ms, answer)
+        assert "cannot start in the past" in answer["message"] and named in answer["message"], answer
+    assert table_items() == before
+
+    # The use case refuses it too, whoever calls it (not only the API's model).
+    control = control_from_env(stack.env)
+    with pytest.raises(RequestError, match="365 days in the past"):
+        control.disarm(
+            reason="maintenance",
+            for_seconds=60,
+            venues=["kraken"],
+            accounts=None,
+            caller=Caller("test"),
+            starts_at_ms=now - 365 * 86_400_000,
+        )
+    assert table_items() == before
+
+    # A start a few seconds ago (transit) is now: disarmed at once, not planned.
+    status, answer = call(
+        api, "POST", "/disarm", {"reason": "now", "for_seconds": 60, "starts_at_ms": now - 5_000}
+    )
+    assert status in (200, 207), answer
+    assert answer.get("starts_at_ms") is None
+    assert SwitchStore(CONTROL_TABLE).get("kraken", "main").mode.value == "disarmed"
 
 
 # -- kill -----------------------------------------------------------------------------------------------

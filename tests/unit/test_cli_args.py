@@ -252,3 +252,25 @@ def test_a_planned_start_is_relative_or_a_time_with_its_zone() -> None:
         cli_common.parse_start("tomorrow", now)
     with pytest.raises(cli_common.CliError, match="no unit"):
         cli_common.parse_start("+30", now)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("2023-11-14T21:13:20Z", "(2023-11-14T21:13:20Z) is 60 min in the past"),
+        ("1970-01-01T00:00Z", "(1970-01-01T00:00:00Z) is 19675 days in the past"),
+        ("2023-11-14T22:11:20Z", "is 2 min in the past"),
+    ],
+)
+def test_a_planned_start_in_the_past_is_refused_naming_the_time(text: str, named: str) -> None:
+    """The README's own example, once its date had passed, disarmed at once and exited 0."""
+    now = 1_700_000_000_000  # 2023-11-14T22:13:20Z
+    with pytest.raises(cli_common.CliError) as info:
+        cli_common.parse_start(text, now)
+    assert named in str(info.value) and "leave out --from" in str(info.value)
+    assert info.value.code == cli_common.EXIT_USAGE
+
+
+def test_a_start_within_the_tolerance_of_the_past_is_sent_as_now() -> None:
+    now = 1_700_000_000_000
+    assert cli_common.parse_start("2023-11-14T22:12:30Z", now) == now - 50_000

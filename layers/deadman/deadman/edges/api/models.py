@@ -39,6 +39,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from deadman.app.control import Caller
+from deadman.core.starts import implausible_start_problem
 from deadman.venues import VENUES
 
 MAX_BODY_BYTES = 16 * 1024
@@ -96,6 +97,15 @@ def _has_visible(value: str) -> str:
     return value
 
 
+def _plausible_start(value: int) -> int:
+    # The model has no clock: the use case refuses any start in the past; this catches, with a
+    # clearer message, what needs none (seconds sent for milliseconds, 0).
+    problem = implausible_start_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 Reason = Annotated[
     str,
     StringConstraints(min_length=1, max_length=500),
@@ -106,6 +116,7 @@ AccountId = Annotated[str, StringConstraints(min_length=1, max_length=128), Afte
 Venues = Annotated[
     list[VenueName], Field(min_length=1, json_schema_extra={"uniqueItems": True}), AfterValidator(_distinct)
 ]
+StartsAtMs = Annotated[int, Field(ge=0), AfterValidator(_plausible_start)]
 Accounts = Annotated[
     list[AccountId], Field(min_length=1, json_schema_extra={"uniqueItems": True}), AfterValidator(_distinct)
 ]
@@ -165,11 +176,12 @@ class DisarmRequest(_Request):
             "switch it gates is off. Audited as action 'off'."
         ),
     )
-    starts_at_ms: Annotated[int, Field(ge=0)] | SkipJsonSchema[None] = Field(
+    starts_at_ms: StartsAtMs | SkipJsonSchema[None] = Field(
         default=None,
         description=(
-            "A planned window (announced venue maintenance): epoch ms when the disarm starts, at most 7 "
-            "days ahead. Absent or past: now. The switches stay armed until then."
+            "A planned window (announced venue maintenance): epoch milliseconds when the disarm starts, "
+            "at most 7 days ahead. Absent, or up to 60 s in the past (transit): now. Further in the past: "
+            "refused (400). The switches stay armed until then."
         ),
     )
 

@@ -71,6 +71,8 @@ def parse_start(text: str, now_ms: int) -> int:
     or '2026-11-29T03:00+01:00'. A time without a zone is refused: whose 02:00 would it be?"""
     import datetime as dt
 
+    from deadman.core.starts import PAST_START_TOLERANCE_MS, iso, span_text
+
     raw = text.strip()
     if raw.startswith("+"):
         return now_ms + parse_duration(raw[1:]) * 1000
@@ -82,7 +84,14 @@ def parse_start(text: str, now_ms: int) -> int:
         ) from None
     if when.tzinfo is None:
         raise CliError(f"start {text!r} has no time zone: write it in UTC with a Z, e.g. {raw}Z")
-    return int(when.timestamp() * 1000)
+    start = int(when.timestamp() * 1000)
+    if start < now_ms - PAST_START_TOLERANCE_MS:
+        # "From then" would disarm now: nobody asked for that, and a stale date is how it happens.
+        raise CliError(
+            f"start {text.strip()!r} ({iso(start)}) is {span_text(now_ms - start)} in the past: "
+            "a planned disarm starts ahead (e.g. --from +2h). To disarm now, leave out --from."
+        )
+    return start
 
 
 def seconds_text(value: float) -> str:

@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="start",
         metavar="WHEN",
         help="plan it instead (announced maintenance): +2h from now, or a time with its zone "
-        "(2026-11-29T02:00Z), at most 7 days ahead; the switches stay armed until then",
+        "(2026-11-29T02:00Z), at most 7 days ahead; the switches stay armed until then. A time more than "
+        "60 s in the past is refused (leave out --from to disarm now)",
     )
     p.add_argument("--reason", required=True)
     targets(p)
