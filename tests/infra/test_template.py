@@ -927,9 +927,10 @@ def test_gemini_tick_rule(template: dict[str, Any]) -> None:
 
     assert "GeminiTickAtMost15Seconds" in template["Rules"]
     for t in range(5, 31):
-        with_gemini = fails(EnableGemini="true", TickSeconds=str(t))
+        grace = str(max(t, 15))  # G >= T: the GraceAtLeastTick rule (tests/infra/test_parameter_rules.py)
+        with_gemini = fails(EnableGemini="true", TickSeconds=str(t), GraceSeconds=grace)
         assert ("GeminiTickAtMost15Seconds" in with_gemini) == (t > 15), (t, with_gemini)
-        assert fails(EnableKraken="true", TickSeconds=str(t)) == []
+        assert fails(EnableKraken="true", TickSeconds=str(t), GraceSeconds=grace) == []
     assert fails() == ["AtLeastOneVenue"], "a stack with no venue must be refused"
 
 
@@ -976,7 +977,7 @@ def test_globals_contract(template: dict[str, Any]) -> None:
         "RUN_SECONDS",
         "ENABLED_VENUES",
     }
-    defaults = {"MaxStalenessSeconds": 20, "TickSeconds": "10", "GraceSeconds": 15, "SkewSeconds": 5,
+    defaults = {"MaxStalenessSeconds": 20, "TickSeconds": "10", "GraceSeconds": "15", "SkewSeconds": 5,
                 "SweepWindowSeconds": 0, "MaxDisarmSeconds": 14400, "MaxOffSeconds": 259200,
                 "LogRetentionDays": 30}  # fmt: skip
     for name, value in defaults.items():
