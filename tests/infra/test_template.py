@@ -387,11 +387,20 @@ def test_transform_stage_logging_throttling_and_account_dependency(transformed: 
     stage = stages[0]["Properties"]
     assert stage["TracingEnabled"] is True
     assert stage["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
-    (setting,) = stage["MethodSettings"]
+    setting, kill = stage["MethodSettings"]
     assert setting["ResourcePath"] == "/*" and setting["HttpMethod"] == "*"
     assert setting["ThrottlingBurstLimit"] == 10 and setting["ThrottlingRateLimit"] == 5
     assert setting["LoggingLevel"] in ("INFO", "ERROR") and setting["MetricsEnabled"] is True
     assert setting.get("DataTraceEnabled") is False, "data trace would log request bodies"
+    # The kill route has its own limit, higher than every other route's (a Stage's method path
+    # encodes "/" as "~1"), and logs like the others (a method's settings replace the defaults).
+    assert kill["ResourcePath"] == "/~1kill" and kill["HttpMethod"] == "POST"
+    assert kill["ThrottlingRateLimit"] > setting["ThrottlingRateLimit"]
+    assert kill["ThrottlingBurstLimit"] > setting["ThrottlingBurstLimit"]
+    for key in ("LoggingLevel", "MetricsEnabled", "DataTraceEnabled"):
+        assert kill[key] == setting[key], key
+    body = res["ControlApi"]["Properties"]["Body"]
+    assert "post" in body["paths"]["/kill"], "the throttled method must be a route of the API"
     # Execution logging needs the account's API Gateway CloudWatch role first.
     assert res["ControlApi"]["DependsOn"] == "ApiGatewayAccountReady"
     handle = res["ApiGatewayAccountReady"]["Metadata"]
@@ -1024,6 +1033,8 @@ def test_api_gateway_account_role(template: dict[str, Any]) -> None:
     }
     settings = res["ControlApi"]["Properties"]["MethodSettings"]
     assert settings[0]["ThrottlingBurstLimit"] == 10 and settings[0]["ThrottlingRateLimit"] == 5
+    assert [(m["ResourcePath"], m["HttpMethod"]) for m in settings] == [("/*", "*"), ("/~1kill", "POST")]
+    assert settings[1]["ThrottlingRateLimit"] > settings[0]["ThrottlingRateLimit"]
 
 
 def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
