@@ -295,6 +295,9 @@ def main(argv: list[str] | None = None) -> None:
             "CONTROL_TABLE": stack.env["CONTROL_TABLE"],
             "LIVENESS_TABLE": stack.env["LIVENESS_TABLE"],
             "SYSTEM_NAME": stack.env["SYSTEM_NAME"],
+            # S and K, for `deadman beat` and `deadman doctor --local`: the sandbox's compressed timing.
+            "MAX_STALENESS_S": stack.env["MAX_STALENESS_S"],
+            "SKEW_S": stack.env["SKEW_S"],
         }
         print("# deadman sandbox: paste these into another shell, then run `deadman status`")
         for key, value in exports.items():

@@ -112,6 +112,13 @@ def _env_region() -> str | None:
 
 
 def stack_outputs(stack: str, *, region: str | None, profile: str | None) -> dict[str, str]:
+    return stack_description(stack, region=region, profile=profile)[0]
+
+
+def stack_description(
+    stack: str, *, region: str | None, profile: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A CloudFormation stack's outputs and parameter values (what it was deployed with)."""
     import boto3
 
     where: str | None = region
@@ -121,8 +128,10 @@ def stack_outputs(stack: str, *, region: str | None, profile: str | None) -> dic
         described = session.client("cloudformation").describe_stacks(StackName=stack)
     except Exception as exc:
         raise stack_error(stack, where, profile, exc) from None
-    outputs = described["Stacks"][0].get("Outputs", [])
-    return {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    found = described["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in found.get("Parameters", [])}
+    return outputs, parameters
 
 
 _CREDENTIAL_ERRORS = (
@@ -143,27 +152,56 @@ _AUTH_CODES = {
     "UnrecognizedClientException",
     "SignatureDoesNotMatch",
 }
-_THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+_THROTTLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+}
 
 
 def stack_error(stack: str, region: str | None, profile: str | None, exc: BaseException) -> CliError:
     """A sentence an operator can act on, with the exit code of its kind (never a bare class name)."""
+    error = aws_error_parts(exc)
+    if error is not None and error[0] == "ValidationError" and "does not exist" in error[1]:
+        return CliError(
+            f"cannot read stack {stack!r}: no such stack in region {region or '?'} (check --stack, --region "
+            "and which AWS account your credentials are for)",
+            EXIT_USAGE,
+        )
+    return aws_failure(f"cannot read stack {stack!r}", region, profile, exc)
+
+
+def table_error(table: str, region: str | None, profile: str | None, exc: BaseException) -> CliError:
+    """A DynamoDB call on `table` failed: why, with the exit code of its kind."""
+    error = aws_error_parts(exc)
+    if error is not None and error[0] == "ResourceNotFoundException":
+        return CliError(
+            f"no DynamoDB table {table!r} in region {region or '?'} (check --table or --stack, --region "
+            "and which AWS account your credentials are for)",
+            EXIT_USAGE,
+        )
+    return aws_failure(f"cannot write to table {table!r}", region, profile, exc)
+
+
+def aws_failure(prefix: str, region: str | None, profile: str | None, exc: BaseException) -> CliError:
     kind = type(exc).__name__
-    prefix = f"cannot read stack {stack!r}"
     error = aws_error_parts(exc)
     if error is not None:
         code, message = error
-        if code == "ValidationError" and "does not exist" in message:
-            return CliError(
-                f"{prefix}: no such stack in region {region or '?'} (check --stack, --region and which "
-                "AWS account your credentials are for)",
-                EXIT_USAGE,
-            )
         if code in _AUTH_CODES:
             return CliError(f"{prefix}: AWS refused your credentials: {message or code}", EXIT_AUTH)
         if code in _THROTTLE_CODES:
-            return CliError(f"{prefix}: AWS is throttling CloudFormation calls; retry", EXIT_THROTTLED)
+            return CliError(f"{prefix}: AWS is throttling the calls; retry", EXIT_THROTTLED)
         return CliError(f"{prefix}: AWS answered: {message or code}", EXIT_UNREACHABLE)
+    if kind in (
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ConnectionClosedError",
+    ):
+        return CliError(f"{prefix}: AWS unreachable ({aws_error(exc)})", EXIT_UNREACHABLE)
     if kind == "NoRegionError":
         return CliError(f"{prefix}: no AWS region known (pass --region or set AWS_REGION)", EXIT_USAGE)
     if kind == "ProfileNotFound":

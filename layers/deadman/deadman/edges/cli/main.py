@@ -36,6 +36,7 @@ from deadman.edges.cli.commands import (
 )
 from deadman.edges.cli.common import (
     DEFAULT_MAX_STALENESS_S,
+    DEFAULT_SKEW_S,
     DEFAULT_TIMEOUT_S,
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
@@ -51,6 +52,16 @@ def _positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: must be a number of seconds more than 0")
+    return value
+
+
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number of seconds, 0 or more")
     return value
 
 
@@ -230,9 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the liveness row every few seconds until Ctrl-C",
         description=(
             "Beat the liveness row until Ctrl-C or SIGTERM, then mark it 'stopped' (the fleet sweeps at its "
-            "next tick). --every must be under half of S, the stack's MaxStalenessSeconds: the row is "
-            "up to one interval old when the fleet reads it and two after a failed beat, and older than "
-            "S is death."
+            "next tick). --every must satisfy 2 x every + K + 1 s <= S (S, K: the stack's "
+            "MaxStalenessSeconds and SkewSeconds): after one lost beat the row the fleet reads is two "
+            "intervals old, a trader clock K behind adds K and the write up to a second, and older than S "
+            "is death. At the defaults (S 20, K 5) that is every 7 s at most. S and K come from "
+            "--max-staleness / --skew, else the stack's parameters (--stack or $DEADMAN_STACK), else "
+            "$MAX_STALENESS_S / $SKEW_S, else the template's defaults. Exit codes: 0 stopped cleanly; 2 bad "
+            "usage or no such table; 3 not allowed (credentials, IAM); 4 DynamoDB unreachable; 6 throttled; "
+            "1 stopped beating but 'stopped' could not be written."
         ),
     )
     p.add_argument("--system", required=True, help="the trading system's name (the table key)")
@@ -241,17 +257,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         required=True,
         metavar="SECONDS",
-        help="seconds between beats; under half of S",
+        help="seconds between beats; 2 x every + K + 1 s <= S",
     )
     p.add_argument(
         "--max-staleness",
         type=_positive_seconds,
         default=None,
         metavar="SECONDS",
-        help="S, the stack's MaxStalenessSeconds "
-        f"(default $MAX_STALENESS_S, else {DEFAULT_MAX_STALENESS_S:g})",
+        help="S, the stack's MaxStalenessSeconds (default: the stack's, else $MAX_STALENESS_S, "
+        f"else {DEFAULT_MAX_STALENESS_S:g})",
     )
-    p.add_argument("--table", help="liveness table (default $LIVENESS_TABLE or the stack's output)")
+    p.add_argument(
+        "--skew",
+        type=_non_negative_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"K, the stack's SkewSeconds (default: the stack's, else $SKEW_S, else {DEFAULT_SKEW_S:g})",
+    )
+    p.add_argument(
+        "--table", help="liveness table (default: --stack's LivenessTableName output, else $LIVENESS_TABLE)"
+    )
     p.add_argument("--host", help="host name written with each beat (default: this host)")
     p.set_defaults(func=cmd_beat)
     return parser
