@@ -298,6 +298,8 @@ def main(argv: list[str] | None = None) -> None:
             # S and K, for `deadman beat` and `deadman doctor --local`: the sandbox's compressed timing.
             "MAX_STALENESS_S": stack.env["MAX_STALENESS_S"],
             "SKEW_S": stack.env["SKEW_S"],
+            # For `deadman doctor --local` and `deadman kill --direct` on the simulators' URLs.
+            "DEADMAN_SANDBOX": "true",
         }
         print("# deadman sandbox: paste these into another shell, then run `deadman status`")
         for key, value in exports.items():

@@ -980,6 +980,11 @@ def test_globals_contract(template: dict[str, Any]) -> None:
     for var, target in wired.items():
         assert env[var] == {"Ref": target}, f"{var} should be !Ref {target}"
     assert env["RUN_SECONDS"] == "240"
+    # Sandbox mode lets venue secrets name any URL (deadman.venues.urls): never in a deployed stack.
+    assert "DEADMAN_SANDBOX" not in env
+    for name, res in template["Resources"].items():
+        own = (res.get("Properties") or {}).get("Environment", {}).get("Variables", {})
+        assert "DEADMAN_SANDBOX" not in own, name
     assert set(env) == set(wired) | {
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",

@@ -515,7 +515,7 @@ def test_break_glass_kill_empties_the_books_with_the_api_down_then_records_it(
     from deadman.venues import gemini
 
     [timed] = [a for a in stack.secret_values()["gemini"]["accounts"] if a.get("nonce_mode") == "time"]
-    account = gemini.Account.from_mapping(timed, secret_name="test")
+    account = gemini.Account.from_mapping(timed, secret_name="test", sandbox=True)
     gemini.Client(account, nonces=MemoryNonceSource(lead=1), clock=system_clock).extend(
         system_clock() + 30_000
     )

@@ -66,6 +66,6 @@ def _stores(config: FleetConfig, environ: Mapping[str, str], patience: Retrying)
         "config": config,
         "switches": SwitchStore(config.control_table, client=client, patience=patience),
         "liveness": LivenessReader(config.liveness_table, client=client, patience=patience),
-        "credentials": CredentialStore.from_env(environ, client=secrets),
+        "credentials": CredentialStore.from_env(environ, client=secrets, sandbox=config.sandbox),
         "nonces": DynamoNonceSource(config.control_table, client=client, patience=patience),
     }

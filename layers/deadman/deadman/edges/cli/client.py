@@ -214,6 +214,12 @@ def aws_failure(prefix: str, region: str | None, profile: str | None, exc: BaseE
     return CliError(f"{prefix}: {aws_error(exc)}", EXIT_UNREACHABLE)
 
 
+def sandbox_mode() -> bool:
+    """DEADMAN_SANDBOX=true (exported by `python -m sandbox.local_api`): venue secrets read on this
+    machine (doctor --local, kill --direct) may name the simulators' URLs (deadman.venues.urls)."""
+    return os.environ.get("DEADMAN_SANDBOX", "").strip().lower() == "true"
+
+
 def stack_name(args: argparse.Namespace) -> str | None:
     name = getattr(args, "stack", None) or os.environ.get("DEADMAN_STACK")
     return str(name) if name else None

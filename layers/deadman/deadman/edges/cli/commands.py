@@ -16,6 +16,7 @@ from deadman.edges.cli.client import (
     ApiClient,
     exit_code,
     resolve_endpoint,
+    sandbox_mode,
     stack_description,
     stack_name,
     table_error,
@@ -116,7 +117,7 @@ def cmd_kill_direct(args: argparse.Namespace) -> int:
     if not path:
         raise CliError("--direct needs the kill credentials file: --keys FILE (or set DEADMAN_KILL_KEYS)")
     try:
-        credentials = LocalCredentials(path)
+        credentials = LocalCredentials(path, sandbox=sandbox_mode())
     except ConfigError as exc:  # CredentialsError included: names the field, never the value
         raise CliError(str(exc)) from None
     who = f"break-glass:{getpass.getuser()}@{socket.gethostname()}"

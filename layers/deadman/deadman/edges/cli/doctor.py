@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from deadman.app.checkup import Checkup, Finding
 from deadman.core.text import printable
-from deadman.edges.cli.client import ApiClient, stack_name, stack_outputs
+from deadman.edges.cli.client import ApiClient, sandbox_mode, stack_name, stack_outputs
 from deadman.edges.cli.common import CliError
 from deadman.edges.cli.render import render_error
 
@@ -145,7 +145,7 @@ class Doctor:
                 # Asked for by name, a venue that cannot be checked is a failure, not a skip.
                 level = "FAIL" if self.args.venue else "SKIP"
                 self.report(level, venue, "no secret configured (SECRET_" + venue.upper() + ")")
-        store = CredentialStore({v: secrets[v] for v in checked}, max_age_s=0)
+        store = CredentialStore({v: secrets[v] for v in checked}, max_age_s=0, sandbox=sandbox_mode())
         checkup = Checkup(credentials=store, nonces=nonces, switches=switches)
         if checked:
             self._findings(checkup.run(checked, allow_gemini_call=self.args.allow_gemini_call))
