@@ -30,11 +30,11 @@ from deadman.edges.cli import client as cli_client
 from deadman.edges.cli import common as cli_common
 from deadman.edges.cli import main as cli_main
 from deadman.edges.cli import render as cli_render
-from deadman.stores.liveness import LivenessReader
+from deadman.stores.liveness import LivenessReader, LivenessWriter
 from deadman.stores.switches import SwitchStore
 from sandbox.aws import patched_env
 from sandbox.local_api import LocalApi
-from sandbox.stack import CONTROL_TABLE, GEMINI_KEYS, LIVENESS_TABLE, SandboxTiming, Stack
+from sandbox.stack import CONTROL_TABLE, GEMINI_KEYS, LIVENESS_TABLE, SYSTEM, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
 
 pytestmark = pytest.mark.integration
@@ -376,12 +376,38 @@ def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
     # The point of not calling: Gemini's 30 s timer on the trading keys was not reset by doctor.
     assert {k: stack.gemini.last_auth_ms(k) for k in keys} == auth_before
 
+    ToyTrader(stack).beat()  # alive, and every switch armed (the operator story ended with an arm)
     with patched_env(env):
         code, out, _ = run(
             capsys, "doctor", "--endpoint", api.url, "--venue", "gemini", "--allow-gemini-call"
         )
     assert code == 0 and "trading key authenticates" in out
     assert all(stack.gemini.last_auth_ms(k) != auth_before[k] for k in keys)
+
+    # Hazard 15: allowed or not, a call on a trading key resets Gemini's 30 s rule. On a killed
+    # switch, or for a dead trader, it would postpone the venue's cancel: no request may reach it.
+    ep = ("--endpoint", api.url)
+    assert run(capsys, "kill", *ep, "--venue", "gemini", "--reason", "doctor drill")[0] == 0
+    ToyTrader(stack).beat()
+    auth_before = {k: stack.gemini.last_auth_ms(k) for k in keys}
+    code, out, _ = run(capsys, "doctor", *ep, "--venue", "gemini", "--allow-gemini-call")
+    assert {k: stack.gemini.last_auth_ms(k) for k in keys} == auth_before, out
+    assert "trading key not called although allowed: its switch is killed" in out
+    assert run(capsys, "arm", *ep, "--venue", "gemini", "--reason", "drill over")[0] == 0
+    LivenessWriter(LIVENESS_TABLE, SYSTEM, clock=lambda: system_clock() - 60_000).beat()  # long dead
+    code, out, _ = run(capsys, "doctor", *ep, "--venue", "gemini", "--allow-gemini-call")
+    assert {k: stack.gemini.last_auth_ms(k) for k in keys} == auth_before, out
+    assert "the trading system is not judged alive (stale" in out
+    ToyTrader(stack).beat()
+
+    # --json is the findings as JSON, with the same exit code; --account narrows like --venue.
+    code, out, _ = run(capsys, "doctor", *ep, "--venue", "gemini", "--account", "timed", "--json")
+    body = json.loads(out)
+    assert code == 0 and body["ok"] is True and body["failed"] == 0
+    subjects = {f["subject"] for f in body["findings"]}
+    assert "gemini/timed" in subjects and "gemini/main" not in subjects
+    code, out, _ = run(capsys, "doctor", *ep, "--account", "nope")
+    assert code == 1 and "[FAIL] nope" in out and "no checked venue secret lists this account" in out
 
     # Through the API the deployment checks with its own keys: this machine needs none of them.
     bare = {k: v for k, v in os.environ.items() if not k.startswith("SECRET_") and k != "CONTROL_TABLE"}

@@ -348,11 +348,11 @@ class DoctorResult(BaseModel):
     findings: list[FindingOut]
 
 
-def doctor_query(params: dict[str, Any] | None) -> tuple[list[str] | None, bool]:
-    """GET /doctor's query: `venues` (comma-separated, absent = every enabled venue) and
+def doctor_query(params: dict[str, Any] | None) -> tuple[list[str] | None, list[str] | None, bool]:
+    """GET /doctor's query: `venues` and `accounts` (comma-separated, absent = all) and
     `allow_gemini_call` ("true" or "false"). Anything else is a 400."""
     params = dict(params or {})
-    unknown = set(params) - {"venues", "allow_gemini_call"}
+    unknown = set(params) - {"venues", "accounts", "allow_gemini_call"}
     if unknown:
         raise ApiError(400, "invalid_request", f"unknown query parameter(s): {', '.join(sorted(unknown))}")
     venues: list[str] | None = None
@@ -363,7 +363,12 @@ def doctor_query(params: dict[str, Any] | None) -> tuple[list[str] | None, bool]
             raise ApiError(
                 400, "invalid_request", f"venues: expected a comma-separated subset of {', '.join(VENUES)}"
             )
+    accounts: list[str] | None = None
+    if params.get("accounts") is not None:
+        accounts = [a.strip() for a in str(params["accounts"]).split(",") if a.strip()]
+        if not accounts or any(text_problem(a) or len(a) > 128 for a in accounts):
+            raise ApiError(400, "invalid_request", "accounts: expected comma-separated account ids")
     allow = params.get("allow_gemini_call", "false")
     if allow not in ("true", "false"):
         raise ApiError(400, "invalid_request", "allow_gemini_call: expected true or false")
-    return venues, allow == "true"
+    return venues, accounts, allow == "true"

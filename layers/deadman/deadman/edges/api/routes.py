@@ -121,7 +121,7 @@ class _Routes:
     def doctor(self) -> Any:
         from deadman.app.checkup import Checkup
 
-        venues, allow_gemini_call = doctor_query(self.app.current_event.query_string_parameters)
+        venues, accounts, allow_gemini_call = doctor_query(self.app.current_event.query_string_parameters)
         control = self.control
         enabled = sorted(control.config.enabled_venues)
         unknown = sorted(set(venues or []) - set(enabled))
@@ -134,9 +134,17 @@ class _Routes:
             nonces=control.nonces,
             switches=control.switches,
             clock=control.clock,
+            # The refresher's judge: a Gemini trading key is called only for an armed switch whose
+            # trading systems are alive now (a call resets Gemini's 30 s rule).
+            liveness=control.liveness,
+            system=control.config.system,
+            timing=control.config.timing,
         )
         findings = checkup.run(
-            venues or enabled, allow_gemini_call=allow_gemini_call, budget_ms=self.budget_ms() - 2_000
+            venues or enabled,
+            allow_gemini_call=allow_gemini_call,
+            budget_ms=self.budget_ms() - 2_000,
+            accounts=accounts,
         )
         failed = sum(f.level == "FAIL" for f in findings)
         result = DoctorResult(

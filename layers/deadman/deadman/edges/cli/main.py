@@ -224,9 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-gemini-call",
         action="store_true",
-        help="also call Gemini with the trading key (resets its 30 s heartbeat timer: see above)",
+        help="also call Gemini with the trading key, while its switch is armed and the trader alive (any "
+        "call resets its 30 s heartbeat rule: see above)",
     )
-    p.add_argument("--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable")
+    targets(p)
     p.add_argument(
         "--local",
         action="store_true",
