@@ -447,6 +447,42 @@ def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
     assert "no venue secret lists an account: nothing is protected" in out
 
 
+def test_the_two_person_rule_can_be_tried_from_the_cli(
+    sandbox: tuple[Stack, LocalApi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m sandbox.local_api --two-person` and `deadman --sandbox-as NAME`: no env var and no
+    hand-made header needed."""
+    stack, _ = sandbox
+    with LocalApi({**stack.env, "ARM_AFTER_KILL_NEEDS_SECOND_PERSON": "true"}) as api:
+        ep = ("--endpoint", api.url)
+        assert (
+            run(capsys, "--sandbox-as", "alice", "kill", *ep, "--venue", "kraken", "--reason", "drill")[0]
+            == 0
+        )
+        code, out, _ = run(capsys, "--sandbox-as", "alice", "arm", *ep, "--venue", "kraken", "--reason", "ok")
+        assert code == cli_common.EXIT_PARTIAL and "two-person rule" in out
+        code, out, _ = run(
+            capsys, "arm", *ep, "--venue", "kraken", "--reason", "checked", "--sandbox-as", "bob"
+        )
+        assert code == 0 and "armed 1 switch(es)" in out
+        assert "deadman-operator/bob" in out
+
+
+def test_status_narrows_to_a_venue_and_an_account(
+    sandbox: tuple[Stack, LocalApi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, api = sandbox
+    _, out, _ = run(
+        capsys, "status", "--endpoint", api.url, "--venue", "gemini", "--account", "timed", "--json"
+    )
+    body = json.loads(out)
+    assert [(s["venue"], s["account"]) for v in body["venues"] for s in v["switches"]] == [
+        ("gemini", "timed")
+    ]
+    _, out, _ = run(capsys, "status", "--endpoint", api.url, "--venue", "kraken", "--audit", "0")
+    assert "kraken/main" in out and "gemini/" not in out
+
+
 def test_beat_until_interrupted_then_stopped(sandbox: tuple[Stack, LocalApi]) -> None:
     reader = LivenessReader(LIVENESS_TABLE)
     for number, sig in enumerate((signal.SIGINT, signal.SIGTERM)):
@@ -615,7 +651,7 @@ def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_
         "kraken maint",
     )
     assert code == 0, out
-    assert "PLANNED from" in out and "planned a disarm of 1/1 switch(es)" in out
+    assert out.startswith("PLANNED DISARM by ") and "planned a disarm of 1/1 switch(es)" in out
     store = SwitchStore(CONTROL_TABLE)
     planned = store.get("kraken", "main")
     assert planned.mode.value == "armed" and planned.scheduled_from_ms is not None

@@ -36,7 +36,15 @@ class ApiClient:
         profile: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         sign: bool = True,
+        sandbox_caller: str | None = None,
     ) -> None:
+        check_endpoint(endpoint)
+        if sandbox_caller is not None and not is_local(endpoint):
+            raise CliError(
+                "--sandbox-as works only against the sandbox's local API: a deployment knows you by your AWS "
+                "credentials alone"
+            )
+        self.sandbox_caller = sandbox_caller
         self.endpoint = endpoint.rstrip("/")
         self.region = region or region_of(self.endpoint) or _env_region() or "us-east-1"
         self.profile = profile
@@ -51,6 +59,8 @@ class ApiClient:
         headers = {"Accept": "application/json", "User-Agent": f"deadman-cli/{__version__}"}
         if data is not None:
             headers["Content-Type"] = "application/json"
+        if self.sandbox_caller is not None:
+            headers[SANDBOX_CALLER_HEADER] = self.sandbox_caller
         if self.sign:
             headers = self._signed(method, url, data, headers)
         timeout = (min(CONNECT_TIMEOUT_S, self.timeout_s), self.timeout_s)
@@ -96,6 +106,26 @@ class ApiClient:
         return {k: str(v) for k, v in request.headers.items()}
 
 
+# The sandbox's local API takes the caller's identity from this header (there is no IAM there).
+SANDBOX_CALLER_HEADER = "X-Deadman-Caller-Arn"
+
+
+def check_endpoint(url: str) -> None:
+    """A usable API URL, or a sentence saying how to write one (never a traceback from deep inside
+    the signer or the HTTP library)."""
+    from urllib.parse import urlsplit
+
+    example = "https://<api id>.execute-api.<region>.amazonaws.com/<stage> (the stack's ApiUrl output)"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise CliError(f"endpoint {url!r} is not a URL ({exc}): write it as {example}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise CliError(f"endpoint {url!r} is not an http(s) URL: write it as {example}")
+
+
 def region_of(url: str) -> str | None:
     match = re.search(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com", url)
     return match.group(1) if match else None
@@ -104,7 +134,11 @@ def region_of(url: str) -> str | None:
 def is_local(url: str) -> bool:
     from urllib.parse import urlsplit
 
-    return (urlsplit(url).hostname or "") in {h.strip("[]") for h in LOCAL_HOSTS}
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    return host in {h.strip("[]") for h in LOCAL_HOSTS}
 
 
 def _env_region() -> str | None:

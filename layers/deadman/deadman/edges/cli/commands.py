@@ -25,6 +25,7 @@ from deadman.edges.cli.common import (
     DEFAULT_MAX_STALENESS_S,
     DEFAULT_SKEW_S,
     EXIT_ATTENTION,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PARTIAL,
     CliError,
@@ -36,6 +37,7 @@ from deadman.edges.cli.common import (
 from deadman.edges.cli.render import (
     CLEAR_SCREEN,
     attention,
+    cli_words,
     json_text,
     render_arm,
     render_disarm,
@@ -53,6 +55,7 @@ def _client(args: argparse.Namespace) -> ApiClient:
         profile=args.profile,
         timeout_s=args.timeout,
         sign=not args.no_sign,
+        sandbox_caller=getattr(args, "sandbox_as", None),
     )
 
 
@@ -71,7 +74,7 @@ def _emit(
     if args.json:
         print(json_text(payload))
     elif status in (200, 207) and isinstance(payload, dict):
-        print(render(sanitised(payload)))
+        print(render(cli_words(sanitised(payload))))
     else:
         print(render_error(status, sanitised(payload)), file=sys.stderr)
     return exit_code(status)
@@ -79,8 +82,14 @@ def _emit(
 
 def cmd_status(args: argparse.Namespace) -> int:
     client = _client(args)
+    code: int | None = None
     while True:
-        status, payload = client.call("GET", "/status")
+        try:
+            status, payload = client.call("GET", "/status")
+        except KeyboardInterrupt:
+            break
+        if status == 200 and isinstance(payload, dict) and (args.venue or args.account):
+            payload = narrowed(payload, args.venue, args.account)
         if args.watch and not args.json:
             print(CLEAR_SCREEN, end="")
         code = _emit(args, status, payload, lambda body: render_status(body, args.audit))
@@ -89,7 +98,30 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not args.watch:
             return code
         sys.stdout.flush()
-        time.sleep(args.watch)
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            break
+    # Ctrl-C ends a watch: its code is the last answer's (README), not "interrupted".
+    return EXIT_INTERRUPTED if code is None else code
+
+
+def narrowed(body: dict[str, Any], venues: list[str] | None, accounts: list[str] | None) -> dict[str, Any]:
+    """A status answer cut to the switches asked for (--venue / --account): the table, ATTENTION and
+    the exit code then speak of those alone, and of the trading systems that gate them."""
+    kept = []
+    for venue in body.get("venues") or []:
+        if venues and venue.get("venue") not in venues:
+            continue
+        switches = [s for s in venue.get("switches") or [] if not accounts or s.get("account") in accounts]
+        kept.append({**venue, "switches": switches})
+    shown = [s for v in kept for s in v["switches"]]
+    if accounts and not shown:
+        raise CliError(f"no switch of account(s) {', '.join(accounts)} on the venues asked for")
+    own = (body.get("liveness") or {}).get("system")
+    gating = {name for s in shown for name in (s.get("systems") or [own])}
+    systems = [live for live in body.get("systems") or [] if live.get("system") in gating]
+    return {**body, "venues": kept, "systems": systems}
 
 
 def cmd_kill(args: argparse.Namespace) -> int:

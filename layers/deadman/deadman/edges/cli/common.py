@@ -13,6 +13,8 @@ EXIT_SERVER = 5
 EXIT_THROTTLED = 6
 EXIT_ATTENTION = 7
 EXIT_INTERRUPTED = 130
+# 128 + SIGPIPE, as a shell reports a tool its pipe's reader left (`deadman status | head`).
+EXIT_PIPE_CLOSED = 141
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -27,7 +29,8 @@ exit codes:
   6    throttled (429): the API did not take the request; retry it (a kill: retry at once)
   7    status only: something needs attention (listed under ATTENTION): the trader is not alive,
        a switch is killed, failing or not ticking, or a disarm ends within 5 minutes
-  130  interrupted (Ctrl-C)
+  130  interrupted (Ctrl-C; `status --watch` exits with its last answer's code instead)
+  141  the output was closed early (`deadman status | head`)
 doctor exits 1 when a check fails or nothing could be checked. beat exits 0 when stopped, 2 for
 a bad interval or no such table, 3, 4 or 6 when DynamoDB refuses, is out of reach or throttles
 its first beat, and 1 when it stopped beating but could not write 'stopped'."""

@@ -40,6 +40,7 @@ from deadman.edges.cli.common import (
     DEFAULT_TIMEOUT_S,
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
+    EXIT_PIPE_CLOSED,
     STATUS_AUDIT_MAX,
     CliError,
 )
@@ -101,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--no-sign", action="store_true", default=sup, help="send unsigned requests (sandbox)"
     )
+    common.add_argument(
+        "--sandbox-as",
+        default=sup,
+        metavar="NAME",
+        help="sandbox only: act as another operator (a session name, or a role ARN), e.g. to try the "
+        "two-person rule; refused against a deployment, which knows you by your AWS credentials",
+    )
 
     parser = argparse.ArgumentParser(
         prog="deadman",
@@ -113,12 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Every command's -h ends with the exit codes: they are what a script or runbook acts on.
     raw = argparse.RawDescriptionHelpFormatter
-
-    def targets(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable"
-        )
-        p.add_argument("--account", action="append", help="account id as in the venue secret; repeatable")
 
     p = sub.add_parser(
         "status",
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="ask again every SECONDS (default 5) until Ctrl-C; the exit code is the last answer's",
     )
+    _targets(p)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
@@ -166,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='kill credentials for --direct: {"<venue>": {"accounts": [...]}} as in the venue secrets, '
         "mode 600 (default $DEADMAN_KILL_KEYS)",
     )
-    targets(p)
+    _targets(p)
     p.set_defaults(func=cmd_kill)
 
     p = sub.add_parser(
@@ -200,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "60 s in the past is refused (leave out --from to disarm now)",
     )
     p.add_argument("--reason", required=True)
-    targets(p)
+    _targets(p)
     p.set_defaults(func=cmd_disarm)
 
     p = sub.add_parser(
@@ -211,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     p.add_argument("--reason", required=True)
-    targets(p)
+    _targets(p)
     p.set_defaults(func=cmd_arm)
 
     p = sub.add_parser(
@@ -227,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also call Gemini with the trading key, while its switch is armed and the trader alive (any "
         "call resets its 30 s heartbeat rule: see above)",
     )
-    targets(p)
+    _targets(p)
     p.add_argument(
         "--local",
         action="store_true",
@@ -236,6 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_doctor)
 
+    _add_beat(sub, common)
+    return parser
+
+
+def _targets(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable")
+    p.add_argument("--account", action="append", help="account id as in the venue secret; repeatable")
+
+
+def _add_beat(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser(
         "beat",
         parents=[common],
@@ -280,7 +295,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", help="host name written with each beat (default: this host)")
     p.set_defaults(func=cmd_beat)
-    return parser
 
 
 def _defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -292,6 +306,7 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
         ("json", False),
         ("timeout", DEFAULT_TIMEOUT_S),
         ("no_sign", False),
+        ("sandbox_as", None),
     ):
         if not hasattr(args, name):
             setattr(args, name, value)
@@ -311,7 +326,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `deadman status | head`: the reader has gone. Python would print a traceback now and
+        # another at exit while flushing; point stdout at nothing instead and say so by the code.
+        _silence_stdout()
+        return EXIT_PIPE_CLOSED
     return code
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test's capture): nothing to flush
+        pass
 
 
 if __name__ == "__main__":
