@@ -1235,6 +1235,9 @@ def test_samconfig(template: dict[str, Any]) -> None:
             f"{env}: Rules refuse it"
         )
     assert config["prod"]["overrides"]["PowertoolsLogLevel"] != "DEBUG"
+    # The production example keeps the two-person rule on (the template's default is off).
+    assert config["prod"]["overrides"]["ArmAfterKillNeedsSecondPerson"] == "true"
+    assert template["Parameters"]["ArmAfterKillNeedsSecondPerson"]["Default"] == "false"
 
 
 # --------------------------------------------------------------------------------------- events
