@@ -1,7 +1,8 @@
 """The composition roots: the environment a function runs in, turned into a refresher or the controls.
 
-The only place that reads Lambda's environment variables (through `FleetConfig.from_env` and
-`CredentialStore.from_env`) and picks the real adapters: DynamoDB stores sharing one lean client with
+Where the functions' configuration is read from the environment: `os.environ` (or the mapping a test or
+the sandbox passes) is handed to `FleetConfig.from_env`, `CredentialStore.from_env` and the lean AWS
+clients, which parse what they are given and read nothing themselves. Here the real adapters are picked: DynamoDB stores sharing one lean client with
 bounded time per call, Secrets Manager behind a cache, the DynamoDB nonce counter. Nothing here calls
 AWS yet. Imports are inside each function: the refresher's cold start does not load the controls
 (and their response models), nor the controls the tick loop.

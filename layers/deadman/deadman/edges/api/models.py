@@ -13,8 +13,8 @@ models in step.
 
 Status codes: 200 done; 207 done in the ControlTable but some venue action failed (the body says
 which, per switch); 400 invalid request, nothing changed; 403 (API Gateway) not allowed; 404 no such
-route; 409 refused by the switches' state (disarm of a killed switch), nothing changed; 500 a bug
-or an AWS failure: the outcome is unknown, read GET /status.
+route; 409 refused by the switches' state (disarm of a killed switch): nothing changed, the refusal
+audited on each switch it names; 500 a bug or an AWS failure: the outcome is unknown, read GET /status.
 """
 
 from __future__ import annotations

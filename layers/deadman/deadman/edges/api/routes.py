@@ -181,8 +181,10 @@ class _Routes:
         )
 
     def record(self, action: str, caller: Caller, status: int, message: str, **fields: Any) -> None:
-        # Every call leaves a log line with who and from where, refusals included (a refusal changes
-        # no switch, so it writes no switch audit entry).
+        # Every call leaves a log line with who and from where, refusals included. A request refused
+        # as invalid (400) reaches no switch: this line is its record. A refusal by a switch's state
+        # (409: disarm of a killed switch; the two-person rule) is also audited on that switch as
+        # "refused: ..." by the use case, and so alerted: an auditor wants refusals on the record.
         if self.logger is not None:
             self.logger.info(
                 f"{action} -> {status}",
