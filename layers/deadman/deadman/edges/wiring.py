@@ -2,10 +2,11 @@
 
 Where the functions' configuration is read from the environment: `os.environ` (or the mapping a test or
 the sandbox passes) is handed to `FleetConfig.from_env`, `CredentialStore.from_env` and the lean AWS
-clients, which parse what they are given and read nothing themselves. Here the real adapters are picked: DynamoDB stores sharing one lean client with
-bounded time per call, Secrets Manager behind a cache, the DynamoDB nonce counter. Nothing here calls
-AWS yet. Imports are inside each function: the refresher's cold start does not load the controls
-(and their response models), nor the controls the tick loop.
+clients, which parse what they are given and read nothing themselves. Here the real adapters are
+picked: DynamoDB stores sharing one lean client with bounded time per call, Secrets Manager behind a
+cache, the DynamoDB nonce counter. Nothing here calls AWS yet. Imports are inside each function: the
+refresher's cold start does not load the controls (and their response models), nor the controls the
+tick loop.
 """
 
 from __future__ import annotations
