@@ -135,7 +135,7 @@ def test_sample_events_drive_every_route_and_audit_the_caller(stack: Stack, api:
     assert stack.books()[("gemini", "main")] == 2  # other venues untouched
 
     # As a refresher would have: a Hyperliquid schedule is set (each native fire costs a daily trigger).
-    hl_account = CredentialStore.from_env(stack.env).get("hyperliquid").account("main")
+    hl_account = CredentialStore.from_env(stack.env, sandbox=True).get("hyperliquid").account("main")
     hl = hyperliquid_venue.Client(hl_account, nonces=DynamoNonceSource(CONTROL_TABLE), clock=system_clock)
     hl.extend(system_clock() + 60_000)
     assert stack.hyperliquid.scheduled(HL_MAIN) is not None
@@ -499,7 +499,7 @@ def test_kill_outwaits_an_extension_in_flight_and_sweeps_its_zombie_order(
     intent = store.get("kraken", "main")
     window_end = system_clock() + 1_000
     store.put(dataclasses.replace(intent, inflight_until_ms=window_end))
-    account = CredentialStore.from_env(stack.env).get("kraken").accounts[0]
+    account = CredentialStore.from_env(stack.env, sandbox=True).get("kraken").accounts[0]
     refresher_client = kraken_venue.Client(
         account, nonces=DynamoNonceSource(CONTROL_TABLE), clock=system_clock
     )
