@@ -11,7 +11,7 @@ CHECKOV_VENV := .venv-checkov
 # Lambda runs python3.13; `sam build` needs that interpreter on PATH (pyenv provides it here).
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: demo test unit integration infra simulation chaos lint typecheck bench build clean
+.PHONY: demo sandbox test unit integration infra simulation chaos lint typecheck bench build clean
 
 $(VENV)/.stamp: requirements-dev.txt layers/deadman/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ $(CHECKOV_VENV)/.stamp:
 
 demo: $(VENV)/.stamp
 	$(PY) -m sandbox.demo
+
+# The sandbox with its local API, refreshers and a toy trader, until Ctrl-C; it prints what to export
+# in another shell (then `. .venv/bin/activate` for `deadman`). ARGS=--two-person tries that rule.
+sandbox: $(VENV)/.stamp
+	$(PY) -m sandbox.local_api --scheduler --trader $(ARGS)
 
 lint: $(VENV)/.stamp
 	$(PY) -m ruff check .

@@ -3,10 +3,15 @@
 Each HTTP request becomes an API Gateway REST proxy event (the shape of events/*.json) and goes to
 the real function code (functions/kill, functions/disarm, functions/status), each loaded as its own
 module with the stack's environment, as Lambda would load it. The caller's identity
-(`requestContext.identity.userArn`) comes from the `X-Deadman-Caller-Arn` header, else a default
-operator ARN: there is no IAM here, so SigV4 signatures (the CLI always signs) are accepted unchecked.
+(`requestContext.identity.userArn`) comes from the `X-Deadman-Caller-Arn` header (an ARN, or a bare
+session name: `alice` is the deadman-operator role's session `alice`; `deadman --sandbox-as alice`
+sends it), else a default operator ARN: there is no IAM here, so SigV4 signatures (the CLI always
+signs) are accepted unchecked.
 
-    python -m sandbox.local_api [--port 8080] [--trader] [--scheduler]
+    python -m sandbox.local_api [--port 8080] [--trader] [--scheduler] [--two-person]
+
+`--two-person` turns the two-person rule on (ArmAfterKillNeedsSecondPerson): kill as one operator,
+then `deadman arm` is refused for them and taken from `deadman --sandbox-as bob arm ...`.
 
 starts a whole sandbox stack (moto, the three venue simulators, optionally the refreshers and a toy
 trader resting orders) with this API in front, and prints the environment to export so that
@@ -73,7 +78,7 @@ def proxy_event(
     path = parts.path or "/"
     query = dict(parse_qsl(parts.query)) or None
     lower = {k.lower(): v for k, v in headers.items()}
-    arn = caller_arn or lower.get(CALLER_HEADER.lower()) or DEFAULT_CALLER_ARN
+    arn = as_arn(caller_arn or lower.get(CALLER_HEADER.lower()) or DEFAULT_CALLER_ARN)
     principal = arn.rsplit("/", 1)[-1]
     access_key = _access_key(lower.get("authorization", ""))
     now = time.time()
@@ -120,6 +125,13 @@ def proxy_event(
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+def as_arn(caller: str) -> str:
+    """The caller header's value as an ARN: a bare name is a session of the sandbox's operator role."""
+    if caller.startswith("arn:"):
+        return caller
+    return DEFAULT_CALLER_ARN.rsplit("/", 1)[0] + "/" + caller
 
 
 def _access_key(authorization: str) -> str | None:
@@ -276,6 +288,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--trader", action="store_true", help="a toy trader beats and rests 2 orders per account"
     )
+    parser.add_argument(
+        "--two-person",
+        action="store_true",
+        help="the two-person rule on (ArmAfterKillNeedsSecondPerson); `deadman --sandbox-as NAME` acts as "
+        "another operator",
+    )
     args = parser.parse_args(argv)
 
     stack = Stack().start()
@@ -288,13 +306,19 @@ def main(argv: list[str] | None = None) -> None:
             trader.rest_orders(2)
         if args.scheduler:
             stack.start_scheduler()
-        api = LocalApi(stack.env).start(port=args.port)
+        env = {**stack.env, "ARM_AFTER_KILL_NEEDS_SECOND_PERSON": str(args.two_person).lower()}
+        api = LocalApi(env).start(port=args.port)
         exports = {
             "DEADMAN_ENDPOINT": api.url,
             **{k: v for k, v in stack.env.items() if k.startswith(("AWS_", "SECRET_"))},
             "CONTROL_TABLE": stack.env["CONTROL_TABLE"],
             "LIVENESS_TABLE": stack.env["LIVENESS_TABLE"],
             "SYSTEM_NAME": stack.env["SYSTEM_NAME"],
+            # S and K, for `deadman beat` and `deadman doctor --local`: the sandbox's compressed timing.
+            "MAX_STALENESS_S": stack.env["MAX_STALENESS_S"],
+            "SKEW_S": stack.env["SKEW_S"],
+            # For `deadman doctor --local` and `deadman kill --direct` on the simulators' URLs.
+            "DEADMAN_SANDBOX": "true",
         }
         print("# deadman sandbox: paste these into another shell, then run `deadman status`")
         for key, value in exports.items():

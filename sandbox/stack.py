@@ -228,6 +228,9 @@ class Stack:
             "POWERTOOLS_METRICS_NAMESPACE": "Deadman",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "ERROR",
+            # Sandbox mode: the venue secrets name the simulators' loopback URLs, which a deployed
+            # stack refuses (deadman.venues.urls). The template never sets it.
+            "DEADMAN_SANDBOX": "true",
         }
         # The whole process sees this environment: boto3 finds moto, Powertools stays quiet.
         self._patch_env(self.env)

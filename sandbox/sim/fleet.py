@@ -155,7 +155,7 @@ class SimSecrets:
         if cached is not None and cached[1] == raw:
             parsed = cached[2]  # an unchanged value keeps its Account objects (warm clients)
         else:
-            parsed = parse_secret(venue, f"sim/{venue}", raw)
+            parsed = parse_secret(venue, f"sim/{venue}", raw, sandbox=True)
         self._cache[venue] = (world.now_ms, raw, parsed)
         return parsed
 

@@ -387,11 +387,20 @@ def test_transform_stage_logging_throttling_and_account_dependency(transformed: 
     stage = stages[0]["Properties"]
     assert stage["TracingEnabled"] is True
     assert stage["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
-    (setting,) = stage["MethodSettings"]
+    setting, kill = stage["MethodSettings"]
     assert setting["ResourcePath"] == "/*" and setting["HttpMethod"] == "*"
     assert setting["ThrottlingBurstLimit"] == 10 and setting["ThrottlingRateLimit"] == 5
     assert setting["LoggingLevel"] in ("INFO", "ERROR") and setting["MetricsEnabled"] is True
     assert setting.get("DataTraceEnabled") is False, "data trace would log request bodies"
+    # The kill route has its own limit, higher than every other route's (a Stage's method path
+    # encodes "/" as "~1"), and logs like the others (a method's settings replace the defaults).
+    assert kill["ResourcePath"] == "/~1kill" and kill["HttpMethod"] == "POST"
+    assert kill["ThrottlingRateLimit"] > setting["ThrottlingRateLimit"]
+    assert kill["ThrottlingBurstLimit"] > setting["ThrottlingBurstLimit"]
+    for key in ("LoggingLevel", "MetricsEnabled", "DataTraceEnabled"):
+        assert kill[key] == setting[key], key
+    body = res["ControlApi"]["Properties"]["Body"]
+    assert "post" in body["paths"]["/kill"], "the throttled method must be a route of the API"
     # Execution logging needs the account's API Gateway CloudWatch role first.
     assert res["ControlApi"]["DependsOn"] == "ApiGatewayAccountReady"
     handle = res["ApiGatewayAccountReady"]["Metadata"]
@@ -929,9 +938,10 @@ def test_gemini_tick_rule(template: dict[str, Any]) -> None:
 
     assert "GeminiTickAtMost15Seconds" in template["Rules"]
     for t in range(5, 31):
-        with_gemini = fails(EnableGemini="true", TickSeconds=str(t))
+        grace = str(max(t, 15))  # G >= T: the GraceAtLeastTick rule (tests/infra/test_parameter_rules.py)
+        with_gemini = fails(EnableGemini="true", TickSeconds=str(t), GraceSeconds=grace)
         assert ("GeminiTickAtMost15Seconds" in with_gemini) == (t > 15), (t, with_gemini)
-        assert fails(EnableKraken="true", TickSeconds=str(t)) == []
+        assert fails(EnableKraken="true", TickSeconds=str(t), GraceSeconds=grace) == []
     assert fails() == ["AtLeastOneVenue"], "a stack with no venue must be refused"
 
 
@@ -972,13 +982,18 @@ def test_globals_contract(template: dict[str, Any]) -> None:
     for var, target in wired.items():
         assert env[var] == {"Ref": target}, f"{var} should be !Ref {target}"
     assert env["RUN_SECONDS"] == "240"
+    # Sandbox mode lets venue secrets name any URL (deadman.venues.urls): never in a deployed stack.
+    assert "DEADMAN_SANDBOX" not in env
+    for name, res in template["Resources"].items():
+        own = (res.get("Properties") or {}).get("Environment", {}).get("Variables", {})
+        assert "DEADMAN_SANDBOX" not in own, name
     assert set(env) == set(wired) | {
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "RUN_SECONDS",
         "ENABLED_VENUES",
     }
-    defaults = {"MaxStalenessSeconds": 20, "TickSeconds": "10", "GraceSeconds": 15, "SkewSeconds": 5,
+    defaults = {"MaxStalenessSeconds": 20, "TickSeconds": "10", "GraceSeconds": "15", "SkewSeconds": 5,
                 "SweepWindowSeconds": 0, "MaxDisarmSeconds": 14400, "MaxOffSeconds": 259200,
                 "LogRetentionDays": 30}  # fmt: skip
     for name, value in defaults.items():
@@ -1025,6 +1040,8 @@ def test_api_gateway_account_role(template: dict[str, Any]) -> None:
     }
     settings = res["ControlApi"]["Properties"]["MethodSettings"]
     assert settings[0]["ThrottlingBurstLimit"] == 10 and settings[0]["ThrottlingRateLimit"] == 5
+    assert [(m["ResourcePath"], m["HttpMethod"]) for m in settings] == [("/*", "*"), ("/~1kill", "POST")]
+    assert settings[1]["ThrottlingRateLimit"] > settings[0]["ThrottlingRateLimit"]
 
 
 def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -1220,6 +1237,9 @@ def test_samconfig(template: dict[str, Any]) -> None:
             f"{env}: Rules refuse it"
         )
     assert config["prod"]["overrides"]["PowertoolsLogLevel"] != "DEBUG"
+    # The production example keeps the two-person rule on (the template's default is off).
+    assert config["prod"]["overrides"]["ArmAfterKillNeedsSecondPerson"] == "true"
+    assert template["Parameters"]["ArmAfterKillNeedsSecondPerson"]["Default"] == "false"
 
 
 # --------------------------------------------------------------------------------------- events

@@ -30,11 +30,11 @@ from deadman.edges.cli import client as cli_client
 from deadman.edges.cli import common as cli_common
 from deadman.edges.cli import main as cli_main
 from deadman.edges.cli import render as cli_render
-from deadman.stores.liveness import LivenessReader
+from deadman.stores.liveness import LivenessReader, LivenessWriter
 from deadman.stores.switches import SwitchStore
 from sandbox.aws import patched_env
 from sandbox.local_api import LocalApi
-from sandbox.stack import CONTROL_TABLE, GEMINI_KEYS, LIVENESS_TABLE, SandboxTiming, Stack
+from sandbox.stack import CONTROL_TABLE, GEMINI_KEYS, LIVENESS_TABLE, SYSTEM, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
 
 pytestmark = pytest.mark.integration
@@ -391,12 +391,38 @@ def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
     # The point of not calling: Gemini's 30 s timer on the trading keys was not reset by doctor.
     assert {k: stack.gemini.last_auth_ms(k) for k in keys} == auth_before
 
+    ToyTrader(stack).beat()  # alive, and every switch armed (the operator story ended with an arm)
     with patched_env(env):
         code, out, _ = run(
             capsys, "doctor", "--endpoint", api.url, "--venue", "gemini", "--allow-gemini-call"
         )
     assert code == 0 and "trading key authenticates" in out
     assert all(stack.gemini.last_auth_ms(k) != auth_before[k] for k in keys)
+
+    # Hazard 15: allowed or not, a call on a trading key resets Gemini's 30 s rule. On a killed
+    # switch, or for a dead trader, it would postpone the venue's cancel: no request may reach it.
+    ep = ("--endpoint", api.url)
+    assert run(capsys, "kill", *ep, "--venue", "gemini", "--reason", "doctor drill")[0] == 0
+    ToyTrader(stack).beat()
+    auth_before = {k: stack.gemini.last_auth_ms(k) for k in keys}
+    code, out, _ = run(capsys, "doctor", *ep, "--venue", "gemini", "--allow-gemini-call")
+    assert {k: stack.gemini.last_auth_ms(k) for k in keys} == auth_before, out
+    assert "trading key not called although allowed: its switch is killed" in out
+    assert run(capsys, "arm", *ep, "--venue", "gemini", "--reason", "drill over")[0] == 0
+    LivenessWriter(LIVENESS_TABLE, SYSTEM, clock=lambda: system_clock() - 60_000).beat()  # long dead
+    code, out, _ = run(capsys, "doctor", *ep, "--venue", "gemini", "--allow-gemini-call")
+    assert {k: stack.gemini.last_auth_ms(k) for k in keys} == auth_before, out
+    assert "the trading system is not judged alive (stale" in out
+    ToyTrader(stack).beat()
+
+    # --json is the findings as JSON, with the same exit code; --account narrows like --venue.
+    code, out, _ = run(capsys, "doctor", *ep, "--venue", "gemini", "--account", "timed", "--json")
+    body = json.loads(out)
+    assert code == 0 and body["ok"] is True and body["failed"] == 0
+    subjects = {f["subject"] for f in body["findings"]}
+    assert "gemini/timed" in subjects and "gemini/main" not in subjects
+    code, out, _ = run(capsys, "doctor", *ep, "--account", "nope")
+    assert code == 1 and "[FAIL] nope" in out and "no checked venue secret lists this account" in out
 
     # Through the API the deployment checks with its own keys: this machine needs none of them.
     bare = {k: v for k, v in os.environ.items() if not k.startswith("SECRET_") and k != "CONTROL_TABLE"}
@@ -434,6 +460,42 @@ def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
     assert code == 1
     assert "not configured: the secret lists no accounts" in out
     assert "no venue secret lists an account: nothing is protected" in out
+
+
+def test_the_two_person_rule_can_be_tried_from_the_cli(
+    sandbox: tuple[Stack, LocalApi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m sandbox.local_api --two-person` and `deadman --sandbox-as NAME`: no env var and no
+    hand-made header needed."""
+    stack, _ = sandbox
+    with LocalApi({**stack.env, "ARM_AFTER_KILL_NEEDS_SECOND_PERSON": "true"}) as api:
+        ep = ("--endpoint", api.url)
+        assert (
+            run(capsys, "--sandbox-as", "alice", "kill", *ep, "--venue", "kraken", "--reason", "drill")[0]
+            == 0
+        )
+        code, out, _ = run(capsys, "--sandbox-as", "alice", "arm", *ep, "--venue", "kraken", "--reason", "ok")
+        assert code == cli_common.EXIT_PARTIAL and "two-person rule" in out
+        code, out, _ = run(
+            capsys, "arm", *ep, "--venue", "kraken", "--reason", "checked", "--sandbox-as", "bob"
+        )
+        assert code == 0 and "armed 1 switch(es)" in out
+        assert "deadman-operator/bob" in out
+
+
+def test_status_narrows_to_a_venue_and_an_account(
+    sandbox: tuple[Stack, LocalApi], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, api = sandbox
+    _, out, _ = run(
+        capsys, "status", "--endpoint", api.url, "--venue", "gemini", "--account", "timed", "--json"
+    )
+    body = json.loads(out)
+    assert [(s["venue"], s["account"]) for v in body["venues"] for s in v["switches"]] == [
+        ("gemini", "timed")
+    ]
+    _, out, _ = run(capsys, "status", "--endpoint", api.url, "--venue", "kraken", "--audit", "0")
+    assert "kraken/main" in out and "gemini/" not in out
 
 
 def test_beat_until_interrupted_then_stopped(sandbox: tuple[Stack, LocalApi]) -> None:
@@ -530,7 +592,7 @@ def test_break_glass_kill_empties_the_books_with_the_api_down_then_records_it(
     from deadman.venues import gemini
 
     [timed] = [a for a in stack.secret_values()["gemini"]["accounts"] if a.get("nonce_mode") == "time"]
-    account = gemini.Account.from_mapping(timed, secret_name="test")
+    account = gemini.Account.from_mapping(timed, secret_name="test", sandbox=True)
     gemini.Client(account, nonces=MemoryNonceSource(lead=1), clock=system_clock).extend(
         system_clock() + 30_000
     )
@@ -606,7 +668,7 @@ def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_
         "kraken maint",
     )
     assert code == 0, out
-    assert "PLANNED from" in out and "planned a disarm of 1/1 switch(es)" in out
+    assert out.startswith("PLANNED DISARM by ") and "planned a disarm of 1/1 switch(es)" in out
     store = SwitchStore(CONTROL_TABLE)
     planned = store.get("kraken", "main")
     assert planned.mode.value == "armed" and planned.scheduled_from_ms is not None

@@ -17,7 +17,7 @@ import boto3
 import pytest
 import requests
 
-from deadman.app.control import Caller
+from deadman.app.control import Caller, RequestError
 from deadman.core.clock import system_clock
 from deadman.edges.wiring import control_from_env
 from deadman.stores.credentials import CredentialStore
@@ -136,7 +136,7 @@ def test_sample_events_drive_every_route_and_audit_the_caller(stack: Stack, api:
     assert stack.books()[("gemini", "main")] == 2  # other venues untouched
 
     # As a refresher would have: a Hyperliquid schedule is set (each native fire costs a daily trigger).
-    hl_account = CredentialStore.from_env(stack.env).get("hyperliquid").account("main")
+    hl_account = CredentialStore.from_env(stack.env, sandbox=True).get("hyperliquid").account("main")
     hl = hyperliquid_venue.Client(hl_account, nonces=DynamoNonceSource(CONTROL_TABLE), clock=system_clock)
     hl.extend(system_clock() + 60_000)
     assert stack.hyperliquid.scheduled(HL_MAIN) is not None
@@ -313,6 +313,46 @@ def test_disarm_of_a_killed_switch_is_refused_and_changes_no_switch(stack: Stack
     assert store.get("kraken", "main") == before and store.get("gemini", "main").version == 0
 
 
+def test_a_start_in_the_past_is_refused_naming_the_time_and_changes_nothing(
+    stack: Stack, api: LocalApi
+) -> None:
+    """A stale date, 0, or seconds for milliseconds used to disarm at once (exit 0)."""
+    now = int(time.time() * 1000)
+    before = table_items()
+    for starts_at_ms, named in [
+        (0, "1970-01-01T00:00:00Z"),
+        (now // 1000, "looks like epoch seconds"),
+        (now - 365 * 86_400_000, "365 days in the past"),
+        (now - 90_000, "in the past"),
+    ]:
+        body = {"reason": "maintenance", "for_seconds": 60, "starts_at_ms": starts_at_ms}
+        status, answer = call(api, "POST", "/disarm", body)
+        assert status == 400, (starts_at_ms, answer)
+        assert "cannot start in the past" in answer["message"] and named in answer["message"], answer
+    assert table_items() == before
+
+    # The use case refuses it too, whoever calls it (not only the API's model).
+    control = control_from_env(stack.env)
+    with pytest.raises(RequestError, match="365 days in the past"):
+        control.disarm(
+            reason="maintenance",
+            for_seconds=60,
+            venues=["kraken"],
+            accounts=None,
+            caller=Caller("test"),
+            starts_at_ms=now - 365 * 86_400_000,
+        )
+    assert table_items() == before
+
+    # A start a few seconds ago (transit) is now: disarmed at once, not planned.
+    status, answer = call(
+        api, "POST", "/disarm", {"reason": "now", "for_seconds": 60, "starts_at_ms": now - 5_000}
+    )
+    assert status in (200, 207), answer
+    assert answer.get("starts_at_ms") is None
+    assert SwitchStore(CONTROL_TABLE).get("kraken", "main").mode.value == "disarmed"
+
+
 # -- kill -----------------------------------------------------------------------------------------------
 
 
@@ -462,7 +502,7 @@ def test_kill_outwaits_an_extension_in_flight_and_sweeps_its_zombie_order(
     intent = store.get("kraken", "main")
     window_end = system_clock() + 1_000
     store.put(dataclasses.replace(intent, inflight_until_ms=window_end))
-    account = CredentialStore.from_env(stack.env).get("kraken").accounts[0]
+    account = CredentialStore.from_env(stack.env, sandbox=True).get("kraken").accounts[0]
     refresher_client = kraken_venue.Client(
         account, nonces=DynamoNonceSource(CONTROL_TABLE), clock=system_clock
     )

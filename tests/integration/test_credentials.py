@@ -32,7 +32,7 @@ class FakeAccount:
     api_secret: Secret
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str) -> FakeAccount:
+    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str, sandbox: bool = False) -> FakeAccount:
         for name in ("account_id", "api_key", "api_secret"):
             if not isinstance(data.get(name), str) or not data[name]:
                 raise CredentialsError(secret_name, name, "is missing")

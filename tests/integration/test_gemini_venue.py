@@ -102,7 +102,7 @@ def make_client(
         "base_url": sim.url,
         **extra,
     }
-    account = gemini.Account.from_mapping(entry, secret_name="deadman/gemini")
+    account = gemini.Account.from_mapping(entry, secret_name="deadman/gemini", sandbox=True)
     return gemini.Client(account, nonces=nonces, clock=clock, timeout=timeout)
 
 
@@ -247,7 +247,7 @@ def test_kill_key_sweeps_the_traders_orders_with_cancel_all(
         "base_url": sim.url,
         "kill": {"api_key": KILL_KEY, "api_secret": KILL_SECRET, "nonce_mode": "increasing"},
     }
-    account = gemini.Account.from_mapping(entry, secret_name="deadman/gemini").for_kill()
+    account = gemini.Account.from_mapping(entry, secret_name="deadman/gemini", sandbox=True).for_kill()
     result = gemini.Client(account, nonces=nonces, clock=clock).sweep()
     assert result.cancelled_ids == (str(oid),)
     assert sim.last_request is not None and sim.last_request.path == "/v1/order/cancel/all"

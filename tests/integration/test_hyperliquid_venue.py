@@ -94,7 +94,7 @@ def client(
     timeout: tuple[float, float] = (1.0, 5.0),
     **overrides: Any,
 ) -> Client:
-    account = Account.from_mapping(entry(sim, **overrides), secret_name="deadman/hyperliquid")
+    account = Account.from_mapping(entry(sim, **overrides), secret_name="deadman/hyperliquid", sandbox=True)
     return Client(account, nonces=nonces or MemoryNonceSource(), clock=clock, timeout=timeout)
 
 
@@ -303,10 +303,12 @@ def test_sweep_lists_what_it_can_when_one_dex_fails(sim: HyperliquidSim, clock: 
 
 def test_kill_account_signs_with_the_kill_agent(sim: HyperliquidSim, clock: VirtualClock) -> None:
     trader_order(sim, clock, "SOL")
-    account = Account.from_mapping(entry(sim, kill={"agent_private_key": KILL_KEY}), secret_name="s")
+    account = Account.from_mapping(
+        entry(sim, kill={"agent_private_key": KILL_KEY}), secret_name="s", sandbox=True
+    )
     assert account.for_kill().agent_private_key.reveal() == KILL_KEY
     assert account.for_kill().for_kill() == account.for_kill()
-    plain = Account.from_mapping(entry(sim), secret_name="s")
+    plain = Account.from_mapping(entry(sim), secret_name="s", sandbox=True)
     assert plain.for_kill() is plain
     result = Client(account.for_kill(), nonces=MemoryNonceSource(), clock=clock).sweep()
     assert result.cancelled_count == 1
@@ -641,7 +643,9 @@ def test_nonce_set_keeps_the_hundred_highest_per_signer(sim: HyperliquidSim, clo
 
 
 def test_account_repr_and_errors_hold_no_secret(sim: HyperliquidSim, clock: VirtualClock) -> None:
-    account = Account.from_mapping(entry(sim, kill={"agent_private_key": KILL_KEY}), secret_name="s")
+    account = Account.from_mapping(
+        entry(sim, kill={"agent_private_key": KILL_KEY}), secret_name="s", sandbox=True
+    )
     assert_no_secret(repr(account))
     assert_no_secret(str(account))
     errors: list[Exception] = []
@@ -697,7 +701,7 @@ def test_from_mapping_errors_name_the_field(sim: HyperliquidSim, change: dict[st
         else:
             data[key] = value
     with pytest.raises(CredentialsError) as caught:
-        Account.from_mapping(data, secret_name="deadman/hyperliquid")
+        Account.from_mapping(data, secret_name="deadman/hyperliquid", sandbox=True)
     assert caught.value.field == field and caught.value.secret == "deadman/hyperliquid"
     assert_no_secret(str(caught.value))
     for value in change.values():

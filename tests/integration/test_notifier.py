@@ -121,6 +121,16 @@ def test_the_text_and_subject_say_what_happened_in_plain_ascii() -> None:
     assert all(" " <= c <= "~" for c in long.subject)
 
 
+def test_a_planned_or_refused_disarm_never_reads_as_in_force() -> None:
+    entry = {"pk": "AUDIT#kraken#main", "actor": "alice", "reason": "weekend", "at_ms": 1_700_000_000_000}
+    [planned] = notifications([dict(entry, action="off", result="planned: 2023-11-15T00:13:20Z to ...")])
+    assert planned.subject.startswith("[deadman] PLANNED OFF (trader away on purpose) kraken/main: planned")
+    [refused] = notifications([dict(entry, action="disarm", result="refused: switch is killed")])
+    assert refused.subject.startswith("[deadman] DISARM REFUSED kraken/main: refused: switch is killed")
+    [done] = notifications([dict(entry, action="disarm", result="disarmed; venue timer off")])
+    assert done.subject.startswith("[deadman] DISARM kraken/main")
+
+
 def test_the_sample_stream_event_is_one_kill_message(aws: Any) -> None:
     sns = boto3.client("sns")
     topic = sns.create_topic(Name="alerts")["TopicArn"]

@@ -76,7 +76,7 @@ def setup(venue: str, damage: Callable[[int], str | None]) -> Setup:
         entry = {"address": USER, "agent_private_key": AGENT, "network": "testnet"}
     module = load(venue)
     account = module.Account.from_mapping(
-        {"account_id": "acct", "base_url": BASE_URL, **entry}, secret_name="test"
+        {"account_id": "acct", "base_url": BASE_URL, **entry}, secret_name="test", sandbox=True
     )
     session = network.session(sim, "test")
     client = module.Client(account, session=session, nonces=MemoryNonceSource(), clock=world.clock)

@@ -162,7 +162,11 @@ def test_parse_body_refuses_with_a_clear_message(body: str | None, message: str)
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('{"reason": "   "}', "reason: must say why: it is empty or only whitespace"),
+        ('{"reason": "   "}', "reason: must say why: it is empty, or only whitespace"),
+        ('{"reason": "\u3164\u2800 \u0301"}', "reason: must say why: it is empty, or only whitespace"),
+        ('{"reason": "\ue000\ufe0f"}', "reason: must say why"),
+        ('{"reason": "x\u200e"}', "reason: contains an invisible format character (U+200E) at position 1"),
+        ('{"reason": "ok \\udb40\\udc41"}', "reason: contains an invisible format character (U+E0041) at"),
         ('{"reason": "\\t\\n"}', "reason: contains a control character (U+0009) at position 0"),
         ('{"reason": "ok \\u001b[2J"}', "reason: contains a control character (U+001B) at position 3"),
         ('{"reason": "ok\\u0000"}', "reason: contains a control character (U+0000) at position 2"),
@@ -180,6 +184,31 @@ def test_bad_reasons_are_refused_with_a_clear_message(body: str, message: str) -
     assert info.value.status == 400
     assert message in info.value.message, info.value.message
     assert "Value error" not in info.value.message  # pydantic's prefix is noise to an operator
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"reason": "r", "venues": ["kraken"], "venues": ["gemini"]}',
+        '{"reason": "a", "reason": "b"}',
+        '{"reason": "r", "x": {"k": 1, "k": 2}}',
+    ],
+)
+def test_a_key_given_twice_is_refused_not_the_last_one_kept(body: str) -> None:
+    """{"venues":["kraken"],"venues":["gemini"]} used to kill Gemini."""
+    for model in (KillRequest, ArmRequest, DisarmRequest):
+        with pytest.raises(ApiError) as info:
+            parse_body(with_body(body), model)
+        assert info.value.status == 400
+        assert "more than once" in info.value.message, info.value.message
+
+
+def test_a_duplicate_key_is_a_400_from_the_kill_route_and_never_reaches_the_use_case() -> None:
+    control = RecordingControl()
+    event = with_body('{"reason": "r", "venues": ["kraken"], "venues": ["gemini"]}')
+    status, body = resolve(KILL_ROUTES, event, control)
+    assert status == 400 and "'venues' more than once" in body["message"]
+    assert control.calls == []
 
 
 @pytest.mark.parametrize(

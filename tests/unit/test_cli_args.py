@@ -25,7 +25,16 @@ _AWS_ENV = (
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_CLOUDFORMATION",
 )
-_DEADMAN_ENV = ("DEADMAN_ENDPOINT", "DEADMAN_STACK", "CONTROL_TABLE", "LIVENESS_TABLE", "MAX_STALENESS_S")
+_DEADMAN_ENV = (
+    "DEADMAN_ENDPOINT",
+    "DEADMAN_STACK",
+    "CONTROL_TABLE",
+    "LIVENESS_TABLE",
+    "MAX_STALENESS_S",
+    "SKEW_S",
+    "SYSTEM_NAME",
+    "DEADMAN_SANDBOX",
+)
 
 
 @pytest.fixture
@@ -95,38 +104,154 @@ def test_short_timeouts_are_printed_as_given() -> None:
 # -- beat --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("every", "staleness"), [(1, 20), (2, 20), (9.9, 20), (0.2, 4), (1, 4)])
-def test_beat_intervals_well_under_s_are_accepted(every: float, staleness: float) -> None:
-    cli_common.check_beat_interval(every, staleness)
+@pytest.mark.parametrize(
+    ("every", "staleness", "skew"), [(1, 20, 5), (2, 20, 5), (7, 20, 5), (9.5, 20, 0), (0.2, 4, 1), (1, 4, 1)]
+)
+def test_beat_intervals_within_the_rule_are_accepted(every: float, staleness: float, skew: float) -> None:
+    cli_common.check_beat_interval(every, staleness, skew)
 
 
-@pytest.mark.parametrize(("every", "staleness"), [(10, 20), (15, 20), (20, 20), (30, 20), (2, 4)])
-def test_beat_intervals_that_would_flap_are_refused(every: float, staleness: float) -> None:
+@pytest.mark.parametrize(
+    ("every", "staleness", "skew", "limit"),
+    [(7.01, 20, 5, "7 s"), (9.5, 20, 5, "7 s"), (10, 20, 5, "7 s"), (2, 4, 1, "1 s"), (1.5, 4, 1, "1 s")],
+)
+def test_beat_intervals_a_lost_beat_or_skew_would_kill_are_refused(
+    every: float, staleness: float, skew: float, limit: str
+) -> None:
+    # 9.5 s at S 20 passed the old "under S/2" rule: with a clock 3 s behind and one lost beat the
+    # row looked 23 s old and a live book was swept. The sandbox (S 4, K 1) passed --every 2.
     with pytest.raises(cli_common.CliError) as info:
-        cli_common.check_beat_interval(every, staleness)
+        cli_common.check_beat_interval(every, staleness, skew)
     assert info.value.code == cli_common.EXIT_USAGE
-    assert f"S = {staleness:g} s" in str(info.value) and f"every {staleness / 2:g} s" in str(info.value)
+    assert f"S = {staleness:g} s, K = {skew:g} s" in str(info.value)
+    assert f"Beat at most every {limit}" in str(info.value) and "2 x every + K + 1 s <= S" in str(info.value)
+
+
+def test_no_interval_is_safe_when_s_leaves_no_room_for_k() -> None:
+    with pytest.raises(cli_common.CliError, match="no beat interval is safe"):
+        cli_common.check_beat_interval(0.1, 6, 5)
 
 
 def test_beat_refuses_a_flapping_interval_before_touching_aws(
     bare: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Default S is the stack's default, 20 s: beating every 10 s lets one failed beat age the row to 20.
-    code, _, err = run(capsys, "beat", "--system", "t", "--every", "10", "--table", "nope")
+    # Without a stack, flags or environment: the template's defaults, S 20 and K 5, and it says so.
+    code, _, err = run(capsys, "beat", "--system", "t", "--every", "8", "--table", "nope")
     assert code == cli_common.EXIT_USAGE
-    assert "--every 10 s is too slow for S = 20 s" in err and "MaxStalenessSeconds" in err
+    assert "--every 8 s is too slow for S = 20 s, K = 5 s" in err and "MaxStalenessSeconds" in err
+    assert "checking --every against the template's defaults" in err
 
-    bare.setenv("MAX_STALENESS_S", "4")  # the sandbox's S
+    bare.setenv("MAX_STALENESS_S", "4")  # the sandbox's S and K
+    bare.setenv("SKEW_S", "1")
     code, _, err = run(capsys, "beat", "--system", "t", "--every", "2", "--table", "nope")
-    assert code == cli_common.EXIT_USAGE and "S = 4 s" in err
+    assert code == cli_common.EXIT_USAGE and "S = 4 s, K = 1 s" in err
 
     code, _, err = run(
-        capsys, "beat", "--system", "t", "--every", "2", "--max-staleness", "3", "--table", "nope"
+        capsys, "beat", "--system", "t", "--every", "2", "--max-staleness", "5", "--table", "nope"
     )
-    assert code == cli_common.EXIT_USAGE and "S = 3 s" in err  # the flag wins over the environment
+    assert code == cli_common.EXIT_USAGE and "S = 5 s, K = 1 s" in err  # the flag wins over the environment
 
     code, _, err = run(capsys, "beat", "--system", "t", "--every", "0", "--table", "nope")
     assert code == cli_common.EXIT_USAGE and "--every" in err
+
+
+class FakeDynamo:
+    """Stands in for the DynamoDB client `deadman beat` writes with."""
+
+    def __init__(self, failure: Exception | None) -> None:
+        self.failure = failure
+        self.tables: list[str] = []
+
+    def put_item(self, TableName: str, Item: Any) -> dict[str, Any]:
+        self.tables.append(TableName)
+        if self.failure is not None:
+            raise self.failure
+        return {}
+
+
+@pytest.fixture
+def stack_and_dynamo(bare: pytest.MonkeyPatch) -> Iterator[tuple[list[str], Any]]:
+    """`--stack prod` answers with its outputs and parameters (S 4, K 1); DynamoDB is a fake."""
+    from deadman.edges.cli import commands
+    from deadman.stores import dynamo
+
+    asked: list[str] = []
+
+    def describe(stack: str, **_: Any) -> tuple[dict[str, str], dict[str, str]]:
+        asked.append(stack)
+        return {"LivenessTableName": "table-of-the-stack"}, {"MaxStalenessSeconds": "4", "SkewSeconds": "1"}
+
+    fakes: list[FakeDynamo] = []
+
+    def client(failure: Exception | None = None) -> Any:
+        def make(**_: Any) -> FakeDynamo:
+            fakes.append(FakeDynamo(failure))
+            return fakes[-1]
+
+        bare.setattr(dynamo, "dynamodb_client", make)
+        return fakes
+
+    bare.setattr(commands, "stack_description", describe)
+    yield asked, client
+
+
+def test_beat_takes_s_k_and_the_table_from_the_stack_before_the_environment(
+    stack_and_dynamo: tuple[list[str], Any], bare: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botocore.exceptions import ClientError
+
+    asked, client = stack_and_dynamo
+    bare.setenv("LIVENESS_TABLE", "table-of-the-environment")
+    bare.setenv("MAX_STALENESS_S", "20")
+    code, _, err = run(capsys, "beat", "--system", "t", "--every", "2", "--stack", "prod")
+    assert code == cli_common.EXIT_USAGE and "S = 4 s, K = 1 s" in err, (
+        err
+    )  # the stack's, not $MAX_STALENESS_S
+    assert asked == ["prod"]
+
+    missing = ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}}, "PutItem")
+    fakes = client(missing)
+    code, _, err = run(
+        capsys, "beat", "--system", "t", "--every", "1", "--stack", "prod", "--region", "eu-west-1"
+    )
+    assert code == cli_common.EXIT_USAGE, err
+    assert fakes[0].tables == ["table-of-the-stack"]  # --stack wins over $LIVENESS_TABLE
+    assert "no DynamoDB table 'table-of-the-stack' in region eu-west-1" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("failure", "code", "said"),
+    [
+        ("unreachable", cli_common.EXIT_UNREACHABLE, "AWS unreachable"),
+        ("denied", cli_common.EXIT_AUTH, "AWS refused your credentials"),
+        ("throttled", cli_common.EXIT_THROTTLED, "throttling"),
+        ("no credentials", cli_common.EXIT_AUTH, "no usable AWS credentials"),
+    ],
+)
+def test_beat_says_why_dynamodb_refused_with_a_documented_code(
+    stack_and_dynamo: tuple[list[str], Any],
+    capsys: pytest.CaptureFixture[str],
+    failure: str,
+    code: int,
+    said: str,
+) -> None:
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+    def error(kind: str) -> ClientError:
+        return ClientError({"Error": {"Code": kind, "Message": kind}}, "PutItem")
+
+    _, client = stack_and_dynamo
+    client(
+        {
+            "unreachable": EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"),
+            "denied": error("AccessDeniedException"),
+            "throttled": error("ProvisionedThroughputExceededException"),
+            "no credentials": NoCredentialsError(),
+        }[failure]
+    )
+    got, _, err = run(capsys, "beat", "--system", "t", "--every", "1", "--table", "live", "--skew", "1",
+                      "--max-staleness", "4")  # fmt: skip
+    assert got == code and said in err and "Traceback" not in err, err
 
 
 # -- --stack -----------------------------------------------------------------------------------------------
@@ -252,3 +377,25 @@ def test_a_planned_start_is_relative_or_a_time_with_its_zone() -> None:
         cli_common.parse_start("tomorrow", now)
     with pytest.raises(cli_common.CliError, match="no unit"):
         cli_common.parse_start("+30", now)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("2023-11-14T21:13:20Z", "(2023-11-14T21:13:20Z) is 60 min in the past"),
+        ("1970-01-01T00:00Z", "(1970-01-01T00:00:00Z) is 19675 days in the past"),
+        ("2023-11-14T22:11:20Z", "is 2 min in the past"),
+    ],
+)
+def test_a_planned_start_in_the_past_is_refused_naming_the_time(text: str, named: str) -> None:
+    """The README's own example, once its date had passed, disarmed at once and exited 0."""
+    now = 1_700_000_000_000  # 2023-11-14T22:13:20Z
+    with pytest.raises(cli_common.CliError) as info:
+        cli_common.parse_start(text, now)
+    assert named in str(info.value) and "leave out --from" in str(info.value)
+    assert info.value.code == cli_common.EXIT_USAGE
+
+
+def test_a_start_within_the_tolerance_of_the_past_is_sent_as_now() -> None:
+    now = 1_700_000_000_000
+    assert cli_common.parse_start("2023-11-14T22:12:30Z", now) == now - 50_000

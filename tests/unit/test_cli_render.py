@@ -345,3 +345,161 @@ def test_disarm_shows_why_a_venue_failed() -> None:
         message="m",
     )
     assert f"venue kraken: {SECRET_PROBLEM}" in cli_render.render_disarm(result.model_dump(mode="json"))
+
+
+# -- what an on-call engineer read wrong (issue 17, item 9) ------------------------------------------------
+
+
+def planned_result(off: bool) -> dict[str, Any]:
+    starts, until = 1_700_000_000_000 + 7_200_000, 1_700_000_000_000 + 7_200_000 + 201_600_000
+    return DisarmResult(
+        ok=True,
+        at_ms=1_700_000_000_000,
+        starts_at_ms=starts,
+        until_ms=until,
+        for_seconds=201_600,
+        actor="alice",
+        reason="weekend",
+        off=off,
+        switches=[
+            DisarmSwitchResult(
+                venue="kraken",
+                account="main",
+                mode="armed",
+                disarmed=False,
+                scheduled=True,
+                disarmed_until_ms=until,
+                venue_timer="not_attempted",
+            )
+        ],
+        venue_problems=[],
+        notes=[],
+        message="planned",
+    ).model_dump(mode="json")
+
+
+@pytest.mark.parametrize("off", [True, False])
+def test_a_planned_disarm_or_off_period_reads_as_a_plan_not_as_in_force(off: bool) -> None:
+    out = cli_render.render_disarm(planned_result(off))
+    head = out.splitlines()[0]
+    assert head.startswith(f"PLANNED {'OFF PERIOD' if off else 'DISARM'} by alice: from 2023-11-15 00:13:20Z")
+    assert "for 56.0 h" in head and "201600 s" not in head
+    assert "MODE NOW" in out and "PLANNED FROM" in out
+    [row] = [line for line in out.splitlines() if line.startswith("kraken/main")]
+    assert row.split()[1] == "armed"
+
+
+def test_status_marks_a_planned_window_and_a_plan_in_the_audit() -> None:
+    body = healthy(status_body(reason="weekend", audit_entries=1))
+    switch = body["venues"][0]["switches"][0]
+    switch.update(scheduled_disarm_from_ms=1_700_007_200_000, scheduled_disarm_until_ms=1_700_200_000_000)
+    switch.update(scheduled_off=True, off=False)
+    switch["recent_audit"][0].update(action="off", result="planned: 2023-11-15T00:13:20Z to ...")
+    out = cli_render.render_status(body)
+    [row] = [line for line in out.splitlines() if line.startswith("kraken/main ")]
+    assert "armed; off planned" in row
+    assert " kraken/main off planned by " in out
+    assert not any(p.startswith("kraken/main: the off period") for p in cli_render.attention(body))
+
+
+def test_a_tick_a_little_in_the_future_is_a_tick_just_now() -> None:
+    body = healthy(status_body(reason="drill"))
+    body["venues"][0]["switches"][0]["last_tick_age_s"] = -0.1
+    out = cli_render.render_status(body)
+    assert "-0.1 s" not in out
+    [row] = [line for line in out.splitlines() if line.startswith("kraken/main ")]
+    assert " 0.0 s " in row
+
+
+@pytest.mark.parametrize(
+    ("api", "cli"),
+    [
+        ("Arm it first (POST /arm), then disarm.", "Arm it first (`deadman arm`), then disarm."),
+        ("an off period: pass off)", "an off period: pass --off)"),
+        ("the outcome is unknown; read GET /status before trying again", "run `deadman status` before"),
+    ],
+)
+def test_hints_speak_the_cli_where_the_cli_shows_them(
+    capsys: pytest.CaptureFixture[str], api: str, cli: str
+) -> None:
+    code, _, err = emit(capsys, 409, {"error": "conflict", "message": api}, cli_render.render_kill)
+    assert code == cli_common.EXIT_USAGE
+    assert cli in err and "POST /" not in err and "GET /" not in err
+    body = planned_result(False)
+    body["notes"] = [api]
+    assert cli in cli_render.render_disarm(cli_render.cli_words(body))
+
+
+def status_of_two_venues() -> dict[str, Any]:
+    body = healthy(status_body(reason="drill"))
+    kraken = body["venues"][0]["switches"][0]
+    gemini = {**kraken, "venue": "gemini", "account": "timed", "mode": "killed", "systems": ["b"]}
+    body["venues"].append({**body["venues"][0], "venue": "gemini", "switches": [gemini]})
+    body["systems"] = [
+        {"system": "toy", "verdict": "alive", "alive": True, "detail": "fresh"},
+        {"system": "b", "verdict": "stale", "alive": False, "detail": "old"},
+    ]
+    body["liveness"]["system"] = "toy"
+    return body
+
+
+def test_status_narrowed_to_a_venue_or_an_account_speaks_of_those_alone() -> None:
+    body = status_of_two_venues()
+    assert cli_render.attention(body)  # gemini/timed is killed and its system b is dead
+    kraken = cli_commands.narrowed(body, ["kraken"], None)
+    assert [v["venue"] for v in kraken["venues"]] == ["kraken"] and cli_render.attention(kraken) == []
+    timed = cli_commands.narrowed(body, None, ["timed"])
+    assert [len(v["switches"]) for v in timed["venues"]] == [0, 1]
+    assert [s["system"] for s in timed["systems"]] == ["b"]
+    with pytest.raises(cli_common.CliError, match="no switch of account"):
+        cli_commands.narrowed(body, ["kraken"], ["timed"])
+
+
+def test_status_watch_ended_by_ctrl_c_exits_with_the_last_answers_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = [healthy(status_body(reason="drill")), status_body(reason="drill")]
+
+    class Api:
+        def call(self, method: str, path: str) -> tuple[int, Any]:
+            return 200, answers.pop(0)
+
+    def sleep(seconds: float) -> None:
+        if not answers:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_commands, "_client", lambda args: Api())
+    monkeypatch.setattr(cli_commands.time, "sleep", sleep)
+    args = cli_main._defaults(
+        cli_main.build_parser().parse_args(["status", "--watch", "1", "--endpoint", "http://x"])
+    )
+    assert cli_commands.cmd_status(args) == cli_common.EXIT_ATTENTION  # the last answer: killed
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("endpoint", ["notaurl", "http://[::1", "ftp://example.com/v1", "https://h:port/v1"])
+def test_an_endpoint_that_is_not_a_url_is_a_sentence_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], endpoint: str
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")  # signing would be reached first with credentials
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    code = cli_main.main(["status", "--endpoint", endpoint])
+    err = capsys.readouterr().err
+    assert code == cli_common.EXIT_USAGE and f"endpoint {endpoint!r} is not" in err and "Traceback" not in err
+
+
+def test_a_closed_pipe_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def closed(args: Any) -> int:
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli_main, "cmd_status", closed)  # `deadman status | head`: the reader left
+    assert cli_main.main(["status", "--endpoint", "http://x"]) == cli_common.EXIT_PIPE_CLOSED
+    assert capsys.readouterr().err == ""
+
+
+def test_sandbox_as_is_refused_against_a_deployment(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "https://abc123.execute-api.us-east-1.amazonaws.com/v1"
+    code = cli_main.main(["--sandbox-as", "bob", "status", "--endpoint", url])
+    assert code == cli_common.EXIT_USAGE and "only against the sandbox" in capsys.readouterr().err

@@ -106,7 +106,7 @@ class RecordingNonces:
         return self._value if self._value is not None else self._memory.next(key_id, floor)
 
 
-def make_account(**overrides: Any) -> gemini.Account:
+def make_account(sandbox: bool = True, **overrides: Any) -> gemini.Account:
     data: dict[str, Any] = {
         "account_id": "main",
         "api_key": "account-abc123",
@@ -114,7 +114,7 @@ def make_account(**overrides: Any) -> gemini.Account:
         "nonce_mode": "increasing",
     }
     data.update(overrides)
-    return gemini.Account.from_mapping(data, secret_name="deadman/gemini")
+    return gemini.Account.from_mapping(data, secret_name="deadman/gemini", sandbox=sandbox)
 
 
 NOW_MS = 1_700_000_000_123

@@ -288,6 +288,7 @@ def test_from_mapping_full():
             base_url="http://127.0.0.1:9999", kill={"api_key": "KILLPUB", "api_secret": OTHER_SECRET}
         ),
         secret_name="deadman/kraken",
+        sandbox=True,  # a simulator's URL: only a stack in sandbox mode may name one
     )
     assert acct.account_id == "main"
     assert acct.api_key == "PUB"

@@ -10,8 +10,11 @@ within a time budget:
   hyperliquid  clock skew (HTTP Date); open orders readable (/info, unsigned); the agent address;
                the volume gate as the refresher last saw it (never probed: that would arm a timer)
   gemini       clock skew (HTTP Date); nonce mode, master key and sweep scope; the kill key
-               authenticates; the TRADING key only if asked (`allow_gemini_call`): any authenticated
-               call on it resets Gemini's 30 s heartbeat timer and draws from the trader's nonces
+               authenticates; the TRADING key only if asked (`allow_gemini_call`), and even then only
+               while its switch is armed and every trading system gating it is judged alive right now,
+               by the refresher's own judge: any authenticated call on that key resets Gemini's 30 s
+               heartbeat rule, so a call on a killed or disarmed switch, or for a dead trader, would
+               postpone the venue's cancel - a read-only check must never extend a switch
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ from typing import Any
 from deadman.core.clock import Clock, system_clock
 from deadman.core.concurrency import Parallel, ThreadParallel
 from deadman.core.describe import describe_error, network_error
+from deadman.core.liveness import combine
+from deadman.core.policy import SEND_WITHIN_MS, Mode, Timing
 from deadman.core.venue import NonceSource, VenueClient, close_client
 from deadman.stores.credentials import VenueSecrets
+from deadman.stores.liveness import LivenessReader, read_and_judge
 from deadman.stores.switches import SwitchStore
 from deadman.venues import load as load_venue
 from deadman.venues.errors import AuthError
@@ -62,8 +68,16 @@ class Checkup:
         client_factory: ClientFactory | None = None,
         probe: ClockProbe = read_venue_clock,
         parallel: Parallel | None = None,
+        liveness: LivenessReader | None = None,
+        system: str | None = None,
+        timing: Timing | None = None,
     ) -> None:
         self.credentials = credentials
+        # What the refresher judges liveness with: without all three, a Gemini trading key is never
+        # called (nothing here could tell that the call would not extend a dead trader's orders).
+        self.liveness = liveness
+        self.system = system
+        self.timing = timing
         self.nonces = nonces
         self.switches = switches
         self.clock = clock
@@ -72,10 +86,19 @@ class Checkup:
         self.parallel: Parallel = parallel or ThreadParallel(clock=clock)
 
     def run(
-        self, venues: Sequence[str], *, allow_gemini_call: bool = False, budget_ms: int = BUDGET_MS
+        self,
+        venues: Sequence[str],
+        *,
+        allow_gemini_call: bool = False,
+        budget_ms: int = BUDGET_MS,
+        accounts: Sequence[str] | None = None,
     ) -> list[Finding]:
-        """Every venue checked side by side; one that does not finish in time is a failure."""
-        jobs = [partial(self.venue, venue, allow_gemini_call=allow_gemini_call) for venue in venues]
+        """Every venue checked side by side (only `accounts`, if given); one that does not finish in
+        time is a failure."""
+        jobs = [
+            partial(self.venue, venue, allow_gemini_call=allow_gemini_call, accounts=accounts)
+            for venue in venues
+        ]
         outcomes = self.parallel.run(jobs, deadline_ms=self.clock() + budget_ms)
         findings: list[Finding] = []
         for venue, outcome in zip(venues, outcomes, strict=True):
@@ -87,18 +110,23 @@ class Checkup:
                 findings.extend(outcome.value or [])
         return findings
 
-    def venue(self, venue: str, *, allow_gemini_call: bool = False) -> list[Finding]:
+    def venue(
+        self, venue: str, *, allow_gemini_call: bool = False, accounts: Sequence[str] | None = None
+    ) -> list[Finding]:
         out: list[Finding] = []
-        for account in self._accounts(venue, out):
+        for account, systems in self._accounts(venue, out, accounts):
             if venue == "kraken":
                 self._kraken(account, out)
             elif venue == "hyperliquid":
                 self._hyperliquid(account, out)
             else:
-                self._gemini(account, out, allow_gemini_call)
+                self._gemini(account, out, allow_gemini_call, systems)
         return out
 
-    def _accounts(self, venue: str, out: list[Finding]) -> list[Any]:
+    def _accounts(
+        self, venue: str, out: list[Finding], wanted: Sequence[str] | None
+    ) -> list[tuple[Any, tuple[str, ...]]]:
+        """Each account to check (all, or those `wanted`) with the trading systems gating it."""
         try:
             parsed = self.credentials.get(venue)
         except Exception as exc:
@@ -115,7 +143,10 @@ class Checkup:
             return []
         ids = ", ".join(parsed.account_ids)
         out.append(Finding("OK", f"secret {venue}", f"parses: {len(parsed.accounts)} account(s): {ids}"))
-        return list(parsed.accounts)
+        gating = getattr(parsed, "systems", {}) or {}
+        own = (self.system,) if self.system else ()
+        chosen = [a for a in parsed.accounts if wanted is None or a.account_id in wanted]
+        return [(a, tuple(gating.get(a.account_id) or own)) for a in chosen]
 
     def _client(self, venue: str, account: Any) -> VenueClient:
         client: VenueClient = load_venue(venue).Client(
@@ -211,7 +242,9 @@ class Checkup:
             detail = f"volume gate: native timer unavailable, watchdog only: {switch.native_reason}"
             out.append(Finding("WARN", subject, detail))
 
-    def _gemini(self, account: Any, out: list[Finding], allow_trading_call: bool) -> None:
+    def _gemini(
+        self, account: Any, out: list[Finding], allow_trading_call: bool, systems: Sequence[str] = ()
+    ) -> None:
         subject = f"gemini/{account.account_id}"
         self._skew("gemini", subject, "GET", account.base_url.rstrip("/") + "/v1/symbols", out)
         if account.nonce_mode == "time":
@@ -240,20 +273,63 @@ class Checkup:
         if account.kill is not None:
             self._authenticated("gemini", account.for_kill(), subject, "kill key", out)
         else:
-            out.append(
-                Finding("INFO", subject, "no kill key: kill sweeps with the trading key (cancel/session)")
+            # A WARN as for Kraken, and more: every authenticated call on the trading key restarts
+            # Gemini's 30 s rule, the watchdog's own cancels included.
+            detail = (
+                "no kill key: kill and the watchdog sweep with the trading key (cancel/session), and each "
+                "of those calls restarts Gemini's 30 s heartbeat rule; an order Gemini refuses to cancel "
+                "then goes only within the watchdog bound + 30 s. Add a Cancel-only second key as 'kill'"
             )
+            out.append(Finding("WARN", subject, detail))
         if account.retiring is not None:
             detail = (
                 f"rotation under way: the old key {account.retiring.api_key} is heartbeated too; once the "
                 "trader has moved and no order rests on it, delete it and drop 'retiring' from the secret"
             )
             out.append(Finding("WARN", subject, detail))
-        if allow_trading_call:
-            self._authenticated("gemini", account, subject, "trading key", out)
-        else:
+        if not allow_trading_call:
             detail = (
                 "trading key not called: it would reset its 30 s heartbeat timer (`deadman doctor "
-                "--allow-gemini-call` calls it anyway)"
+                "--allow-gemini-call` calls it while the switch is armed and the trader alive)"
             )
             out.append(Finding("SKIP", subject, detail))
+            return
+        why_not = self._why_not_call_trading_key(account.account_id, systems)
+        if why_not is None:
+            self._authenticated("gemini", account, subject, "trading key", out)
+            return
+        instead = (
+            "the kill key, which has no heartbeat rule, was checked above instead"
+            if account.kill is not None
+            else "give the account a kill key, which has no heartbeat rule, to check it without that"
+        )
+        detail = (
+            f"trading key not called although allowed: {why_not}; any call on it resets Gemini's 30 s "
+            f"heartbeat rule and would postpone the venue's cancel ({instead})"
+        )
+        out.append(Finding("SKIP", subject, detail))
+
+    def _why_not_call_trading_key(self, account_id: str, systems: Sequence[str]) -> str | None:
+        """None when a call on this Gemini trading key extends only what the refresher itself would:
+        the switch armed, and every trading system gating it alive by the refresher's judge, now."""
+        if self.switches is None:
+            return "its switch cannot be read here (no ControlTable)"
+        if self.liveness is None or self.timing is None or not systems:
+            return (
+                "the trading system's liveness cannot be judged here (no liveness table, system or S and K)"
+            )
+        switch = self.switches.get("gemini", account_id)
+        if switch.mode is not Mode.ARMED:
+            return f"its switch is {switch.mode.value}, not armed"
+        reader, timing = self.liveness, self.timing
+        verdict = combine(
+            [
+                (name, read_and_judge(reader, name, self.clock, timing.max_staleness_ms, timing.skew_ms))
+                for name in systems
+            ]
+        )
+        if not verdict.alive:
+            return f"the trading system is not judged alive ({verdict.verdict.value}: {verdict.detail})"
+        if verdict.at_ms is None or self.clock() - verdict.at_ms > SEND_WITHIN_MS:
+            return "the liveness judgement went stale before the call could leave"
+        return None

@@ -69,8 +69,18 @@ def notifications(entries: list[dict[str, Any]], *, stack: str = "deadman") -> l
     return [_notification(action, group, stack) for (action, _, _), group in groups.items()]
 
 
+def _qualified(title: str, results: list[str]) -> str:
+    """A plan is not the disarm itself, and a refusal changed nothing: the title says which, so an
+    alert never reads as if a planned or refused disarm were in force."""
+    if results and all(r.startswith("planned") for r in results):
+        return f"PLANNED {title}"
+    if results and all(r.startswith("refused") for r in results):
+        return f"{title} REFUSED"
+    return title
+
+
 def _notification(action: str, group: list[dict[str, Any]], stack: str) -> Notification:
-    title = NOTIFIED[action]
+    title = _qualified(NOTIFIED[action], [str(entry.get("result", "")) for entry in group])
     switches: list[dict[str, Any]] = []
     for entry in group:
         _, venue, account = [*str(entry.get("pk", "")).split("#", 2), "", ""][:3]

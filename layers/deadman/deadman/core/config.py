@@ -52,6 +52,9 @@ class FleetConfig:
     max_off_ms: int = 72 * 3_600_000
     # Two-person rule: a killed switch may be armed only by someone other than who killed it.
     arm_needs_second_person: bool = False
+    # The sandbox's stack (simulators on loopback ports): venue secrets may name URLs other than the
+    # venues' own. Set by DEADMAN_SANDBOX=true, which only sandbox/stack.py sets, never the template.
+    sandbox: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> FleetConfig:
@@ -77,6 +80,7 @@ class FleetConfig:
             max_disarm_ms=_seconds(environ, "MAX_DISARM_S", 4 * 3600),
             max_off_ms=_seconds(environ, "MAX_OFF_S", 72 * 3600),
             arm_needs_second_person=_flag(environ, "ARM_AFTER_KILL_NEEDS_SECOND_PERSON"),
+            sandbox=_flag(environ, "DEADMAN_SANDBOX"),
         )
         if config.run_ms < 2 * timing.tick_ms:
             raise ConfigError("RUN_SECONDS must cover at least two ticks")

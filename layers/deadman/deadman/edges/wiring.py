@@ -1,10 +1,12 @@
 """The composition roots: the environment a function runs in, turned into a refresher or the controls.
 
-The only place that reads Lambda's environment variables (through `FleetConfig.from_env` and
-`CredentialStore.from_env`) and picks the real adapters: DynamoDB stores sharing one lean client with
-bounded time per call, Secrets Manager behind a cache, the DynamoDB nonce counter. Nothing here calls
-AWS yet. Imports are inside each function: the refresher's cold start does not load the controls
-(and their response models), nor the controls the tick loop.
+Where the functions' configuration is read from the environment: `os.environ` (or the mapping a test or
+the sandbox passes) is handed to `FleetConfig.from_env`, `CredentialStore.from_env` and the lean AWS
+clients, which parse what they are given and read nothing themselves. Here the real adapters are
+picked: DynamoDB stores sharing one lean client with bounded time per call, Secrets Manager behind a
+cache, the DynamoDB nonce counter. Nothing here calls AWS yet. Imports are inside each function: the
+refresher's cold start does not load the controls (and their response models), nor the controls the
+tick loop.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ def _stores(config: FleetConfig, environ: Mapping[str, str], patience: Retrying)
         "liveness": LivenessReader(config.liveness_table, client=client, patience=patience),
         # A secret edit (an account added, moved to another trading system, a key retiring) reaches
         # every function within a minute; a sweep reads it again first if it is older than a tick.
-        "credentials": CredentialStore.from_env(environ, client=secrets, max_age_s=SECRET_MAX_AGE_S),
+        "credentials": CredentialStore.from_env(
+            environ, client=secrets, max_age_s=SECRET_MAX_AGE_S, sandbox=config.sandbox
+        ),
         # The shared counter, or the clock plus a lead when DynamoDB does not answer: a kill, or a
         # sweep of a dead trader, goes out during an outage too.
         "nonces": FallbackNonceSource(

@@ -79,9 +79,12 @@ class VenueSecret:
 
 
 def parse_secret(
-    venue: str, secret_id: str, raw: str | bytes, *, loader: Loader | None = None
+    venue: str, secret_id: str, raw: str | bytes, *, loader: Loader | None = None, sandbox: bool = False
 ) -> VenueSecret:
-    """Validate one venue secret's value. Raises CredentialsError (never quoting a value)."""
+    """Validate one venue secret's value. Raises CredentialsError (never quoting a value).
+
+    `sandbox=True` (only a stack in sandbox mode passes it: deadman.venues.urls) lets an account's
+    `base_url` name a host that is not the venue's own, such as a simulator."""
     module = _venue_module(venue, loader)
     data, problem = _decode(raw)
     if problem:
@@ -101,7 +104,8 @@ def parse_secret(
         if not isinstance(entry, Mapping):
             raise CredentialsError(secret_id, path, "must be an object")
         gated = _systems(entry.get("systems"), secret_id, f"{path}.systems") if "systems" in entry else None
-        account = _parse_entry(module, {k: v for k, v in entry.items() if k != "systems"}, secret_id, path)
+        fields = {k: v for k, v in entry.items() if k != "systems"}
+        account = _parse_entry(module, fields, secret_id, path, sandbox)
         account_id = str(account.account_id)
         if account_id in seen:
             raise CredentialsError(
@@ -157,10 +161,12 @@ def _decode(raw: str | bytes) -> tuple[Any, str]:
     return None, "is not valid JSON"
 
 
-def _parse_entry(module: ModuleType, entry: Mapping[str, Any], secret_id: str, path: str) -> Any:
+def _parse_entry(
+    module: ModuleType, entry: Mapping[str, Any], secret_id: str, path: str, sandbox: bool
+) -> Any:
     failure: CredentialsError | None = None
     try:
-        return module.Account.from_mapping(entry, secret_name=secret_id)
+        return module.Account.from_mapping(entry, secret_name=secret_id, sandbox=sandbox)
     except CredentialsError as exc:
         # The venue names its own field ("api_key", "kill.api_secret"); add where the entry sits.
         field = exc.field if exc.field != "accounts[]" else ""
@@ -193,6 +199,7 @@ class CredentialStore:
         client: Any = None,
         loader: Loader | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sandbox: bool = False,
     ) -> None:
         for venue in secret_ids:
             if venue not in VENUES:
@@ -202,6 +209,8 @@ class CredentialStore:
         self.secret_ids = dict(secret_ids)
         self.max_age_s = max_age_s
         self._loader = loader
+        # A stack in sandbox mode: venue URLs other than the venues' own are allowed (venues/urls.py).
+        self.sandbox = sandbox
         self._client = client
         self._clock = clock
         # secret id -> (when fetched, by self._clock; the raw value)
@@ -235,7 +244,7 @@ class CredentialStore:
             cached = self._parsed.get(venue)
         if cached is not None and cached[0] == raw:
             return cached[1]
-        parsed = parse_secret(venue, secret_id, raw, loader=self._loader)
+        parsed = parse_secret(venue, secret_id, raw, loader=self._loader, sandbox=self.sandbox)
         with self._lock:
             self._parsed[venue] = (raw, parsed)
         return parsed
@@ -350,7 +359,7 @@ class LocalCredentials:
     --direct`) when AWS cannot be reached: `{"<venue>": {"accounts": [...]}, ...}`, each venue's value
     in the same form as its secret. The file must be readable by its owner only, like an ssh key."""
 
-    def __init__(self, path: str, *, loader: Loader | None = None) -> None:
+    def __init__(self, path: str, *, loader: Loader | None = None, sandbox: bool = False) -> None:
         self.path = path
         try:
             mode = os.stat(path).st_mode
@@ -370,7 +379,7 @@ class LocalCredentials:
         if unknown:
             raise CredentialsError(path, str(unknown[0]), f"is not a venue; known: {', '.join(VENUES)}")
         self._secrets = {
-            venue: parse_secret(venue, f"{path}:{venue}", json.dumps(value), loader=loader)
+            venue: parse_secret(venue, f"{path}:{venue}", json.dumps(value), loader=loader, sandbox=sandbox)
             for venue, value in data.items()
         }
 

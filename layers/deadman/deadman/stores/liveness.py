@@ -76,6 +76,10 @@ def read_and_judge(
 class LivenessWriter:
     """Beats for one trading system: `beat()` once, or `start(every_s)` for a background thread.
 
+    Beat often enough that one lost beat and a clock K behind cannot make a live trader look dead:
+    2 x every + K + 1 s <= S (`deadman.core.beats.max_beat_interval_s`; every 7 s at most at the
+    defaults S = 20, K = 5).
+
     A failed beat in the background thread is logged and retried at the next period; it is never
     raised into the trader's threads (missing beats make the fleet sweep, which is the point).
     On a clean shutdown call `stop_running()`: it writes state "stopped", so the fleet sweeps at its

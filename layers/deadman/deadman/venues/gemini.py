@@ -43,11 +43,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
 from deadman.core.venue import Capabilities, ExtendResult, OpenOrder, OrderFailure, SweepResult, TimerKind
+from deadman.venues import urls
 from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,
@@ -168,7 +168,9 @@ class Account:
         return self.api_key.startswith("master-")
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str) -> Account:
+    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str, sandbox: bool = False) -> Account:
+        """One entry of the Gemini secret's `accounts` list (README, Configure venues). `base_url`
+        may name one of Gemini's own URLs, or any other only with sandbox=True (deadman.venues.urls)."""
         if not isinstance(data, Mapping):
             raise CredentialsError(secret_name, "accounts[]", "must be an object")
         # Unknown fields are refused: a misspelt "sweep_scope" or "kill" must not be dropped silently.
@@ -189,7 +191,8 @@ class Account:
         if data.get("environment") is not None:
             base_url = BASE_URLS[_choice(data, "environment", tuple(BASE_URLS), secret_name, "environment")]
         if data.get("base_url") is not None:  # explicit override wins over environment
-            base_url = _url(data, secret_name, "base_url")
+            official = tuple(BASE_URLS.values())
+            base_url = urls.base_url(data, official, "Gemini", sandbox, secret_name)
         kill = None
         raw_kill = data.get("kill")
         if raw_kill is not None:
@@ -288,16 +291,6 @@ def _master_account(data: Mapping[str, Any], api_key: str, secret_name: str, fie
     if present:
         raise CredentialsError(secret_name, field, "is only allowed with a master- API key")
     return None
-
-
-def _url(data: Mapping[str, Any], secret_name: str, field: str) -> str:
-    value = _text(data, "base_url", secret_name, field).rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
-        raise CredentialsError(
-            secret_name, field, "must be an http(s) URL without a path (e.g. https://api.gemini.com)"
-        )
-    return value
 
 
 def _kill(raw: Any, secret_name: str, name: str = "kill") -> KillCredentials:

@@ -51,6 +51,7 @@ from deadman.core.venue import (
     TimerKind,
 )
 from deadman.venues import hyperliquid_signing as signing
+from deadman.venues import urls
 from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,
@@ -133,7 +134,7 @@ class Account:
         return replace(self, agent_private_key=self.kill_agent_private_key, kill_agent_private_key=None)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str) -> Account:
+    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str, sandbox: bool = False) -> Account:
         def bad(field: str, problem: str) -> CredentialsError:
             return CredentialsError(secret_name, field, problem)
 
@@ -156,12 +157,11 @@ class Account:
         network = data.get("network", "mainnet")
         if network not in BASE_URLS:
             raise bad("network", f"must be one of {', '.join(sorted(BASE_URLS))}")
-        base_url = data.get("base_url")
-        if base_url is not None and (
-            not isinstance(base_url, str) or not base_url.startswith(("https://", "http://"))
-        ):
-            raise bad("base_url", "must be an http(s) URL")
-
+        base_url = None  # else the network's own URL: mainnet signatures are lost on testnet
+        if data.get("base_url") is not None:
+            base_url = urls.base_url(
+                data, [BASE_URLS[network]], f"Hyperliquid {network}", sandbox, secret_name
+            )
         dexes_raw = data.get("dexes", [""])
         if (
             not isinstance(dexes_raw, list)

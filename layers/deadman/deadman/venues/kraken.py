@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
 from deadman.core.venue import Capabilities, ExtendResult, OpenOrder, SweepResult, TimerKind
+from deadman.venues import urls
 from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,
@@ -85,13 +86,14 @@ class Account:
     kill: KillCredentials | None = None
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str) -> Account:
+    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str, sandbox: bool = False) -> Account:
         """One entry of the Kraken secret's `accounts` list:
 
             {"account_id": "main",                 # label, required
              "api_key": "<public key>",            # required
              "api_secret": "<base64 private key>", # required, as Kraken shows it
-             "base_url": "https://api.kraken.com", # optional, scheme + host only
+             "base_url": "https://api.kraken.com", # optional, scheme + host only; any other URL
+                                                   # only with sandbox=True (deadman.venues.urls)
              "kill": {"api_key": "...", "api_secret": "..."}}  # optional: the kill path's own key
 
         Keys need "Cancel & close orders" (refresh, disarm, sweep) and "Query open orders" for
@@ -108,14 +110,7 @@ class Account:
         api_secret = _b64_secret(data, "api_secret", secret_name, "api_secret")
         base_url = DEFAULT_BASE_URL
         if data.get("base_url") is not None:
-            base_url = _text(data, "base_url", secret_name, "base_url")
-            parts = urlsplit(base_url)
-            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
-                raise CredentialsError(
-                    secret_name,
-                    "base_url",
-                    "must be an http(s) URL without a path (e.g. https://api.kraken.com)",
-                )
+            base_url = urls.base_url(data, (DEFAULT_BASE_URL,), "Kraken", sandbox, secret_name)
         kill = None
         raw_kill = data.get("kill")
         if raw_kill is not None:

@@ -37,6 +37,7 @@ from deadman.app.control.toolkit import (
     iso,
 )
 from deadman.core.policy import Mode, deferred_deadline
+from deadman.core.starts import past_start_problem
 from deadman.core.venue import close_client
 from deadman.stores.switches import Switch
 from deadman.venues.errors import NotSupportedError, VolumeGateError
@@ -64,7 +65,9 @@ def disarm(
 ) -> DisarmResult:
     _check_length(kit, for_seconds, off)
     started = kit.clock()
-    # A start in the past, or none, is now; a start ahead is a plan.
+    if starts_at_ms is not None and (problem := past_start_problem(starts_at_ms, started)):
+        raise RequestError(problem + " Nothing was changed.")
+    # None, or a start within the tolerance of the past, is now; a start ahead is a plan.
     plan_start = starts_at_ms if starts_at_ms is not None and starts_at_ms > started else None
     if plan_start is not None and plan_start - started > MAX_PLAN_AHEAD_MS:
         raise RequestError(

@@ -13,8 +13,8 @@ models in step.
 
 Status codes: 200 done; 207 done in the ControlTable but some venue action failed (the body says
 which, per switch); 400 invalid request, nothing changed; 403 (API Gateway) not allowed; 404 no such
-route; 409 refused by the switches' state (disarm of a killed switch), nothing changed; 500 a bug
-or an AWS failure: the outcome is unknown, read GET /status.
+route; 409 refused by the switches' state (disarm of a killed switch): nothing changed, the refusal
+audited on each switch it names; 500 a bug or an AWS failure: the outcome is unknown, read GET /status.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import unicodedata
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -39,6 +38,8 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from deadman.app.control import Caller
+from deadman.core.starts import implausible_start_problem
+from deadman.core.text import has_visible, printable, text_problem
 from deadman.venues import VENUES
 
 MAX_BODY_BYTES = 16 * 1024
@@ -63,36 +64,39 @@ def _distinct(values: list[Any]) -> list[Any]:
     return values
 
 
-# Characters that rearrange or hide what a terminal shows: a reason is printed to other operators
-# (`deadman status`) and into logs, so it must be plain text. Bidi overrides and isolates reorder
-# the rest of the line; U+2028/9 break it like a newline.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_LINE_BREAKS = frozenset("\u2028\u2029")
 REPLACEMENT_CHARACTER = "\ufffd"
 
 
 def _plain_text(value: str) -> str:
-    for position, char in enumerate(value):
-        # Lone surrogates never get here: pydantic refuses them as string_unicode (see _explain).
-        if char == REPLACEMENT_CHARACTER:
-            # API Gateway (and the sandbox) pass a body that is not UTF-8 on as text, U+FFFD in place of the
-            # bad bytes: the only trace of invalid UTF-8 that reaches the function.
-            raise ValueError(
-                f"contains U+FFFD at position {position}, the mark of bytes that were not valid UTF-8: "
-                "send the text UTF-8 encoded"
-            )
-        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS or char in _LINE_BREAKS:
-            raise ValueError(
-                f"contains a control character (U+{ord(char):04X}) at position {position}: write it as "
-                "one line of plain text"
-            )
+    # Lone surrogates never get here: pydantic refuses them as string_unicode (see _explain).
+    position = value.find(REPLACEMENT_CHARACTER)
+    if position >= 0:
+        # API Gateway (and the sandbox) pass a body that is not UTF-8 on as text, U+FFFD in place of the
+        # bad bytes: the only trace of invalid UTF-8 that reaches the function.
+        raise ValueError(
+            f"contains U+FFFD at position {position}, the mark of bytes that were not valid UTF-8: "
+            "send the text UTF-8 encoded"
+        )
+    # A reason is printed to other operators (`deadman status`), into alerts and logs: control,
+    # bidi and format characters would rearrange or hide what they read (deadman.core.text).
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
 def _has_visible(value: str) -> str:
-    # Format characters (zero-width space, joiners) print as nothing, like whitespace.
-    if all(char.isspace() or unicodedata.category(char) == "Cf" for char in value):
-        raise ValueError("must say why: it is empty or only whitespace")
+    if not has_visible(value):
+        raise ValueError("must say why: it is empty, or only whitespace and characters that print as nothing")
+    return value
+
+
+def _plausible_start(value: int) -> int:
+    # The model has no clock: the use case refuses any start in the past; this catches, with a
+    # clearer message, what needs none (seconds sent for milliseconds, 0).
+    problem = implausible_start_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -106,6 +110,7 @@ AccountId = Annotated[str, StringConstraints(min_length=1, max_length=128), Afte
 Venues = Annotated[
     list[VenueName], Field(min_length=1, json_schema_extra={"uniqueItems": True}), AfterValidator(_distinct)
 ]
+StartsAtMs = Annotated[int, Field(ge=0), AfterValidator(_plausible_start)]
 Accounts = Annotated[
     list[AccountId], Field(min_length=1, json_schema_extra={"uniqueItems": True}), AfterValidator(_distinct)
 ]
@@ -119,8 +124,10 @@ class _Request(BaseModel):
     reason: Reason = Field(
         description=(
             "Why: lands in the audit log of every targeted switch. One line of plain text with at least "
-            "one visible character: control characters (C0, DEL, C1), bidirectional overrides, line "
-            "separators, lone surrogates and U+FFFD (left by invalid UTF-8) are refused."
+            "one visible character (whitespace, combining marks, blank letters such as U+3164 or U+2800 "
+            "and private-use characters do not count): control characters (C0, DEL, C1), bidirectional "
+            "overrides and marks, format characters other than the zero-width joiners (U+200C, U+200D), "
+            "line separators, lone surrogates and U+FFFD (left by invalid UTF-8) are refused."
         )
     )
     venues: Venues | SkipJsonSchema[None] = Field(
@@ -174,11 +181,12 @@ class DisarmRequest(_Request):
             "returns. After the end only the watchdog protects the book until the next tick extends."
         ),
     )
-    starts_at_ms: Annotated[int, Field(ge=0)] | SkipJsonSchema[None] = Field(
+    starts_at_ms: StartsAtMs | SkipJsonSchema[None] = Field(
         default=None,
         description=(
-            "A planned window (announced venue maintenance): epoch ms when the disarm starts, at most 7 "
-            "days ahead. Absent or past: now. The switches stay armed until then."
+            "A planned window (announced venue maintenance): epoch milliseconds when the disarm starts, "
+            "at most 7 days ahead. Absent, or up to 60 s in the past (transit): now. Further in the past: "
+            "refused (400). The switches stay armed until then."
         ),
     )
 
@@ -253,7 +261,13 @@ def parse_body(event: dict[str, Any], model: type[M]) -> M:
             f"the body is not valid UTF-8 (byte {exc.start}): send JSON encoded as UTF-8",
         ) from None
     try:
-        parsed = json.loads(text, parse_constant=_no_constant)
+        parsed = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_object_once)
+    except _DuplicateKey as exc:
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"the body gives {printable(exc.key)[:60]!r} more than once: each field once (which was meant?)",
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_request", f"the body is not valid JSON ({_short(exc)})") from None
     if not isinstance(parsed, dict):
@@ -262,6 +276,23 @@ def parse_body(event: dict[str, Any], model: type[M]) -> M:
         return model.model_validate(parsed)
     except ValidationError as exc:
         raise ApiError(400, "invalid_request", _explain(exc)) from None
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys: {"venues": ["kraken"], "venues": ["gemini"]} would
+    # kill Gemini while a reader of the body (a log, a reviewer) sees Kraken first. Refused, at any depth.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def _no_constant(name: str) -> Any:
@@ -326,11 +357,11 @@ class DoctorResult(BaseModel):
     findings: list[FindingOut]
 
 
-def doctor_query(params: dict[str, Any] | None) -> tuple[list[str] | None, bool]:
-    """GET /doctor's query: `venues` (comma-separated, absent = every enabled venue) and
+def doctor_query(params: dict[str, Any] | None) -> tuple[list[str] | None, list[str] | None, bool]:
+    """GET /doctor's query: `venues` and `accounts` (comma-separated, absent = all) and
     `allow_gemini_call` ("true" or "false"). Anything else is a 400."""
     params = dict(params or {})
-    unknown = set(params) - {"venues", "allow_gemini_call"}
+    unknown = set(params) - {"venues", "accounts", "allow_gemini_call"}
     if unknown:
         raise ApiError(400, "invalid_request", f"unknown query parameter(s): {', '.join(sorted(unknown))}")
     venues: list[str] | None = None
@@ -341,7 +372,12 @@ def doctor_query(params: dict[str, Any] | None) -> tuple[list[str] | None, bool]
             raise ApiError(
                 400, "invalid_request", f"venues: expected a comma-separated subset of {', '.join(VENUES)}"
             )
+    accounts: list[str] | None = None
+    if params.get("accounts") is not None:
+        accounts = [a.strip() for a in str(params["accounts"]).split(",") if a.strip()]
+        if not accounts or any(text_problem(a) or len(a) > 128 for a in accounts):
+            raise ApiError(400, "invalid_request", "accounts: expected comma-separated account ids")
     allow = params.get("allow_gemini_call", "false")
     if allow not in ("true", "false"):
         raise ApiError(400, "invalid_request", "allow_gemini_call: expected true or false")
-    return venues, allow == "true"
+    return venues, accounts, allow == "true"

@@ -91,9 +91,10 @@ _ROUTES: tuple[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], tup
         "Read-only checks run by the disarm function, which holds the venue keys: each venue secret "
         "parses; clock skew per venue; the Kraken refresher and kill keys and the Gemini kill key "
         "authenticate with a read-only call (nonces from the fleet's shared source); Hyperliquid open "
-        "orders readable and the volume gate as the refresher last saw it. Query: `venues` "
-        "(comma-separated; absent: every enabled venue) and `allow_gemini_call=true` to call the Gemini "
-        "TRADING key too (that resets its 30 s heartbeat timer). Nothing is armed or changed.",
+        "orders readable and the volume gate as the refresher last saw it. Query: `venues` and "
+        "`accounts` (comma-separated; absent: all) and `allow_gemini_call=true` to call the Gemini "
+        "TRADING key too - only while its switch is armed and its trading systems are alive, as any call "
+        "on it resets its 30 s heartbeat rule. Nothing is armed or changed.",
     ),
 )
 

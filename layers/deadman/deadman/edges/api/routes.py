@@ -122,7 +122,7 @@ class _Routes:
     def doctor(self) -> Any:
         from deadman.app.checkup import Checkup
 
-        venues, allow_gemini_call = doctor_query(self.app.current_event.query_string_parameters)
+        venues, accounts, allow_gemini_call = doctor_query(self.app.current_event.query_string_parameters)
         control = self.control
         enabled = sorted(control.config.enabled_venues)
         unknown = sorted(set(venues or []) - set(enabled))
@@ -135,9 +135,17 @@ class _Routes:
             nonces=control.nonces,
             switches=control.switches,
             clock=control.clock,
+            # The refresher's judge: a Gemini trading key is called only for an armed switch whose
+            # trading systems are alive now (a call resets Gemini's 30 s rule).
+            liveness=control.liveness,
+            system=control.config.system,
+            timing=control.config.timing,
         )
         findings = checkup.run(
-            venues or enabled, allow_gemini_call=allow_gemini_call, budget_ms=self.budget_ms() - 2_000
+            venues or enabled,
+            allow_gemini_call=allow_gemini_call,
+            budget_ms=self.budget_ms() - 2_000,
+            accounts=accounts,
         )
         failed = sum(f.level == "FAIL" for f in findings)
         result = DoctorResult(
@@ -174,8 +182,10 @@ class _Routes:
         )
 
     def record(self, action: str, caller: Caller, status: int, message: str, **fields: Any) -> None:
-        # Every call leaves a log line with who and from where, refusals included (a refusal changes
-        # no switch, so it writes no switch audit entry).
+        # Every call leaves a log line with who and from where, refusals included. A request refused
+        # as invalid (400) reaches no switch: this line is its record. A refusal by a switch's state
+        # (409: disarm of a killed switch; the two-person rule) is also audited on that switch as
+        # "refused: ..." by the use case, and so alerted: an auditor wants refusals on the record.
         if self.logger is not None:
             self.logger.info(
                 f"{action} -> {status}",

@@ -36,7 +36,15 @@ class ApiClient:
         profile: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         sign: bool = True,
+        sandbox_caller: str | None = None,
     ) -> None:
+        check_endpoint(endpoint)
+        if sandbox_caller is not None and not is_local(endpoint):
+            raise CliError(
+                "--sandbox-as works only against the sandbox's local API: a deployment knows you by your AWS "
+                "credentials alone"
+            )
+        self.sandbox_caller = sandbox_caller
         self.endpoint = endpoint.rstrip("/")
         self.region = region or region_of(self.endpoint) or _env_region() or "us-east-1"
         self.profile = profile
@@ -51,6 +59,8 @@ class ApiClient:
         headers = {"Accept": "application/json", "User-Agent": f"deadman-cli/{__version__}"}
         if data is not None:
             headers["Content-Type"] = "application/json"
+        if self.sandbox_caller is not None:
+            headers[SANDBOX_CALLER_HEADER] = self.sandbox_caller
         if self.sign:
             headers = self._signed(method, url, data, headers)
         timeout = (min(CONNECT_TIMEOUT_S, self.timeout_s), self.timeout_s)
@@ -96,6 +106,26 @@ class ApiClient:
         return {k: str(v) for k, v in request.headers.items()}
 
 
+# The sandbox's local API takes the caller's identity from this header (there is no IAM there).
+SANDBOX_CALLER_HEADER = "X-Deadman-Caller-Arn"
+
+
+def check_endpoint(url: str) -> None:
+    """A usable API URL, or a sentence saying how to write one (never a traceback from deep inside
+    the signer or the HTTP library)."""
+    from urllib.parse import urlsplit
+
+    example = "https://<api id>.execute-api.<region>.amazonaws.com/<stage> (the stack's ApiUrl output)"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise CliError(f"endpoint {url!r} is not a URL ({exc}): write it as {example}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise CliError(f"endpoint {url!r} is not an http(s) URL: write it as {example}")
+
+
 def region_of(url: str) -> str | None:
     match = re.search(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com", url)
     return match.group(1) if match else None
@@ -104,7 +134,11 @@ def region_of(url: str) -> str | None:
 def is_local(url: str) -> bool:
     from urllib.parse import urlsplit
 
-    return (urlsplit(url).hostname or "") in {h.strip("[]") for h in LOCAL_HOSTS}
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    return host in {h.strip("[]") for h in LOCAL_HOSTS}
 
 
 def _env_region() -> str | None:
@@ -112,6 +146,13 @@ def _env_region() -> str | None:
 
 
 def stack_outputs(stack: str, *, region: str | None, profile: str | None) -> dict[str, str]:
+    return stack_description(stack, region=region, profile=profile)[0]
+
+
+def stack_description(
+    stack: str, *, region: str | None, profile: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A CloudFormation stack's outputs and parameter values (what it was deployed with)."""
     import boto3
 
     where: str | None = region
@@ -121,8 +162,10 @@ def stack_outputs(stack: str, *, region: str | None, profile: str | None) -> dic
         described = session.client("cloudformation").describe_stacks(StackName=stack)
     except Exception as exc:
         raise stack_error(stack, where, profile, exc) from None
-    outputs = described["Stacks"][0].get("Outputs", [])
-    return {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    found = described["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in found.get("Parameters", [])}
+    return outputs, parameters
 
 
 _CREDENTIAL_ERRORS = (
@@ -143,27 +186,56 @@ _AUTH_CODES = {
     "UnrecognizedClientException",
     "SignatureDoesNotMatch",
 }
-_THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+_THROTTLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+}
 
 
 def stack_error(stack: str, region: str | None, profile: str | None, exc: BaseException) -> CliError:
     """A sentence an operator can act on, with the exit code of its kind (never a bare class name)."""
+    error = aws_error_parts(exc)
+    if error is not None and error[0] == "ValidationError" and "does not exist" in error[1]:
+        return CliError(
+            f"cannot read stack {stack!r}: no such stack in region {region or '?'} (check --stack, --region "
+            "and which AWS account your credentials are for)",
+            EXIT_USAGE,
+        )
+    return aws_failure(f"cannot read stack {stack!r}", region, profile, exc)
+
+
+def table_error(table: str, region: str | None, profile: str | None, exc: BaseException) -> CliError:
+    """A DynamoDB call on `table` failed: why, with the exit code of its kind."""
+    error = aws_error_parts(exc)
+    if error is not None and error[0] == "ResourceNotFoundException":
+        return CliError(
+            f"no DynamoDB table {table!r} in region {region or '?'} (check --table or --stack, --region "
+            "and which AWS account your credentials are for)",
+            EXIT_USAGE,
+        )
+    return aws_failure(f"cannot write to table {table!r}", region, profile, exc)
+
+
+def aws_failure(prefix: str, region: str | None, profile: str | None, exc: BaseException) -> CliError:
     kind = type(exc).__name__
-    prefix = f"cannot read stack {stack!r}"
     error = aws_error_parts(exc)
     if error is not None:
         code, message = error
-        if code == "ValidationError" and "does not exist" in message:
-            return CliError(
-                f"{prefix}: no such stack in region {region or '?'} (check --stack, --region and which "
-                "AWS account your credentials are for)",
-                EXIT_USAGE,
-            )
         if code in _AUTH_CODES:
             return CliError(f"{prefix}: AWS refused your credentials: {message or code}", EXIT_AUTH)
         if code in _THROTTLE_CODES:
-            return CliError(f"{prefix}: AWS is throttling CloudFormation calls; retry", EXIT_THROTTLED)
+            return CliError(f"{prefix}: AWS is throttling the calls; retry", EXIT_THROTTLED)
         return CliError(f"{prefix}: AWS answered: {message or code}", EXIT_UNREACHABLE)
+    if kind in (
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ConnectionClosedError",
+    ):
+        return CliError(f"{prefix}: AWS unreachable ({aws_error(exc)})", EXIT_UNREACHABLE)
     if kind == "NoRegionError":
         return CliError(f"{prefix}: no AWS region known (pass --region or set AWS_REGION)", EXIT_USAGE)
     if kind == "ProfileNotFound":
@@ -174,6 +246,12 @@ def stack_error(stack: str, region: str | None, profile: str | None, exc: BaseEx
             EXIT_AUTH,
         )
     return CliError(f"{prefix}: {aws_error(exc)}", EXIT_UNREACHABLE)
+
+
+def sandbox_mode() -> bool:
+    """DEADMAN_SANDBOX=true (exported by `python -m sandbox.local_api`): venue secrets read on this
+    machine (doctor --local, kill --direct) may name the simulators' URLs (deadman.venues.urls)."""
+    return os.environ.get("DEADMAN_SANDBOX", "").strip().lower() == "true"
 
 
 def stack_name(args: argparse.Namespace) -> str | None:

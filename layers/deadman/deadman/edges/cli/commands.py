@@ -16,12 +16,16 @@ from deadman.edges.cli.client import (
     ApiClient,
     exit_code,
     resolve_endpoint,
+    sandbox_mode,
+    stack_description,
     stack_name,
-    stack_outputs,
+    table_error,
 )
 from deadman.edges.cli.common import (
     DEFAULT_MAX_STALENESS_S,
+    DEFAULT_SKEW_S,
     EXIT_ATTENTION,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PARTIAL,
     CliError,
@@ -33,6 +37,7 @@ from deadman.edges.cli.common import (
 from deadman.edges.cli.render import (
     CLEAR_SCREEN,
     attention,
+    cli_words,
     json_text,
     render_arm,
     render_disarm,
@@ -50,6 +55,7 @@ def _client(args: argparse.Namespace) -> ApiClient:
         profile=args.profile,
         timeout_s=args.timeout,
         sign=not args.no_sign,
+        sandbox_caller=getattr(args, "sandbox_as", None),
     )
 
 
@@ -68,7 +74,7 @@ def _emit(
     if args.json:
         print(json_text(payload))
     elif status in (200, 207) and isinstance(payload, dict):
-        print(render(sanitised(payload)))
+        print(render(cli_words(sanitised(payload))))
     else:
         print(render_error(status, sanitised(payload)), file=sys.stderr)
     return exit_code(status)
@@ -76,8 +82,14 @@ def _emit(
 
 def cmd_status(args: argparse.Namespace) -> int:
     client = _client(args)
+    code: int | None = None
     while True:
-        status, payload = client.call("GET", "/status")
+        try:
+            status, payload = client.call("GET", "/status")
+        except KeyboardInterrupt:
+            break
+        if status == 200 and isinstance(payload, dict) and (args.venue or args.account):
+            payload = narrowed(payload, args.venue, args.account)
         if args.watch and not args.json:
             print(CLEAR_SCREEN, end="")
         code = _emit(args, status, payload, lambda body: render_status(body, args.audit))
@@ -86,7 +98,30 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not args.watch:
             return code
         sys.stdout.flush()
-        time.sleep(args.watch)
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            break
+    # Ctrl-C ends a watch: its code is the last answer's (README), not "interrupted".
+    return EXIT_INTERRUPTED if code is None else code
+
+
+def narrowed(body: dict[str, Any], venues: list[str] | None, accounts: list[str] | None) -> dict[str, Any]:
+    """A status answer cut to the switches asked for (--venue / --account): the table, ATTENTION and
+    the exit code then speak of those alone, and of the trading systems that gate them."""
+    kept = []
+    for venue in body.get("venues") or []:
+        if venues and venue.get("venue") not in venues:
+            continue
+        switches = [s for s in venue.get("switches") or [] if not accounts or s.get("account") in accounts]
+        kept.append({**venue, "switches": switches})
+    shown = [s for v in kept for s in v["switches"]]
+    if accounts and not shown:
+        raise CliError(f"no switch of account(s) {', '.join(accounts)} on the venues asked for")
+    own = (body.get("liveness") or {}).get("system")
+    gating = {name for s in shown for name in (s.get("systems") or [own])}
+    systems = [live for live in body.get("systems") or [] if live.get("system") in gating]
+    return {**body, "venues": kept, "systems": systems}
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
@@ -114,7 +149,7 @@ def cmd_kill_direct(args: argparse.Namespace) -> int:
     if not path:
         raise CliError("--direct needs the kill credentials file: --keys FILE (or set DEADMAN_KILL_KEYS)")
     try:
-        credentials = LocalCredentials(path)
+        credentials = LocalCredentials(path, sandbox=sandbox_mode())
     except ConfigError as exc:  # CredentialsError included: names the field, never the value
         raise CliError(str(exc)) from None
     who = f"break-glass:{getpass.getuser()}@{socket.gethostname()}"
@@ -194,24 +229,26 @@ def cmd_beat(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from deadman.stores.dynamo import dynamodb_client
     from deadman.stores.liveness import LivenessWriter
 
-    # Before any AWS call: a sidecar started with a bad interval must fail at once, not flap.
-    check_beat_interval(args.every, _max_staleness(args))
-    table_name = args.table or os.environ.get("LIVENESS_TABLE")
-    if not table_name and stack_name(args):
-        table_name = stack_outputs(str(stack_name(args)), region=args.region, profile=args.profile).get(
-            "LivenessTableName"
-        )
-    if not table_name:
-        raise CliError("no liveness table: pass --table NAME or --stack NAME (or set LIVENESS_TABLE)")
-    writer = LivenessWriter(table_name, args.system, host=args.host)
+    settings = _BeatSettings(args)
+    table_name = settings.table()
+    max_staleness_s, skew_s = settings.timing()
+    # Before any write: a sidecar started with a bad interval must fail at once, not flap.
+    check_beat_interval(args.every, max_staleness_s, skew_s)
+    try:
+        client = dynamodb_client(region=args.region, profile=args.profile)
+        writer = LivenessWriter(table_name, args.system, host=args.host, client=client)
+        writer.beat()  # fail fast (permissions, table name) before going to the background
+    except Exception as exc:
+        raise table_error(table_name, args.region or _client_region(), args.profile, exc) from None
     done = threading.Event()
     # A sidecar is stopped with SIGTERM: treat it as the clean shutdown it is.
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    writer.beat()  # fail fast (permissions, table name) before going to the background
     print(
-        f"beating {args.system} in {table_name} every {seconds_text(args.every)}; Ctrl-C to stop",
+        f"beating {args.system} in {table_name} every {seconds_text(args.every)} "
+        f"({settings.described}); Ctrl-C to stop",
         flush=True,
     )
     writer.start(args.every)
@@ -220,21 +257,92 @@ def cmd_beat(args: argparse.Namespace) -> int:
             pass
     except KeyboardInterrupt:
         pass
-    writer.stop_running()
+    try:
+        writer.stop_running()
+    except Exception as exc:
+        failure = table_error(table_name, args.region or _client_region(), args.profile, exc)
+        print(
+            f"deadman: stopped beating, but 'stopped' was not written ({failure}): the fleet judges "
+            f"{args.system} dead once its last beat is older than S",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
     print(f"stopped: {args.system} marked 'stopped' (the fleet sweeps at its next tick)", flush=True)
     return EXIT_OK
 
 
-def _max_staleness(args: argparse.Namespace) -> float:
-    if args.max_staleness is not None:
-        return float(args.max_staleness)
-    raw = os.environ.get("MAX_STALENESS_S")
-    if not raw:
-        return DEFAULT_MAX_STALENESS_S
+def _client_region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+class _BeatSettings:
+    """Where `deadman beat` writes and the S and K it checks --every against. Explicit beats implicit:
+    the table from --table, else --stack's output, else $LIVENESS_TABLE, else $DEADMAN_STACK's output;
+    S and K from --max-staleness / --skew, else the stack's parameters (what it was deployed with),
+    else $MAX_STALENESS_S / $SKEW_S, else the template's defaults (said on stderr)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.stack = stack_name(args)
+        self._described: tuple[dict[str, str], dict[str, str]] | None = None
+        self.described = ""
+
+    def _stack(self) -> tuple[dict[str, str], dict[str, str]]:
+        if self.stack is None:
+            return {}, {}
+        if self._described is None:
+            self._described = stack_description(
+                self.stack, region=self.args.region, profile=self.args.profile
+            )
+        return self._described
+
+    def table(self) -> str:
+        explicit_stack = getattr(self.args, "stack", None)
+        name = self.args.table or (explicit_stack and self._stack()[0].get("LivenessTableName"))
+        name = name or os.environ.get("LIVENESS_TABLE") or self._stack()[0].get("LivenessTableName")
+        if not name:
+            where = f"stack {self.stack!r} has no LivenessTableName output" if self.stack else "none given"
+            raise CliError(
+                f"no liveness table ({where}): pass --table NAME or --stack NAME (or set LIVENESS_TABLE)"
+            )
+        return str(name)
+
+    def timing(self) -> tuple[float, float]:
+        s, s_from = self._one(
+            self.args.max_staleness, "--max-staleness", "MaxStalenessSeconds", "MAX_STALENESS_S"
+        )
+        k, k_from = self._one(self.args.skew, "--skew", "SkewSeconds", "SKEW_S")
+        froms = {s_from, k_from}
+        where = s_from if len(froms) == 1 else f"S {s_from}, K {k_from}"
+        self.described = f"S = {seconds_text(s)}, K = {seconds_text(k)}: {where}"
+        if None in (self.args.max_staleness, self.args.skew) and "template default" in where:
+            print(
+                "deadman beat: S or K unknown, checking --every against the template's defaults "
+                f"({self.described}); pass --stack, or --max-staleness and --skew",
+                file=sys.stderr,
+            )
+        return s, k
+
+    def _one(self, flag: float | None, flag_name: str, parameter: str, variable: str) -> tuple[float, str]:
+        if flag is not None:
+            return float(flag), flag_name
+        deployed = self._stack()[1].get(parameter)
+        if deployed:
+            return _number(
+                deployed, f"stack {self.stack!r} parameter {parameter}"
+            ), f"from stack {self.stack}"
+        raw = os.environ.get(variable)
+        if raw:
+            return _number(raw, f"${variable}"), f"${variable}"
+        default = DEFAULT_MAX_STALENESS_S if parameter == "MaxStalenessSeconds" else DEFAULT_SKEW_S
+        return default, "the template default"
+
+
+def _number(raw: str, what: str) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise CliError(f"MAX_STALENESS_S={raw!r} is not a number of seconds") from None
+        raise CliError(f"{what}={raw!r} is not a number of seconds") from None
 
 
 # -- doctor (deadman.edges.cli.doctor) ----------------------------------------------------------------------

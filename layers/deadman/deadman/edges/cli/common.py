@@ -13,6 +13,8 @@ EXIT_SERVER = 5
 EXIT_THROTTLED = 6
 EXIT_ATTENTION = 7
 EXIT_INTERRUPTED = 130
+# 128 + SIGPIPE, as a shell reports a tool its pipe's reader left (`deadman status | head`).
+EXIT_PIPE_CLOSED = 141
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -27,16 +29,21 @@ exit codes:
   6    throttled (429): the API did not take the request; retry it (a kill: retry at once)
   7    status only: something needs attention (listed under ATTENTION): the trader is not alive,
        a switch is killed, failing or not ticking, or a disarm ends within 5 minutes
-  130  interrupted (Ctrl-C)
-doctor exits 1 when a check fails or nothing could be checked; beat exits 0 when stopped."""
+  130  interrupted (Ctrl-C; `status --watch` exits with its last answer's code instead)
+  141  the output was closed early (`deadman status | head`)
+doctor exits 1 when a check fails or nothing could be checked. beat exits 0 when stopped, 2 for
+a bad interval or no such table, 3, 4 or 6 when DynamoDB refuses, is out of reach or throttles
+its first beat, and 1 when it stopped beating but could not write 'stopped'."""
 
 DEFAULT_TIMEOUT_S = 60.0  # kill may take up to API Gateway's 29 s
 CONNECT_TIMEOUT_S = 5.0
 # GET /status returns this many audit entries per switch (deadman.app.control.status.STATUS_AUDIT_ENTRIES; a
 # test keeps the two in step). The CLI cannot show more.
 STATUS_AUDIT_MAX = 5
-# The stack's MaxStalenessSeconds default: what `beat` checks --every against without --max-staleness.
+# The stack's MaxStalenessSeconds and SkewSeconds defaults: what `beat` checks --every against when
+# neither its flags, the stack nor the environment say otherwise (and it says so).
 DEFAULT_MAX_STALENESS_S = 20.0
+DEFAULT_SKEW_S = 5.0
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+)\s*([smhd])")
@@ -71,6 +78,8 @@ def parse_start(text: str, now_ms: int) -> int:
     or '2026-11-29T03:00+01:00'. A time without a zone is refused: whose 02:00 would it be?"""
     import datetime as dt
 
+    from deadman.core.starts import PAST_START_TOLERANCE_MS, iso, span_text
+
     raw = text.strip()
     if raw.startswith("+"):
         return now_ms + parse_duration(raw[1:]) * 1000
@@ -82,7 +91,14 @@ def parse_start(text: str, now_ms: int) -> int:
         ) from None
     if when.tzinfo is None:
         raise CliError(f"start {text!r} has no time zone: write it in UTC with a Z, e.g. {raw}Z")
-    return int(when.timestamp() * 1000)
+    start = int(when.timestamp() * 1000)
+    if start < now_ms - PAST_START_TOLERANCE_MS:
+        # "From then" would disarm now: nobody asked for that, and a stale date is how it happens.
+        raise CliError(
+            f"start {text.strip()!r} ({iso(start)}) is {span_text(now_ms - start)} in the past: "
+            "a planned disarm starts ahead (e.g. --from +2h). To disarm now, leave out --from."
+        )
+    return start
 
 
 def seconds_text(value: float) -> str:
@@ -90,22 +106,30 @@ def seconds_text(value: float) -> str:
     return f"{value:g} s"
 
 
-def check_beat_interval(every_s: float, max_staleness_s: float) -> None:
-    """Refuse a beat interval that lets the row go stale between beats.
+def check_beat_interval(every_s: float, max_staleness_s: float, skew_s: float) -> None:
+    """Refuse a beat interval that lets a live trader's row look dead (deadman.core.beats):
+    one lost beat doubles the gap, a clock K behind adds K, and the write takes up to a second."""
+    from deadman.core.beats import max_beat_interval_s
 
-    The fleet reads the row at moments unrelated to the beats, so just before a beat the row is one
-    interval old; a failed beat is retried at the next interval, so after one failure it is two.
-    Only 2 x every < S keeps a single lost beat from sweeping a live trader's books; with
-    every >= S the switches flap between alive and dead on every beat."""
     if every_s <= 0:
         raise CliError("--every must be more than 0 seconds")
     if max_staleness_s <= 0:
         raise CliError("--max-staleness must be more than 0 seconds")
-    if 2 * every_s >= max_staleness_s:
+    if skew_s < 0:
+        raise CliError("--skew must be 0 seconds or more")
+    limit = max_beat_interval_s(max_staleness_s, skew_s)
+    timing = f"S = {seconds_text(max_staleness_s)}, K = {seconds_text(skew_s)}"
+    if limit <= 0:
         raise CliError(
-            f"--every {seconds_text(every_s)} is too slow for S = {seconds_text(max_staleness_s)} (the "
-            "stack's MaxStalenessSeconds): the row is up to one interval old when the fleet reads it, two "
-            "after one failed beat, and older than S is death, so the fleet would sweep a live trader. "
-            f"Beat more often than every {seconds_text(max_staleness_s / 2)} (every 1-2 s is usual), or "
-            "pass --max-staleness if your stack's S is larger."
+            f"no beat interval is safe with {timing} (the stack's MaxStalenessSeconds and SkewSeconds): "
+            "2 x every + K + 1 s must be at most S. Raise MaxStalenessSeconds above K + 1 s."
+        )
+    if every_s > limit:
+        raise CliError(
+            f"--every {seconds_text(every_s)} is too slow for {timing} (the stack's MaxStalenessSeconds "
+            "and SkewSeconds): after one lost beat the row the fleet reads is two intervals old, a "
+            "trader clock K behind adds K and the write up to 1 s, so it must hold that 2 x every + K + "
+            "1 s <= S, or the fleet sweeps a live trader. Beat at most every "
+            f"{seconds_text(limit)} (every 1-2 s is usual), or pass --max-staleness / --skew if your "
+            "stack's differ."
         )

@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from deadman.app.checkup import Checkup, Finding
 from deadman.core.text import printable
-from deadman.edges.cli.client import ApiClient, stack_name, stack_outputs
+from deadman.edges.cli.client import ApiClient, sandbox_mode, stack_description, stack_name
 from deadman.edges.cli.common import CliError
-from deadman.edges.cli.render import render_error
+from deadman.edges.cli.render import json_text, render_error
 
 DOCTOR_HELP = """\
 Checks a deployment (--stack NAME or --endpoint URL) or the sandbox (environment from
@@ -36,10 +38,14 @@ check FAILs, else 0. Nothing to check (no stack, endpoint or venue secret) is a 
                clock skew from the HTTP Date header (1 s resolution); the volume gate as the refresher
                last saw it (the switch's native_available/native_reason: doctor never arms anything)
   gemini       nonce mode, master key and sweep scope consequences; the kill key (its own session)
-               authenticates; clock skew from the HTTP Date header. The TRADING key is not called
-               unless you pass --allow-gemini-call: any authenticated call on it resets Gemini's 30 s
-               heartbeat timer (a dead trader's orders then live up to 30 s longer) and draws from the
-               nonce stream it shares with the trader.
+               authenticates (no kill key is a WARN); clock skew from the HTTP Date header. The TRADING
+               key is not called unless you pass --allow-gemini-call, and even then only while its
+               switch is armed and every trading system gating it is alive right now (the refresher's
+               own judge): any authenticated call on it resets Gemini's 30 s heartbeat rule, so on a
+               killed or disarmed switch, or for a dead trader, it would postpone the venue's cancel.
+               It also draws from the nonce stream the key shares with the trader.
+
+--venue and --account narrow the checks; --json prints the findings as JSON (same exit code).
 
 Not checked: Gemini's "Require Heartbeat" key flag (no API shows it: check the key's settings), key
 permissions beyond the calls above, the refreshers themselves (see `deadman status` and the alarms).
@@ -52,6 +58,20 @@ _SECRET_OUTPUTS = {
 }
 
 
+@dataclass
+class _Sources:
+    """What doctor checks with: the venue secrets, the ControlTable, the API, and what --local needs
+    to judge liveness as the refresher does (the table, the stack's system, S and K)."""
+
+    secrets: dict[str, str]
+    control_table: str | None
+    endpoint: str | None
+    liveness_table: str | None = None
+    system: str | None = None
+    max_staleness_s: str | None = None
+    skew_s: str | None = None
+
+
 class Doctor:
     def __init__(self, args: argparse.Namespace, out: Callable[[str], None] = print) -> None:
         self.args = args
@@ -59,6 +79,7 @@ class Doctor:
         self.failures = 0
         self.warnings = 0
         self.passed = 0
+        self.findings: list[dict[str, str]] = []
 
     def report(self, level: str, subject: str, detail: str) -> None:
         if level == "FAIL":
@@ -68,10 +89,13 @@ class Doctor:
         elif level == "OK":
             self.passed += 1
         # Venue and AWS messages and stored native reasons are text from elsewhere: never raw.
-        self.out(f"[{level:<4}] {printable(subject):<20} {printable(detail)}")
+        self.findings.append({"level": level, "subject": printable(subject), "detail": printable(detail)})
+        if not getattr(self.args, "json", False):
+            self.out(f"[{level:<4}] {printable(subject):<20} {printable(detail)}")
 
     def run(self) -> int:
-        secrets, control_table, endpoint = self._sources()
+        sources = self._sources()
+        secrets, endpoint = sources.secrets, sources.endpoint
         if not secrets and not endpoint:
             # An operator who runs doctor before an incident must not read "0 failed" as "ready".
             self.report(
@@ -88,9 +112,10 @@ class Doctor:
                 self.report("FAIL", venue, "not enabled in this deployment")
         wanted = [v for v in self.args.venue or _SECRET_OUTPUTS if enabled is None or v in enabled]
         if self.args.local or client is None:
-            self._local(wanted, secrets, control_table)
+            self._local(wanted, sources)
         elif wanted:
             self._remote(client, wanted)
+        self._accounts_found()
         if not self.passed and not self.failures:
             self.report("FAIL", "configuration", "no check could run: see the SKIP and WARN lines above")
         return self._verdict()
@@ -100,6 +125,8 @@ class Doctor:
             "venues": ",".join(venues),
             "allow_gemini_call": str(bool(self.args.allow_gemini_call)).lower(),
         }
+        if self.args.account:
+            query["accounts"] = ",".join(self.args.account)
         try:
             status, payload = client.call("GET", "/doctor?" + urlencode(query))
         except CliError as exc:
@@ -121,16 +148,17 @@ class Doctor:
             ]
         )
 
-    def _local(self, venues: list[str], secrets: dict[str, str], control_table: str | None) -> None:
+    def _local(self, venues: list[str], sources: _Sources) -> None:
         from deadman.stores.credentials import CredentialStore
 
+        secrets, control_table = sources.secrets, sources.control_table
         nonces = switches = None
         if control_table:
             from deadman.stores.dynamo import dynamodb_client
             from deadman.stores.nonces import DynamoNonceSource
             from deadman.stores.switches import SwitchStore
 
-            client = dynamodb_client()
+            client = dynamodb_client(region=self.args.region, profile=self.args.profile)
             nonces = DynamoNonceSource(control_table, client=client)
             switches = SwitchStore(control_table, client=client)
         else:
@@ -145,10 +173,42 @@ class Doctor:
                 # Asked for by name, a venue that cannot be checked is a failure, not a skip.
                 level = "FAIL" if self.args.venue else "SKIP"
                 self.report(level, venue, "no secret configured (SECRET_" + venue.upper() + ")")
-        store = CredentialStore({v: secrets[v] for v in checked}, max_age_s=0)
-        checkup = Checkup(credentials=store, nonces=nonces, switches=switches)
+        store = CredentialStore({v: secrets[v] for v in checked}, max_age_s=0, sandbox=sandbox_mode())
+        checkup = Checkup(credentials=store, nonces=nonces, switches=switches, **self._judge(sources))
         if checked:
-            self._findings(checkup.run(checked, allow_gemini_call=self.args.allow_gemini_call))
+            self._findings(
+                checkup.run(
+                    checked, allow_gemini_call=self.args.allow_gemini_call, accounts=self.args.account
+                )
+            )
+
+    def _judge(self, sources: _Sources) -> dict[str, Any]:
+        """What the checkup needs to judge liveness as the refresher does, where this machine knows it
+        (the stack's outputs and parameters, else the sandbox's environment); without it, a Gemini
+        trading key is never called."""
+        known = (sources.liveness_table, sources.system, sources.max_staleness_s, sources.skew_s)
+        if not all(known) or not self.args.allow_gemini_call:
+            return {}
+        from deadman.core.policy import Timing
+        from deadman.stores.dynamo import dynamodb_client
+        from deadman.stores.liveness import LivenessReader
+
+        try:
+            timing = Timing(
+                max_staleness_ms=int(float(str(sources.max_staleness_s)) * 1000),
+                skew_ms=int(float(str(sources.skew_s)) * 1000),
+            )
+        except ValueError:
+            return {}
+        client = dynamodb_client(region=self.args.region, profile=self.args.profile)
+        reader = LivenessReader(str(sources.liveness_table), client=client)
+        return {"liveness": reader, "system": sources.system, "timing": timing}
+
+    def _accounts_found(self) -> None:
+        """An --account that no checked secret holds is a failure, not silence."""
+        for account in self.args.account or []:
+            if not any(f["subject"].endswith(f"/{printable(account)}") for f in self.findings):
+                self.report("FAIL", account, "no checked venue secret lists this account")
 
     def _findings(self, findings: list[Finding]) -> None:
         """The checkup's lines, wherever it ran; a deployment where no secret lists an account fails."""
@@ -160,23 +220,40 @@ class Doctor:
 
     def _verdict(self) -> int:
         verdict = "FAIL" if self.failures else ("WARN" if self.warnings else "OK")
-        self.out(f"doctor: {verdict} ({self.failures} failed, {self.warnings} warnings)")
+        if getattr(self.args, "json", False):
+            summary = {"ok": not self.failures, "failed": self.failures, "warnings": self.warnings}
+            self.out(json_text({**summary, "verdict": verdict, "findings": self.findings}))
+        else:
+            self.out(f"doctor: {verdict} ({self.failures} failed, {self.warnings} warnings)")
         return 1 if self.failures else 0
 
     # -- sources ----------------------------------------------------------------------------------
-    def _sources(self) -> tuple[dict[str, str], str | None, str | None]:
+    def _sources(self) -> _Sources:
         stack = stack_name(self.args)
         endpoint = self.args.endpoint or os.environ.get("DEADMAN_ENDPOINT")
         if stack:
-            outputs = stack_outputs(stack, region=self.args.region, profile=self.args.profile)
-            secrets = {v: outputs[k] for v, k in _SECRET_OUTPUTS.items() if outputs.get(k)}
-            return secrets, outputs.get("ControlTableName"), self.args.endpoint or outputs.get("ApiUrl")
-        secrets = {
-            v: os.environ[f"SECRET_{v.upper()}"]
-            for v in _SECRET_OUTPUTS
-            if os.environ.get(f"SECRET_{v.upper()}")
-        }
-        return secrets, os.environ.get("CONTROL_TABLE"), endpoint
+            outputs, parameters = stack_description(stack, region=self.args.region, profile=self.args.profile)
+            return _Sources(
+                secrets={v: outputs[k] for v, k in _SECRET_OUTPUTS.items() if outputs.get(k)},
+                control_table=outputs.get("ControlTableName"),
+                endpoint=self.args.endpoint or outputs.get("ApiUrl"),
+                liveness_table=outputs.get("LivenessTableName"),
+                system=parameters.get("SystemName"),
+                max_staleness_s=parameters.get("MaxStalenessSeconds"),
+                skew_s=parameters.get("SkewSeconds"),
+            )
+        env = os.environ
+        return _Sources(
+            secrets={
+                v: env[f"SECRET_{v.upper()}"] for v in _SECRET_OUTPUTS if env.get(f"SECRET_{v.upper()}")
+            },
+            control_table=env.get("CONTROL_TABLE"),
+            endpoint=endpoint,
+            liveness_table=env.get("LIVENESS_TABLE"),
+            system=env.get("SYSTEM_NAME"),
+            max_staleness_s=env.get("MAX_STALENESS_S"),
+            skew_s=env.get("SKEW_S"),
+        )
 
     def _api_client(self, endpoint: str | None) -> ApiClient | None:
         if not endpoint:

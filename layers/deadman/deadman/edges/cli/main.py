@@ -36,9 +36,11 @@ from deadman.edges.cli.commands import (
 )
 from deadman.edges.cli.common import (
     DEFAULT_MAX_STALENESS_S,
+    DEFAULT_SKEW_S,
     DEFAULT_TIMEOUT_S,
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
+    EXIT_PIPE_CLOSED,
     STATUS_AUDIT_MAX,
     CliError,
 )
@@ -51,6 +53,16 @@ def _positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: must be a number of seconds more than 0")
+    return value
+
+
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number of seconds, 0 or more")
     return value
 
 
@@ -90,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--no-sign", action="store_true", default=sup, help="send unsigned requests (sandbox)"
     )
+    common.add_argument(
+        "--sandbox-as",
+        default=sup,
+        metavar="NAME",
+        help="sandbox only: act as another operator (a session name, or a role ARN), e.g. to try the "
+        "two-person rule; refused against a deployment, which knows you by your AWS credentials",
+    )
 
     parser = argparse.ArgumentParser(
         prog="deadman",
@@ -102,12 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Every command's -h ends with the exit codes: they are what a script or runbook acts on.
     raw = argparse.RawDescriptionHelpFormatter
-
-    def targets(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable"
-        )
-        p.add_argument("--account", action="append", help="account id as in the venue secret; repeatable")
 
     p = sub.add_parser(
         "status",
@@ -133,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="ask again every SECONDS (default 5) until Ctrl-C; the exit code is the last answer's",
     )
+    _targets(p)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
@@ -155,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='kill credentials for --direct: {"<venue>": {"accounts": [...]}} as in the venue secrets, '
         "mode 600 (default $DEADMAN_KILL_KEYS)",
     )
-    targets(p)
+    _targets(p)
     p.set_defaults(func=cmd_kill)
 
     p = sub.add_parser(
@@ -192,10 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="start",
         metavar="WHEN",
         help="plan it instead (announced maintenance): +2h from now, or a time with its zone "
-        "(2026-11-29T02:00Z), at most 7 days ahead; the switches stay armed until then",
+        "(2026-11-29T02:00Z), at most 7 days ahead; the switches stay armed until then. A time more than "
+        "60 s in the past is refused (leave out --from to disarm now)",
     )
     p.add_argument("--reason", required=True)
-    targets(p)
+    _targets(p)
     p.set_defaults(func=cmd_disarm)
 
     p = sub.add_parser(
@@ -206,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     p.add_argument("--reason", required=True)
-    targets(p)
+    _targets(p)
     p.set_defaults(func=cmd_arm)
 
     p = sub.add_parser(
@@ -219,9 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-gemini-call",
         action="store_true",
-        help="also call Gemini with the trading key (resets its 30 s heartbeat timer: see above)",
+        help="also call Gemini with the trading key, while its switch is armed and the trader alive (any "
+        "call resets its 30 s heartbeat rule: see above)",
     )
-    p.add_argument("--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable")
+    _targets(p)
     p.add_argument(
         "--local",
         action="store_true",
@@ -230,15 +246,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_doctor)
 
+    _add_beat(sub, common)
+    return parser
+
+
+def _targets(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable")
+    p.add_argument("--account", action="append", help="account id as in the venue secret; repeatable")
+
+
+def _add_beat(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser(
         "beat",
         parents=[common],
         help="write the liveness row every few seconds until Ctrl-C",
         description=(
             "Beat the liveness row until Ctrl-C or SIGTERM, then mark it 'stopped' (the fleet sweeps at its "
-            "next tick). --every must be under half of S, the stack's MaxStalenessSeconds: the row is "
-            "up to one interval old when the fleet reads it and two after a failed beat, and older than "
-            "S is death."
+            "next tick). --every must satisfy 2 x every + K + 1 s <= S (S, K: the stack's "
+            "MaxStalenessSeconds and SkewSeconds): after one lost beat the row the fleet reads is two "
+            "intervals old, a trader clock K behind adds K and the write up to a second, and older than S "
+            "is death. At the defaults (S 20, K 5) that is every 7 s at most. S and K come from "
+            "--max-staleness / --skew, else the stack's parameters (--stack or $DEADMAN_STACK), else "
+            "$MAX_STALENESS_S / $SKEW_S, else the template's defaults. Exit codes: 0 stopped cleanly; 2 bad "
+            "usage or no such table; 3 not allowed (credentials, IAM); 4 DynamoDB unreachable; 6 throttled; "
+            "1 stopped beating but 'stopped' could not be written."
         ),
     )
     p.add_argument("--system", required=True, help="the trading system's name (the table key)")
@@ -247,20 +280,28 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         required=True,
         metavar="SECONDS",
-        help="seconds between beats; under half of S",
+        help="seconds between beats; 2 x every + K + 1 s <= S",
     )
     p.add_argument(
         "--max-staleness",
         type=_positive_seconds,
         default=None,
         metavar="SECONDS",
-        help="S, the stack's MaxStalenessSeconds "
-        f"(default $MAX_STALENESS_S, else {DEFAULT_MAX_STALENESS_S:g})",
+        help="S, the stack's MaxStalenessSeconds (default: the stack's, else $MAX_STALENESS_S, "
+        f"else {DEFAULT_MAX_STALENESS_S:g})",
     )
-    p.add_argument("--table", help="liveness table (default $LIVENESS_TABLE or the stack's output)")
+    p.add_argument(
+        "--skew",
+        type=_non_negative_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"K, the stack's SkewSeconds (default: the stack's, else $SKEW_S, else {DEFAULT_SKEW_S:g})",
+    )
+    p.add_argument(
+        "--table", help="liveness table (default: --stack's LivenessTableName output, else $LIVENESS_TABLE)"
+    )
     p.add_argument("--host", help="host name written with each beat (default: this host)")
     p.set_defaults(func=cmd_beat)
-    return parser
 
 
 def _defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -272,6 +313,7 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
         ("json", False),
         ("timeout", DEFAULT_TIMEOUT_S),
         ("no_sign", False),
+        ("sandbox_as", None),
     ):
         if not hasattr(args, name):
             setattr(args, name, value)
@@ -291,7 +333,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `deadman status | head`: the reader has gone. Python would print a traceback now and
+        # another at exit while flushing; point stdout at nothing instead and say so by the code.
+        _silence_stdout()
+        return EXIT_PIPE_CLOSED
     return code
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test's capture): nothing to flush
+        pass
 
 
 if __name__ == "__main__":

@@ -54,6 +54,12 @@ def _secs(value: float | None, *, signed: bool = False) -> str:
     return ("+" + text) if signed and value >= 0 else text
 
 
+def _age(seconds: float | None) -> float | None:
+    # The status function's clock and the refresher's differ by a little: a tick a tenth of a second
+    # "in the future" is a tick just now.
+    return None if seconds is None else max(0.0, seconds)
+
+
 def _short(text: Any, width: int = 60) -> str:
     if text is None:
         return "-"
@@ -62,9 +68,34 @@ def _short(text: Any, width: int = 60) -> str:
 
 
 GATEWAY_NO_ROUTE_MESSAGE = "Missing Authentication Token"
+# The use cases' messages serve API callers and the CLI alike; where they name an API step, the CLI
+# shows the command that does it.
+_API_TO_CLI = (
+    ("read GET /status", "run `deadman status`"),
+    ("GET /status", "`deadman status`"),
+    ("POST /arm", "`deadman arm`"),
+    ("POST /disarm", "`deadman disarm`"),
+    ("POST /kill", "`deadman kill`"),
+    ("GET /doctor", "`deadman doctor`"),
+    ("pass off", "pass --off"),
+)
+
+
+def cli_words(value: Any) -> Any:
+    """`value` (an answer, or any string in it) with the API's hints in the CLI's words."""
+    if isinstance(value, str):
+        for api, cli in _API_TO_CLI:
+            value = value.replace(api, cli)
+        return value
+    if isinstance(value, dict):
+        return {k: cli_words(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cli_words(v) for v in value]
+    return value
 
 
 def render_error(status: int, payload: Any) -> str:
+    payload = cli_words(payload)
     message = payload.get("message") if isinstance(payload, dict) else None
     kind = payload.get("error") if isinstance(payload, dict) else None
     text = f"HTTP {status}" + (f" {kind}" if kind else "") + f": {message or payload}"
@@ -139,6 +170,8 @@ def _venue_problems(body: dict[str, Any]) -> list[str]:
 
 
 def render_disarm(body: dict[str, Any]) -> str:
+    if body.get("starts_at_ms"):
+        return _render_planned(body)
     rows = [
         [
             f"{s['venue']}/{s['account']}",
@@ -149,10 +182,7 @@ def render_disarm(body: dict[str, Any]) -> str:
         ]
         for s in body.get("switches", [])
     ]
-    planned = body.get("starts_at_ms")
-    head = f"{'OFF' if body.get('off') else 'DISARM'} by {body.get('actor')} for {body.get('for_seconds')} s"
-    if planned:
-        head += f", PLANNED from {_iso(planned)}"
+    head = f"{'OFF' if body.get('off') else 'DISARM'} by {body.get('actor')} for {_for(body)}"
     out = [
         f"{head} - reason: {body.get('reason')}",
         table(["SWITCH", "MODE", "UNTIL", "VENUE TIMER", "DETAIL"], rows),
@@ -161,6 +191,35 @@ def render_disarm(body: dict[str, Any]) -> str:
     out.extend(_venue_problems(body))
     out.append(("OK: " if body.get("ok") else "INCOMPLETE: ") + str(body.get("message")))
     return "\n".join(out)
+
+
+def _render_planned(body: dict[str, Any]) -> str:
+    """A planned disarm or off period: nothing is off yet, and the answer must not read as if it were."""
+    kind = "OFF PERIOD" if body.get("off") else "DISARM"
+    rows = [
+        [
+            f"{s['venue']}/{s['account']}",
+            s.get("mode"),
+            _iso(body.get("starts_at_ms")) if s.get("scheduled") else "-",
+            _iso(s.get("disarmed_until_ms")),
+            _short(s.get("error") or "; ".join(s.get("notes") or []) or "-", 70),
+        ]
+        for s in body.get("switches", [])
+    ]
+    out = [
+        f"PLANNED {kind} by {body.get('actor')}: from {_iso(body.get('starts_at_ms'))} for {_for(body)} "
+        f"- reason: {body.get('reason')}",
+        table(["SWITCH", "MODE NOW", "PLANNED FROM", "UNTIL", "DETAIL"], rows),
+    ]
+    out.extend(f"note: {n}" for n in body.get("notes") or [])
+    out.extend(_venue_problems(body))
+    out.append(("OK: " if body.get("ok") else "INCOMPLETE: ") + str(body.get("message")))
+    return "\n".join(out)
+
+
+def _for(body: dict[str, Any]) -> str:
+    seconds = body.get("for_seconds")
+    return _secs(float(seconds)) if isinstance(seconds, int | float) else "?"
 
 
 def render_arm(body: dict[str, Any]) -> str:
@@ -201,7 +260,7 @@ def attention(body: dict[str, Any]) -> list[str]:
                 out.append(f"{name}: the {kind} ends in {_secs(left)}; the switch re-arms by itself")
             if s.get("consecutive_errors"):
                 out.append(f"{name} is failing ({s['consecutive_errors']} in a row): {s.get('last_error')}")
-            age = s.get("last_tick_age_s")
+            age = _age(s.get("last_tick_age_s"))
             if age is None or age > 3 * tick_s:
                 out.append(
                     f"{name} is not ticking: last tick {_secs(age) if age is not None else 'never'} ago"
@@ -263,6 +322,8 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
             mode = f"{kind} ({_secs(s.get('disarm_seconds_left'))} left)"
         else:
             mode = s["mode"]
+        if s.get("scheduled_disarm_from_ms"):
+            mode += f"; {'off' if s.get('scheduled_off') else 'disarm'} planned"
         if s.get("systems"):
             mode += f" [{', '.join(s['systems'])}]"  # the trading systems that gate this switch
         native = "yes" if s.get("native_available") else f"NO: {_short(s.get('native_reason'), 30)}"
@@ -274,7 +335,7 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
                 f"{s['venue']}/{s['account']}",
                 mode,
                 _secs(s.get("deadline_seconds_left")) if s.get("deadline_ms") else "off",
-                _secs(s.get("last_tick_age_s")),
+                _secs(_age(s.get("last_tick_age_s"))),
                 native,
                 triggers,
                 _short(s.get("last_sweep"), 30),
@@ -313,8 +374,10 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
             out.append("recent audit, newest first:")
         for s in switches:
             for entry in (s.get("recent_audit") or [])[:audit]:
+                # A plan recorded now is not the disarm itself: say so where the action is named.
+                action = entry["action"] + (" planned" if str(entry["result"]).startswith("planned") else "")
                 out.append(
-                    f"  {_iso(entry['at_ms'])} {s['venue']}/{s['account']} {entry['action']} "
+                    f"  {_iso(entry['at_ms'])} {s['venue']}/{s['account']} {action} "
                     f"by {entry['actor']}: {_short(entry['result'], 60)} ({_short(entry['reason'], 50)})"
                 )
     return "\n".join(out)
