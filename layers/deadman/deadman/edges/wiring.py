@@ -45,7 +45,8 @@ def refresher_from_env(
     if venue not in config.enabled_venues:
         raise ConfigError(f"venue {venue!r} is not in ENABLED_VENUES")
     patience = Retrying(clock, time.sleep, on_retry=lambda exc: metrics.count("StoreRetries", venue=venue))
-    return Refresher(venue=venue, clock=clock, metrics=metrics, log=log, **_stores(config, environ, patience))
+    stores = _stores(config, environ, patience, on_audit_event=lambda name: metrics.count(name, venue=venue))
+    return Refresher(venue=venue, clock=clock, metrics=metrics, log=log, **stores)
 
 
 def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> Control:
@@ -54,17 +55,28 @@ def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> 
 
     config = FleetConfig.from_env(environ)
     patience = Retrying(kwargs.get("clock", system_clock), kwargs.get("sleep", time.sleep))
-    return Control(**_stores(config, environ, patience), **kwargs)
+    metrics: MetricsSink | None = kwargs.get("metrics")
+    on_audit_event = metrics.count if metrics is not None else None
+    return Control(**_stores(config, environ, patience, on_audit_event=on_audit_event), **kwargs)
 
 
-def _stores(config: FleetConfig, environ: Mapping[str, str], patience: Retrying) -> dict[str, Any]:
+def _stores(
+    config: FleetConfig,
+    environ: Mapping[str, str],
+    patience: Retrying,
+    *,
+    on_audit_event: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """The real adapters both compositions share: one bounded DynamoDB client for the switches, the
     liveness rows and the nonce counter, and the venue secrets behind their cache. The clients are
-    the lean ones (`stores/aws.py`): boto3 would cost each cold start ~270 ms and each call ~1.2 ms."""
+    the lean ones (`stores/aws.py`): boto3 would cost each cold start ~270 ms and each call ~1.2 ms.
+    `on_audit_event` counts an audit append that lost a race or gave up."""
     client, secrets = lean_clients(environ)
     return {
         "config": config,
-        "switches": SwitchStore(config.control_table, client=client, patience=patience),
+        "switches": SwitchStore(
+            config.control_table, client=client, patience=patience, on_audit_event=on_audit_event
+        ),
         "liveness": LivenessReader(config.liveness_table, client=client, patience=patience),
         "credentials": CredentialStore.from_env(environ, client=secrets),
         "nonces": DynamoNonceSource(config.control_table, client=client, patience=patience),
