@@ -10,6 +10,7 @@ AWS yet. Imports are inside each function: the refresher's cold start does not l
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from deadman.stores.switches import SwitchStore
 if TYPE_CHECKING:
     from deadman.app.control import Control
     from deadman.app.refresh import Refresher
+    from deadman.stores.audit_copy import AuditArchive
 
 
 def refresher_from_env(
@@ -81,3 +83,47 @@ def _stores(
         "credentials": CredentialStore.from_env(environ, client=secrets),
         "nonces": DynamoNonceSource(config.control_table, client=client, patience=patience),
     }
+
+
+def archive_from_env(
+    s3: Any, *, log: Callable[..., None], environ: Mapping[str, str] = os.environ
+) -> AuditArchive:
+    """The archiver's write-once copy: the bucket from AUDIT_BUCKET, written through `s3`."""
+    from deadman.stores.audit_copy import AuditArchive
+
+    bucket = environ.get("AUDIT_BUCKET", "")
+    if not bucket:
+        raise ConfigError("AUDIT_BUCKET is not set: the archiver has nowhere to copy the audit log")
+    return AuditArchive(bucket, s3=write_once_s3(s3), log=log)
+
+
+def write_once_s3(s3: Any) -> Any:
+    """`s3` able to send `If-None-Match: *` on PutObject whatever boto3 the Lambda runtime carries:
+    SDKs older than S3's conditional writes (August 2024) refuse the parameter, so there it is sent
+    as the header itself (the bucket policy refuses any write without it)."""
+    members = s3.meta.service_model.operation_model("PutObject").input_shape.members
+    if "IfNoneMatch" in members:
+        return s3
+    return _HeaderIfNoneMatch(s3)
+
+
+class _HeaderIfNoneMatch:
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+        self._value = threading.local()
+        s3.meta.events.register("before-sign.s3.PutObject", self._add_header)
+
+    def _add_header(self, request: Any, **_: Any) -> None:
+        value = getattr(self._value, "current", None)
+        if value is not None:
+            request.headers["If-None-Match"] = value
+
+    def put_object(self, **params: Any) -> Any:
+        self._value.current = params.pop("IfNoneMatch", None)
+        try:
+            return self._s3.put_object(**params)
+        finally:
+            self._value.current = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)

@@ -28,7 +28,8 @@ exit codes:
   7    status only: something needs attention (listed under ATTENTION): the trader is not alive,
        a switch is killed, failing or not ticking, or a disarm ends within 5 minutes
   130  interrupted (Ctrl-C)
-doctor exits 1 when a check fails or nothing could be checked; beat exits 0 when stopped."""
+doctor exits 1 when a check fails or nothing could be checked; beat exits 0 when stopped;
+audit verify exits 1 when a switch's history is broken (`deadman audit verify -h`)."""
 
 DEFAULT_TIMEOUT_S = 60.0  # kill may take up to API Gateway's 29 s
 CONNECT_TIMEOUT_S = 5.0
