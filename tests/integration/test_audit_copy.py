@@ -220,3 +220,14 @@ def test_an_sdk_without_conditional_writes_still_sends_if_none_match(world: dict
     with pytest.raises(Exception, match="PreconditionFailed"):
         wrapped.put_object(Bucket=BUCKET, Key="probe", Body=b"2", IfNoneMatch="*", ChecksumAlgorithm="SHA256")
     assert [h.decode() if isinstance(h, bytes) else h for h in seen[-2:]] == ["*", "*"]
+
+
+def test_the_sample_stream_event_copies_its_entry_and_records_the_rewrite(world: dict[str, Any]) -> None:
+    """events/archiver-audit-stream.json: an entry inserted, then rewritten, then expired by TTL."""
+    import json
+
+    event = json.loads((APP.parents[2] / "events" / "archiver-audit-stream.json").read_text())
+    handler = load_handler()
+    assert handler.lambda_handler(event, Context()) == {"copied": 1, "already": 0, "altered": 1}
+    listed = world["s3"].list_objects_v2(Bucket=BUCKET, Prefix="altered/")["Contents"]
+    assert [o["Key"] for o in listed] == ["altered/kraken/main/C%23000000000001/2.json"]
