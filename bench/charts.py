@@ -287,7 +287,12 @@ def dashboard_chart(results: dict[str, Any], path: Path, template: Path) -> None
         missing = []
         for row in expand_metrics(props["metrics"]):
             namespace, name, dims = row[0], row[1], dict(zip(row[2::2], row[3::2], strict=False))
-            points = series.get((name, dims.get("venue", ""))) if namespace == "Deadman" else None
+            if namespace != "Deadman":
+                points = None
+            elif "search" in dims:  # every series of the metric, whatever its dimensions
+                points = sorted(p for (n, _), found in series.items() if n == name for p in found) or None
+            else:
+                points = series.get((name, dims.get("venue", "")))
             if not points:
                 missing.append(f"{name} {dims.get('venue', dims.get('Stage', ''))}".strip())
                 continue

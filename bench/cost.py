@@ -51,6 +51,8 @@ PRICES: dict[str, float] = {
     "sns_publish": 0.50 / 1e6,  # first 1 M free; e-mail deliveries $2 / 100 k beyond the first 1,000
     "sqs_request": 0.40 / 1e6,  # standard queue, per 64 KB request; first 1 M free
     "kms_request": 0.03 / 10_000,
+    "s3_put": 0.005 / 1_000,
+    "s3_gb_month": 0.023,
 }
 
 # Stand-ins when sandbox.bench did not run: Kraken with one account (measured once, issue 9).
@@ -65,6 +67,11 @@ SUCCESSOR_REFRESH_S = 1.0  # a waiting successor rewrites its registration every
 # fires; a healthy fleet writes none) and the duration of one invocation when not measured.
 NOTIFIER_EVENTS_PER_MONTH = 300
 NOTIFIER_MS = 150.0
+# The audit copy: every audit entry (alerts, sweeps, timer changes; a healthy fleet writes none) is
+# one archiver run, one S3 PUT and ~1 KB stored, and its append one extra strong read (the head).
+AUDIT_ENTRIES_PER_MONTH = 1_000
+ARCHIVER_MS = 150.0
+AUDIT_ENTRY_KB = 1.0
 SYSTEMS = 1  # trading systems: one SystemDead series each for the Metrics Insights alarm
 # Per-tick-billed designs: what one invocation adds around the tick (SQS send, Lambda's own overhead).
 INVOKE_OVERHEAD_MS = 15.0
@@ -107,6 +114,7 @@ class Template:
     kms_keys: int
     insights_alarms: int = 0  # Metrics Insights query alarms (billed per metric analysed)
     notifier: bool = False
+    archiver: bool = False
     grace_s: int = 15
     staleness_s: int = 20
     skew_s: int = 5
@@ -148,6 +156,11 @@ class Template:
             notifier=any(
                 r.get("Type") == "AWS::Serverless::Function"
                 and str(r.get("Properties", {}).get("CodeUri", "")).endswith("notifier")
+                for r in resources.values()
+            ),
+            archiver=any(
+                r.get("Type") == "AWS::Serverless::Function"
+                and str(r.get("Properties", {}).get("CodeUri", "")).endswith("archiver")
                 for r in resources.values()
             ),
             grace_s=int(params["GraceSeconds"]["Default"]),
@@ -319,6 +332,24 @@ def fleet_cost(
                     + p["lambda_request"]
                     + p["sns_publish"]
                     + p["kms_request"]
+                ),
+            )
+        )
+    if template.archiver:
+        entries = AUDIT_ENTRIES_PER_MONTH
+        gb = (memory_mb or template.function_memory_mb) / 1024
+        add(
+            Line(
+                "Audit copy",
+                f"{entries} entries x ({ARCHIVER_MS:.0f} ms x {gb:g} GB x $0.0000133334 + $0.20/M + S3 PUT"
+                " $5/M + head read $0.125/M) + ~1 KB each stored x $0.023/GB-month",
+                entries
+                * (
+                    ARCHIVER_MS / 1000 * gb * p["lambda_arm64_gb_s"]
+                    + p["lambda_request"]
+                    + p["s3_put"]
+                    + p["dynamodb_rru"]
+                    + AUDIT_ENTRY_KB / 1024 / 1024 * p["s3_gb_month"]
                 ),
             )
         )

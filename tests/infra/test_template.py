@@ -43,29 +43,44 @@ CONDITIONS = {venue: f"{CAP[venue]}Enabled" for venue in VENUES}
 ROUTES = {("POST", "/kill"), ("POST", "/disarm"), ("POST", "/arm"), ("GET", "/status"), ("GET", "/doctor")}
 EVENTS = REPO / "events"
 
-CONTROL_RW = {
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:Query",
-    # TransactWriteItems is not an IAM action: a transaction is authorized by its parts
-    # (Put/Update/Delete need their own actions, ConditionCheck needs ConditionCheckItem).
-    "dynamodb:ConditionCheckItem",
-}
+# DynamoDB actions per function and table: exactly what each function's code calls
+# (tests/infra/test_iam_calls.py records them). No DeleteItem, no ConditionCheckItem.
+ITEM_RW = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
 EXPECTED_TABLE_ACTIONS = {
     **{
-        name: {"LivenessTable": {"dynamodb:GetItem"}, "ControlTable": CONTROL_RW}
-        for name in REFRESHERS.values()
+        name: {"LivenessTable": {"dynamodb:GetItem"}, "ControlTable": ITEM_RW} for name in REFRESHERS.values()
     },
-    "KillFunction": {"ControlTable": CONTROL_RW},
-    "DisarmFunction": {"ControlTable": CONTROL_RW},
-    "StatusFunction": {
-        "LivenessTable": {"dynamodb:GetItem"},
-        "ControlTable": {"dynamodb:GetItem", "dynamodb:Query"},
-    },
-    # The stream read permissions come with SAM's DynamoDB event; it touches no table otherwise.
+    "KillFunction": {"ControlTable": ITEM_RW},
+    "DisarmFunction": {"ControlTable": ITEM_RW},
+    "StatusFunction": {"LivenessTable": {"dynamodb:GetItem"}, "ControlTable": {"dynamodb:Query"}},
+    # The stream read permissions come with SAM's DynamoDB event; they touch no table otherwise.
     "NotifierFunction": {},
+    "AuditArchiverFunction": {},
+}
+# Partition keys each ControlTable action may reach (dynamodb:LeadingKeys), per function.
+EXPECTED_LEADING_KEYS = {
+    **{
+        name: {
+            "dynamodb:GetItem": {f"SWITCH#{venue}", f"LEASE#{venue}"},
+            "dynamodb:PutItem": {f"SWITCH#{venue}", f"AUDIT#{venue}#*"},
+            "dynamodb:Query": {f"AUDIT#{venue}#*"},
+            "dynamodb:UpdateItem": {f"LEASE#{venue}", f"NONCE#{venue}:*"},
+        }
+        for venue, name in REFRESHERS.items()
+    },
+    "KillFunction": {
+        "dynamodb:GetItem": {"SWITCH#*"},
+        "dynamodb:PutItem": {"SWITCH#*", "AUDIT#*"},
+        "dynamodb:Query": {"SWITCH#*", "AUDIT#*"},
+        "dynamodb:UpdateItem": {"SWITCH#*", "NONCE#*"},
+    },
+    "DisarmFunction": {
+        "dynamodb:GetItem": {"SWITCH#*"},
+        "dynamodb:PutItem": {"SWITCH#*", "AUDIT#*"},
+        "dynamodb:Query": {"SWITCH#*", "AUDIT#*"},
+        "dynamodb:UpdateItem": {"NONCE#*"},
+    },
+    "StatusFunction": {"dynamodb:Query": {"SWITCH#*", "AUDIT#*"}},
 }
 
 
@@ -90,6 +105,26 @@ def statements(function: dict[str, Any]) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def leading_keys(stmt: dict[str, Any]) -> list[str] | None:
+    """The partition keys a statement's dynamodb:LeadingKeys condition allows (None: no condition)."""
+    for operator, keys in stmt.get("Condition", {}).items():
+        if operator.startswith("ForAllValues:String") and "dynamodb:LeadingKeys" in keys:
+            return [str(k) for k in as_list(keys["dynamodb:LeadingKeys"])]
+    return None
+
+
+def control_table_grants(function: dict[str, Any]) -> dict[str, set[str]]:
+    """ControlTable action -> the LeadingKeys patterns granting it."""
+    grants: dict[str, set[str]] = {}
+    for stmt in statements(function):
+        if refs(stmt["Resource"]) == {"ControlTable"}:
+            keys = leading_keys(stmt)
+            assert keys is not None, f"a ControlTable statement without LeadingKeys: {stmt.get('Sid')}"
+            for action in as_list(stmt["Action"]):
+                grants.setdefault(action, set()).update(keys)
+    return grants
 
 
 def refs(node: Any) -> set[str]:
@@ -355,6 +390,25 @@ def test_transform_routes_are_granted_only_by_the_callers_own_policies(transform
     assert not _invoke_allowed(policy, other, oncall, set(), "POST/kill")
 
 
+def test_transform_function_roles_get_only_logs_tracing_and_stream_reads(transformed: dict[str, Any]) -> None:
+    """Beyond each function's own statements, SAM attaches only CloudWatch Logs (EMF metrics travel in
+    the logs), X-Ray (Tracing: Active) and, for the stream consumers, the stream reads."""
+    base = {
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    }
+    stream = "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
+    res = transformed["Resources"]
+    for name, resource in res.items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        role_name = resource["Properties"]["Role"]["Fn::GetAtt"][0]
+        role = res[role_name]["Properties"]
+        expected = base | ({stream} if name in ("NotifierFunction", "AuditArchiverFunction") else set())
+        assert set(role["ManagedPolicyArns"]) == expected, name
+        assert [p["PolicyName"] for p in role["Policies"]] == [f"{role_name}Policy0"], name
+
+
 def test_transform_schedules_and_async_config(transformed: dict[str, Any]) -> None:
     res = transformed["Resources"]
     schedules = {n: r for n, r in res.items() if r["Type"] == "AWS::Scheduler::Schedule"}
@@ -375,7 +429,7 @@ def test_transform_schedules_and_async_config(transformed: dict[str, Any]) -> No
         assert cfg["Properties"]["MaximumEventAgeInSeconds"] == 60
         lam = res[fname]
         assert lam["Condition"] == CONDITIONS[venue]
-        assert lam["Properties"]["ReservedConcurrentExecutions"] == 2
+        assert lam["Properties"]["ReservedConcurrentExecutions"] == 4  # loop, spares, newcomer
         assert lam["Properties"]["Architectures"] == ["arm64"]
         assert res[f"{fname}Role"]["Condition"] == CONDITIONS[venue]
 
@@ -427,7 +481,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sam")
     repo_cache_existed = (REPO / ".aws-sam").exists()
     proc = run_tool(
-        "sam build (layer + 5 code dirs, arm64, no Docker)",
+        "sam build (layer + 6 code dirs, arm64, no Docker)",
         [
             str(sam), "build",
             "--template", str(TEMPLATE),
@@ -474,7 +528,8 @@ def test_sam_build_layer_is_cpython313_aarch64(built: Path) -> None:
 
 
 def test_sam_build_fits_lambda_limits(built: Path) -> None:
-    for fname in ("KillFunction", "DisarmFunction", "StatusFunction", *REFRESHERS.values()):
+    names = ("KillFunction", "DisarmFunction", "StatusFunction", "NotifierFunction", "AuditArchiverFunction")
+    for fname in (*names, *REFRESHERS.values()):
         assert (built / fname).is_dir(), f"sam build produced no artifact for {fname}"
     size = sum(p.stat().st_size for p in (built / "DeadmanLayer").rglob("*") if p.is_file())
     # 250 MB unzipped is the limit for a function and all its layers together.
@@ -718,7 +773,8 @@ def test_function_timeouts_and_code(template: dict[str, Any]) -> None:
     fns = functions(template)
     expected = {"KillFunction": ("functions/kill", 30), "DisarmFunction": ("functions/disarm", 30),
                 "StatusFunction": ("functions/status", 10),
-                "NotifierFunction": ("functions/notifier", 30)}  # fmt: skip
+                "NotifierFunction": ("functions/notifier", 30),
+                "AuditArchiverFunction": ("functions/archiver", 30)}  # fmt: skip
     for fname, (code, timeout) in expected.items():
         assert (fns[fname]["Properties"]["CodeUri"], fns[fname]["Properties"]["Timeout"]) == (code, timeout)
     for fname, fn in fns.items():
@@ -743,7 +799,11 @@ def test_iam_least_privilege(template: dict[str, Any]) -> None:
             assert stmt["Effect"] == "Allow"
             actions = set(as_list(stmt["Action"]))
             for resource in as_list(stmt["Resource"]):
-                assert resource != "*" and "*" not in json.dumps(resource), (
+                # One exception: object keys under a prefix of the stack's own bucket.
+                objects = isinstance(resource, dict) and re.fullmatch(
+                    r"\$\{AuditCopyBucket\.Arn\}/[a-z]+/\*", str(resource.get("Fn::Sub"))
+                )
+                assert objects or (resource != "*" and "*" not in json.dumps(resource)), (
                     f"{fname}: wildcard resource {resource}"
                 )
             targets = refs(stmt["Resource"])
@@ -752,23 +812,27 @@ def test_iam_least_privilege(template: dict[str, Any]) -> None:
                 assert actions == {"secretsmanager:GetSecretValue"}, f"{fname}: {actions}"
                 secrets |= targets
                 continue
-            if any(a.startswith(("sns:", "kms:")) for a in actions):
+            if any(a.startswith(("sns:", "kms:", "s3:")) for a in actions):
                 for target in targets:
                     alerts.setdefault(target, set()).update(actions)
                 continue
             for table in targets:
                 got.setdefault(table, set()).update(actions)
         assert got == EXPECTED_TABLE_ACTIONS[fname], f"{fname}: DynamoDB permissions {got}"
-        expected_alerts = (
-            {"AlarmTopic": {"sns:Publish"}, "AlarmTopicKey": {"kms:Decrypt", "kms:GenerateDataKey"}}
-            if fname == "NotifierFunction"
-            else {}
-        )
-        assert alerts == expected_alerts, f"{fname}: SNS/KMS permissions {alerts}"
+        if fname in EXPECTED_LEADING_KEYS:
+            assert control_table_grants(fn) == EXPECTED_LEADING_KEYS[fname], f"{fname}: LeadingKeys"
+        expected_alerts = {
+            "NotifierFunction": {
+                "AlarmTopic": {"sns:Publish"},
+                "AlarmTopicKey": {"kms:Decrypt", "kms:GenerateDataKey"},
+            },
+            "AuditArchiverFunction": {"AuditCopyBucket": {"s3:PutObject"}},
+        }.get(fname, {})
+        assert alerts == expected_alerts, f"{fname}: SNS/KMS/S3 permissions {alerts}"
         if fname in REFRESHERS.values():
             venue = next(v for v, n in REFRESHERS.items() if n == fname)
             assert secrets == {SECRETS[venue]}, f"{fname} may read {secrets}, only its own venue's secret"
-        elif fname in ("StatusFunction", "NotifierFunction"):
+        elif fname in ("StatusFunction", "NotifierFunction", "AuditArchiverFunction"):
             assert not secrets, f"{fname} reads no secrets"
         else:
             assert secrets == set(SECRETS.values())
@@ -792,10 +856,8 @@ def test_each_refresher_writes_only_its_own_venues_items(template: dict[str, Any
 
     patterns: dict[str, list[str]] = {}
     for venue, name in REFRESHERS.items():
-        (stmt,) = [
-            s for s in statements(functions(template)[name]) if s["Sid"] == "SwitchStateAuditNoncesLeases"
-        ]
-        patterns[venue] = stmt["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        grants = control_table_grants(functions(template)[name])
+        patterns[venue] = sorted({p for keys in grants.values() for p in keys})
     seen: dict[str, set[str]] = {v: set() for v in VENUES}
     for seed in range(40):
         run = Run(make_scenario(seed))
@@ -815,11 +877,32 @@ def test_each_refresher_writes_only_its_own_venues_items(template: dict[str, Any
 
 
 def test_trader_gemini_nonce_policy(template: dict[str, Any]) -> None:
+    """The trader may draw only the counters of the Gemini keys the stack names, not every key's."""
     policy = template["Resources"]["TradingSystemGeminiNoncePolicy"]
+    assert policy["Condition"] == "HasTraderGeminiNonceKeys"
+    assert template["Outputs"]["TradingSystemGeminiNoncePolicyArn"]["Condition"] == "HasTraderGeminiNonceKeys"
     (stmt,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert stmt["Effect"] == "Allow" and stmt["Action"] == "dynamodb:UpdateItem"
     assert stmt["Resource"] == {"Fn::GetAtt": ["ControlTable", "Arn"]}
-    assert stmt["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["NONCE#gemini:*"]
+    (operator,) = stmt["Condition"]
+    assert operator == "ForAllValues:StringEquals", "exact keys, no wildcard"
+    keys = stmt["Condition"][operator]["dynamodb:LeadingKeys"]
+    # What CloudFormation makes of it: !Split [",", !Sub ["NONCE#gemini:${Keys}", {Keys: !Join [...]}]].
+    separator, sub = keys["Fn::Split"]
+    text, variables = sub["Fn::Sub"]
+    joiner, ref = variables["Keys"]["Fn::Join"]
+    assert ref == {"Ref": "TradingSystemGeminiNonceKeys"}
+    for given, expected in (
+        (["account-abc"], ["NONCE#gemini:account-abc"]),
+        (["account-abc", "account-def"], ["NONCE#gemini:account-abc", "NONCE#gemini:account-def"]),
+    ):
+        assert text.replace("${Keys}", joiner.join(given)).split(separator) == expected
+    # No keys named, no policy (the condition: the list joined is not empty).
+    condition = template["Conditions"]["HasTraderGeminiNonceKeys"]
+    assert condition == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "TradingSystemGeminiNonceKeys"}]}, ""]}]
+    }
+    assert template["Parameters"]["TradingSystemGeminiNonceKeys"]["Default"] == ""
     assert template["Outputs"]["TradingSystemGeminiNoncePolicyArn"]["Value"] == {
         "Ref": "TradingSystemGeminiNoncePolicy"
     }
@@ -1109,7 +1192,16 @@ def test_one_death_pages_once(template: dict[str, Any]) -> None:
 
 
 def test_tagged_liveness_writer_policy(template: dict[str, Any]) -> None:
+    """aws:PrincipalTag is the session's tag: a trust policy allowing sts:TagSession would let a session
+    name another system. IAM has no key for the role's own tag, so the rule is stated where the policy
+    is handed out (its description, and the README beside it) with the trust-policy guard to copy."""
     policy = template["Resources"]["TradingSystemTaggedLivenessWriterPolicy"]
+    assert "sts:TagSession" in policy["Properties"]["Description"]
+    readme = (REPO / "README.md").read_text()
+    around = readme[readme.index("TradingSystemTaggedLivenessWriterPolicyArn") :][:2500]
+    assert "sts:TagSession" in around and '"aws:RequestTag/deadman-system"' in around, (
+        "README: the rule and the trust-policy guard belong next to the tagged writer policy"
+    )
     (stmt,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert set(as_list(stmt["Action"])) == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
     assert stmt["Resource"] == {"Fn::GetAtt": ["LivenessTable", "Arn"]}
@@ -1124,9 +1216,9 @@ def test_control_alarms_and_topic(template: dict[str, Any]) -> None:
     plain = [a for a in alarms.values() if "Condition" not in a and "Metrics" not in a["Properties"]]
     unconditional = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]): a["Properties"]
                      for a in plain}  # fmt: skip
-    assert unconditional[("AWS/Lambda", "Errors")]["Dimensions"] == [
-        {"Name": "FunctionName", "Value": {"Ref": "KillFunction"}}
-    ]
+    # The kill failing, and the audit copy not being written, page.
+    errors = [a["Properties"]["Dimensions"] for a in plain if a["Properties"]["MetricName"] == "Errors"]
+    assert sorted(d[0]["Value"]["Ref"] for d in errors) == ["AuditArchiverFunction", "KillFunction"]
     api5xx = unconditional[("AWS/ApiGateway", "5XXError")]
     api_name = template["Resources"]["ControlApi"]["Properties"]["Name"]
     assert {"Name": "ApiName", "Value": api_name} in api5xx["Dimensions"]
@@ -1142,6 +1234,8 @@ def test_control_alarms_and_topic(template: dict[str, Any]) -> None:
         s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     ]
     assert cw and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(as_list(cw[0]["Action"]))
+    # Only on behalf of this account's alarms: another account's CloudWatch cannot use the key.
+    assert cw[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     topic_policy = template["Resources"]["AlarmTopicPolicy"]["Properties"]
     (publish,) = topic_policy["PolicyDocument"]["Statement"]
     assert (
@@ -1172,6 +1266,8 @@ def test_outputs(template: dict[str, Any]) -> None:
         "OperatorDoctorPolicyArn": "OperatorDoctorPolicy",
         "TradingSystemTaggedLivenessWriterPolicyArn": "TradingSystemTaggedLivenessWriterPolicy",
         "DashboardUrl": None,
+        "AuditCopyBucketName": "AuditCopyBucket",
+        "AuditVerifyPolicyArn": "AuditVerifyPolicy",
     }
     assert set(outputs) == set(expected)
     for name, target in expected.items():
@@ -1291,8 +1387,10 @@ def test_api_events(template: dict[str, Any], name: str, expect: bool | str) -> 
 
 def test_every_event_file_is_checked() -> None:
     names = {p.name for p in EVENTS.glob("*.json")}
-    # notifier-audit-stream.json is run through the notifier in tests/integration/test_notifier.py.
-    assert names == set(API_EVENTS) | {f"refresher-{v}.json" for v in VENUES} | {"notifier-audit-stream.json"}
+    # notifier-audit-stream.json is run through the notifier in tests/integration/test_notifier.py,
+    # archiver-audit-stream.json through the archiver in tests/integration/test_audit_copy.py.
+    streams = {"notifier-audit-stream.json", "archiver-audit-stream.json"}
+    assert names == set(API_EVENTS) | {f"refresher-{v}.json" for v in VENUES} | streams
 
 
 def test_aws_sam_dir_is_git_ignored() -> None:

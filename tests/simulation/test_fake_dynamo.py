@@ -210,7 +210,8 @@ class FixedUuids:
 @contextmanager
 def fixed_audit_ids(uuids: FixedUuids) -> Iterator[None]:
     with ExitStack() as stack:
-        stack.enter_context(mock.patch.object(deadman.stores.switches, "uuid", uuids))
+        if hasattr(deadman.stores.switches, "uuid"):  # before the hash chain made audit keys positions
+            stack.enter_context(mock.patch.object(deadman.stores.switches, "uuid", uuids))
         if hasattr(deadman.stores.switches, "_AUDIT_SEQ"):
             stack.enter_context(mock.patch.object(deadman.stores.switches, "_AUDIT_SEQ", uuids))
         yield

@@ -1,4 +1,5 @@
-"""The notifier's edge: a DynamoDB stream batch of the ControlTable to one SNS message per action."""
+"""The ControlTable stream's edges: a batch of audit entries to one SNS message per action (the
+notifier), and each audit entry to its write-once copy in S3 (the archiver)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from typing import Any
 
 from deadman.app.notify import notifications, publish
 from deadman.stores.attributes import from_item
+from deadman.stores.audit_copy import AuditArchive
+
+# How DynamoDB's TTL signs the removals it makes in a stream record.
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
 
 def audit_entries(event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -31,3 +36,24 @@ def notify_batch(event: dict[str, Any], *, sns: Any, topic_arn: str, stack: str,
         log.info("notified", subject=note.subject)
         sent += 1
     return sent
+
+
+def archive_batch(event: dict[str, Any], *, archive: AuditArchive, log: Any) -> dict[str, int]:
+    """Copy every audit entry the batch inserted, and record every audit entry it saw modified or
+    removed other than by TTL (nothing of deadman's modifies or deletes one). An error fails the
+    batch and the stream retries it (bisected); an entry copied before is left as it is."""
+    counts = {"copied": 0, "already": 0, "altered": 0}
+    for record in event.get("Records", []):
+        change = record.get("dynamodb", {})
+        keys = from_item(change.get("Keys") or {})
+        if not str(keys.get("pk", "")).startswith("AUDIT#"):
+            continue
+        name = record.get("eventName")
+        image = change.get("NewImage")
+        if name == "INSERT" and image:
+            counts["copied" if archive.put_entry(from_item(image)) else "already"] += 1
+        elif name in ("MODIFY", "REMOVE") and record.get("userIdentity") != TTL_IDENTITY:
+            archive.put_alteration(record, keys, from_item(image) if image else None)
+            counts["altered"] += 1
+    log.info("archived", **counts)
+    return counts

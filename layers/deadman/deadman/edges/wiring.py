@@ -12,6 +12,7 @@ tick loop.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ SECRET_MAX_AGE_S = 60
 if TYPE_CHECKING:
     from deadman.app.control import Control
     from deadman.app.refresh import Refresher
+    from deadman.stores.audit_copy import AuditArchive
 
 
 def refresher_from_env(
@@ -50,7 +52,8 @@ def refresher_from_env(
     if venue not in config.enabled_venues:
         raise ConfigError(f"venue {venue!r} is not in ENABLED_VENUES")
     patience = Retrying(clock, time.sleep, on_retry=lambda exc: metrics.count("StoreRetries", venue=venue))
-    return Refresher(venue=venue, clock=clock, metrics=metrics, log=log, **_stores(config, environ, patience))
+    stores = _stores(config, environ, patience, on_audit_event=lambda name: metrics.count(name, venue=venue))
+    return Refresher(venue=venue, clock=clock, metrics=metrics, log=log, **stores)
 
 
 def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> Control:
@@ -59,17 +62,28 @@ def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> 
 
     config = FleetConfig.from_env(environ)
     patience = Retrying(kwargs.get("clock", system_clock), kwargs.get("sleep", time.sleep))
-    return Control(**_stores(config, environ, patience), **kwargs)
+    metrics: MetricsSink | None = kwargs.get("metrics")
+    on_audit_event = metrics.count if metrics is not None else None
+    return Control(**_stores(config, environ, patience, on_audit_event=on_audit_event), **kwargs)
 
 
-def _stores(config: FleetConfig, environ: Mapping[str, str], patience: Retrying) -> dict[str, Any]:
+def _stores(
+    config: FleetConfig,
+    environ: Mapping[str, str],
+    patience: Retrying,
+    *,
+    on_audit_event: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """The real adapters both compositions share: one bounded DynamoDB client for the switches, the
     liveness rows and the nonce counter, and the venue secrets behind their cache. The clients are
-    the lean ones (`stores/aws.py`): boto3 would cost each cold start ~270 ms and each call ~1.2 ms."""
+    the lean ones (`stores/aws.py`): boto3 would cost each cold start ~270 ms and each call ~1.2 ms.
+    `on_audit_event` counts an audit append that lost a race or gave up."""
     client, secrets = lean_clients(environ)
     return {
         "config": config,
-        "switches": SwitchStore(config.control_table, client=client, patience=patience),
+        "switches": SwitchStore(
+            config.control_table, client=client, patience=patience, on_audit_event=on_audit_event
+        ),
         "liveness": LivenessReader(config.liveness_table, client=client, patience=patience),
         # A secret edit (an account added, moved to another trading system, a key retiring) reaches
         # every function within a minute; a sweep reads it again first if it is older than a tick.
@@ -84,3 +98,47 @@ def _stores(config: FleetConfig, environ: Mapping[str, str], patience: Retrying)
             max_lead=FALLBACK_MAX_LEAD,
         ),
     }
+
+
+def archive_from_env(
+    s3: Any, *, log: Callable[..., None], environ: Mapping[str, str] = os.environ
+) -> AuditArchive:
+    """The archiver's write-once copy: the bucket from AUDIT_BUCKET, written through `s3`."""
+    from deadman.stores.audit_copy import AuditArchive
+
+    bucket = environ.get("AUDIT_BUCKET", "")
+    if not bucket:
+        raise ConfigError("AUDIT_BUCKET is not set: the archiver has nowhere to copy the audit log")
+    return AuditArchive(bucket, s3=write_once_s3(s3), log=log)
+
+
+def write_once_s3(s3: Any) -> Any:
+    """`s3` able to send `If-None-Match: *` on PutObject whatever boto3 the Lambda runtime carries:
+    SDKs older than S3's conditional writes (August 2024) refuse the parameter, so there it is sent
+    as the header itself (the bucket policy refuses any write without it)."""
+    members = s3.meta.service_model.operation_model("PutObject").input_shape.members
+    if "IfNoneMatch" in members:
+        return s3
+    return _HeaderIfNoneMatch(s3)
+
+
+class _HeaderIfNoneMatch:
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+        self._value = threading.local()
+        s3.meta.events.register("before-sign.s3.PutObject", self._add_header)
+
+    def _add_header(self, request: Any, **_: Any) -> None:
+        value = getattr(self._value, "current", None)
+        if value is not None:
+            request.headers["If-None-Match"] = value
+
+    def put_object(self, **params: Any) -> Any:
+        self._value.current = params.pop("IfNoneMatch", None)
+        try:
+            return self._s3.put_object(**params)
+        finally:
+            self._value.current = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)

@@ -90,3 +90,14 @@ class Retrying:
     def __call__(self, call: Callable[[], T]) -> T:
         until = self.clock() + self.within_ms
         return patiently(call, clock=self.clock, sleep=self.sleep, until_ms=until, on_retry=self.on_retry)
+
+    def until(self, deadline_ms: int) -> Patience:
+        """This patience, but starting no try at or after `deadline_ms`: for a step of several calls
+        (an audit append) that must end within one budget, not one budget per call."""
+
+        def bounded(call: Callable[[], T]) -> T:
+            return patiently(
+                call, clock=self.clock, sleep=self.sleep, until_ms=deadline_ms, on_retry=self.on_retry
+            )
+
+        return bounded

@@ -5,16 +5,14 @@ never overwritten (`SwitchConflict`). The one exception is the kill latch: it in
 version unconditionally, so it always wins and every in-flight refresher write that read the old
 version fails afterwards (promise 4).
 
-Keys: switches `pk = SWITCH#<venue>`, `sk = <account>` (one Query lists a venue's switches);
-audit `pk = AUDIT#<venue>#<account>`, `sk = <epoch ms, 13 digits>#<write order, 12 digits>#<id>`.
+Keys: switches `pk = SWITCH#<venue>`, `sk = <account>` (one Query lists a venue's switches).
+The audit log beside them (`pk = AUDIT#<venue>#<account>`, one hash chain per switch) is
+`deadman.stores.audit`; `audit` and `recent_audit` here write and read it with the same client.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,11 +20,8 @@ from typing import Any
 
 from deadman.core.policy import Mode, SwitchView
 from deadman.stores.attributes import checked_item, from_item, to_attribute
+from deadman.stores.audit import AuditLog
 from deadman.stores.retry import Patience, impatient
-
-AUDIT_RETENTION_S = 400 * 86_400
-# Orders a process's audit entries of the same millisecond by when they were written.
-_AUDIT_SEQ = itertools.count()
 
 
 class SwitchConflict(Exception):
@@ -131,7 +126,14 @@ def switch_from_item(item: dict[str, Any]) -> Switch:
 
 
 class SwitchStore:
-    def __init__(self, table_name: str, *, client: Any = None, patience: Patience = impatient) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: Any = None,
+        patience: Patience = impatient,
+        on_audit_event: Callable[[str], None] | None = None,
+    ) -> None:
         if client is None:
             from deadman.stores.dynamo import dynamodb_client
 
@@ -139,6 +141,8 @@ class SwitchStore:
         self._client = client
         self._patience = patience
         self._table = table_name
+        # `on_audit_event` is told of an append that lost a race or gave up (metric names).
+        self.audit_log = AuditLog(table_name, client=client, patience=patience, on_event=on_audit_event)
 
     @property
     def client(self) -> Any:
@@ -303,32 +307,17 @@ class SwitchStore:
         now_ms: int,
         details: dict[str, Any] | None = None,
     ) -> None:
-        item = {
-            "pk": {"S": f"AUDIT#{venue}#{account}"},
-            "sk": {"S": f"{now_ms:013d}#{next(_AUDIT_SEQ):012d}#{uuid.uuid4().hex[:8]}"},
-            "at_ms": {"N": str(now_ms)},
-            "action": {"S": action},
-            "actor": {"S": actor},
-            "reason": {"S": reason or "-"},
-            "result": {"S": result},
-            "details": {"S": json.dumps(details or {}, sort_keys=True, default=str)},
-            "expires_at": {"N": str(now_ms // 1000 + AUDIT_RETENTION_S)},
-        }
-        self._patience(lambda: self._client.put_item(TableName=self._table, Item=item))
+        """Append one entry to the switch's audit chain (`AuditLog.append`)."""
+        self.audit_log.append(
+            venue,
+            account,
+            action=action,
+            actor=actor,
+            reason=reason,
+            result=result,
+            now_ms=now_ms,
+            details=details,
+        )
 
     def recent_audit(self, venue: str, account: str, limit: int = 10) -> list[dict[str, Any]]:
-        partition = {"pk": {"S": f"AUDIT#{venue}#{account}"}}
-        params = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": partition["pk"]},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        resp = self._patience(lambda: self._query(params, partition))
-        out = []
-        for raw in resp.get("Items", []):
-            item = {k: _to_python(v) for k, v in from_item(raw).items()}
-            item["details"] = json.loads(item.get("details") or "{}")
-            out.append(item)
-        return out
+        return self.audit_log.recent(venue, account, limit)

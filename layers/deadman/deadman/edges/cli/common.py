@@ -33,7 +33,8 @@ exit codes:
   141  the output was closed early (`deadman status | head`)
 doctor exits 1 when a check fails or nothing could be checked. beat exits 0 when stopped, 2 for
 a bad interval or no such table, 3, 4 or 6 when DynamoDB refuses, is out of reach or throttles
-its first beat, and 1 when it stopped beating but could not write 'stopped'."""
+its first beat, and 1 when it stopped beating but could not write 'stopped'. audit verify exits 1
+when a switch's history is broken (`deadman audit verify -h`)."""
 
 DEFAULT_TIMEOUT_S = 60.0  # kill may take up to API Gateway's 29 s
 CONNECT_TIMEOUT_S = 5.0

@@ -7,6 +7,7 @@
     deadman arm --reason "back to normal"        armed again (the next tick extends only if alive)
     deadman doctor                               checks secrets, venues, clocks (see `deadman doctor -h`)
     deadman beat --system trader-1 --every 2     beat the liveness row until Ctrl-C (then "stopped")
+    deadman audit verify --venue kraken --account main   prove a switch's audit history whole
 
 The API calls go to `--endpoint URL` (or $DEADMAN_ENDPOINT), or to the `ApiUrl` output of
 CloudFormation stack `--stack NAME` (or $DEADMAN_STACK), signed with SigV4 (service execute-api)
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 
 from deadman import __version__
 from deadman.core.text import printable
+from deadman.edges.cli.audit import add_audit_parser
 from deadman.edges.cli.commands import (
     cmd_arm,
     cmd_beat,
@@ -247,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     _add_beat(sub, common)
+    add_audit_parser(sub, common)
     return parser
 
 
