@@ -97,7 +97,7 @@ def test_tick_and_grace_every_combination_the_code_refuses_is_refused(template: 
             if "grace_ms" in problem and "< tick_ms" in problem and re.fullmatch(r"[1-9][0-9]*", grace):
                 assert "GraceAtLeastTick" in refused, (tick, grace, refused)
             if "while Gemini is enabled" in problem:
-                assert "GeminiTickAtMost15Seconds" in refused, (tick, grace, refused)
+                assert "GeminiTickAtMost10Seconds" in refused, (tick, grace, refused)
         else:
             accepted += 1
             # Where the code accepts, the template refuses only for its own stricter form of G

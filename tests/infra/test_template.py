@@ -51,7 +51,8 @@ EXPECTED_TABLE_ACTIONS = {
         name: {"LivenessTable": {"dynamodb:GetItem"}, "ControlTable": ITEM_RW} for name in REFRESHERS.values()
     },
     "KillFunction": {"ControlTable": ITEM_RW},
-    "DisarmFunction": {"ControlTable": ITEM_RW},
+    # Arm ticks what it armed, doctor judges the trader before a Gemini call: liveness reads.
+    "DisarmFunction": {"ControlTable": ITEM_RW, "LivenessTable": {"dynamodb:GetItem"}},
     "StatusFunction": {"LivenessTable": {"dynamodb:GetItem"}, "ControlTable": {"dynamodb:Query"}},
     # The stream read permissions come with SAM's DynamoDB event; they touch no table otherwise.
     "NotifierFunction": {},
@@ -1019,11 +1020,11 @@ def test_gemini_tick_rule(template: dict[str, Any]) -> None:
     def fails(**overrides: str) -> list[str]:
         return failed_rules(template, parameter_values(template, **overrides))
 
-    assert "GeminiTickAtMost15Seconds" in template["Rules"]
+    assert "GeminiTickAtMost10Seconds" in template["Rules"]
     for t in range(5, 31):
         grace = str(max(t, 15))  # G >= T: the GraceAtLeastTick rule (tests/infra/test_parameter_rules.py)
         with_gemini = fails(EnableGemini="true", TickSeconds=str(t), GraceSeconds=grace)
-        assert ("GeminiTickAtMost15Seconds" in with_gemini) == (t > 15), (t, with_gemini)
+        assert ("GeminiTickAtMost10Seconds" in with_gemini) == (t > 10), (t, with_gemini)
         assert fails(EnableKraken="true", TickSeconds=str(t), GraceSeconds=grace) == []
     assert fails() == ["AtLeastOneVenue"], "a stack with no venue must be refused"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -400,14 +401,27 @@ ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:deadman/kraken-AbC12
     ],
 )
 def test_an_answer_for_another_secret_is_unreadable_never_used(
-    asked: str, name: str | None, arn: str, caplog: pytest.LogCaptureFixture
+    asked: str, name: str | None, arn: str
 ) -> None:
-    store = CredentialStore({"kraken": asked}, client=Answering(name, arn), loader=fake_loader)
-    with pytest.raises(CredentialsError) as info:
-        store.get("kraken")
+    # A handler and a level on the module's own logger: a Powertools logger another test loaded (the
+    # functions' handlers) sets "deadman" to its own level, which caplog would not see past.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    module_log = logging.getLogger("deadman.stores.credentials")
+    module_log.addHandler(handler)
+    module_log.setLevel(logging.WARNING)
+    try:
+        store = CredentialStore({"kraken": asked}, client=Answering(name, arn), loader=fake_loader)
+        with pytest.raises(CredentialsError) as info:
+            store.get("kraken")
+    finally:
+        module_log.removeHandler(handler)
+        module_log.setLevel(logging.NOTSET)
+    text = "\n".join(r.getMessage() for r in records)
     assert info.value.problem == "could not be read (HTTPClientError)"
-    assert LEAK not in all_text(info.value) and LEAK not in caplog.text  # names only, never a value
-    assert "answered for another secret" in caplog.text
+    assert LEAK not in all_text(info.value) and LEAK not in text  # names only, never a value
+    assert "answered for another secret" in text
 
 
 @pytest.mark.parametrize("asked", [SID, ARN, ARN.removesuffix("-AbC123")])

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from deadman.core.errors import ConfigError
 from deadman.core.policy import (
     INTENT_WINDOW_MS,
-    LEASE_MARGIN_MS,
     MIN_LEAD_MARGIN_MS,
     NATIVE_RECHECK_MS,
     SEND_WITHIN_MS,
@@ -402,7 +401,7 @@ def test_send_by_is_the_earliest_end_of_every_fact(
     latest = send_by(intent_ms=intent, window_ms=window, lease_until_ms=lease, proof_beat_ms=beat, timing=T)
     ends = [intent + window]
     if lease is not None:
-        ends.append(lease - LEASE_MARGIN_MS)  # landed before another loop may act
+        ends.append(lease)  # left before another loop may act
     if beat is not None:
         ends.append(beat + T.max_staleness_ms + SEND_WITHIN_MS)  # the proof still fresh enough
     assert latest == min(ends)
@@ -436,12 +435,23 @@ def test_the_oldest_beat_bounds_an_extension_gated_on_several_systems() -> None:
     assert latest == oldest + T.max_staleness_ms + SEND_WITHIN_MS == NOW + SEND_WITHIN_MS
 
 
-def test_the_lease_fence_leaves_transit_before_another_loop_may_act() -> None:
-    lease_until = NOW + 9_000
+def test_nothing_leaves_after_the_lease_it_was_sent_under() -> None:
+    lease_until = NOW + 2_000
     latest = send_by(
         intent_ms=NOW, window_ms=INTENT_WINDOW_MS, lease_until_ms=lease_until, proof_beat_ms=None, timing=T
     )
-    assert latest + TRANSIT_MS <= lease_until
+    assert latest == lease_until
+
+
+def test_a_crashed_loop_is_replaced_within_geminis_thirty_seconds() -> None:
+    """Hazard 11: the worst case is a crash between a tick's renewal and its heartbeat: T since the
+    previous heartbeat, the lease's TTL, a standby's poll (1 s) and its own tick (~0.2 s)."""
+    from deadman.core.policy import GEMINI_MAX_TICK_MS
+
+    worst = Timing(tick_ms=GEMINI_MAX_TICK_MS, grace_ms=GEMINI_MAX_TICK_MS)
+    assert worst.tick_ms + worst.lease_ttl_ms + 1_000 + 200 <= 30_000 - 1_500
+    with pytest.raises(ConfigError, match="Gemini"):
+        Timing(tick_ms=GEMINI_MAX_TICK_MS + 1_000, grace_ms=15_000).validate({"gemini"})
 
 
 def test_a_listing_sweep_gets_one_more_round_trip() -> None:

@@ -31,8 +31,15 @@ TRANSIT_MS = 5_000
 # each a DynamoDB call answering just under its 1 s + 2 s timeouts, and signing. The intent records
 # `start + window + TRANSIT_MS`: how long a kill or a disarm may have to outwait the request.
 INTENT_WINDOW_MS = 7_000
-# A request must have landed before the lease it was sent under can pass to another loop.
-LEASE_MARGIN_MS = TRANSIT_MS
+# A loop renews its lease at the start of every tick, for one tick and this much more: the tick's own
+# calls before its last request leaves (a renewal, the liveness and switch reads, the intent, the nonce
+# draw: five DynamoDB calls answering just under their timeouts would take 15 s). A standby takes
+# over a loop that stopped renewing once this has run out (docs/design.md, the lease).
+LEASE_EXTRA_MS = 7_000
+# Gemini cancels a key's orders 30 s after its last authenticated call. A loop that crashes between
+# its renewal and its heartbeat leaves T since the previous heartbeat, then T + LEASE_EXTRA_MS before
+# a standby takes over, a poll, and the standby's heartbeat: 2T + 8 s must stay well under 30 s.
+GEMINI_MAX_TICK_MS = 10_000
 # Kraken's timer counts whole seconds and reports whole seconds: up to one second past the deadline.
 WHOLE_SECONDS_MS = 1_000
 
@@ -68,11 +75,10 @@ class Timing:
 
     @property
     def lease_ttl_ms(self) -> int:
-        """How long one renewal keeps a loop's lease: the loop renews after every tick (every T), and
-        a request it sends must land LEASE_MARGIN_MS before the lease can pass on, with 3 s to spare
-        for a slow renewal. A standby takes over a loop that stopped renewing this long after its last
-        renewal, which must come before the venue timers run out (docs/design.md, the lease)."""
-        return self.tick_ms + LEASE_MARGIN_MS + 3_000
+        """How long one renewal keeps a loop's lease (renewed at the start of every tick): a request
+        leaves before it runs out (`send_by`), and a standby takes over this long after the last
+        renewal of a loop that crashed - well inside every venue timer's slack."""
+        return self.tick_ms + LEASE_EXTRA_MS
 
     def validate(self, enabled_venues: frozenset[str] | set[str]) -> None:
         problems = []
@@ -81,9 +87,9 @@ class Timing:
                 problems.append(f"{name} must be > 0")
         if self.skew_ms < 0 or self.sweep_window_ms < 0:
             problems.append("skew_ms and sweep_window_ms must be >= 0")
-        if "gemini" in enabled_venues and self.tick_ms > 15_000:
-            # Gemini cancels after 30 s of silence and asks for at most 15 s between heartbeats.
-            problems.append(f"tick_ms {self.tick_ms} > 15000 while Gemini is enabled")
+        if "gemini" in enabled_venues and self.tick_ms > GEMINI_MAX_TICK_MS:
+            # A crashed loop must be replaced within Gemini's 30 s of silence (GEMINI_MAX_TICK_MS).
+            problems.append(f"tick_ms {self.tick_ms} > {GEMINI_MAX_TICK_MS} while Gemini is enabled")
         if self.grace_ms < self.tick_ms:
             # The next tick may land up to one tick plus one handover late; the grace must cover it.
             problems.append(f"grace_ms {self.grace_ms} < tick_ms {self.tick_ms}")
@@ -288,11 +294,11 @@ def send_by(
 ) -> int:
     """The latest moment a venue request may leave, counted from every fact it rests on, whichever
     ends first: its intent (a kill or a disarm outwaits `intent + window + TRANSIT`), the lease it is
-    sent under (it must land before another loop may act), and for an extension the oldest beat it
-    rests on (S + SEND_WITHIN_MS after it, by the fleet's clock)."""
+    sent under (it leaves before another loop may act), and for an extension the oldest beat it rests
+    on (S + SEND_WITHIN_MS after it, by the fleet's clock)."""
     latest = intent_ms + window_ms
     if lease_until_ms is not None:
-        latest = min(latest, lease_until_ms - LEASE_MARGIN_MS)
+        latest = min(latest, lease_until_ms)
     if proof_beat_ms is not None:
         latest = min(latest, proof_beat_ms + timing.max_staleness_ms + SEND_WITHIN_MS)
     return latest

@@ -1,22 +1,28 @@
 """Arm: back to armed from disarmed or killed (POST /arm).
 
 Back to armed from disarmed or killed (conditional write); clears `dead_since_ms` so that a
-trader still dead is detected again and swept at the next tick. The next tick extends only
-if the trader is alive.
+trader still dead is detected again and swept. Arm means "protect now": it then runs the refresher's
+own tick for the switches it armed, so a live trader's venue timer is set at once from a fresh beat
+(a timer a kill left running, set on a beat from before the kill, is replaced before it can fire on
+orders rested after the arm) and a dead trader's book is swept at once. The refresher ticks on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from deadman.app.control.results import (
     ArmResult,
     ArmSwitchResult,
     VenueProblem,
 )
-from deadman.app.control.toolkit import Caller, Toolkit
+from deadman.app.control.toolkit import Caller, Target, Toolkit, describe, iso
+from deadman.app.refresh.report import AccountTick
+from deadman.app.refresh.tick import Ticker
 from deadman.core.policy import Mode
+from deadman.core.venue import VenueClient
 
 
 def arm(
@@ -93,12 +99,17 @@ def arm(
             else f"failed: {result.error}",
             {"previous_mode": result.previous_mode},
         )
+    _tick_now(
+        kit,
+        [t for t, r in zip(targets, results, strict=True) if r.changed and t.account is not None],
+        results,
+    )
     ok = not problems and all(r.error is None for r in results)
     changed = sum(r.changed for r in results)
     already = len(results) - changed - sum(r.error is not None for r in results)
     message = (
-        f"armed {changed} switch(es), {already} already armed; the next tick extends only if the "
-        "trader is alive"
+        f"armed {changed} switch(es), {already} already armed; each armed switch was ticked at once "
+        "(extended if its trader is alive, swept if not)"
     )
     if not ok:
         message += "; failed: " + ", ".join(
@@ -113,3 +124,53 @@ def arm(
         venue_problems=[VenueProblem(venue=v, error=e) for v, e in problems.items()],
         message=message,
     )
+
+
+def _tick_now(kit: Toolkit, targets: list[Target], results: list[ArmSwitchResult]) -> None:
+    """The refresher's tick, run here for the switches this arm changed: the same decision, intent,
+    request and record as the loop's (which ticks on as well; conditional writes settle any race)."""
+    if kit.liveness is None or kit.credentials is None or kit.nonces is None:
+        return
+    by_name = {f"{r.venue}/{r.account}": r for r in results}
+    for venue in sorted({t.venue for t in targets}):
+        accounts = frozenset(t.account_id for t in targets if t.venue == venue)
+        ticker = Ticker(
+            venue=venue,
+            config=kit.config,
+            switches=kit.switches,
+            liveness=kit.liveness,
+            credentials=kit.credentials,
+            nonces=kit.nonces,
+            clock=kit.clock,
+            metrics=kit.metrics,
+            log=kit.log,
+            client_factory=_factory(kit, venue),
+            sleep=kit.sleep,
+            parallel=kit.parallel,
+        )
+        try:
+            report = ticker.tick(only=accounts)
+        except Exception as exc:  # the arm stands; the refresher's next tick does the same
+            for account in accounts:
+                by_name[
+                    f"{venue}/{account}"
+                ].protected = f"not ticked: {describe(exc)}; the refresher's next tick will"
+            continue
+        for tick in report.accounts:
+            by_name[f"{venue}/{tick.account}"].protected = _protected(tick)
+
+
+def _factory(kit: Toolkit, venue: str) -> Callable[[Any], VenueClient]:
+    def make(account: Any) -> VenueClient:
+        return kit.client_factory(venue, account, kit.control_timeout)
+
+    return make
+
+
+def _protected(tick: AccountTick) -> str:
+    if tick.extended_to_ms is not None:
+        return f"venue timer set to {iso(tick.extended_to_ms)} from a fresh beat"
+    if tick.swept is not None:
+        return f"the trader is dead: swept, {tick.swept} cancelled"
+    why = tick.error or tick.note or (tick.decision.reason if tick.decision else "")
+    return f"not extended ({why}); the refresher's next tick tries again"

@@ -128,6 +128,13 @@ class ArmSwitchResult(_Out):
     mode: str
     changed: bool
     error: str | None = None
+    protected: str | None = Field(
+        default=None,
+        description=(
+            "What the arm's own tick did at once: the venue timer set from a fresh beat (replacing one "
+            "a kill left running), the book swept (the trader is dead), or why neither."
+        ),
+    )
 
 
 class ArmResult(_Out):

@@ -1,12 +1,13 @@
-"""The loop an invocation becomes: join the venue's lease as its holder or a spare (or leave), tick
-every T, renew the lease after each tick riding out store faults, hand over to the standby when a
-newer invocation queues behind it, stop before the Lambda does.
+"""The loop an invocation becomes: join the venue's lease as its holder or a spare (or leave), renew
+the lease at the start of every tick (riding out store faults), tick every T, hand over to the
+standby when a newer invocation queues behind it, stop before the Lambda does.
 
 A spare waits (`Lease.wait_turn`) until the holder offers it the lease or stops renewing - a crash at
-any step of a tick or of a handover leaves the venue to the standby within one lease TTL plus one
-poll, inside every venue timer's slack. A failed venue call is tried again within the tick period on
-a fresh read and decision (`_retry_failed`); a failed renewal is ridden out while the lease this loop
-holds for sure lasts, and every request it sends must have landed by then (`Ticker.lease_until_ms`).
+any step of a tick or of a handover leaves the venue to the standby within one lease TTL (T + 7 s)
+of the last renewal plus one poll, inside every venue timer's slack. A failed venue call is tried
+again within the tick period on a fresh read and decision (`_retry_failed`); a failed renewal is
+ridden out while the lease this loop holds for sure lasts, and no request leaves after it
+(`Ticker.lease_until_ms`, `policy.send_by`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from deadman.stores.lease import SPARE_POLL_MS, Lease, Renewal, Role
 # A failed venue call is tried again this soon, within the tick, while the tick period allows.
 RETRY_AFTER_MS = 2_000
 MAX_RETRIES = 3
-# A lease this loop can no longer renew is given up this long before it runs out.
-LEASE_MARGIN_MS = 2_000
+# A failed renewal is tried again this soon.
+RENEW_RETRY_MS = 1_000
 # How long an invocation keeps trying to join the lease when DynamoDB fails: until about when the
 # next scheduled invocation would arrive anyway.
 JOIN_PATIENCE_MS = 60_000
@@ -61,25 +62,26 @@ class Refresher(Ticker):
         # What a warm container remembers from an earlier invocation is stale (a kill since armed,
         # say): a loop that takes over starts from what the table says now.
         self._known.clear()
-        self.lease_until_ms = lease.held_until_ms
         started = self.clock()
         next_tick = max(started, lease.tick_at_ms or started)
         ticks = 0
         while True:
             if next_tick > self.clock():
                 self.sleep((next_tick - self.clock()) / 1000)
+            # Renewed at the start of the tick: its requests leave before the lease can pass on, and
+            # a standby takes over at most one TTL after this if the loop dies anywhere in the tick.
+            renewal = self._renew(lease)
+            if renewal is None:
+                return f"stopped after {ticks} ticks: the lease could not be renewed in time"
+            if renewal is Renewal.LOST:
+                return f"lost the lease after {ticks} ticks"
+            self.lease_until_ms = lease.held_until_ms
             report = self.tick()
             ticks += 1
             next_tick += tick_ms
             report = self._retry_failed(report, next_tick)
             if on_tick is not None:
                 on_tick(report)
-            renewal = self._renew(lease, tick_ms)
-            if renewal is None:
-                return f"stopped after {ticks} ticks: the lease could not be renewed in time"
-            if renewal is Renewal.LOST:
-                return f"lost the lease after {ticks} ticks"
-            self.lease_until_ms = lease.held_until_ms
             out_of_run = next_tick - started >= self.config.run_ms
             out_of_time = remaining_ms() < last_call_ms
             # A spare queued behind the standby moves the chain on; so does the end of this run.
@@ -93,10 +95,10 @@ class Refresher(Ticker):
                     self.log("lease release failed", error=type(exc).__name__)
                 return f"ended after {ticks} ticks ({'run time' if out_of_run else 'lambda time'})"
 
-    def _renew(self, lease: Lease, tick_ms: int) -> Renewal | None:
+    def _renew(self, lease: Lease) -> Renewal | None:
         """Renew, riding out store errors: tried again soon (a lost answer may hide that the lease
-        was taken, and the next answer tells), and ticking on while the lease is surely ours for one
-        more tick (the tick's requests are fenced by it). None: it could not be renewed in time."""
+        was taken, and the next answer tells), and ticking on while the lease is surely ours (no
+        request leaves after it). None: the lease this loop held for sure has run out unrenewed."""
         while True:
             try:
                 renewal = lease.renew()
@@ -108,13 +110,13 @@ class Refresher(Ticker):
                 return renewal
             held = lease.held_until_ms
             now = self.clock()
-            if held is None or now + RETRY_AFTER_MS + LEASE_MARGIN_MS >= held:
+            if held is None or now >= held:
                 return None
-            if now + tick_ms + LEASE_MARGIN_MS < held and self._renew_failures_in_row >= 2:
-                self._renew_failures_in_row = 0
-                return Renewal.KEEP  # ours for one more tick for sure: tick, renew again after it
             self._renew_failures_in_row += 1
-            self.sleep(RETRY_AFTER_MS / 1000)
+            if self._renew_failures_in_row >= 2:
+                self._renew_failures_in_row = 0
+                return Renewal.KEEP  # still ours until `held`: tick, fenced by it; renew again next tick
+            self.sleep(RENEW_RETRY_MS / 1000)
 
     def _ready(self) -> bool:
         """Credentials are warmed before joining: an invocation that cannot read them must not take

@@ -106,22 +106,27 @@ class Ticker(VenueActs):
         return self._client_factory(account)
 
     def tick(self, only: frozenset[str] | None = None) -> TickReport:
-        verdict = self._judge(self.config.system)
-        now = verdict.at_ms if verdict.at_ms is not None else self.clock()
-        report = TickReport(self.venue, now, verdict)
         self.metrics.count("Ticks", venue=self.venue)
-        if verdict.age_ms is not None:
-            self.metrics.gauge("LivenessAgeSeconds", verdict.age_ms / 1000, venue=self.venue)
+        # The secret first (cached, or a slow Secrets Manager call): the liveness rows are read last,
+        # as close to the decisions they justify as can be.
+        problem = ""
         try:
-            secret = self.credentials.get(self.venue)
+            secret: VenueSecret | None = self.credentials.get(self.venue)
         except (DeadmanError, ValueError) as exc:
             # No usable secret: nothing can be extended (fail closed); the venue timers run out.
-            report.error = str(exc)
-            self.metrics.count("VenueErrors", venue=self.venue)
-            self.log("credentials unusable", error=str(exc))
-            return report
-        verdicts = {self.config.system: verdict}
+            secret, problem = None, str(exc)
+        verdicts: dict[str, Liveness] = {}
         gating = self._gating(secret, verdicts)
+        verdict = verdicts[self.config.system]
+        now = verdict.at_ms if verdict.at_ms is not None else self.clock()
+        report = TickReport(self.venue, now, verdict)
+        if verdict.age_ms is not None:
+            self.metrics.gauge("LivenessAgeSeconds", verdict.age_ms / 1000, venue=self.venue)
+        if secret is None:
+            report.error = problem
+            self.metrics.count("VenueErrors", venue=self.venue)
+            self.log("credentials unusable", error=problem)
+            return report
         if any(self._dead(v) for v in self._combined(gating, verdicts).values()):
             # Nothing is swept on a gating older than a tick: an account moved to another trading
             # system must not be swept because the one it left has stopped.
@@ -157,14 +162,19 @@ class Ticker(VenueActs):
 
     # -- who gates what ---------------------------------------------------------------------------
 
-    def _gating(self, secret: VenueSecret, verdicts: dict[str, Liveness]) -> dict[str, tuple[str, ...]]:
+    def _gating(
+        self, secret: VenueSecret | None, verdicts: dict[str, Liveness]
+    ) -> dict[str, tuple[str, ...]]:
         """Each account's trading systems (the stack's SystemName unless the secret names others),
-        with every row they need read - side by side, each judged by the clock after its own read."""
+        with every row they need (and the stack's own) read - side by side, each judged by the clock
+        after its own read."""
+        accounts = secret.accounts if secret is not None else ()
+        systems = secret.systems if secret is not None else {}
         gating = {
-            a.account_id: tuple(secret.systems.get(a.account_id, ())) or (self.config.system,)
-            for a in secret.accounts
+            a.account_id: tuple(systems.get(a.account_id, ())) or (self.config.system,) for a in accounts
         }
-        missing = sorted({s for names in gating.values() for s in names} - set(verdicts))
+        wanted = {self.config.system, *(s for names in gating.values() for s in names)}
+        missing = sorted(wanted - set(verdicts))
         for system, outcome in zip(
             missing, self.parallel.run([partial(self._judge, s) for s in missing]), strict=True
         ):

@@ -157,7 +157,7 @@ def render_kill(body: dict[str, Any]) -> str:
     if waited:
         out.append(
             f"waited for a refresher extension that was in flight at the latch on {', '.join(waited)} to "
-            "time out (up to ~8 s), so that none can push a venue timer after this answer; then swept "
+            "time out (up to ~12 s), so that none can push a venue timer after this answer; then swept "
             "again"
         )
     out.extend(_venue_problems(body))
