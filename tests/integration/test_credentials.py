@@ -428,3 +428,46 @@ def test_an_answer_for_another_secret_is_unreadable_never_used(
 def test_the_secret_asked_for_is_recognised_by_name_arn_or_partial_arn(asked: str) -> None:
     store = CredentialStore({"kraken": asked}, client=Answering(SID, ARN), loader=fake_loader)
     assert store.get("kraken").account_ids == ("main",)
+
+
+def test_the_copy_held_stands_while_secrets_manager_is_out_of_reach() -> None:
+    """With a 60 s cache an outage of Secrets Manager would stop every tick once the copy aged (no
+    heartbeat: Gemini's 30 s). The copy held stands, and the store asks again at every get."""
+    now = {"s": 0.0}
+    calls: list[str] = []
+
+    class Flaky:
+        down = False
+
+        def get_secret_value(self, **kwargs: Any) -> Any:
+            calls.append(kwargs["SecretId"])
+            if self.down:
+                raise ConnectionError("down")
+            return {"SecretString": secret_json(entry()), "Name": SID}
+
+    client = Flaky()
+    store = CredentialStore(
+        {"kraken": SID}, client=client, loader=fake_loader, max_age_s=60, clock=lambda: now["s"]
+    )
+    first = store.get("kraken")
+    client.down = True
+    now["s"] = 61.0
+    assert store.get("kraken") is first  # aged, not fetched: the copy held stands
+    assert store.get("kraken") is first
+    assert len(calls) == 3  # and each get asked again
+    with pytest.raises(CredentialsError):
+        store.refresh("kraken")  # asked for a fresh copy on purpose (after an auth error): said
+    with pytest.raises(CredentialsError):
+        CredentialStore({"kraken": SID}, client=client, loader=fake_loader).get("kraken")  # none held
+
+
+def test_a_retired_account_is_kept_with_its_keys_but_not_protected() -> None:
+    raw = json.dumps({"accounts": [entry("main"), {**entry("old"), "retired": True}]})
+    secret = parse_secret("kraken", SID, raw, loader=fake_loader)
+    assert secret.account_ids == ("main",)
+    assert [a.account_id for a in secret.retired] == ["old"]
+    with pytest.raises(CredentialsError) as info:
+        parse_secret(
+            "kraken", SID, json.dumps({"accounts": [{**entry(), "retired": "yes"}]}), loader=fake_loader
+        )
+    assert info.value.field == "accounts[0].retired"

@@ -72,7 +72,7 @@ def judge(item: Mapping[str, Any] | None, *, now_ms: int, max_staleness_ms: int,
     """Judge one deserialized liveness row at `now_ms` (the fleet's clock). Pure; never raises on data.
 
     `item` is the row as plain Python (numbers as `Decimal` or `int`) or None when there is none.
-    Floats are refused (UNREADABLE): the table only ever yields `Decimal`, so a float means
+    Floats are refused (MALFORMED): the table only ever yields `Decimal`, so a float means
     something other than a DynamoDB row reached here.
     """
     if max_staleness_ms < 0 or skew_ms < 0:

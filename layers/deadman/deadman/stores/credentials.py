@@ -22,6 +22,9 @@ fetches the secret again at once, which is how a rotated key reaches a warm Lamb
 
 Every failure is a `CredentialsError` naming the secret and the field path (`accounts[1].api_key`),
 never a value; an unknown or unconfigured venue is a `ConfigError`.
+
+Why this file is long: the secret's format, its validation, its cache (with the copy held standing
+through a Secrets Manager outage) and the break-glass file in the same format are one contract.
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ class VenueSecret:
     # account_id -> the trading systems whose liveness gates it (all must be alive); an account not
     # named here is gated on the stack's SystemName.
     systems: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Entries marked `"retired": true`: no longer protected (not ticked, not targeted by the
+    # controls), kept with their keys so that the fleet can switch off the venue timer it set.
+    retired: tuple[Any, ...] = ()
 
     @property
     def account_ids(self) -> tuple[str, ...]:
@@ -97,6 +103,7 @@ def parse_secret(
     if not isinstance(entries, list):
         raise CredentialsError(secret_id, "accounts", "must be a list")
     accounts: list[Any] = []
+    retired: list[Any] = []
     systems: dict[str, tuple[str, ...]] = {}
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
@@ -104,7 +111,10 @@ def parse_secret(
         if not isinstance(entry, Mapping):
             raise CredentialsError(secret_id, path, "must be an object")
         gated = _systems(entry.get("systems"), secret_id, f"{path}.systems") if "systems" in entry else None
-        fields = {k: v for k, v in entry.items() if k != "systems"}
+        is_retired = entry.get("retired", False)
+        if not isinstance(is_retired, bool):
+            raise CredentialsError(secret_id, f"{path}.retired", "must be true or false")
+        fields = {k: v for k, v in entry.items() if k not in ("systems", "retired")}
         account = _parse_entry(module, fields, secret_id, path, sandbox)
         account_id = str(account.account_id)
         if account_id in seen:
@@ -112,10 +122,12 @@ def parse_secret(
                 secret_id, f"{path}.account_id", f"duplicates accounts[{seen[account_id]}].account_id"
             )
         seen[account_id] = index
-        accounts.append(account)
+        (retired if is_retired else accounts).append(account)
         if gated is not None:
             systems[account_id] = gated
-    return VenueSecret(venue=venue, secret_id=secret_id, accounts=tuple(accounts), systems=systems)
+    return VenueSecret(
+        venue=venue, secret_id=secret_id, accounts=tuple(accounts), systems=systems, retired=tuple(retired)
+    )
 
 
 # As the template's SystemName: the LivenessTable key of one trading system.
@@ -270,6 +282,11 @@ class CredentialStore:
             value = _secret_value(answer)
         except Exception as exc:
             problem = _fetch_problem(exc)
+        if problem and cached is not None and not force:
+            # Secrets Manager out of reach: the copy held (good a moment ago) stands, rather than
+            # stopping every tick - a heartbeat lost twice would be Gemini's 30 s. Read again next time.
+            log.warning("secret %s not read again (%s): the copy held stands", secret_id, problem)
+            return cached[1]
         if problem:
             raise CredentialsError(secret_id, WHOLE_VALUE_FIELD, problem)
         if value is None:

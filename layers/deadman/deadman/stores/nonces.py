@@ -222,3 +222,8 @@ def _error_code(exc: Exception) -> str | None:
         code = response.get("Error", {}).get("Code")
         return code if isinstance(code, str) else None
     return None
+
+
+def with_fallback(primary: DynamoNonceSource) -> FallbackNonceSource:
+    """The functions' nonces: the shared counter, or the clock plus a lead while it cannot answer."""
+    return FallbackNonceSource(primary, lead=FALLBACK_LEAD, max_lead=FALLBACK_MAX_LEAD)
