@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from sandbox.aws import MotoServer, patched_env
+from sandbox.lambda_api import LocalLambda, function_name
 from sandbox.tables import create_tables
 from sandbox.venues.common import SimServer
 from sandbox.venues.gemini import GeminiSim
@@ -117,7 +118,8 @@ def load_handler(venue: str, env: dict[str, str]) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"refresher_app_{venue}", REFRESHER_APP)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    with patched_env({**env, "VENUE": venue}):
+    # The function's own name, as Lambda sets it: a loop with no standby invokes it for one.
+    with patched_env({**env, "VENUE": venue, "AWS_LAMBDA_FUNCTION_NAME": function_name(venue)}):
         spec.loader.exec_module(module)
     return module
 
@@ -203,6 +205,7 @@ class Stack:
         self.env: dict[str, str] = {}
         self.handlers: dict[str, ModuleType] = {}
         self.scheduler: SchedulerDriver | None = None
+        self.lambda_api = LocalLambda(self._run_spare)
         self._env_patches: list[Any] = []
 
     @property
@@ -214,6 +217,7 @@ class Stack:
         self.moto = MotoServer()
         # moto's backends are process-global: start from an empty account whatever ran before.
         self.moto.reset()
+        self.lambda_api.start()
         for sim in self.sims.values():
             sim.start()
         self._provision_venues()
@@ -231,6 +235,8 @@ class Stack:
             # Sandbox mode: the venue secrets name the simulators' loopback URLs, which a deployed
             # stack refuses (deadman.venues.urls). The template never sets it.
             "DEADMAN_SANDBOX": "true",
+            # Lambda's Invoke, for the refreshers calling a spare of their own (sandbox/lambda_api.py).
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.url,
         }
         # The whole process sees this environment: boto3 finds moto, Powertools stays quiet.
         self._patch_env(self.env)
@@ -254,9 +260,15 @@ class Stack:
         self.scheduler.start()
         return self.scheduler
 
+    def _run_spare(self, venue: str) -> None:
+        """A refresher called a spare: one more invocation, as the scheduler's would be."""
+        if self.scheduler is not None and not self.scheduler.stop_event.is_set():
+            self.scheduler.invoke(venue)
+
     def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
+        self.lambda_api.stop()
         for sim in self.sims.values():
             sim.stop()
         for patch in reversed(self._env_patches):

@@ -72,6 +72,7 @@ def _partition_key(params: dict[str, Any]) -> str | None:
 def recorded() -> Iterator[list[Call]]:
     from deadman.edges import wiring
     from deadman.stores import aws
+    from sandbox.lambda_api import function_name
     from sandbox.local_api import load_function, proxy_event
     from sandbox.stack import CONTROL_TABLE, LIVENESS_TABLE, FakeContext, SandboxTiming, Stack, load_handler
     from sandbox.trader import ToyTrader
@@ -79,14 +80,16 @@ def recorded() -> Iterator[list[Call]]:
     recorder = Recorder()
     real_call = aws.AwsJsonClient.call
     real_lean = wiring.lean_clients
+    real_invoker = wiring.lean_invoker
     loading: dict[str, str | None] = {"as": None}
 
     def call(self: Any, operation: str, params: Any) -> Any:
         function = getattr(self, "_recorded_as", None)
         if function is not None:
-            service = "secretsmanager" if operation == "GetSecretValue" else "dynamodb"
-            physical = params.get("TableName") or params.get("SecretId")
-            recorder.add(function, f"{service}:{operation}", str(physical), _partition_key(params))
+            service = {"GetSecretValue": "secretsmanager", "Invoke": "lambda"}.get(operation, "dynamodb")
+            physical = params.get("TableName") or params.get("SecretId") or params.get("FunctionName")
+            action = "lambda:InvokeFunction" if operation == "Invoke" else f"{service}:{operation}"
+            recorder.add(function, action, str(physical), _partition_key(params))
         return real_call(self, operation, params)
 
     def lean_clients(environ: Any) -> Any:
@@ -95,12 +98,19 @@ def recorded() -> Iterator[list[Call]]:
             client._recorded_as = loading["as"]
         return clients
 
+    def lean_invoker(environ: Any) -> Any:
+        client = real_invoker(environ)
+        client._recorded_as = loading["as"]
+        return client
+
     aws.AwsJsonClient.call = call  # type: ignore[method-assign]
     wiring.lean_clients = lean_clients  # type: ignore[assignment]
+    wiring.lean_invoker = lean_invoker  # type: ignore[assignment]
     try:
         with Stack(SandboxTiming()) as stack:
             recorder.names |= {CONTROL_TABLE: "ControlTable", LIVENESS_TABLE: "LivenessTable"}
             recorder.names |= {arn: SECRETS[venue] for venue, arn in stack.secret_arns.items()}
+            recorder.names |= {function_name(venue): name for venue, name in REFRESHERS.items()}
             handlers: dict[str, ModuleType] = {}
             for venue, name in REFRESHERS.items():
                 loading["as"] = name
@@ -121,6 +131,7 @@ def recorded() -> Iterator[list[Call]]:
     finally:
         aws.AwsJsonClient.call = real_call  # type: ignore[method-assign]
         wiring.lean_clients = real_lean  # type: ignore[assignment]
+        wiring.lean_invoker = real_invoker  # type: ignore[assignment]
 
 
 def _refreshers(handlers: dict[str, ModuleType], context: Any) -> None:
@@ -240,8 +251,12 @@ def grants_of(template: dict[str, Any], function: str) -> list[Grant]:
         for resource in as_list(stmt["Resource"]):
             (logical,) = refs(resource) or {"?"}
             prefix = None
-            if isinstance(resource, dict) and "Fn::Sub" in resource:
-                prefix = resource["Fn::Sub"].split("}/", 1)[1]  # "${Bucket.Arn}/audit/*" -> "audit/*"
+            sub = resource.get("Fn::Sub") if isinstance(resource, dict) else None
+            if isinstance(sub, str) and ":function:${AWS::StackName}-refresher-" in sub:
+                # A refresher's own ARN, by its name (it may call itself: a spare).
+                logical = REFRESHERS[sub.rsplit("-refresher-", 1)[1]]
+            elif isinstance(sub, str):
+                prefix = sub.split("}/", 1)[1]  # "${Bucket.Arn}/audit/*" -> "audit/*"
             for action in as_list(stmt["Action"]):
                 for key in keys or (None,):
                     out.append(Grant(action, logical, None if key is None else (key,), exact, prefix))
@@ -285,7 +300,7 @@ def test_no_function_may_delete_an_item() -> None:
     from deadman.stores.aws import AwsJsonClient
 
     operations = {name for name in vars(AwsJsonClient) if not name.startswith("_")} - {"call", "from_env"}
-    assert operations == {"get_item", "put_item", "update_item", "query", "get_secret_value"}
+    assert operations == {"get_item", "put_item", "update_item", "query", "get_secret_value", "invoke_async"}
 
 
 def test_each_refresher_reads_only_its_own_secret(recorded: list[Call]) -> None:

@@ -64,7 +64,7 @@ EXPECTED_LEADING_KEYS = {
         name: {
             "dynamodb:GetItem": {f"SWITCH#{venue}", f"LEASE#{venue}"},
             "dynamodb:PutItem": {f"SWITCH#{venue}", f"AUDIT#{venue}#*"},
-            "dynamodb:Query": {f"AUDIT#{venue}#*"},
+            "dynamodb:Query": {f"AUDIT#{venue}#*", f"SWITCH#{venue}"},  # audit head; switches left behind
             "dynamodb:UpdateItem": {f"LEASE#{venue}", f"NONCE#{venue}:*"},
         }
         for venue, name in REFRESHERS.items()
@@ -1147,6 +1147,8 @@ def test_venue_alarms(template: dict[str, Any]) -> None:
             ("Deadman", "VenueErrors"): ("GreaterThanOrEqualToThreshold", 3, "notBreaching"),
             ("Deadman", "StoreErrors"): ("GreaterThanOrEqualToThreshold", 3, "notBreaching"),
             ("Deadman", "NativeFires"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
+            # An account out of the secret, not retired, its timer still running (will fire).
+            ("Deadman", "UnretiredTimers"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
             ("AWS/Lambda", "Errors"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
             ("AWS/Lambda", "Throttles"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
         }

@@ -120,3 +120,46 @@ def test_no_region_is_a_config_error() -> None:
             connect_timeout_s=1,
             read_timeout_s=2,
         )
+
+
+def test_a_spare_is_called_with_lambdas_own_request_signed_as_botocore_signs_it() -> None:
+    """The refresher's one Lambda call: an asynchronous Invoke of its own function, REST-JSON (the
+    function in the path, the event as the body), signed byte for byte as botocore signs it."""
+    from deadman.stores.aws import LAMBDA
+
+    credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "tok/en=")
+    client = AwsJsonClient(
+        LAMBDA,
+        region="eu-west-1",
+        endpoint="https://lambda.eu-west-1.amazonaws.com",
+        credentials=lambda: credentials,
+        connect_timeout_s=1,
+        read_timeout_s=2,
+        now=lambda: WHEN.replace(tzinfo=dt.UTC).timestamp(),
+    )
+    sent: list[tuple[bytes, dict[str, str], str | None]] = []
+
+    def send(
+        body: bytes, headers: dict[str, str], path: str | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        sent.append((body, dict(headers), path))
+        return 202, {}, b""
+
+    client._send = send  # type: ignore[method-assign]
+    client.invoke_async(
+        "prod-refresher-gemini", {"venue": "gemini", "scheduled_time": "2026-11-28T13:45:09Z"}
+    )
+    ((body, headers, path),) = sent
+    assert path == "/2015-03-31/functions/prod-refresher-gemini/invocations"
+    assert (
+        headers["X-Amz-Invocation-Type"] == "Event"
+        and body == b'{"venue":"gemini","scheduled_time":"2026-11-28T13:45:09Z"}'
+    )
+    unsigned = {"Content-Type": headers["Content-Type"], "X-Amz-Invocation-Type": "Event"}
+    theirs = botocore_headers(
+        credentials, f"https://lambda.eu-west-1.amazonaws.com{path}", "eu-west-1", "lambda", unsigned, body
+    )
+    assert headers["Authorization"] == theirs["Authorization"]
+    client._send = lambda *a, **k: (200, {}, b"{}")  # type: ignore[method-assign]
+    with pytest.raises(Exception, match="not 202"):
+        client.invoke_async("prod-refresher-gemini", {})  # answered but not queued: an error, never silence

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +22,10 @@ from deadman.core.clock import Clock, system_clock
 from deadman.core.config import FleetConfig
 from deadman.core.errors import ConfigError
 from deadman.core.metrics import MetricsSink
-from deadman.stores.aws import lean_clients
+from deadman.stores.aws import lean_clients, lean_invoker
 from deadman.stores.credentials import CredentialStore
 from deadman.stores.liveness import LivenessReader
-from deadman.stores.nonces import FALLBACK_LEAD, FALLBACK_MAX_LEAD, DynamoNonceSource, FallbackNonceSource
+from deadman.stores.nonces import DynamoNonceSource, with_fallback
 from deadman.stores.retry import Retrying
 from deadman.stores.switches import SwitchStore
 
@@ -53,7 +54,31 @@ def refresher_from_env(
         raise ConfigError(f"venue {venue!r} is not in ENABLED_VENUES")
     patience = Retrying(clock, time.sleep, on_retry=lambda exc: metrics.count("StoreRetries", venue=venue))
     stores = _stores(config, environ, patience, on_audit_event=lambda name: metrics.count(name, venue=venue))
-    return Refresher(venue=venue, clock=clock, metrics=metrics, log=log, **stores)
+    return Refresher(
+        venue=venue,
+        clock=clock,
+        metrics=metrics,
+        log=log,
+        invite=_spare_invite(environ, venue, clock),
+        **stores,
+    )
+
+
+def _spare_invite(environ: Mapping[str, str], venue: str, clock: Clock) -> Callable[[], None] | None:
+    """The refresher calling a spare of its own: an asynchronous Invoke of this very function (its
+    name is Lambda's AWS_LAMBDA_FUNCTION_NAME), with the event Scheduler would have sent. None outside
+    a function (a local refresher has no function to call)."""
+    name = environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    if not name:
+        return None
+    client = lean_invoker(environ)
+
+    def invite() -> None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock() / 1000))
+        event = {"venue": venue, "scheduled_time": now, "execution_id": f"spare-{uuid.uuid4().hex[:12]}"}
+        client.invoke_async(name, event)
+
+    return invite
 
 
 def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> Control:
@@ -92,11 +117,7 @@ def _stores(
         ),
         # The shared counter, or the clock plus a lead when DynamoDB does not answer: a kill, or a
         # sweep of a dead trader, goes out during an outage too.
-        "nonces": FallbackNonceSource(
-            DynamoNonceSource(config.control_table, client=client, patience=patience),
-            lead=FALLBACK_LEAD,
-            max_lead=FALLBACK_MAX_LEAD,
-        ),
+        "nonces": with_fallback(DynamoNonceSource(config.control_table, client=client, patience=patience)),
     }
 
 

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from deadman.core.errors import ConfigError
 from deadman.stores.answers import EXCEPTIONS, read_answer
@@ -43,6 +43,8 @@ from deadman.stores.answers import EXCEPTIONS, read_answer
 # (signing name, X-Amz-Target prefix, content type, the suffix of its AWS_ENDPOINT_URL_<...> variable)
 DYNAMODB = ("dynamodb", "DynamoDB_20120810", "application/x-amz-json-1.0", "DYNAMODB")
 SECRETS_MANAGER = ("secretsmanager", "secretsmanager", "application/x-amz-json-1.1", "SECRETS_MANAGER")
+# Lambda is REST-JSON: one operation here, an asynchronous Invoke (a refresher calling its own spare).
+LAMBDA = ("lambda", "", "application/json", "LAMBDA")
 
 USER_AGENT = "deadman-lean-aws/1"
 
@@ -200,9 +202,15 @@ class AwsJsonClient:
     def get_secret_value(self, **params: Any) -> dict[str, Any]:
         return self.call("GetSecretValue", params)
 
+    def invoke_async(self, function_name: str, payload: Mapping[str, Any]) -> None:
+        """Lambda's Invoke with InvocationType Event: queued by Lambda, answered 202, never waited on."""
+        self.call("Invoke", {"FunctionName": function_name, "Payload": dict(payload)})
+
     # -- the wire ----------------------------------------------------------------------------------
 
     def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self.service == LAMBDA[0]:
+            return self._invoke(operation, params)
         body = json.dumps(params, separators=(",", ":"), default=_blob).encode()
         headers = sign(
             credentials=self._credentials(),
@@ -218,12 +226,37 @@ class AwsJsonClient:
         status, answer_headers, data = self._send(body, headers)
         return read_answer(self.service, operation, status, answer_headers, data)
 
-    def _send(self, body: bytes, headers: dict[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+    def _invoke(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Lambda's REST form: the function in the path, the event as the body, 202 when queued."""
+        if operation != "Invoke":
+            raise ConfigError(f"the lean Lambda client makes Invoke calls only, not {operation}")
+        name = quote(str(params["FunctionName"]), safe="")
+        path = f"{self._path.rstrip('/')}/2015-03-31/functions/{name}/invocations"
+        body = json.dumps(params.get("Payload") or {}, separators=(",", ":")).encode()
+        headers = sign(
+            credentials=self._credentials(),
+            region=self.region,
+            service=self.service,
+            host=self._host,
+            path=path,
+            headers={"Content-Type": self._content_type, "X-Amz-Invocation-Type": "Event"},
+            body=body,
+            amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._now())),
+        )
+        headers["User-Agent"] = USER_AGENT
+        status, _headers, _data = self._send(body, headers, path)
+        if status != 202:
+            raise self._transport_error(ValueError(f"Invoke answered {status}, not 202 (queued)"))
+        return {"StatusCode": status}
+
+    def _send(
+        self, body: bytes, headers: dict[str, str], path: str | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
         import urllib3
 
         try:
             answer = self._pool.urlopen(
-                "POST", self._path, body=body, headers=headers, timeout=self._timeout, retries=False
+                "POST", path or self._path, body=body, headers=headers, timeout=self._timeout, retries=False
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._transport_error(exc) from exc
@@ -250,6 +283,11 @@ class AwsJsonClient:
                 return error
         error = bx.HTTPClientError(error=exc)
         return error
+
+
+def lean_invoker(environ: Mapping[str, str]) -> AwsJsonClient:
+    """The refreshers' Lambda client (to call a spare of their own), bounded as the DynamoDB one."""
+    return AwsJsonClient.from_env(LAMBDA, environ, connect_timeout_s=1, read_timeout_s=2)
 
 
 def lean_clients(environ: Mapping[str, str]) -> tuple[AwsJsonClient, AwsJsonClient]:

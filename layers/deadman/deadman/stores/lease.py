@@ -1,7 +1,7 @@
 """One tick loop per venue, and always a spare ready to take over: a DynamoDB lease with a standby.
 
 Each Scheduler event's invocation joins the venue's lease in one of three places, or leaves:
-- the **holder** ticks; it renews the lease after every tick (`holder_until_ms` = now + TTL);
+- the **holder** ticks; it renews the lease at the start of every tick (`holder_until_ms` = now + TTL);
 - the **standby** waits, polling the lease every second and refreshing its registration; when the
   holder stops renewing (a crash, a timeout, an out-of-memory kill) it takes over as soon as the
   lease has run out - within one TTL plus one poll of the holder's last renewal, well inside the

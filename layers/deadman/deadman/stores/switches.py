@@ -78,6 +78,9 @@ class Switch:
     scheduled_timer_off: bool = False
     # The trading systems this switch was last judged on, comma-separated (None: the stack's own).
     systems: str | None = None
+    # When the account was taken out of protection (retired, or out of the secret) and the venue timer
+    # this fleet set on it switched off; None while it is protected.
+    retired_at_ms: int | None = None
 
     @property
     def is_off(self) -> bool:

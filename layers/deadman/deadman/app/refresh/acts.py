@@ -22,9 +22,11 @@ from deadman.app.refresh.report import AccountTick
 from deadman.core.concurrency import Outcome, Parallel
 from deadman.core.errors import ConfigError, DeadmanError
 from deadman.core.policy import (
+    MIN_LEAD_MARGIN_MS,
     TRANSIT_MS,
     WHOLE_SECONDS_MS,
     Decision,
+    Mode,
     intent_window_ms,
     send_by,
 )
@@ -94,6 +96,7 @@ class VenueActs(Records):
     _clients: dict[tuple[str, str], tuple[Any, VenueClient]]
     _accounts: dict[str, Any]
     _retiring: dict[str, tuple[Any, int]]
+    _retired_done: set[str]
 
     def _make_client(self, account: Any) -> VenueClient:
         raise NotImplementedError  # the Ticker's client factory
@@ -106,7 +109,10 @@ class VenueActs(Records):
         carries (checked by the client at the moment of sending, after the nonce draw)."""
         start = self.clock()
         window = intent_window_ms(self.caps, sweep=sweep)
-        extends = decision.extend_to_ms is not None
+        # A sweep of a dead trader on an absolute-time venue may set a backstop timer (`_backstop`):
+        # a kill must outwait it as it outwaits an extension.
+        backstop = sweep and not decision.clear_after_sweep and self.caps.timer_kind is TimerKind.ABSOLUTE_MS
+        extends = decision.extend_to_ms is not None or (backstop and switch.mode is not Mode.KILLED)
         fence = send_by(
             intent_ms=start,
             window_ms=window,
@@ -320,6 +326,8 @@ class VenueActs(Records):
         switch = dataclasses.replace(
             switch, last_sweep_ms=now, last_sweep=summary, sweep_rejected_ms=rejected
         )
+        if swept.failed and switch.mode is not Mode.KILLED:
+            switch = self._backstop(client, account, switch, now)
         if decision.clear_after_sweep and swept.complete:
             switch = self._venue_off(
                 self._client(account),
@@ -331,6 +339,32 @@ class VenueActs(Records):
                 self.fence_from_now(),
             )
         return switch
+
+    def _backstop(self, client: VenueClient, account: Any, switch: Switch, now: int) -> Switch:
+        """The venue refused to cancel some of a dead trader's orders, and its own timer can take them
+        where the watchdog cannot - but after a complete sweep the fleet may have cleared it
+        (Hyperliquid's triggers are rationed). So one is set to fire soon, unless one is set already
+        (set again each tick, it would never fire). Absolute-time venues only: the others' timers stand
+        or, like Gemini's, run out by themselves."""
+        if self.caps.timer_kind is not TimerKind.ABSOLUTE_MS or not self.caps.can_disarm:
+            return switch
+        if switch.deadline_ms is not None and switch.deadline_ms > now:
+            return switch
+        soon = self.clock() + self.caps.min_lead_ms + MIN_LEAD_MARGIN_MS
+        try:
+            client.extend(soon, send_by_ms=self.fence_from_now())
+        except VenueError as exc:  # the volume gate, say: the watchdog keeps trying every tick
+            self.log("backstop timer not set", account=account.account_id, error=str(exc))
+            return switch
+        self._audit(
+            switch,
+            "venue-timer-set",
+            "backstop for cancels the venue refused",
+            "ok",
+            now,
+            {"deadline_ms": soon},
+        )
+        return dataclasses.replace(switch, deadline_ms=soon)
 
     # -- timer off ----------------------------------------------------------------------------------
 
@@ -346,8 +380,12 @@ class VenueActs(Records):
     ) -> Switch:
         try:
             client.disarm(send_by_ms=fence)
-        except VolumeGateError:
-            return dataclasses.replace(switch, deadline_ms=None)  # nothing can be scheduled there
+        except VolumeGateError as exc:
+            if switch.deadline_ms is None:
+                return switch  # nothing was ever scheduled there
+            # A schedule set before the venue began refusing may still stand: kept on the record (it
+            # may fire), an error that pages if it goes on.
+            return self._venue_error(account, switch, exc, result, extending=False)
         except VenueError as exc:
             return self._venue_error(account, switch, exc, result, extending=False)
         self._audit(switch, "venue-timer-off", why, "ok", now, {"was_deadline_ms": switch.deadline_ms})
@@ -376,22 +414,57 @@ class VenueActs(Records):
     # -- an account taken out of the secret ---------------------------------------------------------
 
     def _notice_removed(self, secret: VenueSecret) -> None:
+        """Accounts no longer protected: marked `retired` in the secret (their keys still there), or
+        taken out of it since this loop last read it (their keys held from then)."""
         current = {a.account_id: a for a in secret.accounts}
+        for account in secret.retired:
+            if account.account_id not in self._retired_done and account.account_id not in self._retiring:
+                self._retiring[account.account_id] = (account, 0)
         for account_id, account in self._accounts.items():
             if account_id not in current and account_id not in self._retiring:
                 self._retiring[account_id] = (account, 0)
         for account_id in [a for a in self._retiring if a in current]:
             del self._retiring[account_id]  # back in the secret: ticked again as any other
+        self._retired_done -= set(current)
+        known = set(current) | {a.account_id for a in secret.retired}
+        if self._accounts.keys() != current.keys() or not self._accounts:
+            self._unretired_timers(known)
         self._accounts = current
 
+    def _unretired_timers(self, known: set[str]) -> None:
+        """A switch of this venue whose account is gone from the secret without being retired, and
+        whose venue timer (set by this fleet) still runs: no loop holds its keys any more, so nothing
+        can switch it off and it will fire on the account's orders. Said, and alarmed on
+        (`UnretiredTimers`); the README says to retire an account before taking it out."""
+        try:
+            stored = self.switches.list_venue(self.venue)
+        except Exception as exc:
+            self.log("switches not listed", error=type(exc).__name__)
+            return
+        now = self.clock()
+        for switch in stored:
+            running = switch.deadline_ms is not None and switch.deadline_ms > now
+            if switch.account in known or switch.retired_at_ms is not None or not running:
+                continue
+            self.metrics.count("UnretiredTimers", venue=self.venue)
+            self.log(
+                "account out of the secret with its venue timer running",
+                account=switch.account,
+                deadline_ms=switch.deadline_ms,
+            )
+
     def _retire_removed(self) -> None:
-        """An account taken out of the secret is no longer extended: the venue timer this fleet set
-        on it would fire on its orders a bound later, whatever its trader does. So it is switched
-        off, with the credentials held before the change (Gemini's rule belongs to the key and cannot
-        be: said in the audit)."""
+        """An account no longer protected is no longer extended: the venue timer this fleet set on
+        it would fire on its orders a bound later, whatever its trader does. So it is switched off,
+        with the credentials the secret still holds (retired) or held before the change (taken out);
+        Gemini's rule belongs to the key and cannot be: said in the audit."""
         for account_id, (account, tries) in list(self._retiring.items()):
             try:
                 switch = self.switches.get(self.venue, account_id)
+                if switch.retired_at_ms is not None:
+                    del self._retiring[account_id]
+                    self._retired_done.add(account_id)
+                    continue
                 if switch.deadline_ms is not None and self.caps.can_disarm:
                     self._client(account).disarm(send_by_ms=self.fence_from_now())
                     outcome = "venue timer off"
@@ -399,7 +472,11 @@ class VenueActs(Records):
                     outcome = "no venue timer was set"
                 else:
                     outcome = "the venue's own rule belongs to the key: no longer heartbeated"
-                stored = self._store(dataclasses.replace(switch, deadline_ms=None, inflight_until_ms=None))
+                stored = self._store(
+                    dataclasses.replace(
+                        switch, deadline_ms=None, inflight_until_ms=None, retired_at_ms=self.clock()
+                    )
+                )
             except Exception as exc:
                 if tries + 1 < RETIRE_TRIES:
                     self._retiring[account_id] = (account, tries + 1)
@@ -407,6 +484,7 @@ class VenueActs(Records):
                 self.log("retired account's timer not switched off", account=account_id, error=str(exc))
                 outcome, stored = f"venue timer NOT switched off: {type(exc).__name__}", None
             del self._retiring[account_id]
+            self._retired_done.add(account_id)
             self.metrics.count("AccountsRetired", venue=self.venue)
             self._audit(
                 stored or Switch(self.venue, account_id),

@@ -13,6 +13,7 @@ ridden out while the lease this loop holds for sure lasts, and no request leaves
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from deadman.app.refresh.report import TickReport
 from deadman.app.refresh.tick import Ticker
@@ -27,6 +28,10 @@ RENEW_RETRY_MS = 1_000
 # How long an invocation keeps trying to join the lease when DynamoDB fails: until about when the
 # next scheduled invocation would arrive anyway.
 JOIN_PATIENCE_MS = 60_000
+# A loop with no standby calls one (its own function, asynchronously), at most this often: a crash must
+# find a spare ready from a stack's first minute, and after any gap in the chain (a spare that left or
+# died, a scheduler event missed), not only once the next scheduled event lands.
+INVITE_EVERY_MS = 30_000
 
 
 class Refresher(Ticker):
@@ -34,6 +39,14 @@ class Refresher(Ticker):
 
     # Renewals failed in a row; an int is immutable, so the class default is each instance's start.
     _renew_failures_in_row = 0
+    _invited_at: int | None = None
+
+    def __init__(self, *, invite: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        """`invite` starts one more invocation of this refresher (Lambda's asynchronous Invoke of the
+        function itself; the simulation's own scheduler): None, and a standby comes only with the
+        next scheduled event."""
+        super().__init__(**kwargs)
+        self.invite = invite
 
     def run(
         self,
@@ -76,6 +89,7 @@ class Refresher(Ticker):
             if renewal is Renewal.LOST:
                 return f"lost the lease after {ticks} ticks"
             self.lease_until_ms = lease.held_until_ms
+            self._call_spare(lease)
             report = self.tick()
             ticks += 1
             next_tick += tick_ms
@@ -94,6 +108,22 @@ class Refresher(Ticker):
                 except Exception as exc:  # it expires by itself
                     self.log("lease release failed", error=type(exc).__name__)
                 return f"ended after {ticks} ticks ({'run time' if out_of_run else 'lambda time'})"
+
+    def _call_spare(self, lease: Lease) -> None:
+        """No standby stands by: call one now rather than wait for the next scheduled event."""
+        now = self.clock()
+        if self.invite is None or lease.spare_ready:
+            return
+        if self._invited_at is not None and now - self._invited_at < INVITE_EVERY_MS:
+            return
+        self._invited_at = now
+        try:
+            self.invite()
+        except Exception as exc:  # the next scheduled event brings one anyway
+            self.metrics.count("StoreErrors", venue=self.venue)
+            self.log("spare not called", error=type(exc).__name__)
+        else:
+            self.metrics.count("SparesCalled", venue=self.venue)
 
     def _renew(self, lease: Lease) -> Renewal | None:
         """Renew, riding out store errors: tried again soon (a lost answer may hide that the lease

@@ -24,7 +24,7 @@ What a fault in our own plumbing does (promise 3: never a reason to cancel):
 - a failed venue call is tried again within the tick (a fresh read and decision each time), so a
   hiccup does not cost a whole tick of the venue's slack (Gemini: two lost ticks would be 30 s);
 - a switch the table will not return is judged by the last state this loop read: a kill keeps
-  sweeping for a little while, a disarm that ended is over, a dead trader is swept (memory.py);
+  sweeping for a little while, a disarm that ended is over, a dead trader is swept (record.py);
 - a dead verdict is judged again on a secret at most one tick old before anything is swept, so an
   account moved to another trading system is never swept on the old one's death.
 """
@@ -97,6 +97,7 @@ class Ticker(VenueActs):
         # The accounts of the last secret read, kept to notice one taken out of it (see `_retire`).
         self._accounts: dict[str, Any] = {}
         self._retiring: dict[str, tuple[Any, int]] = {}
+        self._retired_done: set[str] = set()
         self._said_unconfigured = False
         # Set by the loop before each tick: the lease is surely this loop's until then; every request
         # must have landed by that time (another loop may act after it).
@@ -278,7 +279,9 @@ class Ticker(VenueActs):
                 switch = self._venue_off(client, account, switch, now, "disarmed", result, fence)
         # Every request has returned: nothing is in flight any more, so a kill or disarm reading this
         # version need not wait for it (deadman.app.control).
-        final = dataclasses.replace(switch, last_tick_ms=now, inflight_until_ms=None, systems=systems)
+        final = dataclasses.replace(
+            switch, last_tick_ms=now, inflight_until_ms=None, systems=systems, retired_at_ms=None
+        )
         try:
             switch = self._store(final)
         except SwitchConflict as exc:
