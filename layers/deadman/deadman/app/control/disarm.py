@@ -345,7 +345,7 @@ def _disarm_result(
     if not ok:
         message += (
             f"; incomplete: {', '.join(bad + list(problems))} (a disarmed switch whose venue timer is "
-            "still on is switched off by the refresher at its next tick)"
+            "not yet as asked is set by the refresher at its next tick)"
         )
     return DisarmResult(
         ok=ok,

@@ -79,11 +79,13 @@ def kill(
                 "at every tick once its credentials are readable"
             )
     _sweep_passes(kit, sweepable, open_windows, results, started, deadline)
-    # 4. Record and audit what the sweeps did (bookkeeping: it may overrun the budget a little).
+    # 4. Record and audit the latch and what the sweeps did, after the sweeps: an audit append (a
+    # read of its chain's head, then a write) must not hold a sweep back (bookkeeping: it may overrun
+    # the budget a little).
     if not direct:
         kit.run_parallel(
-            sweepable,
-            lambda t: _finish_switch(kit, t, results[t.name], caller, reason),
+            targets,
+            lambda t: _finish_switch(kit, t, results[t.name], caller, reason, budget_ms),
             max(deadline, kit.clock()) + FINISH_GRACE_MS,
         )
     return _kill_verdict(kit, targets, sweepable, results, problems, started, caller, reason, direct=direct)
@@ -179,11 +181,9 @@ def _latch_all(
             # Keep going: the sweep still empties the book, and the answer says 207.
             result.error = f"latch failed: {describe(exc)}"
             kit.log("kill latch failed", switch=target.name, error=result.error)
-            kit.audit(target, "kill", caller, reason, result.error, {"budget_ms": budget_ms})
             return None
         result.latched = True
         latched_at = kit.clock()
-        kit.audit(target, "kill", caller, reason, "latched", {"budget_ms": budget_ms})
         # Only an extension in flight must be outwaited (it could push a timer after the kill's
         # answer); a refresher sweep in flight only does what the kill does.
         window = switch.inflight_until_ms if switch.inflight_extends else None
@@ -254,8 +254,12 @@ def _kill_sweep(kit: Toolkit, target: Target, attempt_no: int) -> SweepAttempt:
 
 
 def _finish_switch(
-    kit: Toolkit, target: Target, result: KillSwitchResult, caller: Caller, reason: str
+    kit: Toolkit, target: Target, result: KillSwitchResult, caller: Caller, reason: str, budget_ms: int
 ) -> None:
+    latch = "latched" if result.latched else (result.error or "latch not confirmed")
+    kit.audit(target, "kill", caller, reason, latch, {"budget_ms": budget_ms})
+    if not result.attempts:
+        return  # not swept here (no credentials): the refresher sweeps it at every tick
     last = result.attempts[-1]
     changes: dict[str, Any] = {"last_sweep_ms": kit.clock(), "last_sweep": f"kill: {_summary(last)}"}
     if last.venue_timer == "cleared":
@@ -335,7 +339,8 @@ def _clear_timer(client: VenueClient) -> str:
     except NotSupportedError:
         return "unchanged (venue cannot)"
     except VolumeGateError:
-        return "none (volume gate: no schedule can be set on this account)"
+        # Refused: a schedule set before the venue began refusing may still stand (and fire).
+        return "not cleared (the volume gate refused it; a schedule set before may still fire)"
     except Exception as exc:
         # Not a kill failure: the book is empty and a fire would only cost a daily trigger.
         return f"not cleared: {describe(exc)}"

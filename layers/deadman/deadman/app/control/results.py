@@ -197,6 +197,11 @@ class SwitchStatus(_Out):
         default=False, description="Disarmed for an off period: the trader's death is not alarmed."
     )
     scheduled_off: bool = Field(default=False, description="The planned window is an off period.")
+    retired_at_ms: int | None = Field(
+        default=None,
+        description="When the account left protection (retired or out of the secret) and its venue timer "
+        "was switched off; None while protected.",
+    )
     recent_audit: list[AuditOut]
 
 

@@ -171,5 +171,6 @@ def _switch_status(kit: Toolkit, s: Switch, caps: Capabilities, now: int) -> Swi
         off=s.is_off,
         scheduled_off=s.scheduled_off and s.scheduled_from_ms is not None,
         systems=s.systems.split(",") if s.systems else [],
+        retired_at_ms=s.retired_at_ms,
         recent_audit=audit,
     )

@@ -46,7 +46,7 @@ BREAK_GLASS_NONCE_LEAD = FALLBACK_LEAD
 # the longest a kill or a disarm ever waits for one (a stored window further out is not believed).
 MAX_INFLIGHT_WAIT_MS = INTENT_WINDOW_MS + 2 * TRANSIT_MS
 INFLIGHT_MARGIN_MS = 250
-# Reading the venue secrets (cached 5 min in a warm Lambda) and latching: bounded, so that a slow
+# Reading the venue secrets (cached 60 s in a warm Lambda) and latching: bounded, so that a slow
 # Secrets Manager or DynamoDB cannot hold the sweeps back.
 RESOLVE_BUDGET_MS = 6_000
 LATCH_BUDGET_MS = 5_000

@@ -136,7 +136,12 @@ def render_kill(body: dict[str, Any]) -> str:
         notes = s.get("notes") or []
         if any(_in_flight_note(n) for n in notes):
             waited.append(f"{s['venue']}/{s['account']}")
-        parts = [s.get("error"), f"venue timer {timer}" if timer else None]
+        confirmed = next((a.get("confirmed") for a in reversed(attempts) if a.get("confirmed")), None)
+        parts = [
+            s.get("error"),
+            f"venue timer {timer}" if timer else None,
+            None if confirmed in (None, "empty") else f"book {confirmed}",
+        ]
         parts.extend(n for n in notes if not _in_flight_note(n))
         detail = "; ".join(p for p in parts if p)
         rows.append(
@@ -224,12 +229,17 @@ def _for(body: dict[str, Any]) -> str:
 
 def render_arm(body: dict[str, Any]) -> str:
     rows = [
-        [f"{s['venue']}/{s['account']}", s.get("previous_mode"), s.get("mode"), s.get("error") or "-"]
+        [
+            f"{s['venue']}/{s['account']}",
+            s.get("previous_mode"),
+            s.get("mode"),
+            _short(s.get("error") or s.get("protected") or "-", 70),
+        ]
         for s in body.get("switches", [])
     ]
     out = [
         f"ARM by {body.get('actor')} - reason: {body.get('reason')}",
-        table(["SWITCH", "WAS", "NOW", "ERROR"], rows),
+        table(["SWITCH", "WAS", "NOW", "DONE AT ONCE"], rows),
         *_venue_problems(body),
         ("OK: " if body.get("ok") else "INCOMPLETE: ") + str(body.get("message")),
     ]
@@ -260,6 +270,8 @@ def attention(body: dict[str, Any]) -> list[str]:
                 out.append(f"{name}: the {kind} ends in {_secs(left)}; the switch re-arms by itself")
             if s.get("consecutive_errors"):
                 out.append(f"{name} is failing ({s['consecutive_errors']} in a row): {s.get('last_error')}")
+            if s.get("retired_at_ms") is not None:
+                continue  # out of protection on purpose (MODE says retired): nothing to attend to
             age = _age(s.get("last_tick_age_s"))
             if age is None or age > 3 * tick_s:
                 out.append(
@@ -317,7 +329,9 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
     rows = []
     switches = [s for v in body.get("venues", []) for s in v.get("switches", [])]
     for s in switches:
-        if s["mode"] == "disarmed":
+        if s.get("retired_at_ms") is not None:
+            mode = "retired"  # out of the secret (or marked retired) and its venue timer switched off
+        elif s["mode"] == "disarmed":
             kind = "OFF" if s.get("off") else "disarmed"
             mode = f"{kind} ({_secs(s.get('disarm_seconds_left'))} left)"
         else:

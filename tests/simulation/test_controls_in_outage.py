@@ -1,0 +1,49 @@
+"""The controls when DynamoDB does not answer at all (hazard 13): a kill still sweeps every book -
+its nonces from the clock plus a lead - and its answer says exactly what was and was not done."""
+
+from __future__ import annotations
+
+import pytest
+
+from deadman.core.policy import Timing
+from sandbox.sim.dynamo import CallFault
+from sandbox.sim.fleet import Fleet
+from sandbox.sim.world import START_MS, World
+
+
+@pytest.mark.parametrize("venue", ["kraken", "gemini", "hyperliquid"])
+def test_a_kill_during_a_dynamodb_outage_sweeps_and_says_what_it_did(venue: str) -> None:
+    world = World()
+    fleet = Fleet(world, venue, ["a"], timing=Timing(), kill_keys=False)
+    for _ in range(3):
+        fleet.place_order("a")
+    assert len(fleet.resting()["a"]) == 3
+    fleet.dynamo_fault = lambda op, table, who: CallFault(latency_ms=20, error="internal")
+    call = fleet.control("kill", reason="runaway while DynamoDB is down")
+    try:
+        world.run_until(START_MS + 60_000)
+    finally:
+        world.shutdown()
+    assert call.error is None, call.error
+    result = call.result
+    (switch,) = result.switches
+    assert not result.ok and not switch.latched and switch.swept and switch.cancelled_count == 3
+    assert fleet.resting()["a"] == set()  # every book empty, although nothing could be latched
+    assert "NOT latched" in result.message and "kill again once `deadman status` answers" in result.message
+    assert "Latched switches are swept" not in result.message  # nothing was: never said
+    assert "NOT swept" not in result.message
+
+
+def test_a_kill_that_could_not_sweep_names_the_break_glass_command() -> None:
+    world = World()
+    fleet = Fleet(world, "kraken", ["a"], timing=Timing(), kill_keys=False)
+    fleet.place_order("a")
+    fleet.dynamo_fault = lambda op, table, who: CallFault(latency_ms=20, error="internal")
+    fleet.sim.faults.http_5xx = 502  # the venue refuses too
+    call = fleet.control("kill", reason="everything is down")
+    try:
+        world.run_until(START_MS + 60_000)
+    finally:
+        world.shutdown()
+    assert call.result is not None and not call.result.ok
+    assert "NOT swept (kraken/a)" in call.result.message and "deadman kill --direct" in call.result.message
