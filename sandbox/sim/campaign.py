@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import sys
 import time
@@ -24,8 +25,12 @@ from typing import Any
 
 from deadman.core.policy import reaction_bounds
 from deadman.venues import load as load_venue
+from sandbox.sim.faults import ALL_KINDS
 from sandbox.sim.run import run_scenario
 from sandbox.sim.scenario import TIMING, VENUES
+
+# From this many scenarios on, a fault kind that never acted fails the campaign.
+NEVER_FIRED_FROM = 1_000
 
 
 def _run_many(seeds: list[int], hazard_share: float = 0.35) -> list[dict[str, Any]]:
@@ -40,6 +45,7 @@ def _run_many(seeds: list[int], hazard_share: float = 0.35) -> list[dict[str, An
                 "faults": [f.kind for f in r.scenario.faults]
                 + (["lambda_crash"] if r.scenario.crash else []),
                 "fault_events": r.faults,
+                "fired": dict(r.fired),
                 "checks": r.checks,
                 "violations": [v.line() for v in r.violations],
                 "reactions": r.reactions,
@@ -63,6 +69,9 @@ def campaign(n: int, seed: int = 0, workers: int = 2, hazard_share: float = 0.35
         rows = _run_many(seeds, hazard_share)
     rows.sort(key=lambda r: r["seed"])
     kinds: Counter[str] = Counter(k for r in rows for k in r["faults"])
+    fired: Counter[str] = Counter()
+    for r in rows:
+        fired.update(r["fired"])
     hazards: Counter[str] = Counter(r["hazard"] for r in rows if r["hazard"])
     reactions: dict[str, list[int]] = {v: [] for v in VENUES}
     clean: dict[str, list[int]] = {v: [] for v in VENUES}
@@ -74,6 +83,9 @@ def campaign(n: int, seed: int = 0, workers: int = 2, hazard_share: float = 0.35
         "faults": sum(len(r["faults"]) for r in rows),
         "fault_events": sum(r["fault_events"] for r in rows),
         "fault_kinds": dict(sorted(kinds.items())),
+        # How often each kind acted on the world; a kind that never did is a campaign bug.
+        "fired": {k: fired.get(k, 0) for k in sorted(ALL_KINDS)},
+        "never_fired": sorted(k for k in ALL_KINDS if not fired.get(k)),
         "hazards": dict(sorted(hazards.items())),
         "checks": sum(r["checks"] for r in rows),
         "violations": [
@@ -108,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         "--hazard-share", type=float, default=0.35, help="the share of scenarios that follow a hazard recipe"
     )
     args = parser.parse_args(argv)
+    # The stores log an answer about another item (a damaged answer the campaign injects): quiet.
+    logging.getLogger("deadman").setLevel(logging.ERROR)
     started = time.monotonic()
     report = campaign(args.scenarios, args.seed, args.workers, args.hazard_share)
     for v in report["violations"][:10]:
@@ -117,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in v["trace"][:30]:
             print(f"    | {line}")
     print("faults by kind:", json.dumps(report["fault_kinds"]))
+    print("times each kind acted:", json.dumps(report["fired"]))
     print("hazard recipes:", json.dumps(report["hazards"]))
     for venue in VENUES:
         b = report["bounds"][venue]
@@ -130,11 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=1)
     violations = sum(len(v["lines"]) for v in report["violations"])
+    # Every fault kind must act in a run this size: one that never does tests nothing.
+    idle = report["never_fired"] if report["scenarios"] >= NEVER_FIRED_FROM else []
+    if idle:
+        print(f"fault kinds that never acted in {report['scenarios']} scenarios: {', '.join(idle)}")
     print(
         f"campaign: {report['scenarios']} scenarios, {report['faults']} faults, {report['checks']} checks, "
         f"{violations} violations"
     )
-    return 1 if violations else 0
+    return 1 if violations or idle else 0
 
 
 if __name__ == "__main__":

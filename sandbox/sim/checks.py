@@ -6,12 +6,16 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, Mode, ReactionBounds, Timing
+from deadman.edges.wiring import SECRET_MAX_AGE_S
+from deadman.stores.lease import SPARE_POLL_MS
+from sandbox.sim.faults import PLUMBING, VENUE_FAULTS, Fault
 from sandbox.sim.fleet import CONTROL, ControlCall, Fleet, Trader
-from sandbox.sim.scenario import CHECK_EVERY_MS, PLUMBING, VENUE_FAULTS, Fault, Scenario, Setting
+from sandbox.sim.scenario import CHECK_EVERY_MS, Scenario, Setting
 from sandbox.sim.world import START_MS, World
 from sandbox.venues.gemini import GeminiSim
 from sandbox.venues.hyperliquid import HyperliquidSim
@@ -39,6 +43,7 @@ class Result:
     clean_reactions: list[int] = field(default_factory=list)  # the same, deaths with no fault near
     trace: list[str] = field(default_factory=list)
     faults: int = 0
+    fired: Counter[str] = field(default_factory=Counter)  # fault kind -> times it acted
 
 
 class Checks:
@@ -76,23 +81,46 @@ class Checks:
         if len(self.result.violations) < 20:
             self.result.violations.append(Violation(promise, self.world.now_ms, detail))
 
-    def trader_of(self, account: str | None) -> Trader:
-        """The trader whose liveness gates `account` (None: the main one)."""
-        return self.traders.get(account or "", self.trader)
+    def trader_of(self, account: str | None, at_ms: int | None = None) -> Trader:
+        """The trader whose liveness gates `account` at `at_ms` (now by default), as the secret said
+        then (an operator may have moved the account to another system). None: the main one."""
+        if account is None:
+            return self.trader
+        when = self.world.now_ms if at_ms is None else at_ms
+        systems = self.fleet.systems_of(account, when)
+        return self.traders.get(systems[0], self.trader)
+
+    def protected(self, account: str, at_ms: int) -> bool:
+        """The account is in the secret at `at_ms`: deadman protects it (before an operator added it,
+        or after one took it out, it does not)."""
+        removed = self.fleet.removed.get(account)
+        added = next((m for m, a, *_ in self.edits_of("account_added") if a == account), None)
+        if removed is not None and at_ms >= removed:
+            return False
+        return added is None or at_ms >= added
+
+    def edits_of(self, kind: str) -> list[tuple[int, str]]:
+        edit = self.s.edit
+        if edit is None or edit[0] != kind:
+            return []
+        return [(self.t(edit[1]), "b")]
 
     def last_beat(self, t: int, account: str | None = None) -> int | None:
-        trader = self.trader_of(account)
+        trader = self.trader_of(account, t)
         running = [b.at_ms for b in trader.beats if b.state == "running" and b.at_ms <= t]
         return max(running) if running else None
 
     def stopped_after(self, t0: int, t1: int, account: str | None = None) -> bool:
-        return any(b.state == "stopped" and t0 <= b.at_ms <= t1 for b in self.trader_of(account).beats)
+        """The trader said it is not running in [t0, t1]: a clean stop, or a malformed row (which
+        replaces the last good one at once: no proof of life from that moment)."""
+        beats = self.trader_of(account, t1).beats
+        return any(b.state in ("stopped", "malformed") and t0 <= b.at_ms <= t1 for b in beats)
 
     def contract_alive(self, t0: int, t1: int, account: str | None = None) -> bool:
-        """The trader proved life all through [t0, t1]: no gap longer than S - K between running
-        beats, and no clean stop."""
+        """The trader that gates the account at t1 proved life all through [t0, t1]: no gap longer
+        than S - K between running beats, and no clean stop."""
         limit = self.timing.max_staleness_ms - self.timing.skew_ms
-        trader = self.trader_of(account)
+        trader = self.trader_of(account, t1)
         beats = sorted(b.at_ms for b in trader.beats if b.state == "running" and b.at_ms <= t1)
         prior = [b for b in beats if b <= t0]
         if not prior or self.stopped_after(t0 - limit, t1, account):
@@ -137,9 +165,13 @@ class Checks:
             per[slot] = per.get(slot, 0.0) + m.value
         times = []
         for (name, minute), value in per.items():
-            limit = {"VenueErrors": 3, "ExtendFailedWhileAlive": 2, "StoreErrors": 3, "NativeFires": 1}.get(
-                name
-            )
+            limit = {
+                "VenueErrors": 3,
+                "ExtendFailedWhileAlive": 2,
+                "StoreErrors": 3,
+                "NativeFires": 1,
+                "UnretiredTimers": 1,
+            }.get(name)
             if limit is not None and value >= limit:
                 times.append((minute + 1) * 60_000)
         ticks = sorted(m.at_ms for m in self.fleet.metrics if m.name == "Ticks")
@@ -175,11 +207,15 @@ class Checks:
         (every switch written at every tick), so what `deadman status` prints is true."""
         if now - START_MS < 90_000 or now % 5_000 >= CHECK_EVERY_MS:
             return  # after the first invocations; and every 5 s is often enough
+        if self.s.edit is not None and now - self.t(self.s.edit[1]) < SECRET_MAX_AGE_S * 1000 + 30_000:
+            return  # a secret edit reaches a warm loop within the secrets' cache age, then a tick
+        if not self.protected(account, now):
+            return  # not in the secret now: not ticked, and rightly so
         quiet_since = now - 60_000
         if self.faults_in(PLUMBING | VENUE_FAULTS, quiet_since, now) or self.fleet.throttled:
             return
-        if any(now - 150_000 <= at <= now for at in self.fleet.crashes):
-            return  # a crashed loop is replaced once its lease lapses and the next event lands
+        if any(at <= now <= self._replaced(at) + 10_000 for at in self.fleet.crashes):
+            return  # a crashed loop is replaced once its lease lapses (by the standby, or the next event)
         row = self.switch_row(account)
         last = row.get("last_tick_ms", {}).get("N") if row else None
         limit = self.timing.grace_ms + SEND_WITHIN_MS + TRANSIT_MS
@@ -239,12 +275,15 @@ class Checks:
         return faults
 
     def _replaced(self, crashed_ms: int) -> int:
-        """When a crashed loop's work is back in hand: its lease lapses, the next Scheduler event's
-        loop takes it over (waiting as successor if it came sooner) and ticks once."""
-        tick = self.timing.tick_ms
+        """When a crashed loop's work is back in hand, at the latest: its lease lapses (one TTL after
+        its last renewal) and the standby takes it at its next poll - or, with no standby left (it
+        crashed too), the next Scheduler event's invocation does - and ticks once."""
+        tick, ttl = self.timing.tick_ms, self.timing.lease_ttl_ms
         later = [i.started_ms for i in self.fleet.invocations if i.started_ms > crashed_ms]
-        back = min(later) if later else self.t(self.duration)
-        return max(back, crashed_ms + 2 * tick + 10_000) + tick
+        spare = crashed_ms + ttl + SPARE_POLL_MS
+        by_event = max(min(later), crashed_ms + ttl) if later else self.t(self.duration)
+        crashed_twice = sum(1 for at in self.fleet.crashes if crashed_ms - ttl <= at <= crashed_ms + ttl) > 1
+        return (by_event if crashed_twice else min(spare, by_event)) + tick
 
     def disarm_ends(self) -> list[int]:
         """When each disarm asked for (now or planned) ends, answered or not."""
@@ -283,4 +322,15 @@ def _is_extension(path: str, body: bytes) -> bool:
         except ValueError:
             return False
         return action.get("type") == "scheduleCancel" and "time" in action
+    return False
+
+
+def _is_cancel(path: str, body: bytes) -> bool:
+    if path.endswith("CancelAll") or path.startswith("/v1/order/cancel"):
+        return True
+    if path == "/exchange":
+        try:
+            return bool(json.loads(body).get("action", {}).get("type") == "cancel")
+        except ValueError:
+            return False
     return False

@@ -7,7 +7,7 @@ What is real: the refresher Lambda's entry (`deadman.edges.entry.handle_schedule
 lease, the stores, the nonce source, the policy, the venue clients (signing included) and the
 control use cases. What is simulated: DynamoDB (`FakeDynamo`), Secrets Manager (`SimSecrets`, with
 the CredentialStore's cache rules on the virtual clock), the venues (the sandbox simulators, reached
-in-process through `SimNetwork`), EventBridge Scheduler and Lambda (`Fleet.invoke`: at most two
+in-process through `SimNetwork`), EventBridge Scheduler and Lambda (`Fleet.invoke`: at most four
 containers, a hard timeout, cold starts after a crash), and the trading system (`Trader`).
 """
 
@@ -30,9 +30,10 @@ from deadman.core.errors import CredentialsError
 from deadman.core.policy import Timing
 from deadman.core.venue import VenueClient
 from deadman.edges.entry import handle_schedule
+from deadman.edges.wiring import SECRET_MAX_AGE_S
 from deadman.stores.credentials import VenueSecret, parse_secret
 from deadman.stores.liveness import LivenessReader, LivenessWriter
-from deadman.stores.nonces import DynamoNonceSource
+from deadman.stores.nonces import DynamoNonceSource, with_fallback
 from deadman.stores.retry import Retrying
 from deadman.stores.switches import SwitchStore
 from deadman.venues import load as load_venue
@@ -54,6 +55,7 @@ MAX_CONTAINERS = (
 )
 LAMBDA_TIMEOUT_MS = 300_000
 POLL_MS = 200  # how often the venues' own timers are looked at
+INVITE_LATENCY_MS = 300  # an asynchronous Invoke, queued by Lambda, starting
 
 _KRAKEN_SECRET = base64.b64encode(
     b"simulated kraken secret, sixty-four bytes long, for the campaign."
@@ -127,10 +129,10 @@ def _call(job: Callable[[], Any]) -> Outcome[Any]:
 
 
 class SimSecrets:
-    """Secrets Manager behind the CredentialStore's rules: cached for 300 s, fetched afresh on
+    """Secrets Manager behind the CredentialStore's rules: cached as the functions do, fetched afresh on
     `refresh`, a failed fetch is a CredentialsError naming the secret. Faults come from the fleet."""
 
-    def __init__(self, fleet: Fleet, max_age_ms: int = 300_000) -> None:
+    def __init__(self, fleet: Fleet, max_age_ms: int = SECRET_MAX_AGE_S * 1000) -> None:
         self.fleet = fleet
         self.max_age_ms = max_age_ms
         self._cache: dict[str, tuple[int, str, VenueSecret]] = {}
@@ -149,6 +151,8 @@ class SimSecrets:
             return cached[2]
         latency, fail = self.fleet.secrets_fault()
         world.sleep_ms(latency)
+        if fail and cached is not None and not force:
+            return cached[2]  # the copy held stands (as CredentialStore does)
         if fail:
             raise CredentialsError(f"sim/{venue}", "<secret>", "could not be read (InternalServiceError)")
         raw = self.fleet.secret_raw[venue]
@@ -211,6 +215,7 @@ class Fleet:
         kill_keys: bool = False,
         gated: Sequence[str] = (),
         systems: dict[str, list[str]] | None = None,
+        hidden: Sequence[str] = (),
     ) -> None:
         self.world = world
         self.venue = venue
@@ -219,6 +224,7 @@ class Fleet:
         self.lambda_timeout_ms = lambda_timeout_ms
         self.gated = set(gated)  # Hyperliquid accounts under the volume gate: watchdog only
         self.systems = dict(systems or {})  # account -> the trading systems that gate it (secret)
+        self.initial_systems = {a: list(v) for a, v in self.systems.items()}
         self.metrics: list[Metric] = []
         self.dynamo_fault: Callable[[str, str, str], CallFault | None] = lambda op, table, who: None
         self.secrets_fault: Callable[[], tuple[int, bool]] = lambda: (0, False)
@@ -232,7 +238,18 @@ class Fleet:
         self.keys: dict[str, str] = {}  # account -> the key (or user address) its orders belong to
         self.order_keys: dict[str, str] = {}  # Gemini: order id -> the key whose session placed it
         self.revoked: dict[str, int] = {}  # key -> when the operator deleted it at the venue
-        self.secret_raw: dict[str, str] = {venue: json.dumps(self._provision(gemini_nonce_mode, 0))}
+        # Secret edits mid-run: accounts not in the secret yet (added later) or no longer (removed),
+        # and where an account's gating moved (account -> when, the systems before, after).
+        self.hidden: set[str] = set(hidden)
+        self.removed: dict[str, int] = {}  # account -> when it stopped being protected
+        self.retired: set[str] = set()  # in the secret, marked retired
+        self.moves: list[tuple[int, str, list[str], list[str]]] = []
+        self.retiring_keys: dict[str, str] = {}  # account -> the key being rotated out (Gemini)
+        self.nonce_mode = gemini_nonce_mode
+        self.entries: dict[str, dict[str, Any]] = self._provision(gemini_nonce_mode, 0)
+        self.secret_raw: dict[str, str] = {venue: self._secret_text()}
+        # When the whole Lambda service is out of reach: no invocation runs, none is started.
+        self.gone: list[tuple[int, int]] = []
         self.config = FleetConfig(
             timing=timing,
             system=SYSTEM,
@@ -248,6 +265,7 @@ class Fleet:
         self.crashes: list[int] = []
         self.throttled: list[int] = []
         self.log_lines: list[tuple[int, str, dict[str, Any]]] = []
+        self.spares_called: list[int] = []  # when a loop with no standby called one
         world.call_at(world.now_ms, self._poll)
 
     # -- the venue ----------------------------------------------------------------------------------
@@ -259,9 +277,9 @@ class Fleet:
             return GeminiSim(clock)
         return HyperliquidSim(clock, network="testnet")
 
-    def _provision(self, nonce_mode: str, generation: int) -> dict[str, Any]:
-        """Register this generation's keys at the venue and return the secret that names them."""
-        entries: list[dict[str, Any]] = []
+    def _provision(self, nonce_mode: str, generation: int) -> dict[str, dict[str, Any]]:
+        """Register this generation's keys at the venue and return each account's secret entry."""
+        entries: dict[str, dict[str, Any]] = {}
         for i, account in enumerate(self.accounts):
             tag = f"{account}-g{generation}"
             if isinstance(self.sim, KrakenSim):
@@ -292,6 +310,7 @@ class Fleet:
                         "api_secret": f"secret-{account}-g{generation - 1}",
                         "nonce_mode": nonce_mode,
                     }
+                    self.retiring_keys[account] = f"account-{account}-g{generation - 1}"
                 if self.kill_keys:
                     kill = f"account-kill-{tag}"
                     self.sim.add_key(
@@ -321,18 +340,60 @@ class Fleet:
                     entry["kill"] = {"agent_private_key": kill}
                 self.keys.setdefault(account, user)
             entry["base_url"] = "http://sim.invalid"
+            entries[account] = entry
+        return entries
+
+    def _secret_text(self) -> str:
+        """The venue secret as the operator keeps it: the accounts in it now, with their gating."""
+        accounts = []
+        for account in self.accounts:
+            if account in self.hidden or (account in self.removed and account not in self.retired):
+                continue
+            entry = dict(self.entries[account])
+            if account in self.retired:
+                entry["retired"] = True
             if account in self.systems:
                 entry["systems"] = self.systems[account]
-            entries.append(entry)
-        return {"accounts": entries}
+            accounts.append(entry)
+        return json.dumps({"accounts": accounts})
 
     def rotate_keys(self, generation: int) -> None:
         """New keys at the venue and in the secret; the old ones keep working until `revoke`."""
-        self.secret_raw[self.venue] = json.dumps(self._provision(self._nonce_mode(), generation))
+        self.entries = self._provision(self.nonce_mode, generation)
+        self.secret_raw[self.venue] = self._secret_text()
 
-    def _nonce_mode(self) -> str:
-        data = json.loads(self.secret_raw[self.venue])
-        return str(data["accounts"][0].get("nonce_mode", "time"))
+    def add_account(self, account: str) -> None:
+        """The operator adds an account (its keys exist at the venue) to the secret."""
+        self.hidden.discard(account)
+        self.secret_raw[self.venue] = self._secret_text()
+
+    def remove_account(self, account: str) -> None:
+        """The operator takes an account out of the secret: deadman no longer protects it."""
+        self.removed.setdefault(account, self.world.now_ms)
+        self.retired.discard(account)
+        self.secret_raw[self.venue] = self._secret_text()
+
+    def retire_account(self, account: str) -> None:
+        """The operator marks an account `retired` (the README's way out): no longer protected, its
+        keys kept in the secret so that the fleet can switch its venue timer off."""
+        self.removed.setdefault(account, self.world.now_ms)
+        self.retired.add(account)
+        self.secret_raw[self.venue] = self._secret_text()
+
+    def move_gating(self, account: str, systems: list[str]) -> None:
+        """The operator moves an account to other trading systems in the secret."""
+        before = list(self.systems.get(account, [SYSTEM]))
+        self.systems[account] = list(systems)
+        self.moves.append((self.world.now_ms, account, before, list(systems)))
+        self.secret_raw[self.venue] = self._secret_text()
+
+    def systems_of(self, account: str, at_ms: int) -> list[str]:
+        """The trading systems the secret named for `account` at `at_ms`."""
+        systems = list(self.initial_systems.get(account, [SYSTEM]))
+        for when, moved, _before, after in self.moves:
+            if moved == account and when <= at_ms:
+                systems = after
+        return systems
 
     def resting(self) -> dict[str, set[str]]:
         """Every resting order per account, by id (read straight from the simulator)."""
@@ -345,13 +406,17 @@ class Fleet:
             assert isinstance(sim, HyperliquidSim)
             return {a: {str(o["oid"]) for o in sim.open_orders(self.keys[a])} for a in self.accounts}
 
-    def place_order(self, account: str) -> str:
+    def place_order(self, account: str, *, old_key: bool = False) -> str:
         sim = self.sim
         if isinstance(sim, KrakenSim):
             return sim.place_order(account, "XBTUSD", "buy", "100", "1")
         if isinstance(sim, GeminiSim):
-            oid = str(sim.place_session_order(self.keys[account], "btcusd", "buy", "100", "1"))
-            self.order_keys[oid] = self.keys[account]  # the session it rests on (key rotation)
+            # Mid-rotation a trader (or a zombie) may still rest orders on the key being rotated out.
+            key = self.retiring_keys.get(account, self.keys[account]) if old_key else self.keys[account]
+            if key in self.revoked:
+                key = self.keys[account]  # deleted at the venue: nobody trades on it any more
+            oid = str(sim.place_session_order(key, "btcusd", "buy", "100", "1"))
+            self.order_keys[oid] = key  # the session it rests on (key rotation)
             return oid
         assert isinstance(sim, HyperliquidSim)
         return str(sim.place(self.keys[account], 0))
@@ -380,7 +445,7 @@ class Fleet:
 
     def _client_factory(self, who: str) -> Callable[..., VenueClient]:
         module = load_venue(self.venue)
-        nonces = DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience())
+        nonces = with_fallback(DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience()))
 
         def make(account: Any, timeout: tuple[float, float] | None = None) -> VenueClient:
             kwargs: dict[str, Any] = {"nonces": nonces, "clock": self.world.clock}
@@ -392,14 +457,25 @@ class Fleet:
 
         return make
 
+    def _invite(self) -> None:
+        """A refresher calls a spare of its own: Lambda queues the event and runs it shortly after."""
+        now = self.world.now_ms
+        self.spares_called.append(now)
+
+        def arrive() -> None:
+            self.invoke(now)
+
+        self.world.call_at(now + INVITE_LATENCY_MS, arrive)
+
     def new_refresher(self) -> Refresher:
         return Refresher(
+            invite=self._invite,
             venue=self.venue,
             config=self.config,
             switches=SwitchStore(CONTROL, client=self.dynamo, patience=self._patience()),
             liveness=LivenessReader(LIVENESS, client=self.dynamo, patience=self._patience()),
             credentials=SimSecrets(self),
-            nonces=DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience()),
+            nonces=with_fallback(DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience())),
             clock=self.world.clock,
             metrics=self._metrics(),
             log=self._log,
@@ -415,7 +491,7 @@ class Fleet:
             switches=SwitchStore(CONTROL, client=self.dynamo, patience=self._patience()),
             liveness=LivenessReader(LIVENESS, client=self.dynamo, patience=self._patience()),
             credentials=SimSecrets(self),
-            nonces=DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience()),
+            nonces=with_fallback(DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience())),
             clock=self.world.clock,
             sleep=self.world.sleep,
             client_factory=lambda venue, account, timeout: make(account, timeout),
@@ -425,8 +501,18 @@ class Fleet:
         )
 
     # -- EventBridge Scheduler and Lambda -----------------------------------------------------------
+    def go_away(self, until_ms: int) -> None:
+        """The refresher function is out of reach until `until_ms` (the service, the account's
+        concurrency, the region): every invocation running dies, none starts meanwhile."""
+        self.gone.append((self.world.now_ms, until_ms))
+        for inv in self.invocations:
+            if inv.task is not None and not inv.task.done:
+                inv.task.crash()
+
     def invoke(self, scheduled_ms: int, *, crash_at_yield: int | None = None) -> Invocation | None:
         """One Scheduler event reaching the refresher function now."""
+        if any(a <= self.world.now_ms < b for a, b in self.gone):
+            return None  # the event finds no function to run
         free = next((c for c in self.containers if not c.busy), None)
         if free is None:
             if len(self.containers) >= MAX_CONTAINERS:
@@ -518,6 +604,9 @@ class Trader:
     placed: list[tuple[int, str, str]] = field(default_factory=list)  # (at, account, order id)
     system: str = SYSTEM
     accounts: list[str] | None = None  # where it rests orders; None: every account
+    malformed: bool = False  # its rows are written wrong (a bug in the trader): no proof of life
+    lose_next: bool = False  # its next beat is lost (the write fails)
+    old_key_share: float = 0.0  # Gemini mid-rotation: the share of orders rested on the old key
 
     def start(self) -> None:
         world = self.fleet.world
@@ -531,7 +620,11 @@ class Trader:
 
         def beat_loop() -> None:
             while True:
-                if self.beating:
+                if self.beating and self.lose_next:
+                    self.lose_next = False  # lost on its way: no row written
+                elif self.beating and self.malformed:
+                    self._write_malformed()
+                elif self.beating:
                     try:
                         item = writer.beat()
                         # The trader's true time when it beat (its clock runs skew_ms off).
@@ -542,15 +635,42 @@ class Trader:
                 world.sleep_ms(self.every_ms)
 
         def order_loop() -> None:
+            turn = 0
             while True:
                 if self.beating or self.zombie:
-                    for account in self.accounts or self.fleet.accounts:
-                        self.placed.append((world.now_ms, account, self.fleet.place_order(account)))
+                    for account in self.trading():
+                        turn += 1
+                        old = self.old_key_share > 0 and turn % round(1 / self.old_key_share) == 0
+                        oid = self.fleet.place_order(account, old_key=old)
+                        self.placed.append((world.now_ms, account, oid))
                 world.sleep_ms(self.orders_every_ms)
 
         self._writer = writer
         world.spawn(f"{self.system}-beat", beat_loop)
         world.spawn(f"{self.system}-orders", order_loop)
+
+    def trading(self) -> list[str]:
+        """The accounts it rests orders on now: its own, those in the secret (or taken out of it:
+        deadman no longer protects them, the trader goes on trading)."""
+        mine = self.fleet.accounts if self.accounts is None else self.accounts
+        return [a for a in mine if a not in self.fleet.hidden]
+
+    def _write_malformed(self) -> None:
+        world = self.fleet.world
+        now = world.now_ms + self.skew_ms
+        item = {
+            "system": {"S": self.system},
+            "beat_ms": {"S": str(now)},  # a string where a number belongs
+            "seq": {"N": str(now)},
+            "state": {"S": "running"},
+            "host": {"S": "sim"},
+            "expires_at": {"N": str(now // 1000 + 86_400)},
+        }
+        try:
+            self.fleet.dynamo.put_item(TableName=LIVENESS, Item=item)
+            self.beats.append(Beat(world.now_ms, now, "malformed"))
+        except Exception:  # noqa: S110 - a failed write is just a missing one
+            pass
 
     def stop_running(self) -> None:
         """A clean shutdown: state "stopped" (the fleet sweeps at its next tick)."""

@@ -14,15 +14,22 @@ from typing import Any
 from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, reaction_bounds
 from deadman.venues import load as load_venue
 from sandbox.sim.checks import SECOND_SYSTEM, Result
-from sandbox.sim.dynamo import CallFault
+from sandbox.sim.dynamo import ANSWER_FAULTS, CallFault
+from sandbox.sim.faults import Fault
 from sandbox.sim.fleet import CONTROL, Fleet, Trader
-from sandbox.sim.scenario import CHECK_EVERY_MS, PRODUCTION, Fault, Scenario, Setting, make_scenario
-from sandbox.sim.transport import Delivery
+from sandbox.sim.scenario import CHECK_EVERY_MS, PRODUCTION, Scenario, Setting, make_scenario
+from sandbox.sim.transport import ANSWER_MANGLES, Delivery
 from sandbox.sim.verdicts import Verdicts
 from sandbox.sim.world import START_MS, World
 from sandbox.venues.gemini import GeminiSim
 from sandbox.venues.hyperliquid import HyperliquidSim
 from sandbox.venues.kraken import KrakenSim
+
+DDB_FAULTS = frozenset(
+    {"ddb_throttle", "ddb_5xx", "ddb_timeout", "ddb_lost_answer", "ddb_slow", "ddb_outage", "ddb_bad_answer"}
+)
+ANSWERS = sorted(ANSWER_FAULTS)
+MANGLES = sorted(ANSWER_MANGLES)
 
 
 class Run(Verdicts):
@@ -35,6 +42,10 @@ class Run(Verdicts):
         self.duration = setting.duration_ms
         self.world = World()
         self.rng = random.Random(scenario.seed * 7919 + 1)
+        edit = scenario.edit[0] if scenario.edit else ""
+        # strat-b gates b from the start, or (a gating move) beats from the start and takes b over
+        # when the operator moves it.
+        gates_b = bool(scenario.second) and edit != "gating_moved"
         self.fleet = Fleet(
             self.world,
             scenario.venue,
@@ -45,24 +56,28 @@ class Run(Verdicts):
             gemini_nonce_mode=scenario.gemini_nonce_mode,
             kill_keys=scenario.kill_keys,
             gated=scenario.accounts[1:] if scenario.gated else [],
-            systems={"b": [SECOND_SYSTEM]} if scenario.second else None,
+            systems={"b": [SECOND_SYSTEM]} if gates_b else None,
+            hidden=["b"] if edit == "account_added" else [],
         )
+        every = scenario.trader_every_ms if scenario.trader_every_ms != 5_000 else setting.trader_every_ms
         self.trader = Trader(
             self.fleet,
             skew_ms=scenario.skew_ms,
-            every_ms=setting.trader_every_ms,
+            every_ms=every,
             orders_every_ms=setting.orders_every_ms,
-            accounts=["a"] if scenario.second else None,
+            accounts=["a"] if gates_b else None,
         )
-        # account -> the trader whose liveness gates it (absent: the main trader)
+        # system -> its trader (the main one, and strat-b where there is one); which gates an account
+        # when is the secret's word (`Fleet.systems_of`).
         self.traders: dict[str, Trader] = {}
         if scenario.second:
-            self.traders["b"] = Trader(
+            self.traders[SECOND_SYSTEM] = Trader(
                 self.fleet,
+                skew_ms=scenario.second_skew_ms,
                 every_ms=setting.trader_every_ms,
                 orders_every_ms=setting.orders_every_ms,
                 system=SECOND_SYSTEM,
-                accounts=["b"],
+                accounts=["b"] if gates_b else [],
             )
         caps = load_venue(scenario.venue).CAPABILITIES
         self.bounds = reaction_bounds(self.timing, caps)
@@ -84,22 +99,32 @@ class Run(Verdicts):
         wanted = set(kinds)
         return [f for f in self.s.faults if f.kind in wanted and f.active(now - START_MS)]
 
+    def fired(self, kind: str) -> None:
+        """A fault of this kind acted on the world (counted per kind: one that never does is a
+        campaign bug)."""
+        self.result.fired[kind] += 1
+
     def _dynamo_fault(self, op: str, table: str, who: str) -> CallFault | None:
         if who.startswith("trader"):
             return None  # the trader's own writes: its beats are the ground truth
         if table == CONTROL and op in ("GetItem", "Query") and self.active({"switch_reads"}):
             self.result.faults += 1
+            self.fired("switch_reads")
             return CallFault(latency_ms=20, error="internal")
-        for f in self.active(
-            {"ddb_throttle", "ddb_5xx", "ddb_timeout", "ddb_lost_answer", "ddb_slow", "ddb_outage"}
-        ):
+        for f in self.active(DDB_FAULTS):
             if f.kind == "ddb_outage":
+                self.fired(f.kind)
                 return CallFault(latency_ms=20, error="internal")
             if self.rng.random() >= f.p:
                 continue
             self.result.faults += 1
+            self.fired(f.kind)
             if f.kind == "ddb_slow":
-                return CallFault(latency_ms=self.rng.randrange(200, 1_500))
+                # Slow but answering, anywhere up to the lean client's 1 s + 2 s timeouts.
+                return CallFault(latency_ms=self.rng.randrange(200, 2_950))
+            if f.kind == "ddb_bad_answer":
+                # Applied, and its answer empty, cut, damaged or about another item.
+                return CallFault(latency_ms=self.rng.randrange(2, 40), answer=self.rng.choice(ANSWERS))
             error = {"ddb_throttle": "throttle", "ddb_5xx": "internal", "ddb_timeout": "timeout"}.get(
                 f.kind, "lost_answer"
             )
@@ -109,7 +134,9 @@ class Run(Verdicts):
     def _secrets_fault(self) -> tuple[int, bool]:
         for f in self.active({"secrets_outage", "secrets_slow"}):
             self.result.faults += 1
-            return (2_500, False) if f.kind == "secrets_slow" else (50, True)
+            self.fired(f.kind)
+            # Slow but answering, anywhere up to the client's 2 s + 5 s timeouts.
+            return (self.rng.randrange(500, 6_900), False) if f.kind == "secrets_slow" else (50, True)
         return (20, False)
 
     def _delivery(self, venue: str, path: str, who: str) -> Delivery:
@@ -118,13 +145,18 @@ class Run(Verdicts):
             # The refresher's requests crawl (another path, another region), the kill's do not: an
             # extension can still be on its way when a kill has swept.
             self.result.faults += 1
+            self.fired("refresher_slow")
             return Delivery(up_ms=self.rng.randrange(2_000, 4_000), down_ms=self.rng.randrange(50, 500))
-        for f in self.active({"venue_latency", "venue_hang", "venue_late"}):
+        for f in self.active({"venue_latency", "venue_hang", "venue_late", "venue_bad_answer"}):
             if self.rng.random() >= f.p:
                 continue
             self.result.faults += 1
+            self.fired(f.kind)
             if f.kind == "venue_latency":
-                return Delivery(self.rng.randrange(200, 3_000), self.rng.randrange(200, 3_000))
+                # Slow but answering, anywhere up to the client's patience (connect + read).
+                return Delivery(self.rng.randrange(100, 2_450), self.rng.randrange(100, 2_450))
+            if f.kind == "venue_bad_answer":
+                return Delivery(base.up_ms, base.down_ms, answer=self.rng.choice(MANGLES))
             if f.kind == "venue_hang":
                 return Delivery(lost=True)
             return Delivery(up_ms=TRANSIT_MS + self.rng.randrange(500, 20_000), down_ms=50)
@@ -132,6 +164,7 @@ class Run(Verdicts):
 
     def _toggle(self, fault: Fault, on: bool) -> None:
         sim = self.fleet.sim
+        acted = True
         with sim.lock:
             if fault.kind == "venue_5xx":
                 sim.faults.http_5xx = 502 if on else None
@@ -150,10 +183,47 @@ class Run(Verdicts):
                 day = self.world.now_ms // 86_400_000
                 for user in self.fleet.keys.values():
                     sim.triggers[user] = (day, sim.daily_trigger_cap) if on else (day, 0)
-        if fault.kind == "key_rotation" and on:
-            self.fleet.rotate_keys(1)
-        if fault.kind == "key_rotation" and not on:
-            self._revoke_generation(0)
+            else:
+                acted = False
+        if fault.kind == "key_rotation":
+            acted = True
+            if on:
+                self.fleet.rotate_keys(1)
+                if self.s.edit and self.s.edit[0] == "key_rotation":
+                    self.trader.old_key_share = 0.5  # a zombie (or the trader) still on the old key too
+            else:
+                self._revoke_generation(0)
+        elif fault.kind == "fleet_gone" and on:
+            acted = True
+            self.fleet.go_away(self.t(fault.end_ms))
+        elif fault.kind == "liveness_malformed":
+            acted = True
+            self.traders.get(SECOND_SYSTEM, self.trader).malformed = on
+        elif fault.kind == "beat_lost" and on:
+            acted = True
+            self.trader.lose_next = True
+        if acted and on:
+            self.fired(fault.kind)
+
+    def _edit(self, kind: str) -> None:
+        """The operator edits the venue secret (h12)."""
+        if kind == "gating_moved":
+            # b moves to strat-b, which beats already; the system it left trades a alone from now.
+            self.fleet.move_gating("b", [SECOND_SYSTEM])
+            self.trader.accounts = ["a"]
+            self.traders[SECOND_SYSTEM].accounts = ["b"]
+        elif kind == "account_removed":
+            self.fleet.remove_account("b")
+        elif kind == "account_retired":
+            # As the README says: retired first (the fleet switches its timer off), removed later.
+            self.fleet.retire_account("b")
+            self.world.call_at(self.world.now_ms + 30_000, partial(self.fleet.remove_account, "b"))
+            kind = "account_removed"
+        elif kind == "account_added":
+            self.fleet.add_account("b")
+        else:
+            return
+        self.fired(kind)
 
     def _revoke_generation(self, generation: int) -> None:
         sim = self.fleet.sim
@@ -178,6 +248,10 @@ class Run(Verdicts):
             elif isinstance(sim, HyperliquidSim):
                 for oid in ids:
                     sim.cancel_errors[int(oid)] = "Order was never placed, already canceled, or filled."
+            else:
+                return
+        if ids:
+            self.fired("cancel_refused")
 
     def _clear_refusals(self) -> None:
         sim = self.fleet.sim
@@ -196,7 +270,7 @@ class Run(Verdicts):
         for other in self.traders.values():
             other.start()
         if s.second and s.second[0] == "death":
-            second = self.traders["b"]
+            second = self.traders[SECOND_SYSTEM]
             w.call_at(self.t(s.second[1]), lambda: setattr(second, "beating", False))
         if s.trader in ("death", "zombie", "stopped"):
             w.call_at(self.t(s.trader_at_ms), self._death)
@@ -211,20 +285,24 @@ class Run(Verdicts):
         for fault in s.faults:
             w.call_at(self.t(fault.start_ms), partial(self._toggle, fault, True))
             w.call_at(self.t(fault.end_ms), partial(self._toggle, fault, False))
+        if s.edit is not None:
+            w.call_at(self.t(s.edit[1]), partial(self._edit, s.edit[0]))
+        for fault in s.faults:
+            if fault.kind.startswith("sched_"):
+                self.fired(fault.kind)  # the scheduler's minutes were drawn with it (late, missed, twice)
             if fault.kind == "cancel_refused":
                 w.call_at(self.t(fault.end_ms), self._clear_refusals)
         for at, action, kwargs in s.controls:
             w.call_at(self.t(at), partial(self._control, action, kwargs))
         invocations = 0
+        crash_points = ([s.crash] if s.crash else []) + list(s.crashes)
         for minute, offset in enumerate(s.minute_offsets):
             scheduled = self.t(minute * self.setting.minute_ms)
             if offset < 0:
                 continue
             copies = 2 if minute in s.duplicates else 1
             for c in range(copies):
-                crash_at = None
-                if s.crash and s.crash[0] == invocations:
-                    crash_at = s.crash[1]
+                crash_at = next((y for n, y in crash_points if n == invocations), None)
                 invocations += 1
                 w.call_at(scheduled + offset + c * 1_500, partial(self._invoke, scheduled, crash_at))
         w.call_at(self.t(0), self._check)
@@ -285,6 +363,7 @@ class Run(Verdicts):
             self.world.run_until(self.t(self.duration))
         finally:
             self.world.shutdown()
+        self.result.fired.update({"lambda_crash": len(self.fleet.crashes)} if self.fleet.crashes else {})
         self.evaluate()
         r = self.result
         r.trace = [self.s.describe()]

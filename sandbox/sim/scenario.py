@@ -1,5 +1,10 @@
 """A fault-campaign scenario from a seed alone: the venue, accounts, the trader's story, one or two
-faults from every layer, operator actions, scheduler and Lambda mishaps (`make_scenario`)."""
+faults from every layer, operator actions, scheduler and Lambda mishaps (`make_scenario`).
+
+Why this file is long: a scenario is drawn whole from one seed, in a fixed order of random streams
+(the first draws, the first recipes, then the streams added later so that every kept seed still
+names the scenario it always did); the order is the contract, and it reads best in one place.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deadman.core.policy import Timing
+from sandbox.sim.faults import FIRST_DRAW, Fault
 
 TIMING = Timing(max_staleness_ms=20_000, tick_ms=10_000, grace_ms=15_000, skew_ms=5_000)
 DURATION_MS = 270_000
@@ -32,73 +38,6 @@ SETTLE_MS = 70_000  # the last stretch runs without faults, so records can catch
 CHECK_EVERY_MS = 250
 VENUES = ("kraken", "gemini", "hyperliquid")
 
-# Faults in our own plumbing: the fleet must ride them out, or raise an alarm (promise 3).
-PLUMBING = {
-    "ddb_throttle",
-    "ddb_5xx",
-    "ddb_timeout",
-    "ddb_lost_answer",
-    "ddb_slow",
-    "ddb_outage",
-    "secrets_outage",
-    "secrets_slow",
-    "sched_late",
-    "sched_duplicate",
-    "sched_missed",
-    "lambda_crash",
-    "key_rotation",
-    "switch_reads",
-}
-# Faults of the venue itself: promise 3's premise ("the venue answers") does not hold.
-VENUE_FAULTS = {
-    "venue_latency",
-    "venue_hang",
-    "venue_late",
-    "venue_5xx",
-    "venue_429",
-    "venue_maintenance",
-    "nonce_lockout",
-    "cancel_refused",
-    "volume_gate",
-    "trigger_exhaustion",
-    "refresher_slow",
-}
-# Venue hiccups the fleet must ride out when short (it retries within the venue's slack).
-HICCUPS = {"venue_5xx", "venue_429", "venue_maintenance", "venue_hang"}
-# How long a total DynamoDB or Secrets Manager outage the fleet must ride out with no cancel at all:
-# about one tick of the venue timers' slack (Gemini's 30 s rule is the tightest).
-RIDE_OUT_MS = 12_000
-
-
-@dataclass(frozen=True)
-class Fault:
-    kind: str
-    start_ms: int
-    end_ms: int
-    p: float = 1.0  # the share of calls hit while it lasts
-
-    def active(self, t: int) -> bool:
-        return self.start_ms <= t < self.end_ms
-
-    def severe(self, venue: str) -> bool:
-        """A fault the fleet cannot be asked to ride out: it may let a venue timer fire on a live
-        trader, provided the alarm goes off. Every other fault must be ridden out."""
-        if self.kind == "lambda_crash":
-            return True  # the loop is gone until the lease lapses and the next event lands
-        if self.kind == "key_rotation":
-            return venue == "gemini"  # the old key's session loses its heartbeats: Gemini's rule
-        if self.kind.startswith("sched_") or self.kind == "switch_reads":
-            return False  # ridden out in full: the loop acts on the last switch state it read
-        if self.kind in ("venue_latency", "refresher_slow"):
-            return False  # answered within the client's patience: ridden out in full
-        if self.kind == "venue_maintenance" and venue == "kraken":
-            return True  # an armed timer cancels every order when the engine returns (Kraken's rule)
-        if self.kind in HICCUPS and self.end_ms - self.start_ms <= RIDE_OUT_MS:
-            return False  # retried within the tick, inside the venue timer's slack
-        if self.kind in ("ddb_slow", "ddb_throttle") and self.p <= 0.3:
-            return False
-        return self.end_ms - self.start_ms > RIDE_OUT_MS
-
 
 @dataclass
 class Scenario:
@@ -121,6 +60,13 @@ class Scenario:
     # A second trading system ("strat-b") gates account b alone: its story ("healthy" or "death")
     # and when it dies. None: one trading system gates every account.
     second: tuple[str, int] | None = None
+    # Drawn from streams added later (earlier seeds keep their scenarios): more Lambda crashes (each
+    # an invocation number and a yield point), the trader's beat interval and its clock skew on the
+    # second system, and the secret edit of a "h12 secret edited" scenario (kind, when).
+    crashes: tuple[tuple[int, int], ...] = ()
+    trader_every_ms: int = 5_000
+    second_skew_ms: int = 0
+    edit: tuple[str, int] | None = None
 
     def describe(self) -> str:
         parts = [
@@ -134,8 +80,14 @@ class Scenario:
         parts += [f"{a} at {t // 1000}s {k}" for t, a, k in self.controls]
         if self.crash:
             parts.append(f"crash invocation {self.crash[0]} at yield {self.crash[1]}")
+        parts += [f"crash invocation {n} at yield {y}" for n, y in self.crashes]
         if self.second:
-            parts.append(f"strat-b gates b: {self.second[0]}@{self.second[1] // 1000}s")
+            skew = f" skew={self.second_skew_ms}ms" if self.second_skew_ms else ""
+            parts.append(f"strat-b gates b: {self.second[0]}@{self.second[1] // 1000}s{skew}")
+        if self.trader_every_ms != 5_000:
+            parts.append(f"beats every {self.trader_every_ms / 1000:g}s")
+        if self.edit:
+            parts.append(f"secret edit {self.edit[0]} at {self.edit[1] // 1000}s")
         return "; ".join(parts)
 
 
@@ -183,7 +135,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
     )
     faults: list[Fault] = []
     for _ in range(rng.choice([0, 1, 1, 1, 2])):
-        kind = rng.choice(sorted(PLUMBING | VENUE_FAULTS))
+        kind = rng.choice(FIRST_DRAW)
         start = rng.randrange(40_000, DURATION_MS - SETTLE_MS - 10_000)
         length = rng.choice([2_000, 5_000, 12_000, 30_000, 75_000])
         faults.append(
@@ -223,7 +175,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
     crash = None
     if any(f.kind == "lambda_crash" for f in faults):
         crash = (rng.randrange(1, 4), rng.randrange(1, 80))
-    return Scenario(
+    scenario = Scenario(
         seed=seed,
         venue=venue,
         accounts=accounts,
@@ -242,6 +194,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
         gated=venue == "hyperliquid" and len(accounts) > 1 and rng.random() < 0.5,
         second=_second_system(seed, accounts, hazard),
     )
+    return _safety_draws(scenario, hazard_share)
 
 
 def _second_system(seed: int, accounts: list[str], hazard: str) -> tuple[str, int] | None:
@@ -309,3 +262,152 @@ def _hazard(
     elif hazard == "h9 kraken maintenance":
         faults = [Fault("venue_maintenance", start, start + rng.choice([20_000, 60_000]), 1.0)]
     return trader, trader_at, skew, faults, controls
+
+
+# -- draws added with the safety issue: each from a stream of its own -------------------------------
+
+# Faults drawn beside the others, for the classes the first campaign could not draw.
+NEW_KINDS = (
+    "ddb_bad_answer",
+    "venue_bad_answer",
+    "fleet_gone",
+    "liveness_malformed",
+    "beat_lost",
+)
+# Recipes, for scenarios that follow none of the first ones.
+NEW_HAZARDS = (
+    "h10 window ends unseen",
+    "h11 control races",
+    "h12 secret edited",
+    "h13 systems read apart",
+    "h14 crash anywhere",
+    "h15 beats at the rule's edge",
+)
+# The secret edits a "h12 secret edited" scenario makes (key_rotation: with a zombie on the old key).
+EDITS = ("gating_moved", "account_added", "account_removed", "account_retired", "key_rotation")
+# Where in an invocation a crash lands: any yield point of a tick, a wait as a spare, a handover.
+CRASH_YIELDS = 900
+
+
+def _safety_draws(s: Scenario, hazard_share: float) -> Scenario:
+    extra = random.Random(f"safety-faults-{s.seed}")
+    crashes = random.Random(f"safety-crashes-{s.seed}")
+    recipes = random.Random(f"safety-recipes-{s.seed}")
+    last = DURATION_MS - SETTLE_MS
+    if extra.random() < 0.3:
+        kind = extra.choice(NEW_KINDS)
+        start = extra.randrange(40_000, last - 10_000)
+        length = extra.choice([2_000, 5_000, 12_000, 30_000, 60_000])
+        if kind == "beat_lost":
+            length = 1  # one beat, at that moment
+        s.faults.append(Fault(kind, start, min(start + length, last), extra.choice([0.3, 0.6, 1.0])))
+    if s.crash is not None and crashes.random() < 0.5:
+        # A second crash, and the first anywhere in its invocation (a tick, a wait, a handover).
+        s.crash = (s.crash[0], crashes.randrange(1, CRASH_YIELDS))
+        s.crashes = ((crashes.randrange(0, 6), crashes.randrange(1, CRASH_YIELDS)),)
+    if s.hazard or recipes.random() >= hazard_share * 0.6:
+        return s
+    s.hazard = recipes.choice(NEW_HAZARDS)
+    _new_recipe(s, recipes)
+    return s
+
+
+def _new_recipe(s: Scenario, rng: random.Random) -> None:
+    at = rng.randrange(60_000, 140_000)
+    _RECIPES[s.hazard](s, rng, at)
+
+
+def _window_ends_unseen(s: Scenario, rng: random.Random, at: int) -> None:
+    """A disarm (or off period, planned or not, deferred or timer off) whose end falls while the
+    fleet is gone or a table is down; the trader dies while it lasts."""
+    length = rng.choice([30, 45, 60])
+    disarm: dict[str, Any] = {"reason": "sim: window ends unseen", "for_seconds": length}
+    if rng.random() < 0.3:
+        disarm["off"] = True
+    if rng.random() < 0.3:
+        disarm["timer_off"] = True
+    if rng.random() < 0.3:
+        disarm["starts_in_ms"] = 5_000
+    start = at + int(disarm.get("starts_in_ms", 0))
+    end = start + length * 1000
+    s.trader, s.trader_at_ms = rng.choice(["death", "zombie", "stopped"]), start + 5_000
+    kind = rng.choice(["fleet_gone", "ddb_outage", "switch_reads"])
+    span = {"fleet_gone": 60_000, "ddb_outage": 20_000, "switch_reads": 60_000}[kind]
+    s.faults = [Fault(kind, end - 8_000, min(end + span, DURATION_MS - SETTLE_MS), 1.0)]
+    s.controls = [(at, "disarm", disarm)]
+
+
+def _control_races(s: Scenario, rng: random.Random, at: int) -> None:
+    """A disarm or a kill around the moment the fleet sees the trader's death, with the refresher's
+    own requests crawling: a sweep or an extension is in flight as it answers."""
+    t = TIMING
+    s.trader, s.trader_at_ms = rng.choice(["death", "zombie"]), at
+    seen = at + t.max_staleness_ms + rng.randrange(-2_000, t.skew_ms + t.tick_ms)
+    action = rng.choice(["disarm", "disarm", "kill"])
+    kwargs: dict[str, Any] = {"reason": f"sim: {action} races a death"}
+    if action == "disarm":
+        kwargs["for_seconds"] = rng.choice([20, 45])
+        if rng.random() < 0.3:
+            kwargs["timer_off"] = True
+    s.faults = [Fault("refresher_slow", seen - 10_000, seen + 10_000, 1.0)]
+    s.controls = [(seen, action, kwargs)]
+
+
+def _secret_edited(s: Scenario, rng: random.Random, at: int) -> None:
+    """The operator edits the venue secret: an account's gating moved, an account added, taken out
+    (plainly, or retired first as the README says), or a key rotated with a zombie on the old one."""
+    kind = rng.choice([e for e in EDITS if e != "key_rotation" or s.venue == "gemini"])
+    if kind in ("gating_moved", "account_removed", "account_retired", "account_added"):
+        s.accounts = ["a", "b"]
+    s.edit = (kind, at)
+    s.faults = [f for f in s.faults if f.kind not in ("key_rotation", "lambda_crash")]
+    if kind == "key_rotation":
+        s.faults.append(Fault("key_rotation", at, at + 60_000, 1.0))
+        s.trader, s.trader_at_ms = "zombie", at + rng.randrange(5_000, 30_000)
+    elif kind == "gating_moved":
+        # b moves to strat-b (beating since before); the system it left stops soon after.
+        s.second = ("healthy", DURATION_MS)
+        s.trader = rng.choice(["death", "stopped", "healthy"])
+        s.trader_at_ms = at + rng.randrange(2_000, 40_000)
+    else:
+        s.trader = rng.choice(["healthy", "healthy", "death"])
+        s.trader_at_ms = at + rng.randrange(10_000, 60_000)
+
+
+def _systems_read_apart(s: Scenario, rng: random.Random, at: int) -> None:
+    """Two systems gate b, read seconds apart by a slow store, one clock off by up to K, one row
+    perhaps malformed for a while; either may die."""
+    t = TIMING
+    s.accounts = ["a", "b"]
+    s.second = (rng.choice(["healthy", "death"]), rng.randrange(60_000, 170_000))
+    s.second_skew_ms = rng.choice([t.skew_ms, -t.skew_ms, rng.randrange(-t.skew_ms, t.skew_ms)])
+    s.faults = [Fault("ddb_slow", 40_000, DURATION_MS - SETTLE_MS, rng.choice([0.6, 1.0]))]
+    if rng.random() < 0.4:
+        begin = rng.randrange(60_000, 150_000)
+        s.faults.append(Fault("liveness_malformed", begin, begin + rng.choice([10_000, 40_000]), 1.0))
+
+
+def _crash_anywhere(s: Scenario, rng: random.Random, at: int) -> None:
+    """One or two Lambda crashes at any yield point of any of the first invocations, nothing else."""
+    s.faults = [Fault("lambda_crash", 0, 0, 1.0)]
+    s.crash = (rng.randrange(0, 5), rng.randrange(1, CRASH_YIELDS))
+    s.crashes = ((rng.randrange(0, 6), rng.randrange(1, CRASH_YIELDS)),) if rng.random() < 0.4 else ()
+    s.controls = [c for c in s.controls if c[1] != "disarm"]
+
+
+def _beats_at_the_edge(s: Scenario, rng: random.Random, at: int) -> None:
+    """Beats every 7 s (2 x 7 + K + 1 = S at the defaults), a clock K behind, one beat lost: the
+    row looks up to 19 s old, and a live trader must not be swept."""
+    t = TIMING
+    s.trader, s.skew_ms, s.trader_every_ms = "healthy", -t.skew_ms, 7_000
+    s.faults = [Fault("beat_lost", at, at + 1, 1.0)]
+
+
+_RECIPES = {
+    "h10 window ends unseen": _window_ends_unseen,
+    "h11 control races": _control_races,
+    "h12 secret edited": _secret_edited,
+    "h13 systems read apart": _systems_read_apart,
+    "h14 crash anywhere": _crash_anywhere,
+    "h15 beats at the rule's edge": _beats_at_the_edge,
+}

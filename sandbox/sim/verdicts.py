@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sandbox.sim.checks import Checks, Violation, _is_extension
+from deadman.edges.wiring import SECRET_MAX_AGE_S
+from sandbox.sim.checks import Checks, Violation, _is_cancel, _is_extension
+from sandbox.sim.faults import PLUMBING, VENUE_FAULTS
 from sandbox.sim.fleet import POLL_MS, Trader
-from sandbox.sim.scenario import CHECK_EVERY_MS, PLUMBING, VENUE_FAULTS
+from sandbox.sim.scenario import CHECK_EVERY_MS
 from sandbox.sim.world import START_MS
 
 
@@ -19,6 +21,7 @@ class Verdicts(Checks):
         self._false_fires()
         self._reaction()
         self._kill_latches()
+        self._disarms_hold()
         self._records()
         self._off_periods()
 
@@ -39,9 +42,28 @@ class Verdicts(Checks):
         sweep a live trader. A venue timer's fire is excused by a fault of the venue itself, or by a
         plumbing fault the fleet cannot ride out, and then only if the alarm went off."""
         lookback = self.bounds.native_ms + 5_000
+        placed_at = {
+            oid: t for trader in (self.trader, *self.traders.values()) for t, _a, oid in trader.placed
+        }
         for at, account, oid, cause in self.cancels:
-            if cause == "kill" or self.killed_at(at, account) or self.just_armed(at):
+            if cause == "kill" or self.killed_at(at, account) or (cause == "sweep" and self.just_armed(at)):
                 continue
+            if self.killed_until_answered(placed_at.get(oid, at), account):
+                continue  # rested while killed (before the arm answered): a kill's book, not protected
+            if cause != "sweep" and not self.protected(account, at):
+                if self.s.venue == "gemini":
+                    # Out of protection: the fleet no longer heartbeats the key, and Gemini's rule
+                    # belongs to the key (the README says how to take a Gemini account out).
+                    continue
+                edit = self.s.edit
+                if (
+                    edit is not None
+                    and edit[0] == "account_removed"
+                    and self.alarm_between(self.t(edit[1]), at + 60_000)
+                ):
+                    # Taken out without being retired first, and no loop that still held its keys
+                    # switched its timer off: the UnretiredTimers alarm said it would fire.
+                    continue
             if not self.contract_alive(at - lookback, at, account):
                 continue
             key = self.fleet.order_keys.get(oid)
@@ -101,6 +123,18 @@ class Verdicts(Checks):
             c.action == "arm" and c.started_ms <= t <= c.started_ms + grace for c in self.fleet.controls
         )
 
+    def killed_until_answered(self, t: int, account: str) -> bool:
+        """A kill had started by `t` and no arm that took for `account` after it had answered."""
+        kills = [c.started_ms for c in self.fleet.controls if c.action == "kill" and c.started_ms <= t]
+        if not kills:
+            return False
+        arms = [
+            c.ended_ms if c.ended_ms is not None else self.world.now_ms
+            for c in self.fleet.controls
+            if c.action == "arm" and c.started_ms > max(kills) and c.started_ms in self.took("arm", account)
+        ]
+        return not any(answered <= t for answered in arms)
+
     def killed_at(self, t: int, account: str) -> bool:
         """A kill had started by `t` and no arm that took for `account` after it had. A kill whose
         latch failed still counts (it swept); an arm that failed does not."""
@@ -119,15 +153,15 @@ class Verdicts(Checks):
 
     def _reaction(self) -> None:
         """Promise 2 (and 5): after a trading system's last beat, every order resting on an account it
-        gates is gone within the bound. Each trading system of the scenario is judged on its own."""
-        others = set(self.traders)
-        self._reaction_of(self.trader, [a for a in self.s.accounts if a not in others], main=True)
-        for account, trader in sorted(self.traders.items()):
-            self._reaction_of(trader, [account], main=False)
+        gates then (and deadman protects then) is gone within the bound. Each trading system of the
+        scenario is judged on its own."""
+        self._reaction_of(self.trader, main=True)
+        for _system, trader in sorted(self.traders.items()):
+            self._reaction_of(trader, main=False)
 
-    def _reaction_of(self, trader: Trader, accounts: list[str], *, main: bool) -> None:
+    def _reaction_of(self, trader: Trader, *, main: bool) -> None:
         running = sorted(b.at_ms for b in trader.beats if b.state == "running")
-        stops = [b.at_ms for b in trader.beats if b.state == "stopped"]
+        stops = [b.at_ms for b in trader.beats if b.state in ("stopped", "malformed")]
         end = self.t(self.duration)
         for i, last in enumerate(running):
             nxt = running[i + 1] if i + 1 < len(running) else end
@@ -153,6 +187,15 @@ class Verdicts(Checks):
             # books every CHECK_EVERY_MS.
             check_at = anchor + bound + POLL_MS + CHECK_EVERY_MS
             if check_at >= nxt or check_at > end:
+                continue
+            accounts = [
+                a
+                for a in self.s.accounts
+                if self.trader_of(a, last) is trader
+                and self.protected(a, last)
+                and self.protected(a, check_at)
+            ]
+            if not accounts:
                 continue
             book = {a: n for a, n in self._book_at(check_at).items() if a in accounts}
             late_placed = [p for p in trader.placed if check_at - self.zombie_window <= p[0] <= check_at]
@@ -195,8 +238,17 @@ class Verdicts(Checks):
                 continue  # the answer said the latch did not take (DynamoDB down): nothing latched
             arms = [at for at in self.took("arm") if at > c.started_ms]
             until = min(arms) if arms else self.t(self.duration)
+            latched = {sw.account for sw in c.result.switches}
+            # An account added to the secret after the kill was not latched by it: its extensions are
+            # rightful (the venue log does not name the account of a Hyperliquid action).
+            lag = SECRET_MAX_AGE_S * 1000 + self.timing.tick_ms  # a secret edit reaches the loop this late
+            whole = latched >= {
+                a
+                for a in self.s.accounts
+                if self.protected(a, until) or self.protected(a, c.started_ms - lag)
+            }
             for landed in self.fleet.network.log:
-                if not (c.ended_ms < landed.at_ms < until) or landed.who != "refresher":
+                if not whole or not (c.ended_ms < landed.at_ms < until) or landed.who != "refresher":
                     continue
                 if _is_extension(landed.path, landed.body) and not landed.gave_up:
                     self.violate(
@@ -204,6 +256,7 @@ class Verdicts(Checks):
                         f"an extension landed {self.rel(landed.at_ms):.1f}s, after the kill answered",
                     )
             placed = [p for trader in (self.trader, *self.traders.values()) for p in trader.placed]
+            placed = [p for p in placed if self.protected(p[1], p[0]) and p[1] in latched]
             for at, account, oid in placed:
                 start = max(at, c.ended_ms)
                 arms = [a_ms for a_ms in self.took("arm", account) if a_ms > c.started_ms]
@@ -223,6 +276,48 @@ class Verdicts(Checks):
                         f"{account}: order {oid} rested past {self.rel(limit):.1f}s after the kill",
                     )
                     break
+
+    def _disarms_hold(self) -> None:
+        """Promise 5 as the operator relies on it: once a disarm has answered, no sweep cancels an
+        order of a switch it disarmed until it ends (or a kill or an arm came). A sweep decided before
+        the disarm and still in flight is outwaited by the disarm, never let land after its answer."""
+        for c in self.fleet.controls:
+            if c.action != "disarm" or c.ended_ms is None or c.error or c.result is None:
+                continue
+            if c.kwargs.get("starts_at_ms") is not None:
+                continue  # a planned window: its tick opens it (judged by the window's own promise)
+            until = int(c.result.until_ms)
+            took = {sw.account for sw in c.result.switches if getattr(sw, "disarmed", False)}
+            later = [
+                x.started_ms
+                for x in self.fleet.controls
+                if x.action in ("kill", "arm", "disarm") and x is not c
+            ]
+            stop = min([until, *(t for t in later if t > c.started_ms)])
+            for at, account, oid, cause in self.cancels:
+                if cause != "sweep" or account not in took or not (c.ended_ms < at < stop):
+                    continue
+                # The books are sampled every CHECK_EVERY_MS: judge by when the sweep landed.
+                landed = [
+                    x.at_ms
+                    for x in self.fleet.network.log
+                    if x.who == "refresher"
+                    and at - CHECK_EVERY_MS < x.at_ms <= at
+                    and _is_cancel(x.path, x.body)
+                ]
+                if landed and min(landed) <= c.ended_ms:
+                    continue
+                excuses = self.faults_in(PLUMBING, c.started_ms - 60_000, at)
+                if any(f.severe(self.s.venue) for f in excuses) and self.alarm_between(
+                    at - 60_000, at + 120_000
+                ):
+                    continue
+                self.violate(
+                    "P5 disarmed: no sweep",
+                    f"{account}: order {oid} swept at {self.rel(at):.1f}s, after the disarm of "
+                    f"{self.rel(c.started_ms):.1f}s answered ({self.rel(c.ended_ms):.1f}s)",
+                )
+                break
 
     def _records(self) -> None:
         """Promise 6: every control call and every sweep that cancelled something is on the record."""
@@ -263,7 +358,7 @@ class Verdicts(Checks):
             if metric.name != "SystemDead":
                 continue
             system = metric.dims.get("system", self.trader.system)
-            accounts = [a for a in self.s.accounts if self.trader_of(a).system == system]
+            accounts = [a for a in self.s.accounts if self.trader_of(a, metric.at_ms).system == system]
             seen = [ends for at, ends in self.off_samples if metric.at_ms - span <= at <= metric.at_ms]
             if not seen or not accounts or not all(ends[a] is not None for ends in seen for a in accounts):
                 continue

@@ -122,6 +122,19 @@ REGRESSIONS: dict[str, tuple[int, float]] = {
     "gemini: orders on a key the operator deleted go by the venue's rule": (3937, 0.35),
     "a death paged just after an off period's end is rightful (checker, sampling grid)": (7340188, 0.35),
     "a death paged 0.1 s after a short off period's end is rightful (checker)": (7341892, 0.35),
+    "gemini: a slow Secrets Manager after a kill and an arm is ridden out on the cached secret": (
+        100324,
+        0.35,
+    ),
+    "a disarm over two systems: the second system's death is judged when its verdict lands": (100505, 0.35),
+    "hyperliquid: an account retired during a switch-read outage and a kill": (101744, 0.35),
+    "kraken: an account taken out of the secret without retiring it pages (UnretiredTimers)": (101025, 0.35),
+    "gemini: two crashes in one invocation and the next are ridden out by a spare": (100555, 0.35),
+    "gemini: a Secrets Manager outage under a flapping trader uses the secret it has": (101779, 0.35),
+    "kraken: an account retired between a kill and an arm, a second system dying": (101955, 0.35),
+    "kraken: an account retired while the switch is killed stays out after the arm": (100431, 0.35),
+    "hyperliquid: refused cancels after a death leave a backstop timer armed": (200033, 0.35),
+    "gemini: a timer-off disarm is judged by when its heartbeat stop lands": (200893, 0.35),
 }
 
 
