@@ -17,7 +17,7 @@ from sandbox.sim.checks import SECOND_SYSTEM, Result
 from sandbox.sim.dynamo import ANSWER_FAULTS, CallFault
 from sandbox.sim.faults import Fault
 from sandbox.sim.fleet import CONTROL, Fleet, Trader
-from sandbox.sim.scenario import CHECK_EVERY_MS, PRODUCTION, Scenario, Setting, make_scenario
+from sandbox.sim.scenario import CHECK_EVERY_MS, PREVIOUS_PLAN, PRODUCTION, Scenario, Setting, make_scenario
 from sandbox.sim.transport import ANSWER_MANGLES, Delivery
 from sandbox.sim.verdicts import Verdicts
 from sandbox.sim.world import START_MS, World
@@ -311,6 +311,12 @@ class Run(Verdicts):
         kwargs = dict(kwargs)
         if "starts_in_ms" in kwargs:
             kwargs["starts_at_ms"] = self.world.now_ms + kwargs.pop("starts_in_ms")
+        planned = [getattr(c.result, "plan_id", None) for c in self.fleet.controls if c.action == "disarm"]
+        previous = next((p for p in reversed(planned) if p), "p-00000000")  # none answered: an unknown id
+        if kwargs.get("replaces") == PREVIOUS_PLAN:
+            kwargs["replaces"] = previous
+        if kwargs.get("cancel_plans") == [PREVIOUS_PLAN]:
+            kwargs["cancel_plans"] = [previous]
         self.fleet.control(action, **kwargs)
 
     def _invoke(self, scheduled: int, crash_at: int | None) -> None:

@@ -306,9 +306,21 @@ def _safety_draws(s: Scenario, hazard_share: float) -> Scenario:
         s.crash = (s.crash[0], crashes.randrange(1, CRASH_YIELDS))
         s.crashes = ((crashes.randrange(0, 6), crashes.randrange(1, CRASH_YIELDS)),)
     if s.hazard or recipes.random() >= hazard_share * 0.6:
-        return s
+        return _plans_draw(s, hazard_share)
     s.hazard = recipes.choice(NEW_HAZARDS)
     _new_recipe(s, recipes)
+    return s
+
+
+def _plans_draw(s: Scenario, hazard_share: float) -> Scenario:
+    """Several planned windows per switch (issue 17), from a stream of its own: a scenario that
+    followed no recipe before may follow this one now; every other seed is unchanged."""
+    # The stream's name is one under which no seed kept as a regression turns into this recipe.
+    rng = random.Random(f"plans-5-{s.seed}")
+    if s.hazard or rng.random() >= hazard_share * 0.15:
+        return s
+    s.hazard = "h16 several plans"
+    _several_plans(s, rng, rng.randrange(50_000, 110_000))
     return s
 
 
@@ -402,6 +414,43 @@ def _beats_at_the_edge(s: Scenario, rng: random.Random, at: int) -> None:
     s.trader, s.skew_ms, s.trader_every_ms = "healthy", -t.skew_ms, 7_000
     s.faults = [Fault("beat_lost", at, at + 1, 1.0)]
 
+
+def _several_plans(s: Scenario, rng: random.Random, at: int) -> None:
+    """Two planned windows on the switches: the second after the first, overlapping it (refused),
+    or replacing it; perhaps an arm between or inside them, cancelling the first or keeping both,
+    perhaps a kill; the trader dies (or not) anywhere around them."""
+    first_in, first_s = rng.randrange(10_000, 30_000), rng.choice([20, 30, 45])
+    first: dict[str, Any] = {"reason": "sim: plan one", "for_seconds": first_s, "starts_in_ms": first_in}
+    if rng.random() < 0.3:
+        first["timer_off"] = True
+    how = rng.choice(["after", "overlap", "replace"])
+    first_end = first_in + first_s * 1000
+    second_in = (
+        first_end + rng.randrange(5_000, 25_000)
+        if how == "after"
+        else first_in + rng.randrange(-5_000, 10_000)
+    )
+    second: dict[str, Any] = {"reason": f"sim: plan two ({how})", "for_seconds": rng.choice([20, 30])}
+    second["starts_in_ms"] = second_in - 2_000  # counted from its own request, 2 s after the first
+    if how == "replace":
+        second["replaces"] = PREVIOUS_PLAN
+    s.controls = [(at, "disarm", first), (at + 2_000, "disarm", second)]
+    if rng.random() < 0.25:
+        kill_at = at + rng.randrange(3_000, first_end)
+        s.controls.append((kill_at, "kill", {"reason": "sim: kill among plans"}))
+        s.controls.append((kill_at + rng.randrange(5_000, 40_000), "arm", {"reason": "sim: arm after kill"}))
+    elif rng.random() < 0.6:
+        arm: dict[str, Any] = {"reason": "sim: arm among plans"}
+        if rng.random() < 0.5:
+            arm["cancel_plans"] = [PREVIOUS_PLAN]
+        s.controls.append((at + rng.randrange(4_000, first_end + 20_000), "arm", arm))
+    s.controls.sort(key=lambda c: c[0])
+    s.trader = rng.choice(["death", "zombie", "stopped", "healthy"])
+    s.trader_at_ms = at + rng.randrange(0, 120_000)
+
+
+# Stands in a scenario for the id of the plan its last planned disarm made (known only as it runs).
+PREVIOUS_PLAN = "<previous plan>"
 
 _RECIPES = {
     "h10 window ends unseen": _window_ends_unseen,

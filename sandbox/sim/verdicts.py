@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections import Counter
 
 from deadman.edges.wiring import SECRET_MAX_AGE_S
-from sandbox.sim.checks import Checks, Violation, _is_cancel, _is_extension
+from sandbox.sim.checks import Violation, _is_cancel, _is_extension
 from sandbox.sim.faults import PLUMBING, VENUE_FAULTS
 from sandbox.sim.fleet import POLL_MS, Trader
+from sandbox.sim.plan_verdicts import PlanVerdicts
 from sandbox.sim.scenario import CHECK_EVERY_MS
 from sandbox.sim.world import START_MS
 
 
-class Verdicts(Checks):
+class Verdicts(PlanVerdicts):
     """The checks made once the run is over (`evaluate`)."""
 
     def evaluate(self) -> None:
@@ -22,6 +23,7 @@ class Verdicts(Checks):
         self._reaction()
         self._kill_latches()
         self._disarms_hold()
+        self._plans()
         self._records()
         self._off_periods()
 

@@ -29,7 +29,7 @@ from deadman.core.metrics import ListMetrics
 from deadman.edges.cli import client as cli_client
 from deadman.edges.cli import common as cli_common
 from deadman.edges.cli import main as cli_main
-from deadman.edges.cli import render as cli_render
+from deadman.edges.cli import status_view
 from deadman.stores.liveness import LivenessReader, LivenessWriter
 from deadman.stores.switches import SwitchStore
 from sandbox.aws import patched_env
@@ -43,7 +43,7 @@ DEADMAN = Path(sys.executable).parent / "deadman"
 
 def status_code(body: dict[str, Any]) -> int:
     """A health check: the exit code says whether anything needs attention, whatever the format."""
-    return cli_common.EXIT_ATTENTION if cli_render.attention(body) else cli_common.EXIT_OK
+    return cli_common.EXIT_ATTENTION if status_view.attention(body) else cli_common.EXIT_OK
 
 
 @pytest.fixture(scope="module")
@@ -670,31 +670,43 @@ def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_
         "kraken maint",
     )
     assert code == 0, out
-    assert out.startswith("PLANNED DISARM by ") and "planned a disarm of 1/1 switch(es)" in out
+    assert (
+        out.startswith("PLANNED DISARM p-") and "planned a disarm (p-" in out and "of 1/1 switch(es)" in out
+    )
     store = SwitchStore(CONTROL_TABLE)
     planned = store.get("kraken", "main")
-    assert planned.mode.value == "armed" and planned.scheduled_from_ms is not None
+    [window] = planned.plans
+    assert planned.mode.value == "armed"
     code, out, _ = run(capsys, "status", *ep)
-    assert "kraken/main: planned disarm " in out and "(`deadman arm` cancels it)" in out
+    assert f"kraken/main: planned {window.id}: disarm " in out
+    assert f"(`deadman arm --cancel-plan {window.id}` cancels it)" in out
 
     time.sleep(2.2)
     with patched_env(stack.env):
         refresher.tick()
     switch = store.get("kraken", "main")
-    assert switch.mode.value == "disarmed" and switch.scheduled_from_ms is None
-    assert switch.disarmed_until_ms == planned.scheduled_until_ms and switch.reason == "kraken maint"
+    assert switch.mode.value == "disarmed" and switch.plans == ()
+    assert switch.disarmed_until_ms == window.until_ms and switch.reason == "kraken maint"
     assert stack.kraken.timer_trigger_ms("main") is None  # switched off ahead of the maintenance
     actions = [e["action"] for e in store.recent_audit("kraken", "main", limit=5)]
     assert "scheduled-disarm" in actions
 
-    # A plan not yet begun is cancelled by arm (which also ends the running disarm).
+    # A plan not yet begun is kept by arm (which ends the running disarm), and said so; cancelling it
+    # is asked for by its id.
     assert (
         run(capsys, "disarm", *ep, "--venue", "kraken", "--for", "1h", "--from", "+1h", "--reason", "next")[0]
         == 0
     )
+    [ahead] = store.get("kraken", "main").plans
     code, out, _ = run(capsys, "arm", *ep, "--venue", "kraken", "--reason", "maintenance over")
     assert code == 0, out
+    assert f"planned window KEPT {ahead.id}" in out
     switch = store.get("kraken", "main")
-    assert switch.mode.value == "armed" and switch.scheduled_from_ms is None
-    arms = [e for e in store.recent_audit("kraken", "main", limit=5) if e["action"] == "arm"]
-    assert "planned disarm cancelled" in arms[0]["result"]
+    assert switch.mode.value == "armed" and switch.plans == (ahead,)
+    code, out, _ = run(
+        capsys, "arm", *ep, "--venue", "kraken", "--reason", "called off", "--cancel-plan", ahead.id
+    )
+    assert code == 0 and f"planned window CANCELLED {ahead.id}" in out, out
+    assert store.get("kraken", "main").plans == ()
+    cancels = [e for e in store.recent_audit("kraken", "main", limit=5) if e["action"] == "plan-cancel"]
+    assert cancels[0]["result"] == "cancelled" and cancels[0]["details"]["id"] == ahead.id

@@ -276,7 +276,7 @@ def test_an_off_period_outlasts_a_disarm_and_its_death_pages_no_one(stack: Stack
     """A weekend: longer than MaxDisarmSeconds, so it must be declared an off period. While every
     switch a system gates is off, its death is not alarmed and nothing is swept; an arm ends it."""
     from deadman.app.control import Caller, RequestError
-    from deadman.edges.cli.render import attention
+    from deadman.edges.cli.status_view import attention
 
     toy = ToyTrader(stack)
     toy.beat()

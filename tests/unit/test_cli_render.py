@@ -26,6 +26,7 @@ from deadman.edges.cli import commands as cli_commands
 from deadman.edges.cli import common as cli_common
 from deadman.edges.cli import main as cli_main
 from deadman.edges.cli import render as cli_render
+from deadman.edges.cli import status_view
 
 ESC_CLEAR = "\x1b[2J\x1b[H"
 HOSTILE = f"{ESC_CLEAR}all fine\x07\x00\x7f\x85\u202eevil\u2028next"
@@ -146,7 +147,7 @@ def emit(capsys: pytest.CaptureFixture[str], status: int, body: Any, render: Any
 
 
 def test_status_never_prints_control_characters_from_stored_text(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = emit(capsys, 200, status_body(), lambda b: cli_render.render_status(b, 5))
+    code, out, _ = emit(capsys, 200, status_body(), lambda b: status_view.render_status(b, 5))
     assert code == 0
     assert_clean(out)
     assert "\\x1b[2J" in out  # shown, escaped: the operator sees that someone tried
@@ -160,10 +161,10 @@ def test_errors_never_print_control_characters_either(capsys: pytest.CaptureFixt
 
 
 def test_audit_beyond_what_the_api_returns_says_it_was_capped() -> None:
-    out = cli_render.render_status(status_body(audit_entries=5), audit=9)
+    out = status_view.render_status(status_body(audit_entries=5), audit=9)
     assert "recent audit, newest first (asked for 9 per switch; the status API returns at most 5):" in out
     assert sum(" kraken/main kill" in line for line in out.splitlines()) == 5
-    within = cli_render.render_status(status_body(audit_entries=5), audit=2)
+    within = status_view.render_status(status_body(audit_entries=5), audit=2)
     assert "recent audit, newest first:" in within and "asked for" not in within
     assert sum(" kraken/main kill" in line for line in within.splitlines()) == 2
 
@@ -175,23 +176,23 @@ def healthy(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_status_attention_lists_what_needs_a_look_and_nothing_when_all_is_well() -> None:
-    assert cli_render.attention(healthy(status_body(reason="drill"))) == []
-    assert "all well" in cli_render.render_status(healthy(status_body(reason="drill")))
+    assert status_view.attention(healthy(status_body(reason="drill"))) == []
+    assert "all well" in status_view.render_status(healthy(status_body(reason="drill")))
     body = status_body(reason="drill")
     body["liveness"].update(alive=False, verdict="stale", detail="last beat 31 s ago")
-    problems = cli_render.attention(body)
+    problems = status_view.attention(body)
     assert problems[0] == "trader toy\x1b[2J is stale: last beat 31 s ago"
     assert any(p.startswith("kraken/main is killed: drill") for p in problems)
     assert any(p.startswith("kraken/main is failing (1 in a row)") for p in problems)
     switch = healthy(status_body(reason="drill"))["venues"][0]["switches"][0]
     one = {**healthy(status_body(reason="drill")), "venues": [{"switches": [switch]}]}
     switch.update(mode="disarmed", disarm_seconds_left=120.0, last_tick_age_s=45.0)
-    assert cli_render.attention(one) == [
+    assert status_view.attention(one) == [
         "kraken/main: the disarm ends in 2.0 min; the switch re-arms by itself",
         "kraken/main is not ticking: last tick 45.0 s ago",
     ]
     switch.update(disarm_seconds_left=900.0, last_tick_age_s=2.0)
-    assert cli_render.attention(one) == []
+    assert status_view.attention(one) == []
 
 
 @pytest.mark.parametrize(
@@ -395,17 +396,17 @@ def test_status_marks_a_planned_window_and_a_plan_in_the_audit() -> None:
     switch.update(scheduled_disarm_from_ms=1_700_007_200_000, scheduled_disarm_until_ms=1_700_200_000_000)
     switch.update(scheduled_off=True, off=False)
     switch["recent_audit"][0].update(action="off", result="planned: 2023-11-15T00:13:20Z to ...")
-    out = cli_render.render_status(body)
+    out = status_view.render_status(body)
     [row] = [line for line in out.splitlines() if line.startswith("kraken/main ")]
-    assert "armed; off planned" in row
+    assert "armed; 1 off planned" in row
     assert " kraken/main off planned by " in out
-    assert not any(p.startswith("kraken/main: the off period") for p in cli_render.attention(body))
+    assert not any(p.startswith("kraken/main: the off period") for p in status_view.attention(body))
 
 
 def test_a_tick_a_little_in_the_future_is_a_tick_just_now() -> None:
     body = healthy(status_body(reason="drill"))
     body["venues"][0]["switches"][0]["last_tick_age_s"] = -0.1
-    out = cli_render.render_status(body)
+    out = status_view.render_status(body)
     assert "-0.1 s" not in out
     [row] = [line for line in out.splitlines() if line.startswith("kraken/main ")]
     assert " 0.0 s " in row
@@ -445,9 +446,9 @@ def status_of_two_venues() -> dict[str, Any]:
 
 def test_status_narrowed_to_a_venue_or_an_account_speaks_of_those_alone() -> None:
     body = status_of_two_venues()
-    assert cli_render.attention(body)  # gemini/timed is killed and its system b is dead
+    assert status_view.attention(body)  # gemini/timed is killed and its system b is dead
     kraken = cli_commands.narrowed(body, ["kraken"], None)
-    assert [v["venue"] for v in kraken["venues"]] == ["kraken"] and cli_render.attention(kraken) == []
+    assert [v["venue"] for v in kraken["venues"]] == ["kraken"] and status_view.attention(kraken) == []
     timed = cli_commands.narrowed(body, None, ["timed"])
     assert [len(v["switches"]) for v in timed["venues"]] == [0, 1]
     assert [s["system"] for s in timed["systems"]] == ["b"]

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deadman.core.errors import ConfigError
+from deadman.core.plans import MAX_PLANS, Plan, clashes, due
 from deadman.core.policy import (
     INTENT_WINDOW_MS,
     MIN_LEAD_MARGIN_MS,
@@ -92,48 +93,85 @@ def test_disarm_expired_rearms_and_acts_as_armed() -> None:
 
 
 # -- planned disarms (maintenance windows) ------------------------------------------------------------
-PLAN = {"scheduled_from_ms": NOW - 1, "scheduled_until_ms": NOW + 3_600_000}
+def plan(start: int, until: int, *, timer_off: bool = False, name: str = "p-00000001") -> Plan:
+    return Plan(id=name, from_ms=start, until_ms=until, by="ops", reason="maint", timer_off=timer_off)
+
+
+PLAN = plan(NOW - 1, NOW + 3_600_000)
 
 
 @pytest.mark.parametrize("caps", [KRAKEN, HYPERLIQUID], ids=lambda c: c.venue)
 def test_a_planned_window_that_began_disarms_and_defers_the_timer(caps: Capabilities) -> None:
-    d = run(alive(NOW - 1000), SwitchView(deadline_ms=NOW + 40_000, **PLAN), caps)
-    assert d.window_opens and d.window_until_ms == PLAN["scheduled_until_ms"]
-    assert d.extend_to_ms == PLAN["scheduled_until_ms"] + T.native_bound_ms and d.proof_beat_ms is None
+    d = run(alive(NOW - 1000), SwitchView(deadline_ms=NOW + 40_000, plans=(PLAN,)), caps)
+    assert d.window == PLAN and d.window_until_ms == PLAN.until_ms
+    assert d.extend_to_ms == PLAN.until_ms + T.native_bound_ms and d.proof_beat_ms is None
     assert not d.disarm_venue and not d.sweep and not d.auto_arm
 
 
 @pytest.mark.parametrize("caps", [KRAKEN, HYPERLIQUID], ids=lambda c: c.venue)
 def test_a_planned_maintenance_window_switches_the_timer_off(caps: Capabilities) -> None:
-    d = run(alive(NOW - 1000), SwitchView(deadline_ms=NOW + 40_000, scheduled_timer_off=True, **PLAN), caps)
+    maintenance = plan(NOW - 1, NOW + 3_600_000, timer_off=True)
+    d = run(alive(NOW - 1000), SwitchView(deadline_ms=NOW + 40_000, plans=(maintenance,)), caps)
     assert d.window_opens and d.disarm_venue and d.extend_to_ms is None and not d.sweep
 
 
 def test_a_planned_window_on_gemini_keeps_heartbeating_and_never_sweeps_a_dead_trader() -> None:
-    d = run(DEAD, SwitchView(**PLAN), GEMINI)
+    d = run(DEAD, SwitchView(plans=(PLAN,)), GEMINI)
     assert d.window_opens and d.extend_to_ms == NOW + 30_000 and not d.sweep
 
 
 def test_a_window_not_yet_begun_changes_nothing() -> None:
-    plan = {"scheduled_from_ms": NOW + 1, "scheduled_until_ms": NOW + 3_600_000}
-    d = run(alive(NOW - 1000), SwitchView(**plan))
-    assert not d.window_opens and not d.window_missed and d.extend_to_ms is not None
+    d = run(alive(NOW - 1000), SwitchView(plans=(plan(NOW + 1, NOW + 3_600_000),)))
+    assert not d.window_opens and not d.windows_missed and d.extend_to_ms is not None
 
 
 def test_a_window_whose_end_passed_is_dropped_and_the_switch_acts_as_armed() -> None:
-    plan = {"scheduled_from_ms": NOW - 7_200_000, "scheduled_until_ms": NOW - 1}
-    d = run(DEAD, SwitchView(**plan))
-    assert d.window_missed and not d.window_opens and d.sweep
+    gone = plan(NOW - 7_200_000, NOW - 1)
+    d = run(DEAD, SwitchView(plans=(gone,)))
+    assert d.windows_missed == (gone,) and not d.window_opens and d.sweep
 
 
-def test_a_killed_switch_ignores_its_plan_until_armed() -> None:
-    d = run(alive(NOW - 1000), SwitchView(mode=Mode.KILLED, **PLAN))
-    assert d.sweep and not d.window_opens and not d.window_missed
+def test_of_several_plans_the_one_begun_opens_the_missed_are_dropped_the_later_wait() -> None:
+    gone, now_open, later = (
+        plan(NOW - 7_200_000, NOW - 3_600_000, name="p-0000000a"),
+        plan(NOW - 10, NOW + 60_000, name="p-0000000b"),
+        plan(NOW + 3_600_000, NOW + 7_200_000, name="p-0000000c"),
+    )
+    d = run(DEAD, SwitchView(plans=(later, gone, now_open)))
+    assert d.window == now_open and d.windows_missed == (gone,) and not d.sweep
+
+
+def test_a_killed_switch_ignores_its_plans_until_armed() -> None:
+    d = run(alive(NOW - 1000), SwitchView(mode=Mode.KILLED, plans=(PLAN, plan(NOW - 9, NOW - 1))))
+    assert d.sweep and not d.window_opens and not d.windows_missed
 
 
 def test_a_window_over_a_running_disarm_ends_at_the_later_end() -> None:
-    d = run(DEAD, SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW + 7_200_000, **PLAN))
+    d = run(DEAD, SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW + 7_200_000, plans=(PLAN,)))
     assert d.window_opens and d.window_until_ms == NOW + 7_200_000 and not d.sweep
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-5, 5), st.integers(1, 4)), min_size=0, max_size=MAX_PLANS),
+    st.integers(-6, 10),
+)
+def test_due_plans_are_one_of_open_missed_or_ahead_and_never_lost(
+    spans: list[tuple[int, int]], at: int
+) -> None:
+    """Each plan lands in exactly one of opens / missed / ahead, and with non-overlapping plans
+    (the use case refuses overlap) the one that opens is the one whose window holds `now`."""
+    plans: list[Plan] = []
+    for k, (start, length) in enumerate(spans):
+        if not clashes(plans, start * 1000, (start + length) * 1000, replacing=None):
+            plans.append(plan(start * 1000, (start + length) * 1000, name=f"p-{k:08x}"))
+    now = at * 1000
+    result = due(plans, now)
+    opened = [result.opens] if result.opens else []
+    assert sorted(p.id for p in [*opened, *result.missed, *result.ahead]) == sorted(p.id for p in plans)
+    holding = [p for p in plans if p.from_ms <= now < p.until_ms]
+    assert opened == holding
+    assert all(p.until_ms <= now for p in result.missed) and all(p.from_ms > now for p in result.ahead)
 
 
 def test_armed_alive_deadline_is_anchored_on_the_beat_not_on_now() -> None:

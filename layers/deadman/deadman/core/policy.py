@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from deadman.core.errors import ConfigError
+from deadman.core.plans import Plan, due
 from deadman.core.venue import Capabilities, TimerKind
 
 # How often a switch whose native timer the venue refused (Hyperliquid volume gate) tries again.
@@ -112,13 +113,11 @@ class SwitchView:
     native_checked_ms: int | None = None
     triggers_date: str | None = None
     triggers_count: int = 0
-    # A planned disarm (maintenance window): from this time until that one the switch is disarmed.
-    scheduled_from_ms: int | None = None
-    scheduled_until_ms: int | None = None
-    # The disarm in force (or planned) wants the venue timer off, not deferred: Kraken's maintenance,
-    # where an armed timer cancels every order when the engine returns.
+    # Planned disarms (maintenance windows), none overlapping another.
+    plans: tuple[Plan, ...] = ()
+    # The disarm in force wants the venue timer off, not deferred: Kraken's maintenance, where an
+    # armed timer cancels every order when the engine returns.
     timer_off: bool = False
-    scheduled_timer_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,9 +143,13 @@ class Decision:
     native_fired: bool = False  # a venue timer the fleet set ran out: the venue cancelled (counted)
     dead: bool = False
     reason: str = ""
-    window_opens: bool = False  # a planned disarm starts now: disarmed until `window_until_ms` (audited)
+    window: Plan | None = None  # a planned disarm starts now: disarmed until `window_until_ms` (audited)
     window_until_ms: int | None = None
-    window_missed: bool = False  # a planned disarm whose end passed before it could open: dropped
+    windows_missed: tuple[Plan, ...] = ()  # planned disarms whose end passed before they could open
+
+    @property
+    def window_opens(self) -> bool:
+        return self.window is not None
 
 
 def utc_date(now_ms: int) -> str:
@@ -166,13 +169,24 @@ def decide(
     timing: Timing,
 ) -> Decision:
     decision = _decide(now_ms=now_ms, liveness=liveness, switch=switch, caps=caps, timing=timing)
-    start, end = switch.scheduled_from_ms, switch.scheduled_until_ms
-    if start is None or end is None or now_ms < start or switch.mode is Mode.KILLED:
-        return decision  # a killed switch keeps its plan until armed (arm drops it)
-    if now_ms >= end:
-        return dataclasses.replace(decision, window_missed=True)
-    until = end if switch.mode is Mode.ARMED else max(end, switch.disarmed_until_ms or 0)
-    return dataclasses.replace(decision, window_opens=True, window_until_ms=until)
+    if not switch.plans or switch.mode is Mode.KILLED:
+        return decision  # a killed switch keeps its plans (arm ends any window already due)
+    plans = due(switch.plans, now_ms)
+    if plans.opens is None:
+        return dataclasses.replace(decision, windows_missed=plans.missed) if plans.missed else decision
+    return dataclasses.replace(
+        decision,
+        window=plans.opens,
+        window_until_ms=_window_until(plans.opens, switch),
+        windows_missed=plans.missed,
+    )
+
+
+def _window_until(window: Plan, switch: SwitchView) -> int:
+    """A window that opens on a disarmed switch ends with whichever ends later."""
+    if switch.mode is Mode.ARMED:
+        return window.until_ms
+    return max(window.until_ms, switch.disarmed_until_ms or 0)
 
 
 def _decide(
@@ -186,12 +200,11 @@ def _decide(
     native_fired = switch.deadline_ms is not None and now_ms >= switch.deadline_ms
     mode = switch.mode
     until = switch.disarmed_until_ms
-    start, end = switch.scheduled_from_ms, switch.scheduled_until_ms
-    if mode is not Mode.KILLED and start is not None and end is not None and start <= now_ms < end:
+    window = due(switch.plans, now_ms).opens if switch.plans and mode is not Mode.KILLED else None
+    if window is not None:
         # A planned window has begun: disarmed as if the operator had disarmed now (promise 5 holds:
         # it has an end, and no longer than a disarm may last).
-        until = end if mode is Mode.ARMED else max(end, until or 0)
-        mode = Mode.DISARMED
+        until, mode = _window_until(window, switch), Mode.DISARMED
     auto_arm = False
     if mode is Mode.DISARMED and (until is None or now_ms >= until):
         # A disarm without an end time cannot be stored, but if one were, it ends now (promise 5).
@@ -210,7 +223,9 @@ def _decide(
         if caps.timer_kind is TimerKind.HEARTBEAT:
             # Gemini cannot be disarmed at the venue: keep the key's session alive regardless.
             return Decision(extend_to_ms=now_ms + (caps.fixed_timeout_ms or 0), reason="disarmed: heartbeat")
-        if _timer_off(switch, now_ms):
+        if (window is not None and window.timer_off) or (switch.mode is Mode.DISARMED and switch.timer_off):
+            # Off wins over deferred: a Kraken maintenance window needs the timer off whatever else
+            # is in force.
             return Decision(
                 disarm_venue=switch.deadline_ms is not None and not native_fired,
                 native_fired=native_fired,
@@ -273,15 +288,6 @@ def _decide(
 def deferred_deadline(until_ms: int, timing: Timing) -> int:
     """Where a disarm leaves the venue timer: S + T + G after its end, as if the last beat came then."""
     return until_ms + timing.native_bound_ms
-
-
-def _timer_off(switch: SwitchView, now_ms: int) -> bool:
-    """The disarm in force wants the venue timer off: its own choice, or that of a planned window
-    opening now. Off wins over deferred: a Kraken maintenance window needs the timer off whatever
-    else is in force."""
-    start, end = switch.scheduled_from_ms, switch.scheduled_until_ms
-    opening = start is not None and end is not None and start <= now_ms < end
-    return (opening and switch.scheduled_timer_off) or (switch.mode is Mode.DISARMED and switch.timer_off)
 
 
 def send_by(

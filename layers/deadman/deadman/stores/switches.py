@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from deadman.core.plans import Plan, ordered, plan_from_item, plan_id
 from deadman.core.policy import Mode, SwitchView
 from deadman.stores.attributes import checked_item, from_item, to_attribute
 from deadman.stores.audit import AuditLog
@@ -63,19 +64,15 @@ class Switch:
     # Gemini without a kill key: when a sweep with the trading key saw cancels refused. Every call on
     # that key restarts Gemini's 30 s rule, so sweeps pause to let the venue's own cancel run out.
     sweep_rejected_ms: int | None = None
-    # A planned disarm (a maintenance window): who planned it and why, applied by the tick it starts.
-    scheduled_from_ms: int | None = None
-    scheduled_until_ms: int | None = None
-    scheduled_by: str | None = None
-    scheduled_reason: str | None = None
+    # Planned disarms (maintenance windows), none overlapping another, each applied by the tick in
+    # which it starts; earliest first.
+    plans: tuple[Plan, ...] = ()
     # An off period: a disarm the operator declared as the trader being away on purpose (a weekend):
     # it may outlast MaxDisarmSeconds, and the trader's death while it lasts is not alarmed.
     off: bool = False
-    scheduled_off: bool = False
     # The disarm (or the planned one) switches the venue timer off instead of deferring it to its end
     # plus the bound: for Kraken's maintenance, when an armed timer cancels every order.
     timer_off: bool = False
-    scheduled_timer_off: bool = False
     # The trading systems this switch was last judged on, comma-separated (None: the stack's own).
     systems: str | None = None
     # When the account was taken out of protection (retired, or out of the secret) and the venue timer
@@ -97,17 +94,16 @@ class Switch:
             native_checked_ms=self.native_checked_ms,
             triggers_date=self.triggers_date,
             triggers_count=self.triggers_count,
-            scheduled_from_ms=self.scheduled_from_ms,
-            scheduled_until_ms=self.scheduled_until_ms,
+            plans=self.plans,
             timer_off=self.timer_off,
-            scheduled_timer_off=self.scheduled_timer_off,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        # Shallow on purpose: every field is a scalar, and `dataclasses.asdict`'s deep copy was a
-        # tenth of a tick's CPU (two writes a tick).
+        # Shallow on purpose: every field but the plans is a scalar, and `dataclasses.asdict`'s deep
+        # copy was a tenth of a tick's CPU (two writes a tick).
         data = {f.name: getattr(self, f.name) for f in _FIELD_LIST}
         data["mode"] = self.mode.value
+        data["plans"] = [p.to_item() for p in self.plans] or None
         return data
 
 
@@ -122,10 +118,33 @@ def _to_python(value: Any) -> Any:
     return value
 
 
+# A switch written before several plans per switch kept its one plan in these fields.
+_LEGACY_PLAN = ("scheduled_from_ms", "scheduled_until_ms", "scheduled_by", "scheduled_reason")
+_LEGACY_FLAGS = ("scheduled_off", "scheduled_timer_off")
+
+
 def switch_from_item(item: dict[str, Any]) -> Switch:
-    data = {k: _to_python(v) for k, v in item.items() if k in _FIELDS}
+    data = {k: _to_python(v) for k, v in item.items() if k in _FIELDS and k != "plans"}
     data["mode"] = Mode(data.get("mode", Mode.ARMED.value))
-    return Switch(**data)
+    plans = [plan_from_item(p) for p in item.get("plans") or ()]
+    if item.get("scheduled_from_ms") is not None and item.get("scheduled_until_ms") is not None:
+        plans.append(_legacy_plan(item))
+    return Switch(**data, plans=ordered(plans))
+
+
+def _legacy_plan(item: dict[str, Any]) -> Plan:
+    """The one plan a switch written by an earlier version carries; its next write stores it anew."""
+    start, until, by, reason = (_to_python(item.get(k)) for k in _LEGACY_PLAN)
+    off, timer_off = (bool(item.get(k, False)) for k in _LEGACY_FLAGS)
+    return Plan(
+        id=plan_id(start, until, str(by or ""), 0),
+        from_ms=start,
+        until_ms=until,
+        by=str(by or ""),
+        reason=str(reason or ""),
+        off=off,
+        timer_off=timer_off,
+    )
 
 
 class SwitchStore:

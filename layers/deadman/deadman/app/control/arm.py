@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from deadman.app.control.results import (
     ArmResult,
     ArmSwitchResult,
+    PlanOut,
     VenueProblem,
 )
 from deadman.app.control.toolkit import Caller, Target, Toolkit, describe, iso
 from deadman.app.refresh.report import AccountTick
 from deadman.app.refresh.tick import Ticker
+from deadman.core.plans import ALL, Plan
 from deadman.core.policy import Mode
 from deadman.core.venue import VenueClient
+from deadman.stores.switches import Switch
 
 
 def arm(
@@ -32,29 +36,33 @@ def arm(
     venues: Sequence[str] | None,
     accounts: Sequence[str] | None,
     caller: Caller,
+    cancel_plans: Sequence[str] | None = None,
 ) -> ArmResult:
     targets, problems = kit.resolve(venues, accounts)
     now = kit.clock()
+    current = {t.name: kit.switches.get(t.venue, t.account_id) for t in targets}
+    wanted = frozenset(cancel_plans or ())
+    unknown = _unknown(cancel_plans, [current[t.name] for t in targets])
     kit.metrics.count("ArmRequests")
     results = []
     for target in targets:
-        current = kit.switches.get(target.venue, target.account_id)
+        switch = current[target.name]
         result = ArmSwitchResult(
             venue=target.venue,
             account=target.account_id,
-            previous_mode=current.mode.value,
-            mode=current.mode.value,
+            previous_mode=switch.mode.value,
+            mode=switch.mode.value,
             changed=False,
         )
         results.append(result)
-        planned = current.scheduled_from_ms is not None
-        if current.mode is Mode.ARMED and current.disarmed_until_ms is None and not planned:
+        if not _disarmed(switch) and not _cancels(switch, wanted, now):
+            result.plans_kept = [PlanOut.of(p) for p in switch.plans]
             kit.audit(target, "arm", caller, reason, "already armed", {})
             continue
         if (
             kit.config.arm_needs_second_person
-            and current.mode is Mode.KILLED
-            and current.changed_by == caller.identity
+            and switch.mode is Mode.KILLED
+            and switch.changed_by == caller.identity
         ):
             result.error = (
                 "two-person rule: you killed this switch; someone else must arm it "
@@ -63,58 +71,106 @@ def arm(
             kit.audit(target, "arm", caller, reason, f"refused: {result.error}", {})
             continue
         written = kit.write_mode(
-            target,
-            current,
-            lambda s: dataclasses.replace(
-                s,
-                mode=Mode.ARMED,
-                disarmed_until_ms=None,
-                # Forget the death episode: a trader still dead is detected afresh and swept.
-                dead_since_ms=None,
-                reason=reason,
-                changed_by=caller.identity,
-                changed_at_ms=now,
-                # Arm means "protect now": a planned disarm is cancelled too.
-                scheduled_from_ms=None,
-                scheduled_until_ms=None,
-                scheduled_by=None,
-                scheduled_reason=None,
-                scheduled_off=False,
-                off=False,
-            ),
-            refuse_killed=False,
+            target, switch, partial(_armed, wanted, reason, caller, now), refuse_killed=False
         )
         if isinstance(written, str):
             result.error = written
-        else:
-            before, after = written
-            result.previous_mode, result.mode, result.changed = before.mode.value, after.mode.value, True
+            kit.audit(
+                target, "arm", caller, reason, f"failed: {result.error}", {"previous_mode": switch.mode.value}
+            )
+            continue
+        before, after = written
+        result.previous_mode, result.mode = before.mode.value, after.mode.value
+        result.changed = _disarmed(before)
+        result.plans_kept = [PlanOut.of(p) for p in after.plans]
+        result.plans_cancelled = [PlanOut.of(p) for p in before.plans if p not in after.plans]
         kit.audit(
             target,
             "arm",
             caller,
             reason,
-            (f"armed (was {result.previous_mode})" + ("; planned disarm cancelled" if planned else ""))
-            if result.changed
-            else f"failed: {result.error}",
+            f"armed (was {result.previous_mode})" if result.changed else "already armed",
             {"previous_mode": result.previous_mode},
         )
+        for plan in result.plans_cancelled:
+            why = "cancelled" if plan.id in wanted or ALL in wanted else "ended by the arm (already due)"
+            kit.audit(target, "plan-cancel", caller, reason, why, plan.model_dump())
     _tick_now(
         kit,
         [t for t, r in zip(targets, results, strict=True) if r.changed and t.account is not None],
         results,
     )
-    ok = not problems and all(r.error is None for r in results)
+    return _answer(kit, now, reason, caller, results, problems, unknown)
+
+
+def _unknown(cancel_plans: Sequence[str] | None, switches: list[Switch]) -> list[str]:
+    """Plan ids to cancel that are on none of the targeted switches: already opened, ended, cancelled
+    or mistyped. They never hold the arm back (arm is the protective button); the answer names them."""
+    known = {p.id for s in switches for p in s.plans} | {ALL}
+    return sorted(set(cancel_plans or ()) - known)
+
+
+def _disarmed(switch: Switch) -> bool:
+    return switch.mode is not Mode.ARMED or switch.disarmed_until_ms is not None
+
+
+def _cancels(switch: Switch, wanted: frozenset[str], now: int) -> list[Plan]:
+    """The plans an arm ends: those asked for, and those already due (arm means protect now: a
+    window due but not yet opened, on a killed switch say, must not disarm it after the arm)."""
+    return [p for p in switch.plans if ALL in wanted or p.id in wanted or p.from_ms <= now]
+
+
+def _armed(wanted: frozenset[str], reason: str, caller: Caller, now: int, s: Switch) -> Switch:
+    kept = tuple(p for p in s.plans if p not in _cancels(s, wanted, now))
+    if not _disarmed(s):
+        return dataclasses.replace(s, plans=kept)  # only plans cancelled: the arm itself stands
+    return dataclasses.replace(
+        s,
+        mode=Mode.ARMED,
+        disarmed_until_ms=None,
+        # Forget the death episode: a trader still dead is detected afresh and swept.
+        dead_since_ms=None,
+        reason=reason,
+        changed_by=caller.identity,
+        changed_at_ms=now,
+        off=False,
+        plans=kept,
+    )
+
+
+def _answer(
+    kit: Toolkit,
+    now: int,
+    reason: str,
+    caller: Caller,
+    results: list[ArmSwitchResult],
+    problems: dict[str, str],
+    unknown: list[str],
+) -> ArmResult:
+    ok = not problems and not unknown and all(r.error is None for r in results)
     changed = sum(r.changed for r in results)
     already = len(results) - changed - sum(r.error is not None for r in results)
     message = (
         f"armed {changed} switch(es), {already} already armed; each armed switch was ticked at once "
         "(extended if its trader is alive, swept if not)"
     )
-    if not ok:
-        message += "; failed: " + ", ".join(
-            [f"{r.venue}/{r.account}" for r in results if r.error] + list(problems)
+    cancelled = sorted({p.id for r in results for p in r.plans_cancelled})
+    kept = sorted({p.id for r in results for p in r.plans_kept})
+    if cancelled:
+        message += f"; planned windows cancelled: {', '.join(cancelled)}"
+    if kept:
+        message += (
+            f"; planned windows still ahead (each will disarm its switches): {', '.join(kept)} "
+            "(`deadman arm --cancel-plan ID` cancels one)"
         )
+    if unknown:
+        message += (
+            f"; NOT cancelled: no planned window {', '.join(unknown)} on the targeted switches (already "
+            "opened, ended or cancelled, or mistyped: `deadman status` lists the plans)"
+        )
+    failed = [f"{r.venue}/{r.account}" for r in results if r.error] + list(problems)
+    if failed:
+        message += "; failed: " + ", ".join(failed)
     return ArmResult(
         ok=ok,
         at_ms=now,

@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 from functools import partial
 
+from deadman.app.control.plans import not_disarmed, plan_disarm
 from deadman.app.control.results import (
     DisarmResult,
     DisarmSwitchResult,
@@ -62,6 +63,7 @@ def disarm(
     starts_at_ms: int | None = None,
     off: bool = False,
     timer_off: bool = False,
+    replaces: str | None = None,
 ) -> DisarmResult:
     _check_length(kit, for_seconds, off)
     started = kit.clock()
@@ -69,6 +71,11 @@ def disarm(
         raise RequestError(problem + " Nothing was changed.")
     # None, or a start within the tolerance of the past, is now; a start ahead is a plan.
     plan_start = starts_at_ms if starts_at_ms is not None and starts_at_ms > started else None
+    if replaces is not None and plan_start is None:
+        raise RequestError(
+            "replaces names the planned window a new plan takes the place of: give starts_at_ms too "
+            "(a disarm from now replaces nothing). Nothing was changed."
+        )
     if plan_start is not None and plan_start - started > MAX_PLAN_AHEAD_MS:
         raise RequestError(
             f"starts_at_ms is more than {MAX_PLAN_AHEAD_MS // 86_400_000} days ahead; plan it later"
@@ -89,7 +96,7 @@ def disarm(
     kit.metrics.count("DisarmRequests")
     action = "off" if off else "disarm"
     if plan_start is not None:
-        return _plan_disarm(
+        return plan_disarm(
             kit,
             targets,
             problems,
@@ -100,6 +107,7 @@ def disarm(
             starts_at_ms=plan_start,
             off=off,
             timer_off=timer_off,
+            replaces=replaces,
         )
 
     def disarmed(s: Switch) -> Switch:
@@ -117,7 +125,7 @@ def disarm(
     results: dict[str, DisarmSwitchResult] = {}
     windows: list[int] = []
     for target in targets:
-        result = results[target.name] = _not_disarmed(target, current[target.name])
+        result = results[target.name] = not_disarmed(target, current[target.name])
         written = kit.write_mode(target, current[target.name], disarmed, refuse_killed=True)
         if isinstance(written, str):
             result.error = written
@@ -166,83 +174,6 @@ def _check_length(kit: Toolkit, for_seconds: int, off: bool) -> None:
             f"for_seconds must be between 1 and {limit // 1000} (this stack parameter {parameter}); "
             f"got {for_seconds}{hint}"
         )
-
-
-def _plan_disarm(
-    kit: Toolkit,
-    targets: list[Target],
-    problems: dict[str, str],
-    current: dict[str, Switch],
-    *,
-    reason: str,
-    for_seconds: int,
-    caller: Caller,
-    starts_at_ms: int,
-    off: bool = False,
-    timer_off: bool = False,
-) -> DisarmResult:
-    """A disarm that starts later (Kraken's announced maintenance, say): recorded on each switch
-    now, applied by the refresher's first tick at or after `starts_at_ms` (venue timers switched
-    off then, re-armed by itself at the end like any disarm). Nothing changes at the venues now."""
-    now = kit.clock()
-    until = starts_at_ms + for_seconds * 1000
-
-    def planned(s: Switch) -> Switch:
-        return dataclasses.replace(
-            s,
-            scheduled_from_ms=starts_at_ms,
-            scheduled_until_ms=until,
-            scheduled_by=caller.identity,
-            scheduled_reason=reason,
-            scheduled_off=off,
-            scheduled_timer_off=timer_off,
-        )
-
-    results: dict[str, DisarmSwitchResult] = {}
-    for target in targets:
-        result = results[target.name] = _not_disarmed(target, current[target.name])
-        written = kit.write_mode(target, current[target.name], planned, refuse_killed=True)
-        if isinstance(written, str):
-            result.error = written.replace("not disarmed", "not planned")
-        else:
-            result.scheduled, result.disarmed_until_ms = True, until
-        kit.audit(
-            target,
-            "off" if off else "disarm",
-            caller,
-            reason,
-            f"planned: {iso(starts_at_ms)} to {iso(until)}"
-            if result.scheduled
-            else f"not planned: {result.error}",
-            {"from_ms": starts_at_ms, "until_ms": until, "for_seconds": for_seconds},
-        )
-    ordered = [results[t.name] for t in targets]
-    bad = [f"{r.venue}/{r.account}" for r in ordered if not r.scheduled]
-    ok = not bad and not problems
-    message = (
-        f"planned {'an off period' if off else 'a disarm'} of {sum(r.scheduled for r in ordered)}/"
-        f"{len(ordered)} switch(es) from {iso(starts_at_ms)} until {iso(until)}"
-    )
-    if not ok:
-        message += f"; not planned: {', '.join(bad + list(problems))}"
-    return DisarmResult(
-        ok=ok,
-        at_ms=now,
-        starts_at_ms=starts_at_ms,
-        until_ms=until,
-        for_seconds=for_seconds,
-        actor=caller.identity,
-        reason=reason,
-        off=off,
-        switches=ordered,
-        venue_problems=[VenueProblem(venue=v, error=e) for v, e in problems.items()],
-        notes=[
-            "the refresher's first tick at or after the start disarms each switch and "
-            + ("switches its venue timer off" if timer_off else "defers its venue timer to the end")
-            + " (Gemini: keeps heartbeating); `deadman arm` before then cancels the plan"
-        ],
-        message=message,
-    )
 
 
 def _venues_off(
@@ -359,16 +290,4 @@ def _disarm_result(
         venue_problems=[VenueProblem(venue=v, error=e) for v, e in problems.items()],
         notes=notes,
         message=message,
-    )
-
-
-def _not_disarmed(target: Target, current: Switch) -> DisarmSwitchResult:
-    """A switch's line in a disarm's answer before anything was written."""
-    return DisarmSwitchResult(
-        venue=target.venue,
-        account=target.account_id,
-        mode=current.mode.value,
-        disarmed=False,
-        disarmed_until_ms=None,
-        venue_timer="not_attempted",
     )

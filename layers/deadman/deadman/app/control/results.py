@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deadman.core.plans import Plan
+
 TimerOutcome = Literal["deferred", "off", "not_supported", "none", "failed", "not_attempted"]
 
 
@@ -80,6 +82,22 @@ class KillResult(_Out):
     message: str
 
 
+class PlanOut(_Out):
+    """A planned window of a switch: disarmed (or off) from `from_ms` until `until_ms`."""
+
+    id: str = Field(description="Names it to replace (disarm `replaces`) or cancel (arm `cancel_plans`).")
+    from_ms: int
+    until_ms: int
+    by: str
+    reason: str
+    off: bool = False
+    timer_off: bool = False
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanOut:
+        return cls(**plan.to_item())
+
+
 class DisarmSwitchResult(_Out):
     venue: str
     account: str
@@ -115,6 +133,8 @@ class DisarmResult(_Out):
     actor: str
     reason: str
     off: bool = Field(default=False, description="An off period (MaxOffSeconds), not a disarm.")
+    plan_id: str | None = Field(default=None, description="A planned window's id, the same on every switch.")
+    replaced: str | None = Field(default=None, description="The planned window this one replaced.")
     switches: list[DisarmSwitchResult]
     venue_problems: list[VenueProblem]
     notes: list[str]
@@ -134,6 +154,14 @@ class ArmSwitchResult(_Out):
             "What the arm's own tick did at once: the venue timer set from a fresh beat (replacing one "
             "a kill left running), the book swept (the trader is dead), or why neither."
         ),
+    )
+    plans_cancelled: list[PlanOut] = Field(
+        default_factory=list,
+        description="Planned windows this arm cancelled: those named in cancel_plans, and any already "
+        "due that had not opened (arm means protect now).",
+    )
+    plans_kept: list[PlanOut] = Field(
+        default_factory=list, description="Planned windows still ahead: each will disarm the switch."
     )
 
 
@@ -188,7 +216,9 @@ class SwitchStatus(_Out):
     consecutive_errors: int
     last_sweep_ms: int | None
     last_sweep: str | None
-    scheduled_disarm_from_ms: int | None = Field(default=None, description="A planned disarm window's start.")
+    scheduled_disarm_from_ms: int | None = Field(
+        default=None, description="The earliest planned window's start (every plan: `plans`)."
+    )
     systems: list[str] = Field(
         default_factory=list, description="The trading systems that gate it (empty: the stack's own)."
     )
@@ -196,7 +226,8 @@ class SwitchStatus(_Out):
     off: bool = Field(
         default=False, description="Disarmed for an off period: the trader's death is not alarmed."
     )
-    scheduled_off: bool = Field(default=False, description="The planned window is an off period.")
+    scheduled_off: bool = Field(default=False, description="The earliest planned window is an off period.")
+    plans: list[PlanOut] = Field(default_factory=list, description="Every planned window, earliest first.")
     retired_at_ms: int | None = Field(
         default=None,
         description="When the account left protection (retired or out of the secret) and its venue timer "

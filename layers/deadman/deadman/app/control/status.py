@@ -10,6 +10,7 @@ from deadman.app.control.results import (
     AuditOut,
     BoundsOut,
     LivenessOut,
+    PlanOut,
     StatusResult,
     SwitchStatus,
     TimingOut,
@@ -123,12 +124,12 @@ def _switch_status(kit: Toolkit, s: Switch, caps: Capabilities, now: int) -> Swi
         detail = "armed; trader judged dead: watchdog sweeping"
     else:
         detail = "armed"
-    if s.scheduled_from_ms is not None and s.scheduled_until_ms is not None:
+    for plan in s.plans:
         detail += (
-            f"; planned {'off period' if s.scheduled_off else 'disarm'} {iso(s.scheduled_from_ms)} to "
-            f"{iso(s.scheduled_until_ms)} "
-            f"({s.scheduled_reason})"
+            f"; planned {'off period' if plan.off else 'disarm'} {plan.id} {iso(plan.from_ms)} to "
+            f"{iso(plan.until_ms)} ({plan.reason})"
         )
+    first = s.plans[0] if s.plans else None
     budget = caps.daily_trigger_budget
     audit = [
         AuditOut(
@@ -166,10 +167,11 @@ def _switch_status(kit: Toolkit, s: Switch, caps: Capabilities, now: int) -> Swi
         consecutive_errors=s.consecutive_errors,
         last_sweep_ms=s.last_sweep_ms,
         last_sweep=s.last_sweep,
-        scheduled_disarm_from_ms=s.scheduled_from_ms,
-        scheduled_disarm_until_ms=s.scheduled_until_ms,
+        scheduled_disarm_from_ms=first.from_ms if first else None,
+        scheduled_disarm_until_ms=first.until_ms if first else None,
         off=s.is_off,
-        scheduled_off=s.scheduled_off and s.scheduled_from_ms is not None,
+        scheduled_off=first.off if first else False,
+        plans=[PlanOut.of(p) for p in s.plans],
         systems=s.systems.split(",") if s.systems else [],
         retired_at_ms=s.retired_at_ms,
         recent_audit=audit,

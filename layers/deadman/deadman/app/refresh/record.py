@@ -32,14 +32,6 @@ MEMORY_TRUST_TICKS = 2
 _TRANSITIONS = frozenset(
     {"auto-arm", "venue-timer-fired", "fired", "recovered", "scheduled-disarm", "scheduled-disarm-missed"}
 )
-_UNSCHEDULED: dict[str, Any] = {
-    "scheduled_from_ms": None,
-    "scheduled_until_ms": None,
-    "scheduled_by": None,
-    "scheduled_reason": None,
-    "scheduled_off": False,
-    "scheduled_timer_off": False,
-}
 
 
 class Records:
@@ -137,23 +129,25 @@ class Records:
         """State changes that follow from the decision alone, and the transitions to audit."""
         changes: dict[str, Any] = {}
         audit: list[tuple[str, str, dict[str, Any]]] = []
-        if decision.window_opens:
+        done = {p.id for p in decision.windows_missed}
+        for missed in decision.windows_missed:
+            window = {"plan": missed.id, "from_ms": missed.from_ms, "until_ms": missed.until_ms}
+            audit.append(("scheduled-disarm-missed", "the planned window ended before a tick saw it", window))
+        if (plan := decision.window) is not None:
+            done.add(plan.id)
             changes.update(
-                _UNSCHEDULED,
                 mode=Mode.DISARMED,
                 disarmed_until_ms=decision.window_until_ms,
-                reason=switch.scheduled_reason,
-                changed_by=switch.scheduled_by,
+                reason=plan.reason,
+                changed_by=plan.by,
                 changed_at_ms=now,
-                off=switch.scheduled_off,
-                timer_off=switch.scheduled_timer_off or (switch.mode is Mode.DISARMED and switch.timer_off),
+                off=plan.off,
+                timer_off=plan.timer_off or (switch.mode is Mode.DISARMED and switch.timer_off),
             )
-            window = {"from_ms": switch.scheduled_from_ms, "until_ms": decision.window_until_ms}
-            audit.append(("scheduled-disarm", f"planned window: {switch.scheduled_reason}", window))
-        elif decision.window_missed:
-            changes.update(_UNSCHEDULED)
-            window = {"from_ms": switch.scheduled_from_ms, "until_ms": switch.scheduled_until_ms}
-            audit.append(("scheduled-disarm-missed", "the planned window ended before a tick saw it", window))
+            window = {"plan": plan.id, "from_ms": plan.from_ms, "until_ms": decision.window_until_ms}
+            audit.append(("scheduled-disarm", f"planned window: {plan.reason}", window))
+        if done:
+            changes["plans"] = tuple(p for p in switch.plans if p.id not in done)
         if decision.auto_arm:
             changes.update(
                 mode=Mode.ARMED,

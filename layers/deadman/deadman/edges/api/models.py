@@ -38,6 +38,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from deadman.app.control import Caller
+from deadman.core.plans import MAX_PLANS
 from deadman.core.starts import implausible_start_problem
 from deadman.core.text import has_visible, printable, text_problem
 from deadman.venues import VENUES
@@ -107,12 +108,20 @@ Reason = Annotated[
     AfterValidator(_has_visible),
 ]
 AccountId = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_plain_text)]
-Venues = Annotated[
-    list[VenueName], Field(min_length=1, json_schema_extra={"uniqueItems": True}), AfterValidator(_distinct)
-]
+
+
+_UNIQUE = {"uniqueItems": True}
+Venues = Annotated[list[VenueName], Field(min_length=1, json_schema_extra=_UNIQUE), AfterValidator(_distinct)]
 StartsAtMs = Annotated[int, Field(ge=0), AfterValidator(_plausible_start)]
+PlanId = Annotated[str, StringConstraints(pattern=r"^p-[0-9a-f]{8}$")]
+PlanRef = Annotated[str, StringConstraints(pattern=r"^(p-[0-9a-f]{8}|all)$")]
+PlanIds = Annotated[
+    list[PlanRef],
+    Field(min_length=1, max_length=MAX_PLANS, json_schema_extra=_UNIQUE),
+    AfterValidator(_distinct),
+]
 Accounts = Annotated[
-    list[AccountId], Field(min_length=1, json_schema_extra={"uniqueItems": True}), AfterValidator(_distinct)
+    list[AccountId], Field(min_length=1, json_schema_extra=_UNIQUE), AfterValidator(_distinct)
 ]
 
 
@@ -186,8 +195,14 @@ class DisarmRequest(_Request):
         description=(
             "A planned window (announced venue maintenance): epoch milliseconds when the disarm starts, "
             "at most 7 days ahead. Absent, or up to 60 s in the past (transit): now. Further in the past: "
-            "refused (400). The switches stay armed until then."
+            "refused (400). The switches stay armed until then. A switch keeps several plans; one that "
+            "would overlap another is refused (409) unless it names the plan it `replaces`."
         ),
+    )
+    replaces: PlanId | SkipJsonSchema[None] = Field(
+        default=None,
+        description="With starts_at_ms: the planned window (its id in GET /status) this plan takes the "
+        "place of on every targeted switch; audited and notified.",
     )
 
 
@@ -195,6 +210,12 @@ class ArmRequest(_Request):
     """Back to armed (from disarmed or killed); the next tick extends only if the trader is alive."""
 
     model_config = ConfigDict(title="ArmRequest")
+
+    cancel_plans: PlanIds | SkipJsonSchema[None] = Field(
+        default=None,
+        description='Planned windows to cancel, by id (GET /status lists them) or ["all"]; audited and '
+        "notified. Absent: plans ahead are kept (one already due ends). An unknown id: 207, armed anyway.",
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -336,48 +357,3 @@ def _loc(loc: Iterable[Any]) -> str:
             continue  # pydantic's names for union branches and validators, not the caller's fields
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text[:150] or "body"
-
-
-class FindingOut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    level: Literal["OK", "INFO", "SKIP", "WARN", "FAIL"]
-    subject: str
-    detail: str
-
-
-class DoctorResult(BaseModel):
-    """What GET /doctor found, one line per check; read-only: nothing was armed or changed."""
-
-    model_config = ConfigDict(extra="forbid", title="DoctorResult")
-    action: Literal["doctor"] = "doctor"
-    at_ms: int
-    ok: bool = Field(description="No check failed.")
-    failed: int
-    warnings: int
-    findings: list[FindingOut]
-
-
-def doctor_query(params: dict[str, Any] | None) -> tuple[list[str] | None, list[str] | None, bool]:
-    """GET /doctor's query: `venues` and `accounts` (comma-separated, absent = all) and
-    `allow_gemini_call` ("true" or "false"). Anything else is a 400."""
-    params = dict(params or {})
-    unknown = set(params) - {"venues", "accounts", "allow_gemini_call"}
-    if unknown:
-        raise ApiError(400, "invalid_request", f"unknown query parameter(s): {', '.join(sorted(unknown))}")
-    venues: list[str] | None = None
-    if params.get("venues") is not None:
-        venues = [v.strip() for v in str(params["venues"]).split(",") if v.strip()]
-        bad = [v for v in venues if v not in VENUES]
-        if bad or not venues:
-            raise ApiError(
-                400, "invalid_request", f"venues: expected a comma-separated subset of {', '.join(VENUES)}"
-            )
-    accounts: list[str] | None = None
-    if params.get("accounts") is not None:
-        accounts = [a.strip() for a in str(params["accounts"]).split(",") if a.strip()]
-        if not accounts or any(text_problem(a) or len(a) > 128 for a in accounts):
-            raise ApiError(400, "invalid_request", "accounts: expected comma-separated account ids")
-    allow = params.get("allow_gemini_call", "false")
-    if allow not in ("true", "false"):
-        raise ApiError(400, "invalid_request", "allow_gemini_call: expected true or false")
-    return venues, accounts, allow == "true"

@@ -10,11 +10,11 @@ from pydantic import (
 )
 
 from deadman.app.control.results import ArmResult, DisarmResult, KillResult, StatusResult
+from deadman.edges.api.doctor import DoctorResult
 from deadman.edges.api.models import (
     MAX_BODY_BYTES,
     ArmRequest,
     DisarmRequest,
-    DoctorResult,
     ErrorResponse,
     KillRequest,
 )

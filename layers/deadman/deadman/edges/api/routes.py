@@ -14,17 +14,15 @@ from pydantic import (
 from deadman.app.control import Caller, ConflictError, Control, RequestError
 from deadman.app.control.kill import KILL_BUDGET_MS
 from deadman.app.control.results import ArmResult, DisarmResult, KillResult, StatusResult
+from deadman.edges.api.doctor import DoctorResult, FindingOut, doctor_query
 from deadman.edges.api.models import (
     REPLY_MARGIN_MS,
     ApiError,
     ArmRequest,
     DisarmRequest,
-    DoctorResult,
     ErrorResponse,
-    FindingOut,
     KillRequest,
     caller_of,
-    doctor_query,
     parse_body,
 )
 
@@ -98,6 +96,7 @@ class _Routes:
             starts_at_ms=request.starts_at_ms,
             off=request.off,
             timer_off=request.timer_off,
+            replaces=request.replaces,
         )
         status = 200 if result.ok else 207
         self.record("off" if request.off else "disarm", caller, status, result.message, reason=request.reason)
@@ -107,7 +106,11 @@ class _Routes:
         request = parse_body(self.event, ArmRequest)
         caller = caller_of(self.event)
         result: ArmResult = self.control.arm(
-            reason=request.reason, venues=request.venues, accounts=request.accounts, caller=caller
+            reason=request.reason,
+            venues=request.venues,
+            accounts=request.accounts,
+            caller=caller,
+            cancel_plans=request.cancel_plans,
         )
         status = 200 if result.ok else 207
         self.record("arm", caller, status, result.message, reason=request.reason)

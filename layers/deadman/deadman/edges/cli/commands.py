@@ -34,18 +34,15 @@ from deadman.edges.cli.common import (
     parse_start,
     seconds_text,
 )
+from deadman.edges.cli.fmt import json_text, sanitised
 from deadman.edges.cli.render import (
-    CLEAR_SCREEN,
-    attention,
     cli_words,
-    json_text,
     render_arm,
     render_disarm,
     render_error,
     render_kill,
-    render_status,
-    sanitised,
 )
+from deadman.edges.cli.status_view import CLEAR_SCREEN, attention, render_status
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
@@ -215,13 +212,18 @@ def cmd_disarm(args: argparse.Namespace) -> int:
         body["off"] = True
     if args.timer_off:
         body["timer_off"] = True
+    if args.replace:
+        body["replaces"] = args.replace
     body.update(_targets(args))
     status, payload = _client(args).call("POST", "/disarm", body)
     return _emit(args, status, payload, render_disarm)
 
 
 def cmd_arm(args: argparse.Namespace) -> int:
-    status, payload = _client(args).call("POST", "/arm", {"reason": args.reason, **_targets(args)})
+    body: dict[str, Any] = {"reason": args.reason, **_targets(args)}
+    if args.cancel_plan:
+        body["cancel_plans"] = args.cancel_plan
+    status, payload = _client(args).call("POST", "/arm", body)
     return _emit(args, status, payload, render_arm)
 
 

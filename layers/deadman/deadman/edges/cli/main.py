@@ -211,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(2026-11-29T02:00Z), at most 7 days ahead; the switches stay armed until then. A time more than "
         "60 s in the past is refused (leave out --from to disarm now)",
     )
+    p.add_argument(
+        "--replace",
+        metavar="ID",
+        help="with --from: the planned window (its id, from `deadman status`) this plan takes the place "
+        "of. A plan that overlaps another is refused without it",
+    )
     p.add_argument("--reason", required=True)
     _targets(p)
     p.set_defaults(func=cmd_disarm)
@@ -223,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     p.add_argument("--reason", required=True)
+    p.add_argument(
+        "--cancel-plan",
+        action="append",
+        metavar="ID",
+        help="also cancel this planned window (its id, from `deadman status`; repeat for several, or "
+        "`all`). Without it every plan still ahead is kept, and the answer lists them",
+    )
     _targets(p)
     p.set_defaults(func=cmd_arm)
 

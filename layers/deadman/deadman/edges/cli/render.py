@@ -1,70 +1,13 @@
-"""What the operator reads: the API's answers as tables and lines, stored text with control
-characters escaped, and what in a status needs attention."""
+"""What the operator reads after a kill, a disarm or an arm: the API's answers as tables and lines.
+(`deadman status` is drawn by `deadman.edges.cli.status_view`.)"""
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Sequence
 from typing import Any
 
-from deadman.core.text import printable
-from deadman.edges.cli.common import STATUS_AUDIT_MAX
+from deadman.edges.cli.fmt import iso, json_text, sanitised, secs, short, table
 
-
-def sanitised(value: Any) -> Any:
-    """`value` (the API's JSON) with every string, keys included, passed through `printable`."""
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, dict):
-        return {sanitised(k): sanitised(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [sanitised(v) for v in value]
-    return value
-
-
-def json_text(payload: Any) -> str:
-    # ensure_ascii escapes every control character but DEL, the one ASCII one; DEL only ever occurs
-    # inside a JSON string, where \u007f means the same.
-    return json.dumps(payload, indent=2, sort_keys=False).replace("\x7f", "\\u007f")
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return "\n".join(lines)
-
-
-def _iso(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ms / 1000))
-
-
-def _secs(value: float | None, *, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 3600:
-        text = f"{value / 3600:.1f} h"
-    elif abs(value) >= 120:
-        text = f"{value / 60:.1f} min"
-    else:
-        text = f"{value:.1f} s"
-    return ("+" + text) if signed and value >= 0 else text
-
-
-def _age(seconds: float | None) -> float | None:
-    # The status function's clock and the refresher's differ by a little: a tick a tenth of a second
-    # "in the future" is a tick just now.
-    return None if seconds is None else max(0.0, seconds)
-
-
-def _short(text: Any, width: int = 60) -> str:
-    if text is None:
-        return "-"
-    value = str(text).replace("\n", " ")
-    return value if len(value) <= width else value[: width - 1] + "…"
+__all__ = ["json_text", "sanitised"]
 
 
 GATEWAY_NO_ROUTE_MESSAGE = "Missing Authentication Token"
@@ -151,7 +94,7 @@ def render_kill(body: dict[str, Any]) -> str:
                 "yes" if s.get("swept") else "NO",
                 s.get("cancelled_count", 0),
                 len(attempts),
-                _short(detail or "-", 70),
+                short(detail or "-", 70),
             ]
         )
     out = [
@@ -181,9 +124,9 @@ def render_disarm(body: dict[str, Any]) -> str:
         [
             f"{s['venue']}/{s['account']}",
             "off" if body.get("off") and s.get("mode") == "disarmed" else s.get("mode"),
-            _iso(s.get("disarmed_until_ms")),
+            iso(s.get("disarmed_until_ms")),
             s.get("venue_timer"),
-            _short(s.get("error") or "; ".join(s.get("notes") or []) or "-", 70),
+            short(s.get("error") or "; ".join(s.get("notes") or []) or "-", 70),
         ]
         for s in body.get("switches", [])
     ]
@@ -205,15 +148,16 @@ def _render_planned(body: dict[str, Any]) -> str:
         [
             f"{s['venue']}/{s['account']}",
             s.get("mode"),
-            _iso(body.get("starts_at_ms")) if s.get("scheduled") else "-",
-            _iso(s.get("disarmed_until_ms")),
-            _short(s.get("error") or "; ".join(s.get("notes") or []) or "-", 70),
+            iso(body.get("starts_at_ms")) if s.get("scheduled") else "-",
+            iso(s.get("disarmed_until_ms")),
+            short(s.get("error") or "; ".join(s.get("notes") or []) or "-", 70),
         ]
         for s in body.get("switches", [])
     ]
+    replaced = f", replacing {body['replaced']}" if body.get("replaced") else ""
     out = [
-        f"PLANNED {kind} by {body.get('actor')}: from {_iso(body.get('starts_at_ms'))} for {_for(body)} "
-        f"- reason: {body.get('reason')}",
+        f"PLANNED {kind}{' ' + body['plan_id'] if body.get('plan_id') else ''} by {body.get('actor')}: from "
+        f"{iso(body.get('starts_at_ms'))} for {_for(body)}{replaced} - reason: {body.get('reason')}",
         table(["SWITCH", "MODE NOW", "PLANNED FROM", "UNTIL", "DETAIL"], rows),
     ]
     out.extend(f"note: {n}" for n in body.get("notes") or [])
@@ -224,7 +168,7 @@ def _render_planned(body: dict[str, Any]) -> str:
 
 def _for(body: dict[str, Any]) -> str:
     seconds = body.get("for_seconds")
-    return _secs(float(seconds)) if isinstance(seconds, int | float) else "?"
+    return secs(float(seconds)) if isinstance(seconds, int | float) else "?"
 
 
 def render_arm(body: dict[str, Any]) -> str:
@@ -233,165 +177,37 @@ def render_arm(body: dict[str, Any]) -> str:
             f"{s['venue']}/{s['account']}",
             s.get("previous_mode"),
             s.get("mode"),
-            _short(s.get("error") or s.get("protected") or "-", 70),
+            short(s.get("error") or s.get("protected") or "-", 70),
         ]
         for s in body.get("switches", [])
     ]
     out = [
         f"ARM by {body.get('actor')} - reason: {body.get('reason')}",
         table(["SWITCH", "WAS", "NOW", "DONE AT ONCE"], rows),
+        *_plans_after_arm(body),
         *_venue_problems(body),
         ("OK: " if body.get("ok") else "INCOMPLETE: ") + str(body.get("message")),
     ]
     return "\n".join(out)
 
 
-CLEAR_SCREEN = "\x1b[2J\x1b[H"
-# A disarm this close to its end is worth a look: the switch re-arms by itself, and the trader must
-# be beating by then or its orders are swept.
-ATTENTION_DISARM_S = 300
-
-
-def attention(body: dict[str, Any]) -> list[str]:
-    """What an on-call engineer should look at now, one line each; empty when all is well."""
-    out: list[str] = []
-    for live in _systems_of(body):
-        if not live.get("alive") and not _away_on_purpose(body, str(live.get("system"))):
-            out.append(f"trader {live.get('system')} is {live.get('verdict')}: {live.get('detail')}")
-    tick_s = float((body.get("timing") or {}).get("tick_s") or 10)
-    for venue in body.get("venues", []):
-        for s in venue.get("switches", []):
-            name = f"{s['venue']}/{s['account']}"
-            if s["mode"] == "killed":
-                out.append(f"{name} is killed: {s.get('reason')} (by {s.get('changed_by')})")
-            left = s.get("disarm_seconds_left")
-            if s["mode"] == "disarmed" and left is not None and left <= ATTENTION_DISARM_S:
-                kind = "off period" if s.get("off") else "disarm"
-                out.append(f"{name}: the {kind} ends in {_secs(left)}; the switch re-arms by itself")
-            if s.get("consecutive_errors"):
-                out.append(f"{name} is failing ({s['consecutive_errors']} in a row): {s.get('last_error')}")
-            if s.get("retired_at_ms") is not None:
-                continue  # out of protection on purpose (MODE says retired): nothing to attend to
-            age = _age(s.get("last_tick_age_s"))
-            if age is None or age > 3 * tick_s:
-                out.append(
-                    f"{name} is not ticking: last tick {_secs(age) if age is not None else 'never'} ago"
-                )
+def _plans_after_arm(body: dict[str, Any]) -> list[str]:
+    """Every plan an arm cancelled, and every one it kept: a kept plan will disarm the switch later,
+    a cancelled one will not, and the operator must see both."""
+    out = []
+    for s in body.get("switches", []):
+        name = f"{s['venue']}/{s['account']}"
+        out += [f"{name}: planned window CANCELLED {plan_text(p)}" for p in s.get("plans_cancelled") or []]
+        out += [f"{name}: planned window KEPT {plan_text(p)}" for p in s.get("plans_kept") or []]
+    if any(s.get("plans_kept") for s in body.get("switches", [])):
+        out.append("each kept window will disarm its switch; `deadman arm --cancel-plan ID` cancels one")
     return out
 
 
-def _away_on_purpose(body: dict[str, Any], system: str) -> bool:
-    """Every switch this trading system gates is in an off period (and there is one at least)."""
-    own = (body.get("liveness") or {}).get("system")
-    gated = [
-        s
-        for venue in body.get("venues", [])
-        for s in venue.get("switches", [])
-        if system in (s.get("systems") or [own])
-    ]
-    return bool(gated) and all(s.get("off") for s in gated)
-
-
-def _systems_of(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every trading system status reports (an older API: the one `liveness`)."""
-    return list(body.get("systems") or [body.get("liveness") or {}])
-
-
-def render_status(body: dict[str, Any], audit: int = 3) -> str:
-    timing = body.get("timing") or {}
-    window = timing.get("sweep_window_s") or 0
-    out = [
-        f"deadman status at {_iso(body.get('at_ms'))}",
-        *(
-            f"trader {live.get('system')}: {str(live.get('verdict', '?')).upper()} ({live.get('detail')})"
-            for live in _systems_of(body)
-        ),
-        f"timing: S={timing.get('max_staleness_s')}s T={timing.get('tick_s')}s G={timing.get('grace_s')}s "
-        f"K={timing.get('skew_s')}s; watchdog sweeps "
-        f"{'for ' + str(window) + ' s' if window else 'while death lasts'}"
-        f"; longest disarm {timing.get('max_disarm_s')} s, off period {timing.get('max_off_s', 0)} s",
-        "",
-        table(
-            ["VENUE", "TIMER", "BOUND: WATCHDOG", "BOUND: VENUE TIMER", "NOTE"],
-            [
-                [
-                    v["venue"],
-                    v["timer_kind"],
-                    _secs(v["reaction_bounds"]["watchdog_s"]),
-                    _secs(v["reaction_bounds"]["native_s"]),
-                    v.get("note") or "-",
-                ]
-                for v in body.get("venues", [])
-            ],
-        ),
-        "",
-    ]
-    rows = []
-    switches = [s for v in body.get("venues", []) for s in v.get("switches", [])]
-    for s in switches:
-        if s.get("retired_at_ms") is not None:
-            mode = "retired"  # out of the secret (or marked retired) and its venue timer switched off
-        elif s["mode"] == "disarmed":
-            kind = "OFF" if s.get("off") else "disarmed"
-            mode = f"{kind} ({_secs(s.get('disarm_seconds_left'))} left)"
-        else:
-            mode = s["mode"]
-        if s.get("scheduled_disarm_from_ms"):
-            mode += f"; {'off' if s.get('scheduled_off') else 'disarm'} planned"
-        if s.get("systems"):
-            mode += f" [{', '.join(s['systems'])}]"  # the trading systems that gate this switch
-        native = "yes" if s.get("native_available") else f"NO: {_short(s.get('native_reason'), 30)}"
-        triggers = (
-            "-" if s.get("trigger_budget") is None else f"{s.get('triggers_today')}/{s['trigger_budget']}"
-        )
-        rows.append(
-            [
-                f"{s['venue']}/{s['account']}",
-                mode,
-                _secs(s.get("deadline_seconds_left")) if s.get("deadline_ms") else "off",
-                _secs(_age(s.get("last_tick_age_s"))),
-                native,
-                triggers,
-                _short(s.get("last_sweep"), 30),
-                _short(s.get("last_error"), 40),
-            ]
-        )
-    out.append(
-        table(
-            ["SWITCH", "MODE", "DEADLINE IN", "TICK AGO", "NATIVE", "TRIGGERS", "LAST SWEEP", "LAST ERROR"],
-            rows,
-        )
+def plan_text(plan: dict[str, Any]) -> str:
+    kind = "off period" if plan.get("off") else "disarm"
+    timer = ", venue timer off" if plan.get("timer_off") else ""
+    return (
+        f"{plan.get('id')}: {kind} {iso(plan.get('from_ms'))} to {iso(plan.get('until_ms'))}{timer} "
+        f"(by {plan.get('by')}: {short(plan.get('reason'), 50)})"
     )
-    problems = attention(body)
-    out += ["", "ATTENTION:", *(f"  {p}" for p in problems)] if problems else ["", "all well"]
-    for s in switches:
-        if s["mode"] != "armed" and s.get("changed_by"):
-            out.append(
-                f"{s['venue']}/{s['account']}: {s['mode_detail']} - by {s['changed_by']}: {s.get('reason')}"
-            )
-        if s.get("scheduled_disarm_from_ms"):
-            out.append(
-                f"{s['venue']}/{s['account']}: planned "
-                f"{'off period' if s.get('scheduled_off') else 'disarm'} "
-                f"{_iso(s['scheduled_disarm_from_ms'])} to "
-                f"{_iso(s.get('scheduled_disarm_until_ms'))} (`deadman arm` cancels it)"
-            )
-    if audit > 0:
-        out.append("")
-        # Newest first, as the API returns them: said, because entries of one tick share a second.
-        if audit > STATUS_AUDIT_MAX:
-            out.append(
-                f"recent audit, newest first (asked for {audit} per switch; the status API returns at "
-                f"most {STATUS_AUDIT_MAX}):"
-            )
-        else:
-            out.append("recent audit, newest first:")
-        for s in switches:
-            for entry in (s.get("recent_audit") or [])[:audit]:
-                # A plan recorded now is not the disarm itself: say so where the action is named.
-                action = entry["action"] + (" planned" if str(entry["result"]).startswith("planned") else "")
-                out.append(
-                    f"  {_iso(entry['at_ms'])} {s['venue']}/{s['account']} {action} "
-                    f"by {entry['actor']}: {_short(entry['result'], 60)} ({_short(entry['reason'], 50)})"
-                )
-    return "\n".join(out)
