@@ -141,6 +141,32 @@ def test_tiny_bench_run_writes_well_formed_json(tmp_path: Path) -> None:
         assert set(row) == {"what", "unit", "deadman", "alternative", "value", "ratio"}
 
 
+def test_cost_only_prices_a_stored_run_again_and_keeps_the_rest(tmp_path: Path) -> None:
+    measured = {
+        "kraken": {
+            "accounts": 1,
+            "tick_ms_median": 20.0,
+            "aws_calls_per_tick": {"dynamodb.PutItem": 7.0},
+            "metric_series": [],
+        }
+    }
+    stale = {"venues": {}, "shared": {}, "fleet_total_usd": 1.0, "assumptions": {"tick_s": 10}}
+    stored = {"machine": {"when": "then"}, "ticks": {"ticks": measured}, "cost": stale, "table": []}
+    (tmp_path / "bench.json").write_text(json.dumps(stored))
+    assert bench_main.main(["--cost-only", "--no-charts", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "bench.json").read_text())
+    assert results["machine"] == {"when": "then"} and results["ticks"] == stored["ticks"]
+    assert results["cost"]["fleet_total_usd"] == pytest.approx(
+        cost.model(ROOT / "template.yaml", measured)["fleet_total_usd"]
+    )
+    per_tick = next(
+        ln for ln in results["cost"]["venues"]["kraken"]["lines"] if ln["item"] == "DynamoDB per tick"
+    )
+    assert "7 WRU" in per_tick["formula"]  # the stored measurement, not the stand-in
+    assert any(row["what"] == "monthly cost fleet (3 venues)" for row in results["table"])
+    assert bench_main.main(["--cost-only", "--no-charts", "--out", str(tmp_path / "none")]) == 2
+
+
 def test_cost_model_counts_the_notifier_and_the_one_metrics_insights_alarm() -> None:
     model = cost.model(ROOT / "template.yaml", systems=3)
     shared = {line["item"]: line for line in model["shared"]["lines"]}
