@@ -11,7 +11,7 @@ CHECKOV_VENV := .venv-checkov
 # Lambda runs python3.13; `sam build` needs that interpreter on PATH (pyenv provides it here).
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: demo sandbox test unit integration infra simulation chaos lint typecheck bench build clean
+.PHONY: demo sandbox test unit integration infra simulation chaos lint typecheck bench bench-cost build clean
 
 $(VENV)/.stamp: requirements-dev.txt layers/deadman/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,11 @@ $(BENCH_VENV)/.stamp: bench/requirements.txt layers/deadman/requirements.txt
 # the sandbox's ticks (in .venv) and the cost model: one table, docs/bench/bench.json and *.png.
 bench: $(VENV)/.stamp $(BENCH_VENV)/.stamp
 	$(BENCH_VENV)/bin/python -m bench --project-python $(PY)
+
+# The cost model alone, on the measurements the last `make bench` stored (bench.json's cost and table;
+# the cost charts too when .venv-bench, which has matplotlib, is there).
+bench-cost: $(VENV)/.stamp
+	$$(test -x $(BENCH_VENV)/bin/python && echo $(BENCH_VENV)/bin/python || echo $(PY)) -m bench --cost-only
 
 build: $(SAM_VENV)/.stamp
 	$(SAM_VENV)/bin/sam build --template template.yaml

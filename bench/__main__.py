@@ -20,6 +20,10 @@ comparison is measured in the same run, interleaved, and given as a ratio of med
    (bench/importtime.py).
 7. The monthly cost model (bench/cost.py) from template.yaml and the figures measured above, the
    per-tick-billed designs and the cost against the reaction bound.
+
+`--cost-only` runs step 7 alone, on the measurements the last full run stored in bench.json, with any
+interpreter that has the project installed (`.venv/bin/python -m bench --cost-only`, `make bench-cost`):
+it rewrites the cost and the table of bench.json, and the two cost charts where matplotlib is installed.
 """
 
 from __future__ import annotations
@@ -595,11 +599,55 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sam-build-dir", type=Path, default=Path(tempfile.gettempdir()) / "bench-sam-build")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--no-charts", action="store_true")
+    parser.add_argument(
+        "--cost-only",
+        action="store_true",
+        help="only the cost model, on the measurements stored in OUT/bench.json (no .venv-bench needed)",
+    )
     return parser
+
+
+def cost_only(args: argparse.Namespace) -> int:
+    """Step 7 alone: the cost model on the figures the last full run measured (the sandbox's calls per
+    tick, the notifier's run time, the recommended MemorySizes), so that a change of the model or the
+    template is priced without measuring everything again. Everything else in bench.json is kept."""
+    path = args.out / "bench.json"
+    try:
+        results: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"no stored run to price ({exc}): run `make bench` first", file=sys.stderr)
+        return 2
+    results["cost"] = cost.model(
+        ROOT / "template.yaml",
+        results.get("ticks", {}).get("ticks"),
+        notifier_ms=_notifier_ms(results),
+        memory_mb=_memory_by_function(results),
+    )
+    results["cost"]["computed_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results["table"] = table(results)
+    print(cost.render(results["cost"]))
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    written = [str(path)]
+    if not args.no_charts:
+        try:
+            from bench import charts
+        except ImportError as exc:  # matplotlib is only in .venv-bench
+            print(f"(no charts: {exc})")
+        else:
+            for name, draw in (
+                ("cost.png", charts.cost_chart),
+                ("cost_vs_bound.png", charts.cost_bound_chart),
+            ):
+                draw(results, args.out / name)
+                written.append(str(args.out / name))
+    print("wrote " + ", ".join(os.path.relpath(p, ROOT) for p in written))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.cost_only:
+        return cost_only(args)
 
     sections = set(args.sections.split(","))
     if args.no_ticks:

@@ -6,10 +6,16 @@ Every figure is `quantity x unit price`, the formula printed next to it. Inputs:
   the dashboard and the KMS key;
 - measured by `sandbox.bench` (when given): DynamoDB calls per healthy tick and the custom metric
   series a healthy tick publishes; otherwise the counts below stand in (Kraken, one account);
-- the refresher loop's own DynamoDB use (lease), from `deadman.lease`: one conditional renew per tick,
-  a join (~2 writes) and a release (1 write) per invocation, and a successor polling the lease with
-  a strongly consistent read every 100 ms and refreshing its registration every second until the
-  running loop hands over (on average T/2);
+- the lease chain (`Chain`), from the constants of `deadman.stores.lease`, `deadman.app.refresh.loop`
+  and `deadman.edges.wiring`: each scheduler event's invocation waits queued until the holder's next
+  tick (T/2 on average) and the standby's acceptance of the offer, stands by one scheduler period,
+  holds the loop one period, then hands over: about two periods of billed time each, since a standby
+  waits beside every loop. Every waiting spare writes its registration once a second (one
+  conditional UpdateItem, SPARE_POLL_MS); the holder renews once a tick; joining, offering and
+  taking the lease are a few writes per invocation, and the holder reads the lease every
+  OFFER_POLL_MS until its offer is taken. A loop calls a spare itself (INVITE_EVERY_MS) only while
+  none stands by: never in steady state. The venue secret is read once as an invocation joins and
+  once per SECRET_MAX_AGE_S while it holds the loop;
 - shared: the notifier (ControlTable stream -> SNS; Lambda's stream reads are free, filtered-out
   records are not billed; one invocation per alert-worthy audit entry), the one stack-wide
   TradingSystemDeadAlarm (a Metrics Insights query alarm: billed per metric it analyses, one
@@ -20,8 +26,8 @@ chain; EventBridge Scheduler at its 1-minute floor), and `sweep()` the cost and 
 T, S and G vary (the bound from `deadman.core.policy.reaction_bounds`, through bench/ours.py).
 
 Prices: AWS us-east-1 list prices (2025), before any free tier, in PRICES below. A refresher loop
-is billed for its sleep: one invocation per minute lives ~60 s plus the successor's wait for the
-handover, so each enabled venue is one always-on 256 MB arm64 function.
+is billed for its sleep, and so is the standby waiting beside it: each enabled venue is about two
+always-on arm64 functions of RefresherMemorySize.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from deadman.app.refresh.loop import INVITE_EVERY_MS
+from deadman.edges.wiring import SECRET_MAX_AGE_S
+from deadman.stores.lease import OFFER_POLL_MS, SPARE_POLL_MS
 
 HOURS_PER_MONTH = 730  # AWS's billing convention
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
@@ -58,11 +68,13 @@ PRICES: dict[str, float] = {
 # Stand-ins when sandbox.bench did not run: Kraken with one account (measured once, issue 9).
 DEFAULT_TICK_CALLS = {"dynamodb.GetItem(strong)": 2.0, "dynamodb.PutItem": 2.0, "dynamodb.UpdateItem": 1.0}
 DEFAULT_METRIC_SERIES = 4
-LEASE_POLL_S = 0.1
 LOG_BYTES_PER_TICK = 1_000  # an EMF blob (~500 B) and one log line per tick: an estimate
-SECRET_CACHE_S = 300  # CredentialStore max_age_s
-WARM_ENVIRONMENTS = 2  # two overlapping invocations alternate between two execution environments
-SUCCESSOR_REFRESH_S = 1.0  # a waiting successor rewrites its registration every second
+SCHEDULER_PERIOD_S = 60  # the refresher schedule, rate(1 minute): one invocation joins the chain each
+# Lease writes per invocation in steady state (deadman.stores.lease): joining while a holder and a
+# standby are live is three conditional writes (holder refused, standby refused, queued taken); a
+# handover is the holder's offer and the standby's take.
+JOIN_WRITES = 3
+HANDOVER_WRITES = 2
 # The notifier: alert-worthy audit entries a month (kills, disarms, arms, deaths, recoveries, timer
 # fires; a healthy fleet writes none) and the duration of one invocation when not measured.
 NOTIFIER_EVENTS_PER_MONTH = 300
@@ -203,6 +215,69 @@ def _request_units(calls: dict[str, float]) -> tuple[float, float]:
     return strong + eventual / 2, writes
 
 
+@dataclass(frozen=True)
+class Chain:
+    """One venue's lease chain in steady state, per month: how long each invocation is billed and what
+    it asks of DynamoDB and Secrets Manager, from the code's own constants (the module docstring)."""
+
+    tick_s: float
+
+    @property
+    def invocations(self) -> float:
+        return SECONDS_PER_MONTH / SCHEDULER_PERIOD_S
+
+    @property
+    def ticks(self) -> float:
+        return SECONDS_PER_MONTH / self.tick_s
+
+    @property
+    def accept_s(self) -> float:
+        """An offered lease is taken at the standby's next poll: half a poll interval on average."""
+        return SPARE_POLL_MS / 1000 / 2
+
+    @property
+    def seen_s(self) -> float:
+        """The old holder sees its offer taken at its next read: half a read interval on average."""
+        return OFFER_POLL_MS / 1000 / 2
+
+    @property
+    def queued_s(self) -> float:
+        """A newcomer waits queued until the holder's next tick (T/2 on average), then the acceptance."""
+        return self.tick_s / 2 + self.accept_s
+
+    @property
+    def billed_s(self) -> float:
+        """One invocation: queued, then standby for one scheduler period, then the loop for one, then
+        the handover until it sees its offer taken."""
+        return self.queued_s + 2 * SCHEDULER_PERIOD_S + self.seen_s
+
+    @property
+    def polls(self) -> float:
+        """One conditional write a poll: the standby all month, the queued one while it waits."""
+        poll_s = SPARE_POLL_MS / 1000
+        return SECONDS_PER_MONTH / poll_s + self.invocations * self.queued_s / poll_s
+
+    @property
+    def lease_wru(self) -> float:
+        return self.ticks + self.polls + self.invocations * (JOIN_WRITES + HANDOVER_WRITES)
+
+    @property
+    def offer_reads(self) -> float:
+        """Per handover, the holder's strong reads until it sees the offer taken: the acceptance (a
+        uniform part of a poll interval) over the read interval, rounded up: (n + 1) / 2 on average."""
+        return (SPARE_POLL_MS / OFFER_POLL_MS + 1) / 2
+
+    @property
+    def lease_rru(self) -> float:
+        return self.invocations * self.offer_reads
+
+    @property
+    def secret_reads(self) -> float:
+        """Per invocation: one as it joins (its container's copy is older than the cache age by then) and
+        one per cache age while it holds the loop."""
+        return self.invocations * (1 + SCHEDULER_PERIOD_S / SECRET_MAX_AGE_S)
+
+
 def venue_cost(
     venue: str,
     template: Template,
@@ -211,48 +286,69 @@ def venue_cost(
     metric_series: int | None = None,
     memory_mb: int | None = None,
     tick_s: float | None = None,
+    invites: float = 0.0,
 ) -> VenueCost:
-    """The present design: one always-on loop per venue (a new invocation a minute takes over)."""
+    """The present design: one always-on loop per venue with a standby beside it (a new invocation a
+    minute joins, and takes over a period later). `invites`: spares a loop called itself in the
+    month (none while a standby stands by, the steady state)."""
     p = PRICES
     t = tick_s if tick_s is not None else template.tick_s
     calls = tick_calls if tick_calls is not None else DEFAULT_TICK_CALLS
     series = metric_series if metric_series is not None else DEFAULT_METRIC_SERIES
     gb = (memory_mb or template.memory_mb) / 1024
-    ticks = SECONDS_PER_MONTH / t
-    invocations = MINUTES_PER_MONTH  # rate(1 minute)
-    billed_s = invocations * (60 + t / 2)  # each invocation: its minute + the handover wait
+    chain = Chain(t)
+    invocations = chain.invocations
     out = VenueCost(venue)
     add = out.lines.append
 
     add(
         Line(
             "Lambda compute",
-            f"{invocations:,} inv x (60 s + T/2 = {t / 2:g} s handover) x {gb:g} GB"
-            f" x ${p['lambda_arm64_gb_s']}",
-            billed_s * gb * p["lambda_arm64_gb_s"],
+            f"{invocations:,.0f} inv x ({chain.queued_s:g} s queued (T/2 + {chain.accept_s:g} s) +"
+            f" {SCHEDULER_PERIOD_S} s standby + {SCHEDULER_PERIOD_S} s loop + {chain.seen_s:g} s handover)"
+            f" x {gb:g} GB x ${p['lambda_arm64_gb_s']}",
+            invocations * chain.billed_s * gb * p["lambda_arm64_gb_s"],
         )
     )
-    add(Line("Lambda requests", f"{invocations:,} x $0.20/M", invocations * p["lambda_request"]))
+    requests = invocations + invites
+    add(
+        Line(
+            "Lambda requests",
+            f"({invocations:,.0f} scheduled + {invites:,.0f} spare invites: a loop calls one only while none"
+            f" stands by, at most one per {INVITE_EVERY_MS / 1000:g} s) x $0.20/M",
+            requests * p["lambda_request"],
+        )
+    )
     rru_tick, writes = _request_units(calls)
     add(
         Line(
             "DynamoDB per tick",
-            f"{ticks:,.0f} ticks x ({rru_tick:g} RRU x $0.125/M + {writes:g} WRU x $0.625/M)",
-            ticks * (rru_tick * p["dynamodb_rru"] + writes * p["dynamodb_wru"]),
+            f"{chain.ticks:,.0f} ticks x ({rru_tick:g} RRU x $0.125/M + {writes:g} WRU x $0.625/M)",
+            chain.ticks * (rru_tick * p["dynamodb_rru"] + writes * p["dynamodb_wru"]),
         )
     )
-    lease_wru = ticks * 1 + invocations * (3 + (t / 2) / SUCCESSOR_REFRESH_S)
-    lease_rru = invocations * (t / 2) / LEASE_POLL_S
     add(
         Line(
             "DynamoDB lease",
-            f"renew/tick + 3 WRU/inv + successor refresh / {SUCCESSOR_REFRESH_S:g} s = {lease_wru:,.0f} WRU;"
-            f" successor polls {t / 2:g} s / {LEASE_POLL_S:g} s = {lease_rru:,.0f} RRU",
-            lease_wru * p["dynamodb_wru"] + lease_rru * p["dynamodb_rru"],
+            f"({chain.ticks:,.0f} renewals + {chain.polls:,.0f} spare polls, 1 per {SPARE_POLL_MS / 1000:g} s"
+            f" while a spare waits + {JOIN_WRITES + HANDOVER_WRITES}/inv to join and hand over)"
+            f" = {chain.lease_wru:,.0f} WRU x $0.625/M + {chain.offer_reads:g} reads/handover"
+            f" = {chain.lease_rru:,.0f} RRU x $0.125/M",
+            chain.lease_wru * p["dynamodb_wru"] + chain.lease_rru * p["dynamodb_rru"],
         )
     )
-    _common_lines(out, venue, template, ticks=ticks, series=series, traces=invocations, extra_log_gb=0.0)
-    add(Line("Scheduler", f"{invocations:,} x $1.00/M", invocations * p["scheduler_invocation"]))
+    _common_lines(
+        out,
+        venue,
+        template,
+        ticks=chain.ticks,
+        series=series,
+        traces=requests,
+        extra_log_gb=0.0,
+        secret_reads=chain.secret_reads,
+        secret_why=f"1 as an invocation joins + 1 per {SECRET_MAX_AGE_S} s cache while it holds the loop",
+    )
+    add(Line("Scheduler", f"{invocations:,.0f} x $1.00/M", invocations * p["scheduler_invocation"]))
     return out
 
 
@@ -265,17 +361,18 @@ def _common_lines(
     series: int,
     traces: float,
     extra_log_gb: float,
+    secret_reads: float,
+    secret_why: str,
 ) -> None:
     """What every design pays per venue: the secret, metrics, alarms, logs, traces."""
     p = PRICES
     add = out.lines.append
     secrets = template.secrets.get(venue, 1)
-    secret_calls = WARM_ENVIRONMENTS * 3600 / SECRET_CACHE_S * HOURS_PER_MONTH * secrets
+    secret_calls = secret_reads * secrets
     add(
         Line(
             "Secrets Manager",
-            f"{secrets} secret x $0.40 + {secret_calls:,.0f} GetSecretValue (cache {SECRET_CACHE_S} s,"
-            f" {WARM_ENVIRONMENTS} envs) x $0.05/10k",
+            f"{secrets} secret x $0.40 + {secret_calls:,.0f} GetSecretValue ({secret_why}) x $0.05/10k",
             secrets * p["secret_month"] + secret_calls * p["secrets_api_call"],
         )
     )
@@ -291,6 +388,13 @@ def _common_lines(
         )
     )
     add(Line("X-Ray", f"{traces:,.0f} traces x $5/M", traces * p["xray_trace"]))
+
+
+def _per_tick_secret_reads(invocations: float) -> tuple[float, str]:
+    """A design billed per tick reads the secret once per cache age (one warm container), or once per
+    invocation where invocations are further apart."""
+    reads = min(invocations, SECONDS_PER_MONTH / SECRET_MAX_AGE_S)
+    return reads, f"{SECRET_MAX_AGE_S} s cache, one warm container"
 
 
 def fleet_cost(
@@ -417,9 +521,10 @@ def chain_cost(
             ),
         )
     )
+    reads, why = _per_tick_secret_reads(ticks)
     _common_lines(
         out, venue, template, ticks=ticks, series=series, traces=ticks + reseeds,
-        extra_log_gb=(ticks + reseeds) * LAMBDA_LOG_BYTES / 1e9,
+        extra_log_gb=(ticks + reseeds) * LAMBDA_LOG_BYTES / 1e9, secret_reads=reads, secret_why=why,
     )  # fmt: skip
     return out
 
@@ -459,9 +564,10 @@ def scheduler_cost(
         )
     )
     add(Line("Scheduler", f"{ticks:,.0f} x $1.00/M", ticks * p["scheduler_invocation"]))
+    reads, why = _per_tick_secret_reads(ticks)
     _common_lines(
         out, venue, template, ticks=ticks, series=series, traces=ticks,
-        extra_log_gb=ticks * LAMBDA_LOG_BYTES / 1e9,
+        extra_log_gb=ticks * LAMBDA_LOG_BYTES / 1e9, secret_reads=reads, secret_why=why,
     )  # fmt: skip
     return out
 
@@ -475,11 +581,13 @@ def _bound_s(venue: str, *, s: float, t: float, g: float, k: float) -> tuple[flo
 
 GUARANTEES = {
     "loop": (
-        "Present design. One invocation a minute joins a DynamoDB lease: it takes it, or registers as "
-        "successor and is handed the lease at the running loop's next tick boundary, so one loop per "
-        "venue extends at a time (single writer) and nonces are drawn by one process in order. A lost "
-        "or late Scheduler event costs nothing: the running loop keeps ticking until a successor comes "
-        "(RUN_SECONDS 240 s covers several missed minutes). Billed for its sleep."
+        "Present design. One invocation a minute joins a DynamoDB lease as the loop, its standby or "
+        "queued behind it, and is handed the lease at the loop's tick boundary a period later, so one "
+        "loop per venue extends at a time (single writer) and nonces are drawn by one process in order. "
+        "The standby polls the lease every second and takes over a crashed loop within one lease TTL "
+        "(T + 7 s) and a poll; a loop with no standby calls one (an asynchronous Invoke of its own "
+        "function). A lost or late Scheduler event costs nothing: the running loop keeps ticking "
+        "(RUN_SECONDS 240 s covers several missed minutes). Billed for its sleep, and its standby's."
     ),
     "sqs-chain": (
         "Each invocation ticks once, then sends the next tick as an SQS message delayed by T. SQS is "
@@ -621,7 +729,11 @@ def model(
             "hours_per_month": HOURS_PER_MONTH,
             "prices_usd": PRICES,
             "log_bytes_per_tick": LOG_BYTES_PER_TICK,
-            "secret_cache_s": SECRET_CACHE_S,
+            "secret_cache_s": SECRET_MAX_AGE_S,
+            "spare_poll_ms": SPARE_POLL_MS,
+            "offer_poll_ms": OFFER_POLL_MS,
+            "invite_every_ms": INVITE_EVERY_MS,
+            "billed_s_per_invocation": Chain(template.tick_s).billed_s,
             "systems": systems,
             "notifier_events_per_month": NOTIFIER_EVENTS_PER_MONTH,
             "notifier_ms": notifier_ms if notifier_ms is not None else NOTIFIER_MS,

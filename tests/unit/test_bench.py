@@ -11,6 +11,9 @@ import pytest
 
 from bench import __main__ as bench_main
 from bench import cost, dashboard, importtime, runs
+from deadman.app.refresh.loop import INVITE_EVERY_MS
+from deadman.edges.wiring import SECRET_MAX_AGE_S
+from deadman.stores.lease import OFFER_POLL_MS, SPARE_POLL_MS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,11 +30,81 @@ def test_cost_model_reads_the_template_and_adds_up() -> None:
     shared = model["shared"]["total_usd"]
     venues = sum(v["total_usd"] for v in model["venues"].values())
     assert model["fleet_total_usd"] == pytest.approx(shared + venues)
-    # An always-on 256 MB arm64 loop: 730 h x 3600 s x 0.25 GB x price, plus the handover overlap.
+    # An always-on loop and the standby beside it: twice 730 h x 3600 s x GB x price, plus the
+    # newcomer's wait in the queue and the handover.
     compute = next(ln for ln in model["venues"]["kraken"]["lines"] if ln["item"] == "Lambda compute")
-    floor = 730 * 3600 * assumptions["memory_mb"] / 1024 * cost.PRICES["lambda_arm64_gb_s"]
-    assert compute["usd"] > floor
+    always_on = 730 * 3600 * assumptions["memory_mb"] / 1024 * cost.PRICES["lambda_arm64_gb_s"]
+    assert 2 * always_on < compute["usd"] < 2.2 * always_on
     assert "fleet, three venues" in cost.render(model)
+
+
+def _line(venue: cost.VenueCost, item: str) -> cost.Line:
+    return next(line for line in venue.lines if line.item == item)
+
+
+def test_each_invocation_is_billed_queued_standby_loop_and_handover() -> None:
+    """From the lease's own constants: queued until the holder's next tick (T/2) and the standby's
+    acceptance (half a poll), a scheduler period as standby, one as the loop, and the handover until
+    the old holder reads its offer taken (half a read interval)."""
+    template = cost.Template.read(ROOT / "template.yaml")
+    t = template.tick_s
+    billed = t / 2 + SPARE_POLL_MS / 2000 + 60 + 60 + OFFER_POLL_MS / 2000
+    assert cost.Chain(t).billed_s == pytest.approx(billed)
+    kraken = cost.venue_cost("kraken", template)
+    gb_price = template.memory_mb / 1024 * cost.PRICES["lambda_arm64_gb_s"]
+    assert _line(kraken, "Lambda compute").usd == pytest.approx(43_800 * billed * gb_price)
+    # A longer tick only lengthens the newcomer's wait in the queue.
+    assert cost.Chain(2 * t).billed_s - cost.Chain(t).billed_s == pytest.approx(t / 2)
+
+
+def test_the_spares_polls_are_lease_writes_once_a_second() -> None:
+    template = cost.Template.read(ROOT / "template.yaml")
+    t = template.tick_s
+    poll_s = SPARE_POLL_MS / 1000
+    queued_s = t / 2 + poll_s / 2
+    seconds = 730 * 3600
+    invocations = 43_800
+    writes = seconds / t + seconds / poll_s + invocations * queued_s / poll_s + invocations * (3 + 2)
+    reads = invocations * (SPARE_POLL_MS / OFFER_POLL_MS + 1) / 2
+    chain = cost.Chain(t)
+    assert chain.lease_wru == pytest.approx(writes)
+    assert chain.lease_rru == pytest.approx(reads)
+    assert chain.lease_wru > seconds  # a standby waits all month, one write a second
+    lease = _line(cost.venue_cost("kraken", template), "DynamoDB lease")
+    assert lease.usd == pytest.approx(
+        writes * cost.PRICES["dynamodb_wru"] + reads * cost.PRICES["dynamodb_rru"]
+    )
+    assert f"{writes:,.0f} WRU" in lease.formula
+
+
+def test_the_secret_is_read_at_the_functions_own_cache_age(monkeypatch: pytest.MonkeyPatch) -> None:
+    template = cost.Template.read(ROOT / "template.yaml")
+    assert cost.SECRET_MAX_AGE_S == SECRET_MAX_AGE_S == 60
+    secret = _line(cost.venue_cost("kraken", template), "Secrets Manager")
+    # One read as an invocation joins, one per 60 s while it holds the loop: two a minute.
+    assert secret.usd == pytest.approx(0.40 + 2 * 43_800 * cost.PRICES["secrets_api_call"])
+    chain = _line(cost.chain_cost("kraken", template, tick_ms=20.0), "Secrets Manager")
+    assert chain.usd == pytest.approx(0.40 + 43_800 * cost.PRICES["secrets_api_call"])
+    minute = _line(cost.scheduler_cost("kraken", template, tick_ms=20.0), "Secrets Manager")
+    assert minute.usd == pytest.approx(chain.usd)
+    monkeypatch.setattr(cost, "SECRET_MAX_AGE_S", 120)
+    longer = _line(cost.venue_cost("kraken", template), "Secrets Manager")
+    assert longer.usd == pytest.approx(0.40 + 1.5 * 43_800 * cost.PRICES["secrets_api_call"])
+
+
+def test_spare_invites_cost_requests_and_traces_only() -> None:
+    """A loop calls a spare only while none stands by: none in steady state. Those it does call replace
+    a missing standby, whose time the model already bills."""
+    template = cost.Template.read(ROOT / "template.yaml")
+    steady = cost.venue_cost("kraken", template)
+    assert _line(steady, "Lambda requests").usd == pytest.approx(43_800 * cost.PRICES["lambda_request"])
+    assert f"at most one per {INVITE_EVERY_MS // 1000} s" in _line(steady, "Lambda requests").formula
+    invites = 730 * 3600 * 1000 / INVITE_EVERY_MS  # the most a loop can call: one per INVITE_EVERY_MS
+    gappy = cost.venue_cost("kraken", template, invites=invites)
+    assert gappy.total - steady.total == pytest.approx(
+        invites * (cost.PRICES["lambda_request"] + cost.PRICES["xray_trace"])
+    )
+    assert _line(gappy, "Lambda compute").usd == _line(steady, "Lambda compute").usd
 
 
 def test_cost_model_uses_measured_calls() -> None:
@@ -66,6 +139,32 @@ def test_tiny_bench_run_writes_well_formed_json(tmp_path: Path) -> None:
     assert results["cold_start"]["errors"] == {}
     for row in results["table"]:
         assert set(row) == {"what", "unit", "deadman", "alternative", "value", "ratio"}
+
+
+def test_cost_only_prices_a_stored_run_again_and_keeps_the_rest(tmp_path: Path) -> None:
+    measured = {
+        "kraken": {
+            "accounts": 1,
+            "tick_ms_median": 20.0,
+            "aws_calls_per_tick": {"dynamodb.PutItem": 7.0},
+            "metric_series": [],
+        }
+    }
+    stale = {"venues": {}, "shared": {}, "fleet_total_usd": 1.0, "assumptions": {"tick_s": 10}}
+    stored = {"machine": {"when": "then"}, "ticks": {"ticks": measured}, "cost": stale, "table": []}
+    (tmp_path / "bench.json").write_text(json.dumps(stored))
+    assert bench_main.main(["--cost-only", "--no-charts", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "bench.json").read_text())
+    assert results["machine"] == {"when": "then"} and results["ticks"] == stored["ticks"]
+    assert results["cost"]["fleet_total_usd"] == pytest.approx(
+        cost.model(ROOT / "template.yaml", measured)["fleet_total_usd"]
+    )
+    per_tick = next(
+        ln for ln in results["cost"]["venues"]["kraken"]["lines"] if ln["item"] == "DynamoDB per tick"
+    )
+    assert "7 WRU" in per_tick["formula"]  # the stored measurement, not the stand-in
+    assert any(row["what"] == "monthly cost fleet (3 venues)" for row in results["table"])
+    assert bench_main.main(["--cost-only", "--no-charts", "--out", str(tmp_path / "none")]) == 2
 
 
 def test_cost_model_counts_the_notifier_and_the_one_metrics_insights_alarm() -> None:
