@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, Mode, ReactionBounds, Timing
+from deadman.core.policy import MIN_LEAD_MARGIN_MS, SEND_WITHIN_MS, TRANSIT_MS, Mode, ReactionBounds, Timing
 from deadman.edges.wiring import SECRET_MAX_AGE_S
 from deadman.stores.lease import SPARE_POLL_MS
 from sandbox.sim.faults import PLUMBING, VENUE_FAULTS, Fault
@@ -22,6 +22,7 @@ from sandbox.venues.hyperliquid import HyperliquidSim
 from sandbox.venues.kraken import KrakenSim
 
 SECOND_SYSTEM = "strat-b"  # the second trading system of a scenario that has one
+HYPERLIQUID_SOONEST_MS = 5_000 + MIN_LEAD_MARGIN_MS  # its scheduleCancel needs 5 s of lead
 
 
 @dataclass
@@ -247,6 +248,8 @@ class Checks:
             return False  # Gemini heartbeats through a disarm (planned or not), whatever the trader does
         if any(x.gave_up and x.at_ms >= lookback for x in self.fleet.network.log):
             return False  # a straggler nobody can fence (Kraken, Gemini): the watchdog covers it
+        if self._soonest(timer):
+            return False
         # Kraken's relative timer can land late and is read back and corrected within one round
         # trip: an overshoot counts once it outlives that.
         since = self.overshoot_since.setdefault(account, now)
@@ -260,6 +263,18 @@ class Checks:
                 )
             )
         return True
+
+    def _soonest(self, timer: int) -> bool:
+        """The timer was set to fire as soon as the venue allows (Hyperliquid: 5 s lead + the 2 s
+        margin after its request landed): a backstop for cancels the venue refused, never an extension."""
+        if not isinstance(self.fleet.sim, HyperliquidSim):
+            return False
+        # The body names no account in the clear (it is signed): the exact time is what identifies it.
+        wanted = f'"time":{timer}'.encode()
+        for x in reversed(self.fleet.network.log):
+            if x.path == "/exchange" and x.status == 200 and wanted in x.body:
+                return timer - x.at_ms <= HYPERLIQUID_SOONEST_MS
+        return False
 
     def all_faults(self) -> list[Fault]:
         """The scenario's faults, with each Lambda crash where it really happened, and each stretch

@@ -137,13 +137,15 @@ class SimSecrets:
         self.max_age_ms = max_age_ms
         self._cache: dict[str, tuple[int, str, VenueSecret]] = {}
 
-    def get(self, venue: str, *, max_age_ms: int | None = None) -> VenueSecret:
-        return self._fetch(venue, force=False, max_age_ms=max_age_ms)
+    def get(self, venue: str, *, max_age_ms: int | None = None, fresh: bool = False) -> VenueSecret:
+        return self._fetch(venue, force=False, max_age_ms=max_age_ms, stale_ok=not fresh)
 
     def refresh(self, venue: str) -> VenueSecret:
         return self._fetch(venue, force=True)
 
-    def _fetch(self, venue: str, *, force: bool, max_age_ms: int | None = None) -> VenueSecret:
+    def _fetch(
+        self, venue: str, *, force: bool, max_age_ms: int | None = None, stale_ok: bool = True
+    ) -> VenueSecret:
         world = self.fleet.world
         cached = self._cache.get(venue)
         limit = self.max_age_ms if max_age_ms is None else min(self.max_age_ms, max_age_ms)
@@ -151,7 +153,7 @@ class SimSecrets:
             return cached[2]
         latency, fail = self.fleet.secrets_fault()
         world.sleep_ms(latency)
-        if fail and cached is not None and not force:
+        if fail and cached is not None and not force and stale_ok:
             return cached[2]  # the copy held stands (as CredentialStore does)
         if fail:
             raise CredentialsError(f"sim/{venue}", "<secret>", "could not be read (InternalServiceError)")

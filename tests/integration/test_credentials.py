@@ -458,6 +458,9 @@ def test_the_copy_held_stands_while_secrets_manager_is_out_of_reach() -> None:
     with pytest.raises(CredentialsError):
         store.refresh("kraken")  # asked for a fresh copy on purpose (after an auth error): said
     with pytest.raises(CredentialsError):
+        # Asked for a copy no older than a tick (before a sweep): the old one will not do.
+        store.get("kraken", max_age_ms=10_000, fresh=True)
+    with pytest.raises(CredentialsError):
         CredentialStore({"kraken": SID}, client=client, loader=fake_loader).get("kraken")  # none held
 
 

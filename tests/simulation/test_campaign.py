@@ -135,6 +135,15 @@ REGRESSIONS: dict[str, tuple[int, float]] = {
     "kraken: an account retired while the switch is killed stays out after the arm": (100431, 0.35),
     "hyperliquid: refused cancels after a death leave a backstop timer armed": (200033, 0.35),
     "gemini: a timer-off disarm is judged by when its heartbeat stop lands": (200893, 0.35),
+    "hyperliquid: a backstop set as the arm's tick and the loop's race to cancel is no extension": (
+        300062,
+        0.35,
+    ),
+    "hyperliquid: backstops for cancels refused every tick are no extension": (300293, 0.35),
+    "kraken: a death is not swept on a secret that could not be read fresh (b moved to a live system)": (
+        300765,
+        0.35,
+    ),
 }
 
 

@@ -192,9 +192,10 @@ def _parse_entry(
 class VenueSecrets(Protocol):
     """What the refresher and the controls need of a credential store (CredentialStore, or a fake)."""
 
-    def get(self, venue: str, *, max_age_ms: int | None = None) -> VenueSecret:
+    def get(self, venue: str, *, max_age_ms: int | None = None, fresh: bool = False) -> VenueSecret:
         """The venue's secret, fetched again if the copy held is older than `max_age_ms` (default:
-        the store's own cache age)."""
+        the store's own cache age). A fetch that fails serves the copy held, unless `fresh`: then it
+        raises (a sweep must not rest on a copy older than asked for)."""
         ...
 
     def refresh(self, venue: str) -> VenueSecret: ...
@@ -241,17 +242,20 @@ class CredentialStore:
     def venues(self) -> tuple[str, ...]:
         return tuple(self.secret_ids)
 
-    def get(self, venue: str, *, max_age_ms: int | None = None) -> VenueSecret:
+    def get(self, venue: str, *, max_age_ms: int | None = None, fresh: bool = False) -> VenueSecret:
         max_age_s = self.max_age_s if max_age_ms is None else min(self.max_age_s, max_age_ms / 1000)
-        return self._fetch(venue, force=False, max_age_s=max_age_s)
+        return self._fetch(venue, force=False, max_age_s=max_age_s, stale_ok=not fresh)
 
     def refresh(self, venue: str) -> VenueSecret:
         """Fetch again now, bypassing the cache: call after the venue answered AuthError."""
         return self._fetch(venue, force=True)
 
-    def _fetch(self, venue: str, *, force: bool, max_age_s: float | None = None) -> VenueSecret:
+    def _fetch(
+        self, venue: str, *, force: bool, max_age_s: float | None = None, stale_ok: bool = True
+    ) -> VenueSecret:
         secret_id = self._secret_id(venue)
-        raw = self._raw(secret_id, force=force, max_age_s=self.max_age_s if max_age_s is None else max_age_s)
+        age = self.max_age_s if max_age_s is None else max_age_s
+        raw = self._raw(secret_id, force=force, max_age_s=age, stale_ok=stale_ok and not force)
         with self._lock:
             cached = self._parsed.get(venue)
         if cached is not None and cached[0] == raw:
@@ -269,7 +273,7 @@ class CredentialStore:
             raise ConfigError(f"venue {venue!r} is not configured (set {env_var(venue)})")
         return secret_id
 
-    def _raw(self, secret_id: str, *, force: bool, max_age_s: float) -> str | bytes:
+    def _raw(self, secret_id: str, *, force: bool, max_age_s: float, stale_ok: bool) -> str | bytes:
         now = self._clock()
         with self._lock:
             cached = self._values.get(secret_id)
@@ -282,7 +286,7 @@ class CredentialStore:
             value = _secret_value(answer)
         except Exception as exc:
             problem = _fetch_problem(exc)
-        if problem and cached is not None and not force:
+        if problem and cached is not None and stale_ok:
             # Secrets Manager out of reach: the copy held (good a moment ago) stands, rather than
             # stopping every tick - a heartbeat lost twice would be Gemini's 30 s. Read again next time.
             log.warning("secret %s not read again (%s): the copy held stands", secret_id, problem)
@@ -404,7 +408,7 @@ class LocalCredentials:
     def venues(self) -> tuple[str, ...]:
         return tuple(v for v in VENUES if v in self._secrets)
 
-    def get(self, venue: str, *, max_age_ms: int | None = None) -> VenueSecret:
+    def get(self, venue: str, *, max_age_ms: int | None = None, fresh: bool = False) -> VenueSecret:
         secret = self._secrets.get(venue)
         if secret is None:
             raise ConfigError(f"{self.path!r} has no {venue!r} credentials")

@@ -118,6 +118,7 @@ class Ticker(VenueActs):
             secret, problem = None, str(exc)
         verdicts: dict[str, Liveness] = {}
         gating = self._gating(secret, verdicts)
+        acting = verdicts  # what the switches act on (the verdicts, unless a death cannot be placed)
         verdict = verdicts[self.config.system]
         now = verdict.at_ms if verdict.at_ms is not None else self.clock()
         report = TickReport(self.venue, now, verdict)
@@ -131,8 +132,12 @@ class Ticker(VenueActs):
         if any(self._dead(v) for v in self._combined(gating, verdicts).values()):
             # Nothing is swept on a gating older than a tick: an account moved to another trading
             # system must not be swept because the one it left has stopped.
-            secret = self._fresh_secret(secret)
-            gating = self._gating(secret, verdicts)
+            fresh = self._fresh_secret()
+            if fresh is None:
+                acting = self._not_known_dead(verdicts)
+            else:
+                secret = fresh
+                gating = self._gating(secret, verdicts)
         if only is None:
             self._notice_removed(secret)
         accounts = [a for a in secret.accounts if only is None or a.account_id in only]
@@ -143,7 +148,7 @@ class Ticker(VenueActs):
             self.log("venue not configured: its secret lists no accounts")
         now = max([now, *(v.at_ms for v in verdicts.values() if v.at_ms is not None)])
         report.at_ms = now
-        combined = self._combined(gating, verdicts)
+        combined = self._combined(gating, acting)
         jobs = [
             partial(
                 self._tick_account,
@@ -193,14 +198,27 @@ class Ticker(VenueActs):
     def _dead(verdict: Liveness) -> bool:
         return not verdict.alive and verdict.verdict is not Verdict.UNREADABLE
 
-    def _fresh_secret(self, secret: VenueSecret) -> VenueSecret:
+    def _fresh_secret(self) -> VenueSecret | None:
+        """The secret as it is now (read within a tick), or None if Secrets Manager will not say."""
         try:
-            return self.credentials.get(self.venue, max_age_ms=self.config.timing.tick_ms)
+            return self.credentials.get(self.venue, max_age_ms=self.config.timing.tick_ms, fresh=True)
         except (DeadmanError, ValueError) as exc:
-            # The cached secret stands (it was usable a moment ago); say so, it pages if it lasts.
             self.metrics.count("VenueErrors", venue=self.venue)
-            self.log("secret not refreshed before a sweep", error=str(exc))
-            return secret
+            self.log("secret not read before a sweep: nothing swept this tick", error=str(exc))
+            return None
+
+    def _not_known_dead(self, verdicts: dict[str, Liveness]) -> dict[str, Liveness]:
+        """Whom a dead system gates is not known for sure without the secret as it is now (an account
+        may have moved to a live one): a failure of ours never sweeps, so a death is taken as
+        unreadable this tick - no sweep, no extension, the venue timers stand - and judged again at
+        the next tick."""
+        unknown = "a death, but the secret could not be read to know whom it gates"
+        return {
+            system: Liveness(Verdict.UNREADABLE, v.beat_ms, v.age_ms, f"{unknown} ({v.detail})", v.at_ms)
+            if self._dead(v)
+            else v
+            for system, v in verdicts.items()
+        }
 
     def _count_deaths(
         self, report: TickReport, gating: dict[str, tuple[str, ...]], verdicts: dict[str, Liveness]
