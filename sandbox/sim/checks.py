@@ -106,28 +106,46 @@ class Checks:
             return []
         return [(self.t(edit[1]), "b")]
 
+    def traders_of(self, account: str | None, at_ms: int) -> list[Trader]:
+        """Every trading system that gates `account` at `at_ms` (all must be alive for it to be)."""
+        if account is None:
+            return [self.trader]
+        return [self.traders.get(system, self.trader) for system in self.fleet.systems_of(account, at_ms)]
+
     def last_beat(self, t: int, account: str | None = None) -> int | None:
-        trader = self.trader_of(account, t)
-        running = [b.at_ms for b in trader.beats if b.state == "running" and b.at_ms <= t]
-        return max(running) if running else None
+        """The account's last true beat: the oldest of its systems' last running beats."""
+        lasts = []
+        for trader in self.traders_of(account, t):
+            running = [b.at_ms for b in trader.beats if b.state == "running" and b.at_ms <= t]
+            if not running:
+                return None
+            lasts.append(max(running))
+        return min(lasts)
 
     def stopped_after(self, t0: int, t1: int, account: str | None = None) -> bool:
-        """The trader said it is not running in [t0, t1]: a clean stop, or a malformed row (which
-        replaces the last good one at once: no proof of life from that moment)."""
-        beats = self.trader_of(account, t1).beats
-        return any(b.state in ("stopped", "malformed") and t0 <= b.at_ms <= t1 for b in beats)
+        """A system gating the account said it is not running in [t0, t1]: a clean stop, or a
+        malformed row (which replaces the last good one at once: no proof of life from that moment)."""
+        return any(
+            b.state in ("stopped", "malformed") and t0 <= b.at_ms <= t1
+            for trader in self.traders_of(account, t1)
+            for b in trader.beats
+        )
 
     def contract_alive(self, t0: int, t1: int, account: str | None = None) -> bool:
-        """The trader that gates the account at t1 proved life all through [t0, t1]: no gap longer
+        """Every system that gates the account at t1 proved life all through [t0, t1]: no gap longer
         than S - K between running beats, and no clean stop."""
         limit = self.timing.max_staleness_ms - self.timing.skew_ms
-        trader = self.trader_of(account, t1)
-        beats = sorted(b.at_ms for b in trader.beats if b.state == "running" and b.at_ms <= t1)
-        prior = [b for b in beats if b <= t0]
-        if not prior or self.stopped_after(t0 - limit, t1, account):
+        if self.stopped_after(t0 - limit, t1, account):
             return False
-        points = [prior[-1]] + [b for b in beats if b > t0] + [t1]
-        return all(b - a <= limit for a, b in itertools.pairwise(points))
+        for trader in self.traders_of(account, t1):
+            beats = sorted(b.at_ms for b in trader.beats if b.state == "running" and b.at_ms <= t1)
+            prior = [b for b in beats if b <= t0]
+            if not prior:
+                return False
+            points = [prior[-1]] + [b for b in beats if b > t0] + [t1]
+            if not all(b - a <= limit for a, b in itertools.pairwise(points)):
+                return False
+        return True
 
     def switch_row(self, account: str) -> dict[str, Any] | None:
         # Straight from the table's rows (no copy): the checker looks up to five times a second.
@@ -275,6 +293,26 @@ class Checks:
             if x.path == "/exchange" and x.status == 200 and wanted in x.body:
                 return timer - x.at_ms <= HYPERLIQUID_SOONEST_MS
         return False
+
+    def sweep_inside(self, accounts: set[str], opened: int, stop: int) -> tuple[int, str, str] | None:
+        """The first order of `accounts` a sweep cancelled after a disarm took hold at `opened` and
+        before `stop`, judged by when the sweep landed (the books are sampled every CHECK_EVERY_MS),
+        unless a fault the fleet cannot ride out was near and the alarm went off."""
+        for at, account, oid, cause in self.cancels:
+            if cause != "sweep" or account not in accounts or not (opened < at < stop):
+                continue
+            landed = [
+                x.at_ms
+                for x in self.fleet.network.log
+                if x.who == "refresher" and at - CHECK_EVERY_MS < x.at_ms <= at and _is_cancel(x.path, x.body)
+            ]
+            if landed and min(landed) <= opened:
+                continue
+            excuses = self.faults_in(PLUMBING, opened - 60_000, at)
+            if any(f.severe(self.s.venue) for f in excuses) and self.alarm_between(at - 60_000, at + 120_000):
+                continue
+            return at, account, oid
+        return None
 
     def all_faults(self) -> list[Fault]:
         """The scenario's faults, with each Lambda crash where it really happened, and each stretch

@@ -668,9 +668,10 @@ class Trader:
             "host": {"S": "sim"},
             "expires_at": {"N": str(now // 1000 + 86_400)},
         }
+        asked = world.now_ms  # a slow write may apply at any moment until it answers: from the ask
         try:
             self.fleet.dynamo.put_item(TableName=LIVENESS, Item=item)
-            self.beats.append(Beat(world.now_ms, now, "malformed"))
+            self.beats.append(Beat(asked, now, "malformed"))
         except Exception:  # noqa: S110 - a failed write is just a missing one
             pass
 
@@ -679,9 +680,10 @@ class Trader:
         world = self.fleet.world
 
         def body() -> None:
+            asked = world.now_ms  # as for a malformed row: it may apply from the ask on
             try:
                 self._writer._put("stopped")
-                self.beats.append(Beat(world.now_ms, world.now_ms + self.skew_ms, "stopped"))
+                self.beats.append(Beat(asked, asked + self.skew_ms, "stopped"))
             except Exception:  # noqa: S110
                 pass
 

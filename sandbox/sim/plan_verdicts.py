@@ -7,9 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.sim.checks import Checks, _is_cancel
+from sandbox.sim.checks import Checks
 from sandbox.sim.faults import PLUMBING
-from sandbox.sim.scenario import CHECK_EVERY_MS
 
 # A plan whose start passed this long ago must be on the record as opened, missed, replaced or
 # cancelled: a tick (T), a lease handed over after a crash (T + 7 s), and the audit written.
@@ -91,15 +90,22 @@ class PlanVerdicts(Checks):
 
     def _ended_plans_stay_shut(self, entries: list[_Entry]) -> None:
         """A window opens only if it was planned, and never once cancelled or replaced."""
-        planned = {(e.account, e.plan) for e in entries if e.action in ("disarm", "off") and e.plan}
+        planned: set[tuple[str, str | None]] = {
+            (e.account, e.plan) for e in entries if e.action in ("disarm", "off") and e.plan
+        }
         ended: dict[tuple[str, str | None], int] = {}
         for e in entries:
             if e.action in ("plan-replace", "plan-cancel"):
                 ended.setdefault((e.account, e.plan), e.at_ms)
+        # A plan's own audit entry may be lost to a DynamoDB fault (the audit is best effort): an
+        # operator's request for a window starting then counts as its planning too.
+        asked = {int(c.kwargs["starts_at_ms"]) for c in self.fleet.controls if c.kwargs.get("starts_at_ms")}
         for e in entries:
             if e.action != "scheduled-disarm":
                 continue
             key = (e.account, e.plan)
+            if key not in planned and int(e.details.get("from_ms", -1)) in asked:
+                planned.add(key)
             if key not in planned or (key in ended and ended[key] <= e.at_ms):
                 why = "never planned" if key not in planned else f"ended at {self.rel(ended[key]):.1f}s"
                 self.violate("P5 plans kept", f"{e.account}: window {e.plan} opened, {why}")
@@ -113,27 +119,11 @@ class PlanVerdicts(Checks):
             until = int(e.details.get("until_ms", 0))
             later = [c.started_ms for c in self.fleet.controls if c.action in ("kill", "arm", "disarm")]
             stop = min([until, *(t for t in later if t > e.at_ms)])
-            for at, account, oid, cause in self.cancels:
-                if cause != "sweep" or account != e.account or not (e.at_ms < at < stop):
-                    continue
-                # The books are sampled every CHECK_EVERY_MS: judge by when the sweep landed.
-                landed = [
-                    x.at_ms
-                    for x in self.fleet.network.log
-                    if x.who == "refresher"
-                    and at - CHECK_EVERY_MS < x.at_ms <= at
-                    and _is_cancel(x.path, x.body)
-                ]
-                if landed and min(landed) <= e.at_ms:
-                    continue
-                excuses = self.faults_in(PLUMBING, e.at_ms - 60_000, at)
-                if any(f.severe(self.s.venue) for f in excuses) and self.alarm_between(
-                    at - 60_000, at + 120_000
-                ):
-                    continue
+            swept = self.sweep_inside({e.account}, e.at_ms, stop)
+            if swept is not None:
+                at, account, oid = swept
                 self.violate(
                     "P5 disarmed: no sweep",
                     f"{account}: order {oid} swept at {self.rel(at):.1f}s inside planned window {e.plan} "
                     f"(opened {self.rel(e.at_ms):.1f}s, until {self.rel(until):.1f}s)",
                 )
-                break

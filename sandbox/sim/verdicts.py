@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from deadman.edges.wiring import SECRET_MAX_AGE_S
-from sandbox.sim.checks import Violation, _is_cancel, _is_extension
+from sandbox.sim.checks import Violation, _is_extension
 from sandbox.sim.faults import PLUMBING, VENUE_FAULTS
 from sandbox.sim.fleet import POLL_MS, Trader
 from sandbox.sim.plan_verdicts import PlanVerdicts
@@ -296,30 +296,15 @@ class Verdicts(PlanVerdicts):
                 if x.action in ("kill", "arm", "disarm") and x is not c
             ]
             stop = min([until, *(t for t in later if t > c.started_ms)])
-            for at, account, oid, cause in self.cancels:
-                if cause != "sweep" or account not in took or not (c.ended_ms < at < stop):
-                    continue
-                # The books are sampled every CHECK_EVERY_MS: judge by when the sweep landed.
-                landed = [
-                    x.at_ms
-                    for x in self.fleet.network.log
-                    if x.who == "refresher"
-                    and at - CHECK_EVERY_MS < x.at_ms <= at
-                    and _is_cancel(x.path, x.body)
-                ]
-                if landed and min(landed) <= c.ended_ms:
-                    continue
-                excuses = self.faults_in(PLUMBING, c.started_ms - 60_000, at)
-                if any(f.severe(self.s.venue) for f in excuses) and self.alarm_between(
-                    at - 60_000, at + 120_000
-                ):
-                    continue
+            # Disarmed from its answer on (whatever was decided before has been outwaited).
+            swept = self.sweep_inside(took, c.ended_ms, stop)
+            if swept is not None:
+                at, account, oid = swept
                 self.violate(
                     "P5 disarmed: no sweep",
                     f"{account}: order {oid} swept at {self.rel(at):.1f}s, after the disarm of "
                     f"{self.rel(c.started_ms):.1f}s answered ({self.rel(c.ended_ms):.1f}s)",
                 )
-                break
 
     def _records(self) -> None:
         """Promise 6: every control call and every sweep that cancelled something is on the record."""

@@ -280,3 +280,26 @@ def test_put_item_command_runs_in_the_real_aws_cli(table: str) -> None:
 def test_put_item_command_refuses_names_it_cannot_quote(table: str, system: str) -> None:
     with pytest.raises(ValueError):
         put_item_command(table, system)
+
+
+@pytest.mark.parametrize(
+    ("age_when_asked_s", "expected"),
+    [(12, Verdict.ALIVE), (18.5, Verdict.UNREADABLE), (21, Verdict.STALE)],
+)
+def test_a_slow_read_judges_life_after_it_and_death_before_it(
+    table: str, age_when_asked_s: float, expected: Verdict
+) -> None:
+    """A read that takes 2.9 s (under its timeout) may have missed a beat written meanwhile: death
+    needs the row stale when the read began; life, fresh when it answered; in between, neither."""
+    LivenessWriter(table, "trader-1", clock=lambda: 1_700_000_000_000).beat()
+    now = {"ms": 1_700_000_000_000 + int(age_when_asked_s * 1000)}
+
+    class Slow(LivenessReader):
+        def read(self, system: str) -> Any:
+            item = super().read(system)
+            now["ms"] += 2_900
+            return item
+
+    result = read_and_judge(Slow(table), "trader-1", lambda: now["ms"], S, K)
+    assert result.verdict is expected, result.detail
+    assert result.at_ms == now["ms"]

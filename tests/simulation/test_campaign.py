@@ -144,6 +144,15 @@ REGRESSIONS: dict[str, tuple[int, float]] = {
         300765,
         0.35,
     ),
+    "gemini: a slow read that missed a beat written meanwhile is no proof of death": (302764, 0.35),
+    "checker: a malformed row counts from when it was written, not when its slow write answered": (
+        301668,
+        0.35,
+    ),
+    "checker: a window opened whose plan's audit entry was lost to DynamoDB was still asked for": (
+        302968,
+        0.35,
+    ),
 }
 
 

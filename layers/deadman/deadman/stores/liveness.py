@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deadman.core.clock import Clock, system_clock
-from deadman.core.liveness import RUNNING, STOPPED, Liveness, judge, unreadable
+from deadman.core.liveness import RUNNING, STOPPED, Liveness, Verdict, judge, unreadable
 from deadman.stores.attributes import checked_item, from_item
 from deadman.stores.dynamo import dynamodb_client
 from deadman.stores.retry import Patience, impatient
@@ -56,10 +56,16 @@ class LivenessReader:
 def read_and_judge(
     reader: LivenessReader, system: str, clock: Clock, max_staleness_ms: int, skew_ms: int
 ) -> Liveness:
-    """Read, then take the clock, then judge; any failure to read is UNREADABLE (fail closed).
+    """Read, then judge; any failure to read is UNREADABLE (fail closed).
 
-    The clock is read after the row, never before: a beat written while a slow read was under way
-    would otherwise look as if it came from the future, and a live trader would be judged dead."""
+    The row reflects some moment of the read, and a slow read leaves room on both sides. Life is
+    judged by the clock after the read: a beat written while the read was under way must not look
+    as if it came from the future, and an extension must rest on a beat fresh at its latest. Death
+    is judged by the clock before it: a row still fresh when the read began may have been followed
+    by beats the read could not see, so a trader is dead only if it had not beaten for S by the time
+    it was asked. Between the two the read was too slow to tell: UNREADABLE (no extension, no sweep),
+    and the next tick judges again."""
+    asked_ms = clock()
     try:
         item = reader.read(system)
     except Exception as exc:
@@ -67,6 +73,11 @@ def read_and_judge(
         return dataclasses.replace(unreadable(f"read failed: {type(exc).__name__}"), at_ms=clock())
     now_ms = clock()
     verdict = judge(item, now_ms=now_ms, max_staleness_ms=max_staleness_ms, skew_ms=skew_ms)
+    if verdict.verdict is Verdict.STALE and now_ms > asked_ms:
+        then = judge(item, now_ms=asked_ms, max_staleness_ms=max_staleness_ms, skew_ms=skew_ms)
+        if then.alive:
+            slow = f"read in {now_ms - asked_ms} ms, and the row was fresh when it began ({then.detail})"
+            verdict = dataclasses.replace(unreadable(slow), beat_ms=verdict.beat_ms, age_ms=verdict.age_ms)
     return dataclasses.replace(verdict, at_ms=now_ms)
 
 
