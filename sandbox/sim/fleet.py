@@ -632,8 +632,10 @@ class Trader:
                         # The trader's true time when it beat (its clock runs skew_ms off).
                         beat_ms = int(item["beat_ms"])
                         self.beats.append(Beat(beat_ms - self.skew_ms, beat_ms, "running"))
-                    except Exception:  # noqa: S110 - a failed beat is just a missing beat
-                        pass
+                    except Exception:
+                        # A failed beat is a missing beat - unless it was applied and only its answer
+                        # lost: then the row holds it, and the fleet may rightly extend on it.
+                        self._applied_anyway()
                 world.sleep_ms(self.every_ms)
 
         def order_loop() -> None:
@@ -656,6 +658,14 @@ class Trader:
         deadman no longer protects them, the trader goes on trading)."""
         mine = self.fleet.accounts if self.accounts is None else self.accounts
         return [a for a in mine if a not in self.fleet.hidden]
+
+    def _applied_anyway(self) -> None:
+        row = self.fleet.dynamo.get_raw(LIVENESS, {"system": {"S": self.system}})
+        if row is None or row.get("state", {}).get("S") != "running" or "N" not in row.get("beat_ms", {}):
+            return
+        beat_ms = int(row["beat_ms"]["N"])
+        if not self.beats or beat_ms > self.beats[-1].beat_ms:
+            self.beats.append(Beat(beat_ms - self.skew_ms, beat_ms, "running"))
 
     def _write_malformed(self) -> None:
         world = self.fleet.world
