@@ -277,6 +277,7 @@ class LocalApi:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from sandbox.archiver import AuditCopier
     from sandbox.stack import Stack
     from sandbox.trader import ToyTrader
 
@@ -299,7 +300,9 @@ def main(argv: list[str] | None = None) -> None:
     stack = Stack().start()
     trader = None
     api = None
+    copier = None
     try:
+        copier = AuditCopier(stack.env["CONTROL_TABLE"]).start()
         if args.trader:
             trader = ToyTrader(stack)
             trader.start_beating(0.5)
@@ -312,6 +315,8 @@ def main(argv: list[str] | None = None) -> None:
             "DEADMAN_ENDPOINT": api.url,
             **{k: v for k, v in stack.env.items() if k.startswith(("AWS_", "SECRET_"))},
             "CONTROL_TABLE": stack.env["CONTROL_TABLE"],
+            # For `deadman audit verify`: the audit copy the sandbox keeps as the archiver would.
+            "AUDIT_BUCKET": copier.bucket,
             "LIVENESS_TABLE": stack.env["LIVENESS_TABLE"],
             "SYSTEM_NAME": stack.env["SYSTEM_NAME"],
             # S and K, for `deadman beat` and `deadman doctor --local`: the sandbox's compressed timing.
@@ -332,6 +337,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if api is not None:
             api.stop()
+        if copier is not None:
+            copier.stop()
         if trader is not None:
             trader.writer.stop()
         stack.stop()

@@ -76,7 +76,7 @@ class SandboxTiming:
             "SKEW_S": str(self.skew_s),
             "RUN_SECONDS": str(self.run_s),
             "SWEEP_WINDOW_S": "0",
-            "MAX_DISARM_S": "3600",
+            "MAX_DISARM_S": "14400",  # the template's defaults: the README's commands work here too
             "MAX_OFF_S": "259200",
         }
 

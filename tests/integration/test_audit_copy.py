@@ -231,3 +231,27 @@ def test_the_sample_stream_event_copies_its_entry_and_records_the_rewrite(world:
     assert handler.lambda_handler(event, Context()) == {"copied": 1, "already": 0, "altered": 1}
     listed = world["s3"].list_objects_v2(Bucket=BUCKET, Prefix="altered/")["Contents"]
     assert [o["Key"] for o in listed] == ["altered/kraken/main/C%23000000000001/2.json"]
+
+
+def test_the_sandbox_keeps_the_copy_as_the_archiver_would_and_verify_finds_it_by_env(
+    stack_tables: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make sandbox` exports AUDIT_BUCKET, so the README's `deadman audit verify` works there."""
+    from sandbox.archiver import AuditCopier
+
+    table = stack_tables["ControlTable"]
+    copier = AuditCopier(table, bucket="sandbox-copy", poll_s=3600).start()
+    try:
+        now = int(time.time() * 1000) - 3_600_000
+        for n in range(3):
+            SwitchStore(table).audit(
+                "kraken", "main", action="arm", actor="op", reason="x", result="armed", now_ms=now + n
+            )
+        assert copier.copy_now() >= 3
+        assert copier.copy_now() == 0  # read from where it left off
+        with patched_env({"AUDIT_BUCKET": "sandbox-copy", "CONTROL_TABLE": table}):
+            code = cli_main.main(["audit", "verify", "--venue", "kraken", "--account", "main"])
+        out = "".join(capsys.readouterr())
+        assert code == cli_common.EXIT_OK and "copy agrees" in out, out
+    finally:
+        copier.stop()

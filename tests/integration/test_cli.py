@@ -160,8 +160,8 @@ def test_operator_story_with_exit_codes(
     )
     assert code == 0 and [s["venue_timer"] for s in json.loads(out)["switches"]] == ["off"]
 
-    code, _, err = run(capsys, "disarm", *ep, "--for", "3h", "--reason", "too long")
-    assert code == cli_common.EXIT_USAGE and "between 1 and 3600" in err
+    code, _, err = run(capsys, "disarm", *ep, "--for", "5h", "--reason", "too long")
+    assert code == cli_common.EXIT_USAGE and "between 1 and 14400" in err
     assert "a longer, deliberate absence such as a weekend is an off period" in err
     code, out, _ = run(
         capsys, "disarm", *ep, "--off", "--for", "3h", "--reason", "night", "--venue", "kraken"

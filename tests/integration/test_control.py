@@ -215,7 +215,7 @@ def test_status_reports_bounds_and_never_calls_a_venue(stack: Stack, api: LocalA
         "grace_s": 2.0,
         "skew_s": 1.0,
         "sweep_window_s": 0.0,
-        "max_disarm_s": 3600.0,
+        "max_disarm_s": 14400.0,
         "max_off_s": 259200.0,
     }
     bounds = {v["venue"]: v["reaction_bounds"] for v in body["venues"]}
@@ -255,14 +255,14 @@ INVALID = [
     ("/kill", "", "body is required"),
     ("/kill", json.dumps({"reason": "x" * 17_000}), "at most 16384"),
     ("/disarm", {"reason": "x"}, "missing required field 'for_seconds'"),
-    ("/disarm", {"reason": "x", "for_seconds": 7200}, "between 1 and 3600"),
+    ("/disarm", {"reason": "x", "for_seconds": 18000}, "between 1 and 14400"),
     ("/disarm", {"reason": "x", "for_seconds": 0}, "greater than or equal to 1"),
     ("/disarm", {"reason": "x", "for_seconds": "60"}, "valid integer"),
     ("/disarm", {"reason": "x", "for_seconds": 60.0}, "valid integer"),
     ("/disarm", {"reason": "x", "for_seconds": True}, "valid integer"),
     ("/disarm", {"reason": "x", "for_seconds": 10**40}, "less than or equal to 604800"),
     ("/disarm", {"reason": "x", "for_seconds": 60, "off": 1}, "off: Input should be a valid boolean"),
-    ("/disarm", {"reason": "x", "for_seconds": 7200}, "MaxDisarmSeconds); got 7200 (a longer, deliberate"),
+    ("/disarm", {"reason": "x", "for_seconds": 18000}, "MaxDisarmSeconds); got 18000 (a longer, deliberate"),
     ("/arm", {"reason": "x", "accounts": "main"}, "valid list"),
     ("/arm", {"reason": "x", "extra": 1}, "unknown field 'extra'"),
 ]

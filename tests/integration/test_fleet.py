@@ -282,8 +282,8 @@ def test_an_off_period_outlasts_a_disarm_and_its_death_pages_no_one(stack: Stack
     toy.beat()
     toy.rest_orders(1)
     control = control_from_env(stack.env)
-    weekend = 2 * 3600  # the sandbox's MaxDisarmSeconds is 3600
-    with pytest.raises(RequestError, match=r"MaxDisarmSeconds\); got 7200 \(a longer, deliberate absence"):
+    weekend = 5 * 3600  # the sandbox's MaxDisarmSeconds is 4 h, as the template's default
+    with pytest.raises(RequestError, match=r"MaxDisarmSeconds\); got 18000 \(a longer, deliberate absence"):
         control.disarm(reason="weekend", for_seconds=weekend, venues=None, accounts=None, caller=Caller("op"))
     with pytest.raises(RequestError, match="MaxOffSeconds is 0"):
         control_from_env({**stack.env, "MAX_OFF_S": "0"}).disarm(

@@ -79,7 +79,8 @@ def add_audit_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--account", required=True, help="account id as in the venue secret")
     p.add_argument("--table", help="the ControlTable (default $CONTROL_TABLE or the stack's output)")
     p.add_argument(
-        "--bucket", help="the audit copy's bucket (default: the stack's AuditCopyBucketName output)"
+        "--bucket",
+        help="the audit copy's bucket (default: $AUDIT_BUCKET, else the stack's AuditCopyBucketName output)",
     )
     p.add_argument("--no-copy", action="store_true", help="check the table's chain alone")
     p.set_defaults(func=cmd_audit_verify)
@@ -114,7 +115,8 @@ def _where(args: argparse.Namespace) -> tuple[str, str | None]:
     outputs: dict[str, str] = {}
     stack = stack_name(args)
     table = args.table or os.environ.get("CONTROL_TABLE")
-    needs_stack = not table or (args.bucket is None and not args.no_copy)
+    env_bucket = os.environ.get("AUDIT_BUCKET")
+    needs_stack = not table or (args.bucket is None and not env_bucket and not args.no_copy)
     if stack and needs_stack:
         outputs = stack_outputs(stack, region=args.region, profile=args.profile)
     table = table or outputs.get("ControlTableName")
@@ -122,7 +124,7 @@ def _where(args: argparse.Namespace) -> tuple[str, str | None]:
         raise CliError("no ControlTable: pass --table NAME or --stack NAME (or set CONTROL_TABLE)")
     if args.no_copy:
         return table, None
-    bucket = args.bucket or outputs.get("AuditCopyBucketName")
+    bucket = args.bucket or env_bucket or outputs.get("AuditCopyBucketName")
     if not bucket:
         raise CliError(
             "no audit copy to check against: pass --stack NAME or --bucket NAME, or --no-copy to "
