@@ -92,12 +92,12 @@ def switch_item(venue: str, account: str, version: int) -> dict[str, Any]:
 def reaction_bound_ms(venue: str, *, s: float, t: float, g: float, k: float) -> tuple[int, int]:
     """(watchdog, native) worst-case reaction for this timing (seconds in), as `deadman status` says."""
     from deadman.core.policy import Timing, reaction_bounds
-    from deadman.venues import load
+    from deadman.venues import CAPABILITIES
 
     timing = Timing(
         max_staleness_ms=int(s * 1000), tick_ms=int(t * 1000), grace_ms=int(g * 1000), skew_ms=int(k * 1000)
     )
-    bounds = reaction_bounds(timing, load(venue).CAPABILITIES)
+    bounds = reaction_bounds(timing, CAPABILITIES[venue])
     return bounds.watchdog_ms, bounds.native_ms
 
 
@@ -105,12 +105,13 @@ def timing_valid(*, s: float, t: float, g: float, k: float, venues: tuple[str, .
     """What the template's rules and the refresher's start-up check accept (Timing.validate)."""
     from deadman.core.errors import ConfigError
     from deadman.core.policy import Timing
+    from deadman.venues import CAPABILITIES
 
     timing = Timing(
         max_staleness_ms=int(s * 1000), tick_ms=int(t * 1000), grace_ms=int(g * 1000), skew_ms=int(k * 1000)
     )
     try:
-        timing.validate(frozenset(venues))
+        timing.validate(CAPABILITIES[v] for v in venues)
     except ConfigError:
         return False
     return True

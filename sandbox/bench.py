@@ -152,7 +152,7 @@ def _deadman() -> Any:
     from deadman.core.metrics import ListMetrics
     from deadman.core.policy import Timing, reaction_bounds
     from deadman.edges.wiring import control_from_env, refresher_from_env
-    from deadman.venues import load as load_venue
+    from deadman.venues import CAPABILITIES
 
     return SimpleNamespace(
         Caller=Caller,
@@ -160,7 +160,7 @@ def _deadman() -> Any:
         ListMetrics=ListMetrics,
         Timing=Timing,
         control_from_env=control_from_env,
-        load_venue=load_venue,
+        CAPABILITIES=CAPABILITIES,
         reaction_bounds=reaction_bounds,
         refresher_from_env=refresher_from_env,
         system_clock=system_clock,
@@ -259,7 +259,7 @@ def _bounds(stack: Stack) -> dict[str, Any]:
         grace_ms=int(t.grace_s * 1000),
         skew_ms=int(t.skew_s * 1000),
     )
-    return {v: dm.reaction_bounds(timing, dm.load_venue(v).CAPABILITIES) for v in stack.venues}
+    return {v: dm.reaction_bounds(timing, dm.CAPABILITIES[v]) for v in stack.venues}
 
 
 def _wait_each(

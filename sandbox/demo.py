@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deadman.core.policy import Timing, reaction_bounds
-from deadman.venues import load as load_venue
+from deadman.venues import CAPABILITIES
 from sandbox.local_api import LocalApi
 from sandbox.stack import HL_USERS, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
@@ -71,7 +71,7 @@ class Story:
         self.line = line
         self.sandbox = stack.timing
         self.timing = timing_of(stack.timing)
-        self.bounds = {v: reaction_bounds(self.timing, load_venue(v).CAPABILITIES) for v in stack.venues}
+        self.bounds = {v: reaction_bounds(self.timing, CAPABILITIES[v]) for v in stack.venues}
         self.keys = list(stack.books())
         self.trader = ToyTrader(stack)
         self.api_url = ""

@@ -24,7 +24,7 @@ from collections import Counter
 from typing import Any
 
 from deadman.core.policy import reaction_bounds
-from deadman.venues import load as load_venue
+from deadman.venues import CAPABILITIES
 from sandbox.sim.faults import ALL_KINDS
 from sandbox.sim.run import run_scenario
 from sandbox.sim.scenario import TIMING, VENUES
@@ -93,7 +93,7 @@ def campaign(n: int, seed: int = 0, workers: int = 2, hazard_share: float = 0.35
         ],
         "reactions": {v: _percentiles(x) for v, x in reactions.items()},
         "clean_reactions": {v: _percentiles(x) for v, x in clean.items()},
-        "bounds": {v: vars(reaction_bounds(TIMING, load_venue(v).CAPABILITIES)) for v in VENUES},
+        "bounds": {v: vars(reaction_bounds(TIMING, CAPABILITIES[v])) for v in VENUES},
     }
 
 

@@ -36,7 +36,7 @@ from deadman.stores.liveness import LivenessReader, LivenessWriter
 from deadman.stores.nonces import DynamoNonceSource, with_fallback
 from deadman.stores.retry import Retrying
 from deadman.stores.switches import SwitchStore
-from deadman.venues import load as load_venue
+from deadman.venues import driver
 from sandbox.sim.dynamo import CallFault, FakeDynamo
 from sandbox.sim.transport import SimNetwork
 from sandbox.sim.world import Task, World
@@ -446,16 +446,14 @@ class Fleet:
         self.log_lines.append((self.world.now_ms, message, fields))
 
     def _client_factory(self, who: str) -> Callable[..., VenueClient]:
-        module = load_venue(self.venue)
+        venue = driver(self.venue)
         nonces = with_fallback(DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience()))
 
         def make(account: Any, timeout: tuple[float, float] | None = None) -> VenueClient:
             kwargs: dict[str, Any] = {"nonces": nonces, "clock": self.world.clock}
             if timeout is not None:
                 kwargs["timeout"] = timeout
-            session = self.network.session(self.sim, who)
-            client: VenueClient = module.Client(account, session=session, **kwargs)
-            return client
+            return venue.client(account, session=self.network.session(self.sim, who), **kwargs)
 
         return make
 

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, reaction_bounds
-from deadman.venues import load as load_venue
+from deadman.venues import CAPABILITIES
 from sandbox.sim.checks import SECOND_SYSTEM, Result
 from sandbox.sim.dynamo import ANSWER_FAULTS, CallFault
 from sandbox.sim.faults import Fault
@@ -79,7 +79,7 @@ class Run(Verdicts):
                 system=SECOND_SYSTEM,
                 accounts=["b"] if gates_b else [],
             )
-        caps = load_venue(scenario.venue).CAPABILITIES
+        caps = CAPABILITIES[scenario.venue]
         self.bounds = reaction_bounds(self.timing, caps)
         self.result = Result(scenario)
         self.zombie_window = self.timing.grace_ms + SEND_WITHIN_MS + TRANSIT_MS

@@ -18,6 +18,7 @@ import pytest
 from deadman.core.config import FleetConfig
 from deadman.core.errors import ConfigError
 from deadman.edges.wiring import refresher_from_env
+from deadman.venues import CAPABILITIES
 from tests.infra.conftest import evaluate, failed_rules, parameter_values
 
 pytestmark = pytest.mark.infra
@@ -67,7 +68,7 @@ def code_problem(template: dict[str, Any], params: dict[str, str]) -> str | None
     """What the functions' start-up checks say of this stack, or None if every function loads."""
     env = function_environment(template, params)
     try:
-        config = FleetConfig.from_env(env)
+        config = FleetConfig.from_env(env, CAPABILITIES)
         for venue in config.enabled_venues:  # each refresher the template creates
             refresher_from_env(venue, clock=lambda: 0, metrics=None, log=print, environ=env)  # type: ignore[arg-type]
     except ConfigError as exc:

@@ -7,7 +7,6 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -23,7 +22,7 @@ LEAK = "S3CR3T-do-not-leak-7f1c9a"  # appears in secret values only; must never 
 SID = "deadman/kraken"
 
 
-# -- a tiny fake venue module, so parsing is tested independently of the real venues ---------------
+# -- a tiny fake venue driver, so parsing is tested independently of the real venues ---------------
 
 
 @dataclass(frozen=True)
@@ -45,10 +44,15 @@ class FakeAccount:
         return cls(data["account_id"], data["api_key"], Secret(data["api_secret"]))
 
 
-def fake_loader(venue: str) -> ModuleType:
-    module = ModuleType(f"fake_{venue}")
-    module.Account = FakeAccount  # type: ignore[attr-defined]
-    return module
+class FakeDriver:
+    def parse_account(
+        self, data: Mapping[str, Any], *, secret_name: str, sandbox: bool = False
+    ) -> FakeAccount:
+        return FakeAccount.from_mapping(data, secret_name=secret_name, sandbox=sandbox)
+
+
+def fake_loader(venue: str) -> Any:
+    return FakeDriver()
 
 
 def entry(account_id: str = "main", **overrides: Any) -> dict[str, Any]:
@@ -148,7 +152,7 @@ def test_unknown_venue_is_a_config_error_not_a_credentials_error() -> None:
 
 
 def test_unloadable_venue_module_is_a_config_error() -> None:
-    def missing(venue: str) -> ModuleType:
+    def missing(venue: str) -> Any:
         raise ModuleNotFoundError(venue)
 
     with pytest.raises(ConfigError, match="cannot be loaded"):

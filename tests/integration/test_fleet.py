@@ -21,7 +21,7 @@ from deadman.edges.entry import handle_schedule
 from deadman.edges.wiring import control_from_env, refresher_from_env
 from deadman.stores.liveness import LivenessReader
 from deadman.stores.switches import SwitchStore
-from deadman.venues import load as load_venue
+from deadman.venues import CAPABILITIES
 from sandbox.stack import CONTROL_TABLE, LIVENESS_TABLE, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
 
@@ -89,7 +89,7 @@ def test_story_healthy_death_recovery(stack: Stack) -> None:
         time.sleep(0.02)
     assert set(emptied) == set(keys)
     for (venue, account), took_ms in emptied.items():
-        bound = reaction_bounds(TIMING, load_venue(venue).CAPABILITIES)
+        bound = reaction_bounds(TIMING, CAPABILITIES[venue])
         assert took_ms <= bound.watchdog_ms, (venue, account, took_ms)
 
     # Kraken's own timer fires (the fleet does not clear it) and stays off...
@@ -98,7 +98,7 @@ def test_story_healthy_death_recovery(stack: Stack) -> None:
     # ...and no switch was pushed past its venue's native bound from the last beat.
     for venue, account in keys:
         sw = stack.switch(venue, account)
-        bound = reaction_bounds(TIMING, load_venue(venue).CAPABILITIES)
+        bound = reaction_bounds(TIMING, CAPABILITIES[venue])
         assert sw.deadline_ms is None or sw.deadline_ms <= last_beat + bound.native_ms, (venue, account)
     # Hyperliquid: the fleet cleared its schedule after sweeping, so no daily trigger was spent.
     assert stack.hyperliquid.fires == []

@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, ReactionBounds, Timing, reaction_bounds
-from deadman.venues import load as load_venue
+from deadman.venues import CAPABILITIES
 from sandbox.local_api import LocalApi
 from sandbox.sim.checks import Result, _is_extension
 from sandbox.sim.run import Run
@@ -77,7 +77,7 @@ POLL_S = 0.05
 
 
 def bounds(venue: str) -> ReactionBounds:
-    return reaction_bounds(TIMING, load_venue(venue).CAPABILITIES)
+    return reaction_bounds(TIMING, CAPABILITIES[venue])
 
 
 # -- the stories ------------------------------------------------------------------------------------

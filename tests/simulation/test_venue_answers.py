@@ -17,7 +17,7 @@ import pytest
 
 from deadman.core.venue import VenueClient
 from deadman.stores.nonces import MemoryNonceSource
-from deadman.venues import load
+from deadman.venues import driver
 from deadman.venues.errors import TransientError
 from deadman.venues.hyperliquid_signing import address_of
 from sandbox.sim.transport import ANSWER_MANGLES, Delivery, SimNetwork, mangle
@@ -74,12 +74,12 @@ def setup(venue: str, damage: Callable[[int], str | None]) -> Setup:
         hyperliquid.place(USER, SPOT_OFFSET)  # a spot pair: from `spotMeta`
         sim = hyperliquid
         entry = {"address": USER, "agent_private_key": AGENT, "network": "testnet"}
-    module = load(venue)
-    account = module.Account.from_mapping(
+    venue_of = driver(venue)
+    account = venue_of.parse_account(
         {"account_id": "acct", "base_url": BASE_URL, **entry}, secret_name="test", sandbox=True
     )
     session = network.session(sim, "test")
-    client = module.Client(account, session=session, nonces=MemoryNonceSource(), clock=world.clock)
+    client = venue_of.client(account, session=session, nonces=MemoryNonceSource(), clock=world.clock)
     return Setup(world, network, client)
 
 

@@ -71,7 +71,7 @@ def checkup(secrets: Secrets, skew_ms: float | None = 100, hang: threading.Event
         nonces=object(),  # type: ignore[arg-type]
         switches=None,
         client_factory=lambda venue, account: Client(venue, account, hang),  # type: ignore[arg-type,return-value]
-        probe=lambda venue, method, url, body: ClockReading(skew_ms, 12.0, "test"),
+        probe=lambda source: ClockReading(skew_ms, 12.0, "test"),
     )
 
 
@@ -85,8 +85,8 @@ def test_a_kraken_account_without_a_kill_key_is_a_warning_and_skew_is_judged_per
     assert levels(found) == [
         ("OK", "secret kraken"),
         ("OK", "kraken/main"),  # skew 0.1 s
-        ("OK", "kraken/main"),  # refresher key
         ("WARN", "kraken/main"),  # no kill key
+        ("OK", "kraken/main"),  # refresher key
     ]
     found = checkup(Secrets({"kraken": [kraken]}), skew_ms=31_000).run(["kraken"])
     assert ("FAIL", "kraken/main") in levels(found) and "clock skew +31.0 s" in found[1].detail
@@ -146,7 +146,7 @@ def judged(
         switches=Switches(mode),  # type: ignore[arg-type]
         clock=lambda: NOW,
         client_factory=Client,  # type: ignore[arg-type]
-        probe=lambda venue, method, url, body: ClockReading(100, 12.0, "test"),
+        probe=lambda source: ClockReading(100, 12.0, "test"),
         liveness=rows,  # type: ignore[arg-type]
         system="trader",
         timing=Timing(),

@@ -188,7 +188,7 @@ def test_parse_rfc3339(text, ms):
     [
         ("EAPI:Invalid key", E.AuthError, "EAPI:Invalid key"),
         ("EAPI:Invalid signature", E.AuthError, "EAPI:Invalid signature"),
-        ("EGeneral:Permission denied", E.AuthError, "EGeneral:Permission denied"),
+        ("EGeneral:Permission denied", E.MissingPermissionError, "EGeneral:Permission denied"),
         ("EAPI:Invalid nonce", E.NonceError, "EAPI:Invalid nonce"),
         ("EGeneral:Temporary lockout", E.NonceError, "lockout"),
         ("EAPI:Rate limit exceeded", E.RateLimitError, "EAPI:Rate limit exceeded"),

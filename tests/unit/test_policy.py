@@ -247,12 +247,17 @@ def test_hyperliquid_spent_trigger_budget_stops_native_extension() -> None:
 
 
 def test_timing_validation() -> None:
-    Timing().validate({"gemini", "kraken"})
-    with pytest.raises(ConfigError, match="Gemini"):
-        Timing(tick_ms=16_000, grace_ms=20_000).validate({"gemini"})
-    Timing(tick_ms=16_000, grace_ms=20_000).validate({"kraken"})
+    Timing().validate([GEMINI, KRAKEN])
+    with pytest.raises(ConfigError, match="while gemini is enabled"):
+        Timing(tick_ms=16_000, grace_ms=20_000).validate([GEMINI])
+    Timing(tick_ms=16_000, grace_ms=20_000).validate([KRAKEN])
     with pytest.raises(ConfigError, match="grace"):
-        Timing(tick_ms=10_000, grace_ms=5_000).validate({"kraken"})
+        Timing(tick_ms=10_000, grace_ms=5_000).validate([KRAKEN])
+    # Kraken's timeout cap: S + T + G must stay under a day while it is enabled, and only then.
+    long = Timing(max_staleness_ms=86_000_000, tick_ms=100_000, grace_ms=300_000)
+    with pytest.raises(ConfigError, match="kraken's timeout cap"):
+        long.validate([KRAKEN])
+    long.validate([HYPERLIQUID])
 
 
 # -- promises as properties ---------------------------------------------------------------------
@@ -484,12 +489,12 @@ def test_nothing_leaves_after_the_lease_it_was_sent_under() -> None:
 def test_a_crashed_loop_is_replaced_within_geminis_thirty_seconds() -> None:
     """Hazard 11: the worst case is a crash between a tick's renewal and its heartbeat: T since the
     previous heartbeat, the lease's TTL, a standby's poll (1 s) and its own tick (~0.2 s)."""
-    from deadman.core.policy import GEMINI_MAX_TICK_MS
-
-    worst = Timing(tick_ms=GEMINI_MAX_TICK_MS, grace_ms=GEMINI_MAX_TICK_MS)
+    longest = GEMINI.max_tick_ms
+    assert longest == 10_000
+    worst = Timing(tick_ms=longest, grace_ms=longest)
     assert worst.tick_ms + worst.lease_ttl_ms + 1_000 + 200 <= 30_000 - 1_500
-    with pytest.raises(ConfigError, match="Gemini"):
-        Timing(tick_ms=GEMINI_MAX_TICK_MS + 1_000, grace_ms=15_000).validate({"gemini"})
+    with pytest.raises(ConfigError, match="gemini"):
+        Timing(tick_ms=longest + 1_000, grace_ms=15_000).validate([GEMINI])
 
 
 def test_a_listing_sweep_gets_one_more_round_trip() -> None:

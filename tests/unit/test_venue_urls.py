@@ -13,7 +13,7 @@ import pytest
 from deadman.core.config import FleetConfig
 from deadman.core.errors import CredentialsError
 from deadman.stores.credentials import CredentialStore, parse_secret
-from deadman.venues import gemini, hyperliquid, kraken
+from deadman.venues import CAPABILITIES, gemini, hyperliquid, kraken
 
 KRAKEN = {"account_id": "main", "api_key": "k", "api_secret": "c2VjcmV0"}
 GEMINI = {"account_id": "main", "api_key": "account-x", "api_secret": "s", "nonce_mode": "time"}
@@ -98,10 +98,10 @@ def test_the_allowance_travels_through_the_secret_parsing_explicitly() -> None:
 
 def test_sandbox_mode_is_set_only_by_its_own_variable() -> None:
     env = {"SYSTEM_NAME": "t", "LIVENESS_TABLE": "l", "CONTROL_TABLE": "c", "ENABLED_VENUES": "kraken"}
-    assert FleetConfig.from_env(env).sandbox is False
-    assert FleetConfig.from_env({**env, "DEADMAN_SANDBOX": "true"}).sandbox is True
+    assert FleetConfig.from_env(env, CAPABILITIES).sandbox is False
+    assert FleetConfig.from_env({**env, "DEADMAN_SANDBOX": "true"}, CAPABILITIES).sandbox is True
     with pytest.raises(Exception, match="DEADMAN_SANDBOX"):
-        FleetConfig.from_env({**env, "DEADMAN_SANDBOX": "yes"})
+        FleetConfig.from_env({**env, "DEADMAN_SANDBOX": "yes"}, CAPABILITIES)
 
 
 def test_the_functions_pass_sandbox_mode_to_their_credentials() -> None:

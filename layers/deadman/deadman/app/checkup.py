@@ -2,19 +2,19 @@
 
 Run by the doctor function behind `POST /doctor` (so that an operator's laptop needs no venue key),
 or by `deadman doctor --local` with the operator's own access to the secrets. Per venue, in parallel
-within a time budget:
+within a time budget, per account, from the venue's own doctor plan (`VenueDriver.doctor_plan`):
 
-  secret       it reads and parses; an empty account list is "not configured"
-  kraken       clock skew (/0/public/Time); the refresher key and the kill key authenticate with a
-               read-only call (OpenOrders), nonces from the fleet's shared source
-  hyperliquid  clock skew (HTTP Date); open orders readable (/info, unsigned); the agent address;
-               the volume gate as the refresher last saw it (never probed: that would arm a timer)
-  gemini       clock skew (HTTP Date); nonce mode, master key and sweep scope; the kill key
-               authenticates; the TRADING key only if asked (`allow_gemini_call`), and even then only
-               while its switch is armed and every trading system gating it is judged alive right now,
-               by the refresher's own judge: any authenticated call on that key resets Gemini's 30 s
-               heartbeat rule, so a call on a killed or disarmed switch, or for a dead trader, would
-               postpone the venue's cancel - a read-only check must never extend a switch
+  secret    it reads and parses; an empty account list is "not configured"
+  clock     the venue's clock against ours (a public call), failing beyond the venue's own window
+  keys      each key proven by a read-only call (open orders), nonces from the fleet's shared source;
+            a key whose every authenticated call pushes the venue's timer (Gemini's trading key)
+            only if asked (`allow_gemini_call`), and even then only while its switch is armed and
+            every trading system gating it is judged alive right now, by the refresher's own judge:
+            a call on a killed or disarmed switch, or for a dead trader, would postpone the venue's
+            cancel - a read-only check must never extend a switch
+  remarks   what the venue module says of the account's configuration (nonce modes, kill keys)
+  timer     where the venue may refuse its timer (Hyperliquid's volume gate), how it stood at the
+            refresher's last attempt (never probed: that would arm a timer)
 """
 
 from __future__ import annotations
@@ -29,18 +29,24 @@ from deadman.core.concurrency import Parallel, ThreadParallel
 from deadman.core.describe import describe_error, network_error
 from deadman.core.liveness import combine
 from deadman.core.policy import SEND_WITHIN_MS, Mode, Timing
-from deadman.core.venue import NonceSource, VenueClient, close_client
+from deadman.core.venue import (
+    ClockSource,
+    DoctorPlan,
+    KeyCheck,
+    NonceSource,
+    VenueAccount,
+    VenueClient,
+    close_client,
+)
 from deadman.stores.credentials import VenueSecrets
 from deadman.stores.liveness import LivenessReader, read_and_judge
 from deadman.stores.switches import SwitchStore
-from deadman.venues import load as load_venue
-from deadman.venues.errors import AuthError
+from deadman.venues import SPECS
+from deadman.venues import driver as venue_driver
+from deadman.venues.errors import AuthError, MissingPermissionError
 from deadman.venues.http import ClockReading, read_venue_clock
 
 SKEW_WARN_MS = 2_000
-# Hyperliquid refuses an action whose expiresAfter (now + 5 s read timeout) has passed; Gemini
-# refuses a time-based nonce more than 30 s off.
-SKEW_FAIL_MS = {"kraken": 30_000, "hyperliquid": 4_000, "gemini": 25_000}
 # API Gateway answers 504 after 29 s: the checkup answers well before, whatever the venues do.
 BUDGET_MS = 22_000
 LEVELS = ("OK", "INFO", "SKIP", "WARN", "FAIL")
@@ -53,8 +59,15 @@ class Finding:
     detail: str
 
 
-ClockProbe = Callable[[str, str, str, Any], ClockReading]
-ClientFactory = Callable[[str, Any], VenueClient]
+ClockProbe = Callable[[ClockSource], ClockReading]
+ClientFactory = Callable[[str, VenueAccount], VenueClient]
+
+
+class _NoNonces:
+    """Without the ControlTable's shared nonces only unsigned calls are made (a signed one is skipped)."""
+
+    def next(self, key_id: str, floor: int) -> int:
+        raise RuntimeError("no shared nonce source here: a signed call would race the fleet's nonces")
 
 
 class Checkup:
@@ -115,12 +128,17 @@ class Checkup:
     ) -> list[Finding]:
         out: list[Finding] = []
         for account, systems in self._accounts(venue, out, accounts):
-            if venue == "kraken":
-                self._kraken(account, out)
-            elif venue == "hyperliquid":
-                self._hyperliquid(account, out)
-            else:
-                self._gemini(account, out, allow_gemini_call, systems)
+            subject = f"{venue}/{account.account_id}"
+            plan = venue_driver(venue).doctor_plan(account)
+            self._skew(venue, subject, plan, out)
+            out.extend(Finding(r.level, subject, r.detail) for r in plan.remarks)
+            for key in plan.keys:
+                if key.extends:
+                    self._timer_key(venue, subject, key, plan, out, allow_gemini_call, systems)
+                else:
+                    self._authenticated(venue, key.signer, subject, key.label, out, signed=key.signed)
+            if SPECS[venue].capabilities.native_may_be_refused:
+                self._native(venue, account, subject, out)
         return out
 
     def _accounts(
@@ -148,177 +166,115 @@ class Checkup:
         chosen = [a for a in parsed.accounts if wanted is None or a.account_id in wanted]
         return [(a, tuple(gating.get(a.account_id) or own)) for a in chosen]
 
-    def _client(self, venue: str, account: Any) -> VenueClient:
-        client: VenueClient = load_venue(venue).Client(
-            account, nonces=self.nonces, clock=self.clock, timeout=(3.05, 5.0)
-        )
-        return client
+    def _client(self, venue: str, account: VenueAccount) -> VenueClient:
+        nonces = self.nonces or _NoNonces()
+        return venue_driver(venue).client(account, nonces=nonces, clock=self.clock, timeout=(3.05, 5.0))
 
-    def _authenticated(self, venue: str, account: Any, subject: str, what: str, out: list[Finding]) -> None:
-        if self.nonces is None:
+    def _authenticated(
+        self,
+        venue: str,
+        account: VenueAccount,
+        subject: str,
+        what: str,
+        out: list[Finding],
+        signed: bool = True,
+    ) -> None:
+        if self.nonces is None and signed:
             out.append(Finding("SKIP", subject, f"{what}: needs the ControlTable's shared nonces"))
             return
         client = self.client_factory(venue, account)
         try:
             orders = client.open_orders()
+        except MissingPermissionError:
+            detail = f"{what} authenticates (it may not list open orders: fine for a cancel-only key)"
+            out.append(Finding("OK", subject, detail))
+            return
         except AuthError as exc:
-            if exc.code == "EGeneral:Permission denied":
-                detail = (
-                    f"{what} authenticates (no 'Query open orders' permission: fine for a cancel-only key)"
-                )
-                out.append(Finding("OK", subject, detail))
-            else:
-                out.append(Finding("FAIL", subject, f"{what}: {exc}"))
+            out.append(Finding("FAIL", subject, f"{what}: {exc}"))
             return
         except Exception as exc:
             out.append(Finding("FAIL", subject, f"{what}: {describe_error(exc)}"))
             return
         finally:
             close_client(client)
-        out.append(
-            Finding("OK", subject, f"{what} authenticates (read-only call: {len(orders)} open order(s))")
-        )
+        done = "authenticates (read-only call" if signed else "readable (unsigned call"
+        out.append(Finding("OK", subject, f"{what} {done}: {len(orders)} open order(s))"))
 
-    def _skew(
-        self, venue: str, subject: str, method: str, url: str, out: list[Finding], body: Any = None
-    ) -> None:
+    def _skew(self, venue: str, subject: str, plan: DoctorPlan, out: list[Finding]) -> None:
         try:
-            reading = self.probe(venue, method, url, body)
+            reading = self.probe(plan.clock)
         except Exception as exc:
-            out.append(Finding("FAIL", subject, f"venue unreachable at {url}: {network_error(exc)}"))
+            out.append(
+                Finding("FAIL", subject, f"venue unreachable at {plan.clock.url}: {network_error(exc)}")
+            )
             return
         if reading.skew_ms is None:
             out.append(Finding("WARN", subject, "clock skew unknown: the venue gave no time"))
             return
         skew = reading.skew_ms
-        level = "OK" if abs(skew) <= SKEW_WARN_MS else ("FAIL" if abs(skew) > SKEW_FAIL_MS[venue] else "WARN")
+        window = SPECS[venue].clock_window_ms
+        level = "OK" if abs(skew) <= SKEW_WARN_MS else ("FAIL" if abs(skew) > window else "WARN")
         detail = f"clock skew {skew / 1000:+.1f} s ({reading.source}; rtt {reading.rtt_ms:.0f} ms)"
         out.append(Finding(level, subject, detail))
 
-    def _kraken(self, account: Any, out: list[Finding]) -> None:
-        subject = f"kraken/{account.account_id}"
-        self._skew("kraken", subject, "GET", account.base_url.rstrip("/") + "/0/public/Time", out)
-        self._authenticated("kraken", account, subject, "refresher key", out)
-        if account.kill is None:
-            detail = "no kill key: kill shares the refresher key (a nonce lockout on it would block both)"
-            out.append(Finding("WARN", subject, detail))
-        else:
-            self._authenticated("kraken", account.for_kill(), subject, "kill key", out)
-
-    def _hyperliquid(self, account: Any, out: list[Finding]) -> None:
-        subject = f"hyperliquid/{account.account_id}"
-        self._skew(
-            "hyperliquid", subject, "POST", account.url.rstrip("/") + "/info", out, body={"type": "meta"}
-        )
-        client = self.client_factory("hyperliquid", account)
-        try:
-            agent = getattr(client, "agent_address", "?")
-            orders = client.open_orders()
-        except Exception as exc:
-            out.append(Finding("FAIL", subject, describe_error(exc)))
-            return
-        finally:
-            close_client(client)
-        out.append(
-            Finding(
-                "OK",
-                subject,
-                f"open orders readable ({len(orders)}); fleet agent {agent} "
-                "(approval is proven by the refresher's first signed action)",
-            )
-        )
-        if account.kill_agent_private_key is None:
-            out.append(Finding("INFO", subject, "no kill agent: kill signs with the refresher's agent"))
+    def _native(self, venue: str, account: VenueAccount, subject: str, out: list[Finding]) -> None:
+        """Where the venue may refuse its timer, how the refresher last found it (never probed)."""
         if self.switches is None:
             return
-        switch = self.switches.get("hyperliquid", account.account_id)
+        switch = self.switches.get(venue, account.account_id)
         if switch.version == 0:
-            out.append(Finding("INFO", subject, "volume gate unknown: no refresher tick recorded yet"))
+            out.append(Finding("INFO", subject, "venue timer unknown: no refresher tick recorded yet"))
         elif switch.native_available:
-            out.append(
-                Finding("OK", subject, "scheduleCancel accepted at the last attempt (volume gate passed)")
-            )
+            out.append(Finding("OK", subject, "venue timer accepted at the last attempt"))
         else:
-            detail = f"volume gate: native timer unavailable, watchdog only: {switch.native_reason}"
+            detail = f"venue timer unavailable, watchdog only: {switch.native_reason}"
             out.append(Finding("WARN", subject, detail))
 
-    def _gemini(
-        self, account: Any, out: list[Finding], allow_trading_call: bool, systems: Sequence[str] = ()
+    def _timer_key(
+        self,
+        venue: str,
+        subject: str,
+        key: KeyCheck,
+        plan: DoctorPlan,
+        out: list[Finding],
+        allowed: bool,
+        systems: Sequence[str],
     ) -> None:
-        subject = f"gemini/{account.account_id}"
-        self._skew("gemini", subject, "GET", account.base_url.rstrip("/") + "/v1/symbols", out)
-        if account.nonce_mode == "time":
+        """A key whose every authenticated call pushes the venue's timer (Gemini's trading key)."""
+        title = SPECS[venue].title
+        if not allowed:
             detail = (
-                "time-based nonce (epoch s, +/-30 s of Gemini's clock): trader and fleet share the key at "
-                "most ~1 request/s between them; keep clocks in sync"
-            )
-        else:
-            detail = (
-                "increasing nonce (epoch ms): the trader MUST draw its nonces from the fleet's shared "
-                f"source (ControlTable row NONCE#gemini:{account.api_key}), or one side gets InvalidNonce"
-            )
-        out.append(Finding("INFO", subject, detail))
-        if account.is_master:
-            detail = (
-                "master key: Gemini has no heartbeat cancel-on-disconnect for master keys; the watchdog "
-                "sweep is the only guard"
-            )
-            out.append(Finding("WARN", subject, detail))
-        else:
-            detail = (
-                "the key must have 'Require Heartbeat' set (not visible through the API); sweeps use "
-                f"cancel/{account.sweep_scope}"
-            )
-            out.append(Finding("INFO", subject, detail))
-        if account.kill is not None:
-            self._authenticated("gemini", account.for_kill(), subject, "kill key", out)
-        else:
-            # A WARN as for Kraken, and more: every authenticated call on the trading key restarts
-            # Gemini's 30 s rule, the watchdog's own cancels included.
-            detail = (
-                "no kill key: kill and the watchdog sweep with the trading key (cancel/session), and each "
-                "of those calls restarts Gemini's 30 s heartbeat rule; an order Gemini refuses to cancel "
-                "then goes only within the watchdog bound + 30 s. Add a Cancel-only second key as 'kill'"
-            )
-            out.append(Finding("WARN", subject, detail))
-        if account.retiring is not None:
-            detail = (
-                f"rotation under way: the old key {account.retiring.api_key} is heartbeated too; once the "
-                "trader has moved and no order rests on it, delete it and drop 'retiring' from the secret"
-            )
-            out.append(Finding("WARN", subject, detail))
-        if not allow_trading_call:
-            detail = (
-                "trading key not called: it would reset its 30 s heartbeat timer (`deadman doctor "
+                f"{key.label} not called: it would reset its heartbeat timer (`deadman doctor "
                 "--allow-gemini-call` calls it while the switch is armed and the trader alive)"
             )
             out.append(Finding("SKIP", subject, detail))
             return
-        why_not = self._why_not_call_trading_key(account.account_id, systems)
+        why_not = self._why_not_call_trading_key(venue, key.signer.account_id, systems)
         if why_not is None:
-            self._authenticated("gemini", account, subject, "trading key", out)
+            self._authenticated(venue, key.signer, subject, key.label, out)
             return
+        has_other = any(not k.extends for k in plan.keys)
         instead = (
             "the kill key, which has no heartbeat rule, was checked above instead"
-            if account.kill is not None
+            if has_other
             else "give the account a kill key, which has no heartbeat rule, to check it without that"
         )
         detail = (
-            f"trading key not called although allowed: {why_not}; any call on it resets Gemini's 30 s "
+            f"{key.label} not called although allowed: {why_not}; any call on it resets {title}'s "
             f"heartbeat rule and would postpone the venue's cancel ({instead})"
         )
         out.append(Finding("SKIP", subject, detail))
 
-    def _why_not_call_trading_key(self, account_id: str, systems: Sequence[str]) -> str | None:
-        """None when a call on this Gemini trading key extends only what the refresher itself would:
-        the switch armed, and every trading system gating it alive by the refresher's judge, now."""
+    def _why_not_call_trading_key(self, venue: str, account_id: str, systems: Sequence[str]) -> str | None:
+        """None when a call on this heartbeat key extends only what the refresher itself would: the
+        switch armed, and every trading system gating it alive by the refresher's judge, now."""
         if self.switches is None:
             return "its switch cannot be read here (no ControlTable)"
         if self.liveness is None or self.timing is None or not systems:
             return (
                 "the trading system's liveness cannot be judged here (no liveness table, system or S and K)"
             )
-        switch = self.switches.get("gemini", account_id)
+        switch = self.switches.get(venue, account_id)
         if switch.mode is not Mode.ARMED:
             return f"its switch is {switch.mode.value}, not armed"
         reader, timing = self.liveness, self.timing

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from deadman.core.errors import ConfigError
 from deadman.core.policy import Timing
-from deadman.core.venue import VENUES
+from deadman.core.venue import Capabilities
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> int:
@@ -57,9 +57,10 @@ class FleetConfig:
     sandbox: bool = False
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> FleetConfig:
+    def from_env(cls, environ: Mapping[str, str], known: Mapping[str, Capabilities]) -> FleetConfig:
+        """`known`: every venue this code speaks, by name (the registry's), to check the enabled ones."""
         venues = frozenset(v.strip() for v in environ.get("ENABLED_VENUES", "").split(",") if v.strip())
-        unknown = venues - set(VENUES)
+        unknown = venues - set(known)
         if unknown:
             raise ConfigError(f"ENABLED_VENUES has unknown venues: {', '.join(sorted(unknown))}")
         timing = Timing(
@@ -69,7 +70,7 @@ class FleetConfig:
             skew_ms=_seconds(environ, "SKEW_S", 5),
             sweep_window_ms=_seconds(environ, "SWEEP_WINDOW_S", 0),
         )
-        timing.validate(venues)
+        timing.validate(known[v] for v in sorted(venues))
         config = cls(
             timing=timing,
             system=_required(environ, "SYSTEM_NAME"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -37,10 +38,6 @@ INTENT_WINDOW_MS = 7_000
 # draw: five DynamoDB calls answering just under their timeouts would take 15 s). A standby takes
 # over a loop that stopped renewing once this has run out (docs/design.md, the lease).
 LEASE_EXTRA_MS = 7_000
-# Gemini cancels a key's orders 30 s after its last authenticated call. A loop that crashes between
-# its renewal and its heartbeat leaves T since the previous heartbeat, then T + LEASE_EXTRA_MS before
-# a standby takes over, a poll, and the standby's heartbeat: 2T + 8 s must stay well under 30 s.
-GEMINI_MAX_TICK_MS = 10_000
 # Kraken's timer counts whole seconds and reports whole seconds: up to one second past the deadline.
 WHOLE_SECONDS_MS = 1_000
 
@@ -81,21 +78,27 @@ class Timing:
         renewal of a loop that crashed - well inside every venue timer's slack."""
         return self.tick_ms + LEASE_EXTRA_MS
 
-    def validate(self, enabled_venues: frozenset[str] | set[str]) -> None:
+    def validate(self, venues: Iterable[Capabilities] = ()) -> None:
+        """The rules every function checks at start, the enabled venues' own included (the template's
+        Rules refuse the same values first)."""
         problems = []
         for name in ("max_staleness_ms", "tick_ms", "grace_ms"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be > 0")
         if self.skew_ms < 0 or self.sweep_window_ms < 0:
             problems.append("skew_ms and sweep_window_ms must be >= 0")
-        if "gemini" in enabled_venues and self.tick_ms > GEMINI_MAX_TICK_MS:
-            # A crashed loop must be replaced within Gemini's 30 s of silence (GEMINI_MAX_TICK_MS).
-            problems.append(f"tick_ms {self.tick_ms} > {GEMINI_MAX_TICK_MS} while Gemini is enabled")
+        for caps in venues:
+            if caps.max_tick_ms is not None and self.tick_ms > caps.max_tick_ms:
+                # A crashed loop must be replaced within a heartbeat rule's timeout (`max_tick_ms`).
+                problems.append(f"tick_ms {self.tick_ms} > {caps.max_tick_ms} while {caps.venue} is enabled")
+            if caps.max_timeout_ms is not None and self.native_bound_ms >= caps.max_timeout_ms:
+                problems.append(
+                    f"S + T + G ({self.native_bound_ms} ms) must stay under {caps.venue}'s timeout cap "
+                    f"({caps.max_timeout_ms} ms) while it is enabled"
+                )
         if self.grace_ms < self.tick_ms:
             # The next tick may land up to one tick plus one handover late; the grace must cover it.
             problems.append(f"grace_ms {self.grace_ms} < tick_ms {self.tick_ms}")
-        if self.native_bound_ms >= 86_400_000:
-            problems.append("S + T + G must stay under Kraken's 86400 s timeout cap")
         if problems:
             raise ConfigError("invalid timing: " + "; ".join(problems))
 

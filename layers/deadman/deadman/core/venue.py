@@ -1,15 +1,17 @@
-"""The venue port: the one interface every venue adapter implements, the values it returns, and the
-nonce source it draws from (implemented by `deadman.stores.nonces`)."""
+"""The venue contract: what every venue module provides (`VenueDriver`: its spec, its account
+parsing, its client, its doctor plan), the values its client returns, and the nonce source it draws
+from (implemented by `deadman.stores.nonces`). Which venues exist is `deadman.venues.REGISTRY`'s.
+
+Everything the fleet does differently per venue is said here, as capabilities and hooks, so that no
+code outside `deadman.venues` names a venue."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
-
-# The venues deadman speaks to; each is a module of `deadman.venues` with the same name.
-VENUES: tuple[str, ...] = ("gemini", "kraken", "hyperliquid")
 
 
 class TimerKind(StrEnum):
@@ -30,6 +32,21 @@ class Capabilities:
     # The sweep asks the venue what is open before it cancels (Hyperliquid has no cancel-all): one
     # venue round trip between deciding to sweep and the cancel leaving.
     sweep_lists_first: bool = False
+    # The venue may refuse its timer to an account for a while (Hyperliquid's volume gate): the
+    # account then rests on the watchdog alone, and doctor says which way it stood last.
+    native_may_be_refused: bool = False
+    # With kill credentials, the watchdog sweeps on them rather than on the trading key (Gemini: any
+    # call on the trading key restarts its rule, so the trading key is left silent to let it run out).
+    sweeps_on_kill_key: bool = False
+
+    @property
+    def max_tick_ms(self) -> int | None:
+        """The longest tick this venue allows. A heartbeat rule (Gemini: 30 s after the key's last
+        authenticated call) must see a call even while a crashed loop is replaced: a loop that crashes
+        between its renewal and its heartbeat leaves T since the previous heartbeat, then T + 7 s
+        before a standby takes over, a poll, and the standby's heartbeat - 2T + 8 s, well under the
+        timeout at a third of it."""
+        return None if self.fixed_timeout_ms is None else self.fixed_timeout_ms // 3
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,109 @@ class VenueClient(Protocol):
         ...
 
     def open_orders(self) -> list[OpenOrder]: ...
+
+
+class VenueAccount(Protocol):
+    """One account of a venue secret, as its venue module parsed it."""
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def has_kill_key(self) -> bool:
+        """Credentials of its own for kills (and the watchdog's fallback): a key, an agent."""
+        ...
+
+    def for_kill(self) -> VenueAccount:
+        """The signer a kill sweeps with: the kill credentials, or the account itself."""
+        ...
+
+    def for_retiring(self) -> VenueAccount | None:
+        """A key being rotated out that may still hold the trader's orders: the fleet keeps its
+        session alive and sweeps it too (None: no rotation under way)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ClockSource:
+    """Where doctor reads the venue's clock: a public call, and the venue's time in its answer."""
+
+    method: str
+    url: str
+    body: Any = None
+    # Epoch ms from the decoded JSON answer; None reads the HTTP Date header (1 s resolution).
+    read_ms: Callable[[Any], float | None] | None = None
+    source: str = "HTTP Date header, 1 s resolution"
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """A key doctor proves by a read-only authenticated call (open orders)."""
+
+    label: str
+    signer: VenueAccount
+    # Any authenticated call on this key pushes the venue's timer (a heartbeat key): doctor calls it
+    # only where the refresher itself would extend, and only if asked.
+    extends: bool = False
+    # The venue lists open orders without a signature (Hyperliquid's /info): the call proves the
+    # address and the venue's reach, not the key.
+    signed: bool = True
+
+
+@dataclass(frozen=True)
+class Remark:
+    level: str  # INFO or WARN
+    detail: str
+
+
+@dataclass(frozen=True)
+class DoctorPlan:
+    clock: ClockSource
+    keys: tuple[KeyCheck, ...]
+    remarks: tuple[Remark, ...] = ()
+
+
+@dataclass(frozen=True)
+class VenueSpec:
+    """A venue as the fleet, the controls, status, doctor and the template see it."""
+
+    name: str  # as in the API, the secret's env var (SECRET_<NAME>) and the template (Enable<Title>)
+    title: str
+    capabilities: Capabilities
+    # Doctor fails a clock further off than this (the venue's own window, less a margin).
+    clock_window_ms: int
+    # What an operator must know of the venue's own timer that no tick can change (status, README).
+    caveat: str | None = None
+    # What doctor checks on this venue, for `deadman doctor -h`.
+    doctor: str = ""
+
+
+class VenueDriver(Protocol):
+    """What each venue module provides, as its `DRIVER`."""
+
+    @property
+    def spec(self) -> VenueSpec: ...
+
+    def parse_account(
+        self, data: Mapping[str, Any], *, secret_name: str, sandbox: bool = False
+    ) -> VenueAccount:
+        """One entry of the venue's secret; `CredentialsError` names a bad field, never its value."""
+        ...
+
+    def client(
+        self,
+        account: VenueAccount,
+        *,
+        nonces: NonceSource,
+        clock: Callable[[], int],
+        timeout: Any = None,
+        session: Any = None,
+    ) -> VenueClient:
+        """A client signing as `account` (a TypeError for another venue's account); `session`: the
+        HTTP session it sends through (the simulators' network in the sandbox and the campaign)."""
+        ...
+
+    def doctor_plan(self, account: VenueAccount) -> DoctorPlan: ...
 
 
 class NonceSource(Protocol):

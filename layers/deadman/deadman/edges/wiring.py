@@ -28,6 +28,7 @@ from deadman.stores.liveness import LivenessReader
 from deadman.stores.nonces import DynamoNonceSource, with_fallback
 from deadman.stores.retry import Retrying
 from deadman.stores.switches import SwitchStore
+from deadman.venues import CAPABILITIES
 
 # How long a function keeps a venue secret before reading it again: how long an edit takes to apply.
 SECRET_MAX_AGE_S = 60
@@ -49,7 +50,7 @@ def refresher_from_env(
     """The refresher Lambda's (and the sandbox's) refresher for one venue."""
     from deadman.app.refresh import Refresher
 
-    config = FleetConfig.from_env(environ)
+    config = FleetConfig.from_env(environ, CAPABILITIES)
     if venue not in config.enabled_venues:
         raise ConfigError(f"venue {venue!r} is not in ENABLED_VENUES")
     patience = Retrying(clock, time.sleep, on_retry=lambda exc: metrics.count("StoreRetries", venue=venue))
@@ -85,7 +86,7 @@ def control_from_env(environ: Mapping[str, str] = os.environ, **kwargs: Any) -> 
     """The kill, disarm and status functions' controls."""
     from deadman.app.control import Control
 
-    config = FleetConfig.from_env(environ)
+    config = FleetConfig.from_env(environ, CAPABILITIES)
     patience = Retrying(kwargs.get("clock", system_clock), kwargs.get("sleep", time.sleep))
     metrics: MetricsSink | None = kwargs.get("metrics")
     on_audit_event = metrics.count if metrics is not None else None

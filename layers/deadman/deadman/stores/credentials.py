@@ -11,8 +11,8 @@ The secret for a venue is named by an environment variable (`SECRET_GEMINI`, `SE
     }
 
 `accounts` is a list (empty: the venue is not configured yet, a calm state, not an error); each
-entry is validated by the venue module
-(`deadman.venues.<venue>.Account.from_mapping`, whose docstring lists its fields) and every
+entry is validated by the venue's driver (`parse_account`: `deadman.venues.<venue>.Account.from_mapping`,
+whose docstring lists its fields) and every
 `account_id` must be unique within the secret. Other top-level keys are ignored (room for notes).
 
 Values are fetched with `GetSecretValue` and cached for `max_age_s` (default 300 s) by the store
@@ -38,23 +38,23 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, Protocol
 
 from deadman.core.errors import ConfigError, CredentialsError
+from deadman.core.venue import VenueAccount, VenueDriver
 from deadman.venues import VENUES
 
 log = logging.getLogger(__name__)
 
-Loader = Callable[[str], ModuleType]
+Loader = Callable[[str], VenueDriver]
 
 WHOLE_VALUE_FIELD = "<secret>"  # the field name used when the whole secret is at fault
 
 
-def _default_loader(venue: str) -> ModuleType:
-    from deadman.venues import load
+def _default_loader(venue: str) -> VenueDriver:
+    from deadman.venues import driver
 
-    return load(venue)
+    return driver(venue)
 
 
 def env_var(venue: str) -> str:
@@ -65,19 +65,19 @@ def env_var(venue: str) -> str:
 class VenueSecret:
     venue: str
     secret_id: str
-    accounts: tuple[Any, ...]  # the venue module's Account objects, in the secret's order
+    accounts: tuple[VenueAccount, ...]  # as the venue's driver parsed them, in the secret's order
     # account_id -> the trading systems whose liveness gates it (all must be alive); an account not
     # named here is gated on the stack's SystemName.
     systems: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Entries marked `"retired": true`: no longer protected (not ticked, not targeted by the
     # controls), kept with their keys so that the fleet can switch off the venue timer it set.
-    retired: tuple[Any, ...] = ()
+    retired: tuple[VenueAccount, ...] = ()
 
     @property
     def account_ids(self) -> tuple[str, ...]:
         return tuple(str(account.account_id) for account in self.accounts)
 
-    def account(self, account_id: str) -> Any:
+    def account(self, account_id: str) -> VenueAccount:
         for candidate in self.accounts:
             if candidate.account_id == account_id:
                 return candidate
@@ -91,7 +91,7 @@ def parse_secret(
 
     `sandbox=True` (only a stack in sandbox mode passes it: deadman.venues.urls) lets an account's
     `base_url` name a host that is not the venue's own, such as a simulator."""
-    module = _venue_module(venue, loader)
+    driver = _venue_driver(venue, loader)
     data, problem = _decode(raw)
     if problem:
         raise CredentialsError(secret_id, WHOLE_VALUE_FIELD, problem)
@@ -115,7 +115,7 @@ def parse_secret(
         if not isinstance(is_retired, bool):
             raise CredentialsError(secret_id, f"{path}.retired", "must be true or false")
         fields = {k: v for k, v in entry.items() if k not in ("systems", "retired")}
-        account = _parse_entry(module, fields, secret_id, path, sandbox)
+        account = _parse_entry(driver, fields, secret_id, path, sandbox)
         account_id = str(account.account_id)
         if account_id in seen:
             raise CredentialsError(
@@ -148,7 +148,7 @@ def _systems(value: Any, secret_id: str, field_path: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _venue_module(venue: str, loader: Loader | None) -> ModuleType:
+def _venue_driver(venue: str, loader: Loader | None) -> VenueDriver:
     if venue not in VENUES:
         raise ConfigError(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
     try:
@@ -174,11 +174,11 @@ def _decode(raw: str | bytes) -> tuple[Any, str]:
 
 
 def _parse_entry(
-    module: ModuleType, entry: Mapping[str, Any], secret_id: str, path: str, sandbox: bool
-) -> Any:
+    venue: VenueDriver, entry: Mapping[str, Any], secret_id: str, path: str, sandbox: bool
+) -> VenueAccount:
     failure: CredentialsError | None = None
     try:
-        return module.Account.from_mapping(entry, secret_name=secret_id, sandbox=sandbox)
+        return venue.parse_account(entry, secret_name=secret_id, sandbox=sandbox)
     except CredentialsError as exc:
         # The venue names its own field ("api_key", "kill.api_secret"); add where the entry sits.
         field = exc.field if exc.field != "accounts[]" else ""

@@ -42,6 +42,11 @@ class AuthError(VenueError):
     kind = ErrorKind.AUTH
 
 
+class MissingPermissionError(AuthError):
+    """The key authenticated but lacks a permission the call needs (a cancel-only key asked to list
+    orders, say): proof that the key works, for doctor."""
+
+
 class NonceError(VenueError):
     """The venue refused the nonce (not increasing, out of its time window)."""
 

@@ -46,8 +46,22 @@ from typing import Any, Literal, cast
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
-from deadman.core.venue import Capabilities, ExtendResult, OpenOrder, OrderFailure, SweepResult, TimerKind
+from deadman.core.venue import (
+    Capabilities,
+    ClockSource,
+    DoctorPlan,
+    ExtendResult,
+    KeyCheck,
+    OpenOrder,
+    OrderFailure,
+    Remark,
+    SweepResult,
+    TimerKind,
+    VenueDriver,
+    VenueSpec,
+)
 from deadman.venues import urls
+from deadman.venues.adapter import Driver
 from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,
@@ -72,6 +86,7 @@ CAPABILITIES = Capabilities(
     max_timeout_ms=None,
     fixed_timeout_ms=HEARTBEAT_TIMEOUT_MS,
     daily_trigger_budget=None,
+    sweeps_on_kill_key=True,
 )
 
 BASE_URLS: dict[str, str] = {
@@ -211,6 +226,10 @@ class Account:
             kill=kill,
             retiring=retiring,
         )
+
+    @property
+    def has_kill_key(self) -> bool:
+        return self.kill is not None
 
     def for_retiring(self) -> Account | None:
         """The account on the key being rotated out (heartbeats only), or None."""
@@ -518,3 +537,82 @@ class Client(ClientBase[Account]):
         """Every active order of the account, whatever session placed it (Gemini's REST order objects
         do not say which session owns them)."""
         return parse_orders(self._private(PATH_ORDERS))
+
+
+# -- the venue, for the registry ----------------------------------------------------------------------
+
+SPEC = VenueSpec(
+    name=VENUE,
+    title="Gemini",
+    capabilities=CAPABILITIES,
+    clock_window_ms=25_000,  # a time-based nonce more than 30 s off is refused
+    caveat=(
+        "Gemini's rule belongs to the API key: it cancels the key's orders 30 s after the key's last "
+        "authenticated call, whoever makes it; it cannot be switched off, so a disarm keeps heartbeating."
+    ),
+    doctor=(
+        "nonce mode, master key and sweep scope consequences; the kill key (its own session) "
+        "authenticates (no kill key is a WARN); clock skew from the HTTP Date header. The TRADING key is "
+        "not called unless you pass --allow-gemini-call, and even then only while its switch is armed and "
+        "every trading system gating it is alive right now (the refresher's own judge): any authenticated "
+        "call on it resets Gemini's 30 s heartbeat rule, so on a killed or disarmed switch, or for a dead "
+        "trader, it would postpone the venue's cancel. It also draws from the nonce stream the key shares "
+        "with the trader."
+    ),
+)
+
+
+def _doctor_plan(account: Account) -> DoctorPlan:
+    remarks: list[Remark] = []
+    if account.nonce_mode == "time":
+        remarks.append(
+            Remark(
+                "INFO",
+                "time-based nonce (epoch s, +/-30 s of Gemini's clock): trader and fleet share the key at "
+                "most ~1 request/s between them; keep clocks in sync",
+            )
+        )
+    else:
+        remarks.append(
+            Remark(
+                "INFO",
+                "increasing nonce (epoch ms): the trader MUST draw its nonces from the fleet's shared "
+                f"source (ControlTable row NONCE#gemini:{account.api_key}), or one side gets InvalidNonce",
+            )
+        )
+    if account.is_master:
+        detail = (
+            "master key: Gemini has no heartbeat cancel-on-disconnect for master keys; the watchdog sweep "
+            "is the only guard"
+        )
+        remarks.append(Remark("WARN", detail))
+    else:
+        detail = (
+            "the key must have 'Require Heartbeat' set (not visible through the API); sweeps use "
+            f"cancel/{account.sweep_scope}"
+        )
+        remarks.append(Remark("INFO", detail))
+    keys = []
+    if account.kill is not None:
+        keys.append(KeyCheck("kill key", account.for_kill()))
+    else:
+        # A WARN as for Kraken, and more: every authenticated call on the trading key restarts
+        # Gemini's 30 s rule, the watchdog's own cancels included.
+        detail = (
+            "no kill key: kill and the watchdog sweep with the trading key (cancel/session), and each of "
+            "those calls restarts Gemini's 30 s heartbeat rule; an order Gemini refuses to cancel then goes "
+            "only within the watchdog bound + 30 s. Add a Cancel-only second key as 'kill'"
+        )
+        remarks.append(Remark("WARN", detail))
+    if account.retiring is not None:
+        detail = (
+            f"rotation under way: the old key {account.retiring.api_key} is heartbeated too; once the trader "
+            "has moved and no order rests on it, delete it and drop 'retiring' from the secret"
+        )
+        remarks.append(Remark("WARN", detail))
+    keys.append(KeyCheck("trading key", account, extends=True))
+    clock = ClockSource("GET", account.base_url.rstrip("/") + "/v1/symbols")
+    return DoctorPlan(clock=clock, keys=tuple(keys), remarks=tuple(remarks))
+
+
+DRIVER: VenueDriver = Driver[Account](SPEC, Account, Client, _doctor_plan)

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from deadman.core.venue import ClockSource
 from deadman.venues.errors import RateLimitError, TransientError, UnavailableError
 
 # (connect, read) seconds. A tick is 10 s; one slow venue must not eat it, and a lost request must
@@ -155,27 +156,30 @@ class ClockReading:
     source: str
 
 
-def read_venue_clock(venue: str, method: str, url: str, body: Any = None) -> ClockReading:
-    """Kraken's /0/public/Time, else the HTTP Date header (1 s resolution, so +500 ms mid-second).
-    Raises requests' own exceptions when the venue cannot be reached. (For doctor: not on a hot path.)"""
+def read_venue_clock(source: ClockSource) -> ClockReading:
+    """The venue's time from `source`: read from its JSON answer where the venue gives one, else the
+    HTTP Date header (1 s resolution, so +500 ms mid-second). Raises requests' own exceptions when
+    the venue cannot be reached. (For doctor: not on a hot path.)"""
     import email.utils
     import time
 
     import requests
 
     before = time.time()
-    resp = requests.request(method, url, json=body, timeout=(3.05, 5.0), headers={"User-Agent": USER_AGENT})
+    resp = requests.request(
+        source.method, source.url, json=source.body, timeout=(3.05, 5.0), headers={"User-Agent": USER_AGENT}
+    )
     after = time.time()
     local_ms = (before + after) / 2 * 1000
     venue_ms: float | None = None
-    source = "HTTP Date header, 1 s resolution"
-    if venue == "kraken":
+    said = source.source
+    if source.read_ms is not None:
         try:
-            venue_ms = float(resp.json()["result"]["unixtime"]) * 1000 + 500
-            source = "/0/public/Time, 1 s resolution"
+            venue_ms = source.read_ms(resp.json())
         except (ValueError, KeyError, TypeError):
             venue_ms = None
     if venue_ms is None and resp.headers.get("Date"):
         venue_ms = email.utils.parsedate_to_datetime(resp.headers["Date"]).timestamp() * 1000 + 500
+        said = "HTTP Date header, 1 s resolution"
     skew = None if venue_ms is None else venue_ms - local_ms
-    return ClockReading(skew, (after - before) * 1000, source)
+    return ClockReading(skew, (after - before) * 1000, said)

@@ -43,15 +43,22 @@ from deadman.core.policy import TRANSIT_MS
 from deadman.core.secret import Secret
 from deadman.core.venue import (
     Capabilities,
+    ClockSource,
+    DoctorPlan,
     ExtendResult,
+    KeyCheck,
     NonceSource,
     OpenOrder,
     OrderFailure,
+    Remark,
     SweepResult,
     TimerKind,
+    VenueDriver,
+    VenueSpec,
 )
 from deadman.venues import hyperliquid_signing as signing
 from deadman.venues import urls
+from deadman.venues.adapter import Driver
 from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,
@@ -75,6 +82,7 @@ CAPABILITIES = Capabilities(
     fixed_timeout_ms=None,
     daily_trigger_budget=10,  # "The max number of triggers per day is 10 ... reset at 00:00 UTC."
     sweep_lists_first=True,  # no cancel-all action: open orders are listed, then cancelled
+    native_may_be_refused=True,  # scheduleCancel needs $1M traded (the volume gate)
 )
 
 BASE_URLS: dict[str, str] = {
@@ -128,10 +136,17 @@ class Account:
         """The address whose open orders the switch protects."""
         return self.vault_address or self.address
 
+    @property
+    def has_kill_key(self) -> bool:
+        return self.kill_agent_private_key is not None
+
     def for_kill(self) -> Account:
         if self.kill_agent_private_key is None:
             return self
         return replace(self, agent_private_key=self.kill_agent_private_key, kill_agent_private_key=None)
+
+    def for_retiring(self) -> None:
+        return None  # an agent is not heartbeated: a rotation needs nothing kept alive
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str, sandbox: bool = False) -> Account:
@@ -521,3 +536,41 @@ def _statuses(response: Any) -> list[Any]:
         # The cancel may or may not have happened: unknown outcome, the next sweep lists again.
         raise _shape_error("cancel answer", response)
     return statuses
+
+
+# -- the venue, for the registry ----------------------------------------------------------------------
+
+SPEC = VenueSpec(
+    name=VENUE,
+    title="Hyperliquid",
+    capabilities=CAPABILITIES,
+    clock_window_ms=4_000,  # an action whose expiresAfter (now + the 5 s read timeout) passed is refused
+    caveat=(
+        "Hyperliquid allows scheduleCancel only to accounts past $1M traded, and fires it at most 10 "
+        "times a day: below the gate, or past the budget, the account rests on the watchdog alone."
+    ),
+    doctor=(
+        "open orders readable (/info: no signature needed); the agent key derives an address; clock "
+        "skew from the HTTP Date header (1 s resolution); the volume gate as the refresher last saw it "
+        "(the switch's native_available/native_reason: doctor never arms anything)"
+    ),
+)
+
+
+def _doctor_plan(account: Account) -> DoctorPlan:
+    try:
+        agent = signing.address_of(account.agent_private_key.reveal())
+    except Exception as exc:  # never let a library message near the key reach a log
+        agent = f"unusable ({type(exc).__name__})"
+    remarks = [
+        Remark("INFO", f"fleet agent {agent} (approval is proven by the refresher's first signed action)")
+    ]
+    if account.kill_agent_private_key is None:
+        remarks.append(Remark("INFO", "no kill agent: kill signs with the refresher's agent"))
+    clock = ClockSource("POST", account.url.rstrip("/") + "/info", body={"type": "meta"})
+    # Listing open orders is unsigned (/info): it proves the address, not the agent.
+    keys = (KeyCheck("open orders", account, signed=False),)
+    return DoctorPlan(clock=clock, keys=keys, remarks=tuple(remarks))
+
+
+DRIVER: VenueDriver = Driver[Account](SPEC, Account, Client, _doctor_plan)

@@ -1,5 +1,9 @@
 """Kraken spot REST: `CancelAllOrdersAfter` as the venue timer, `CancelAll` as the sweep.
 
+Why this file is long: one venue whole - its secret's account, its signing, its timer with the
+late-landing read-back, its errors and its registry entry - checked against the venue's documents as
+one unit.
+
 Wire facts are in docs/venues.md (Kraken). Requests are form-encoded and the signature covers the exact
 bytes sent, so what is signed can never drift from what Kraken hashes.
 """
@@ -18,11 +22,25 @@ from urllib.parse import urlencode
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
-from deadman.core.venue import Capabilities, ExtendResult, OpenOrder, SweepResult, TimerKind
+from deadman.core.venue import (
+    Capabilities,
+    ClockSource,
+    DoctorPlan,
+    ExtendResult,
+    KeyCheck,
+    OpenOrder,
+    Remark,
+    SweepResult,
+    TimerKind,
+    VenueDriver,
+    VenueSpec,
+)
 from deadman.venues import urls
+from deadman.venues.adapter import Driver
 from deadman.venues.client import ClientBase
 from deadman.venues.errors import (
     AuthError,
+    MissingPermissionError,
     NonceError,
     RateLimitError,
     RejectedError,
@@ -127,10 +145,17 @@ class Account:
             account_id=account_id, api_key=api_key, api_secret=api_secret, base_url=base_url, kill=kill
         )
 
+    @property
+    def has_kill_key(self) -> bool:
+        return self.kill is not None
+
     def for_kill(self) -> Account:
         if self.kill is None:
             return self
         return replace(self, api_key=self.kill.api_key, api_secret=self.kill.api_secret, kill=None)
+
+    def for_retiring(self) -> None:
+        return None  # a Kraken key is not heartbeated: a rotation needs nothing kept alive
 
 
 def _text(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> str:
@@ -186,6 +211,8 @@ def error_for(errors: list[str], *, path: str, http_status: int | None = None) -
         # distinct code lets the policy know that retrying with a fresh nonce will not help.
         kw["code"] = "lockout"
         return NonceError(VENUE, message, **kw)
+    if key == "EGeneral:Permission denied":
+        return MissingPermissionError(VENUE, message, **kw)
     if key in _AUTH:
         return AuthError(VENUE, message, **kw)
     if key in _RATE:
@@ -369,3 +396,47 @@ class Client(ClientBase[Account]):
                 )
             )
         return orders
+
+
+# -- the venue, for the registry ----------------------------------------------------------------------
+
+SPEC = VenueSpec(
+    name=VENUE,
+    title="Kraken",
+    capabilities=CAPABILITIES,
+    clock_window_ms=30_000,
+    caveat=(
+        "Kraken cancels every order of the account when its engine comes back from downtime with this "
+        "timer armed: plan a disarm over announced maintenance (deadman disarm --venue kraken --from "
+        "<start> --for <length>)."
+    ),
+    doctor=(
+        "clock skew against /0/public/Time; the refresher key and the kill key authenticate with a "
+        "read-only call (OpenOrders), nonces drawn from the fleet's shared DynamoDB source so the "
+        "refresher's nonces are never overtaken"
+    ),
+)
+
+
+def _server_time_ms(answer: Any) -> float:
+    return float(answer["result"]["unixtime"]) * 1000 + 500  # whole seconds: the middle of one
+
+
+def _doctor_plan(account: Account) -> DoctorPlan:
+    keys = [KeyCheck("refresher key", account)]
+    remarks = []
+    if account.kill is None:
+        detail = "no kill key: kill shares the refresher key (a nonce lockout on it would block both)"
+        remarks.append(Remark("WARN", detail))
+    else:
+        keys.append(KeyCheck("kill key", account.for_kill()))
+    clock = ClockSource(
+        "GET",
+        account.base_url.rstrip("/") + "/0/public/Time",
+        read_ms=_server_time_ms,
+        source="/0/public/Time, 1 s resolution",
+    )
+    return DoctorPlan(clock=clock, keys=tuple(keys), remarks=tuple(remarks))
+
+
+DRIVER: VenueDriver = Driver[Account](SPEC, Account, Client, _doctor_plan)

@@ -41,6 +41,7 @@ from deadman.core.policy import Mode, deferred_deadline
 from deadman.core.starts import past_start_problem
 from deadman.core.venue import close_client
 from deadman.stores.switches import Switch
+from deadman.venues import SPECS
 from deadman.venues.errors import NotSupportedError, VolumeGateError
 
 # A planned disarm may start at most this far ahead (a maintenance announced a week ahead).
@@ -219,6 +220,8 @@ def _venue_timer(
 ) -> tuple[TimerOutcome, int | None, str | None, str | None]:
     """The venue timer as the disarm leaves it: deferred to `deferred`, or off when that is None.
     (outcome, where the venue timer now fires, error, note)"""
+    if target.account is None:
+        return "failed", None, "no usable credentials for this venue (its secret)", None
     try:
         client = kit.client_factory(target.venue, target.account, kit.control_timeout)
     except Exception as exc:
@@ -255,14 +258,18 @@ def _disarm_result(
     if off:
         notes.append(
             "an off period: the trading system's death is not alarmed while every switch it gates is "
-            "off; its orders rest unprotected until then (Gemini: heartbeated, as in any disarm)"
+            "off; its orders rest unprotected until then (a heartbeat venue: heartbeated, as in any disarm)"
         )
-    if any(t.venue == "gemini" and results[t.name].disarmed for t in targets):
+    for spec in sorted({SPECS[t.venue] for t in targets if results[t.name].disarmed}, key=lambda v: v.name):
+        caps = spec.capabilities
+        if caps.can_disarm or caps.fixed_timeout_ms is None:
+            continue
+        # A heartbeat rule that belongs to the key (Gemini): nothing at the venue can switch it off.
         notes.append(
-            "Gemini cannot be disarmed at the venue: the heartbeat timer is a property of the API key. "
-            "The fleet keeps heartbeating the Gemini keys regardless of liveness until the disarm ends "
-            f"({iso(until)}); after that Gemini cancels a dead trader's orders 30 s after the last "
-            "heartbeat."
+            f"{spec.title} cannot be disarmed at the venue: the heartbeat timer is a property of the API "
+            f"key. The fleet keeps heartbeating the {spec.title} keys regardless of liveness until the "
+            f"disarm ends ({iso(until)}); after that {spec.title} cancels a dead trader's orders "
+            f"{caps.fixed_timeout_ms // 1000} s after the last heartbeat."
         )
     notes.append(
         f"the switches re-arm by themselves at {iso(until)}; the next tick then extends only if the "

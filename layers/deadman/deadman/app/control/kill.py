@@ -237,6 +237,8 @@ def _sweep_passes(
 
 def _kill_sweep(kit: Toolkit, target: Target, attempt_no: int) -> SweepAttempt:
     started = kit.clock()
+    if target.account is None:
+        return _failed_attempt(attempt_no, "no usable credentials for this venue (its secret)")
     try:
         client = kit.client_factory(target.venue, target.account.for_kill(), kit.kill_timeout)
     except Exception as exc:

@@ -22,20 +22,9 @@ from deadman.core.policy import Mode, reaction_bounds, triggers_today
 from deadman.core.venue import Capabilities
 from deadman.stores.liveness import read_and_judge
 from deadman.stores.switches import Switch
-from deadman.venues import VENUES
-from deadman.venues import load as load_venue
+from deadman.venues import SPECS, VENUES
 
 STATUS_AUDIT_ENTRIES = 5
-
-
-# What an operator must know of a venue's own timer that no tick can change.
-VENUE_CAVEATS = {
-    "kraken": (
-        "Kraken cancels every order of the account when its engine comes back from downtime with this "
-        "timer armed: plan a disarm over announced maintenance (deadman disarm --venue kraken --from "
-        "<start> --for <length>)."
-    ),
-}
 
 
 def status(kit: Toolkit) -> StatusResult:
@@ -63,7 +52,8 @@ def status(kit: Toolkit) -> StatusResult:
     for venue in VENUES:
         if venue not in kit.config.enabled_venues:
             continue
-        caps: Capabilities = load_venue(venue).CAPABILITIES
+        spec = SPECS[venue]
+        caps = spec.capabilities
         bounds = reaction_bounds(timing, caps)
         stored = sorted(kit.switches.list_venue(venue), key=lambda s: s.account)
         gating |= {name for s in stored for name in (s.systems or kit.config.system).split(",")}
@@ -83,7 +73,7 @@ def status(kit: Toolkit) -> StatusResult:
                         if stored
                         else "no switch recorded yet: the venue's secret lists no accounts (not "
                         "configured), or no refresher tick or control call so far.",
-                        VENUE_CAVEATS.get(venue),
+                        spec.caveat,
                     )
                     if n
                 )

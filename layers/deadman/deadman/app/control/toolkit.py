@@ -25,13 +25,13 @@ from deadman.core.config import FleetConfig
 from deadman.core.errors import DeadmanError
 from deadman.core.metrics import MetricsSink, NoMetrics
 from deadman.core.policy import INTENT_WINDOW_MS, TRANSIT_MS, Mode, Timing
-from deadman.core.venue import VenueClient
+from deadman.core.venue import VenueAccount, VenueClient
 from deadman.stores.credentials import VenueSecrets
 from deadman.stores.liveness import LivenessReader
 from deadman.stores.nonces import FALLBACK_LEAD, FALLBACK_MAX_LEAD, FallbackNonceSource, MemoryNonceSource
 from deadman.stores.switches import Switch, SwitchConflict, SwitchStore
 from deadman.venues import VENUES
-from deadman.venues import load as load_venue
+from deadman.venues import driver as venue_driver
 from deadman.venues.errors import VenueError
 
 # Kill's venue calls: shorter than the refresher's, so that two passes fit in the budget.
@@ -72,7 +72,7 @@ class ConflictError(DeadmanError):
         self.switches = list(switches)
 
 
-ClientFactory = Callable[[str, Any, tuple[float, float]], VenueClient]
+ClientFactory = Callable[[str, VenueAccount, tuple[float, float]], VenueClient]
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class Caller:
 class Target:
     venue: str
     account_id: str
-    account: Any = None  # the venue module's Account; None when the venue's secret is unusable
+    account: VenueAccount | None = None  # as the venue's driver parsed it; None: the secret is unusable
 
     @property
     def name(self) -> str:
@@ -156,12 +156,10 @@ class Toolkit:
             **kwargs,
         )
 
-    def default_client(self, venue: str, account: Any, timeout: tuple[float, float]) -> VenueClient:
+    def default_client(self, venue: str, account: VenueAccount, timeout: tuple[float, float]) -> VenueClient:
         if self.nonces is None:
             raise DeadmanError("no nonce source configured: venue calls are impossible")
-        module = load_venue(venue)
-        client: VenueClient = module.Client(account, nonces=self.nonces, clock=self.clock, timeout=timeout)
-        return client
+        return venue_driver(venue).client(account, nonces=self.nonces, clock=self.clock, timeout=timeout)
 
     # -- shared --------------------------------------------------------------------------------
     def resolve(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 from functools import partial
-from typing import Any
 
 from deadman.app.refresh.record import Records
 from deadman.app.refresh.report import AccountTick
@@ -30,7 +29,7 @@ from deadman.core.policy import (
     intent_window_ms,
     send_by,
 )
-from deadman.core.venue import ExtendResult, SweepResult, TimerKind, VenueClient
+from deadman.core.venue import ExtendResult, SweepResult, TimerKind, VenueAccount, VenueClient
 from deadman.stores.credentials import VenueSecret, VenueSecrets
 from deadman.stores.switches import Switch, SwitchConflict
 from deadman.venues.errors import (
@@ -65,18 +64,6 @@ def _landed_late(outcome: ExtendResult) -> bool:
     return asked is not None and got is not None and got > asked + WHOLE_SECONDS_MS
 
 
-def _has_kill_credentials(account: Any) -> bool:
-    return (
-        getattr(account, "kill", None) is not None
-        or getattr(account, "kill_agent_private_key", None) is not None
-    )
-
-
-def _retiring(account: Any) -> Any:
-    """Gemini mid-rotation: the old trading key, whose session may still hold the trader's orders."""
-    return getattr(account, "retiring", None)
-
-
 def _merged(first: SweepResult, second: SweepResult) -> SweepResult:
     return SweepResult(
         cancelled_count=first.cancelled_count + second.cancelled_count,
@@ -93,12 +80,12 @@ class VenueActs(Records):
     credentials: VenueSecrets
     parallel: Parallel
     lease_until_ms: int | None
-    _clients: dict[tuple[str, str], tuple[Any, VenueClient]]
-    _accounts: dict[str, Any]
-    _retiring: dict[str, tuple[Any, int]]
+    _clients: dict[tuple[str, str], tuple[VenueAccount, VenueClient]]
+    _accounts: dict[str, VenueAccount]
+    _retiring: dict[str, tuple[VenueAccount, int]]
     _retired_done: set[str]
 
-    def _make_client(self, account: Any) -> VenueClient:
+    def _make_client(self, account: VenueAccount) -> VenueClient:
         raise NotImplementedError  # the Ticker's client factory
 
     def _intent(
@@ -148,13 +135,17 @@ class VenueActs(Records):
             timing=self.config.timing,
         )
 
-    def _client(self, account: Any, *, kill_key: bool = False, retiring: bool = False) -> VenueClient:
+    def _client(
+        self, account: VenueAccount, *, kill_key: bool = False, retiring: bool = False
+    ) -> VenueClient:
         """The account's client on its trading key, its kill key, or (Gemini mid-rotation) its
         retiring key; kept while the secret is unchanged (the same Account object)."""
         slot = (account.account_id, "kill" if kill_key else "retiring" if retiring else "trade")
         cached = self._clients.get(slot)
         if cached is None or cached[0] is not account:
-            signer = account.for_kill() if kill_key else account.for_retiring() if retiring else account
+            signer = (
+                account.for_kill() if kill_key else (account.for_retiring() if retiring else None) or account
+            )
             cached = (account, self._make_client(signer))
             self._clients[slot] = cached
         return cached[1]
@@ -164,7 +155,7 @@ class VenueActs(Records):
     def _extend(
         self,
         client: VenueClient,
-        account: Any,
+        account: VenueAccount,
         switch: Switch,
         decision: Decision,
         now: int,
@@ -232,7 +223,7 @@ class VenueActs(Records):
         )
 
     def _extend_keys(
-        self, client: VenueClient, account: Any, decision: Decision, fence: int, result: AccountTick
+        self, client: VenueClient, account: VenueAccount, decision: Decision, fence: int, result: AccountTick
     ) -> ExtendResult:
         """The trading key's extension; mid-rotation (Gemini) the retiring key's too, side by side and
         each with the tick's own send-by time: the old key's session may still hold the trader's
@@ -241,7 +232,7 @@ class VenueActs(Records):
         said in the log and a metric."""
         assert decision.extend_to_ms is not None
         main = partial(client.extend, decision.extend_to_ms, send_by_ms=fence)
-        if _retiring(account) is None:
+        if account.for_retiring() is None:
             return main()
         old = self._client(account, retiring=True)
         outcomes: list[Outcome[ExtendResult]] = self.parallel.run(
@@ -260,13 +251,13 @@ class VenueActs(Records):
 
     # -- sweep --------------------------------------------------------------------------------------
 
-    def _sweep_paused(self, account: Any, switch: Switch, now: int, result: AccountTick) -> bool:
+    def _sweep_paused(self, account: VenueAccount, switch: Switch, now: int, result: AccountTick) -> bool:
         """Every call on Gemini's trading key restarts its 30 s rule, which is what cancels the orders
         Gemini refused to: without a kill key, sweeps pause long enough for the rule to run out."""
         rejected = switch.sweep_rejected_ms
         paused = (
             self.caps.timer_kind is TimerKind.HEARTBEAT
-            and getattr(account, "kill", None) is None
+            and not account.has_kill_key
             and rejected is not None
             and now - rejected < (self.caps.fixed_timeout_ms or 0) + TRANSIT_MS
         )
@@ -275,17 +266,23 @@ class VenueActs(Records):
         return paused
 
     def _sweep(
-        self, account: Any, switch: Switch, decision: Decision, now: int, result: AccountTick, fence: int
+        self,
+        account: VenueAccount,
+        switch: Switch,
+        decision: Decision,
+        now: int,
+        result: AccountTick,
+        fence: int,
     ) -> Switch:
-        heartbeat = self.caps.timer_kind is TimerKind.HEARTBEAT
-        # Gemini with a kill key sweeps on that key (cancel/all): the trading key stays silent, so its
-        # 30 s rule still runs out behind the watchdog.
-        kill_key = heartbeat and getattr(account, "kill", None) is not None
+        # With a kill key, a venue whose every call on the trading key restarts its rule (Gemini)
+        # sweeps on the kill key: the trading key stays silent, so the rule still runs out behind
+        # the watchdog.
+        kill_key = self.caps.sweeps_on_kill_key and account.has_kill_key
         client = self._client(account, kill_key=kill_key)
         try:
             swept = client.sweep(send_by_ms=fence)
         except VenueError as exc:
-            if kill_key or not _has_kill_credentials(account):
+            if kill_key or not account.has_kill_key:
                 self._audit(switch, "sweep", decision.reason, f"failed: {exc}", now, {})
                 return self._venue_error(account, switch, exc, result, extending=False)
             # The refresher's key failed (a nonce lockout after requests arrived out of order, say):
@@ -296,7 +293,7 @@ class VenueActs(Records):
             except VenueError as kill_exc:
                 self._audit(switch, "sweep", decision.reason, f"failed: {exc}; kill key: {kill_exc}", now, {})
                 return self._venue_error(account, switch, exc, result, extending=False)
-        if not kill_key and _retiring(account) is not None:
+        if not kill_key and account.for_retiring() is not None:
             # cancel/session reaches only the key that sends it: a zombie may still trade on the key
             # being rotated out, so its session is swept too.
             try:
@@ -322,6 +319,7 @@ class VenueActs(Records):
                 now,
                 {"cancelled": list(swept.cancelled_ids), "failed": [f.order_id for f in swept.failed]},
             )
+        heartbeat = self.caps.timer_kind is TimerKind.HEARTBEAT
         rejected = now if heartbeat and not kill_key and swept.failed else None
         switch = dataclasses.replace(
             switch, last_sweep_ms=now, last_sweep=summary, sweep_rejected_ms=rejected
@@ -340,7 +338,7 @@ class VenueActs(Records):
             )
         return switch
 
-    def _backstop(self, client: VenueClient, account: Any, switch: Switch, now: int) -> Switch:
+    def _backstop(self, client: VenueClient, account: VenueAccount, switch: Switch, now: int) -> Switch:
         """The venue refused to cancel some of a dead trader's orders, and its own timer can take them
         where the watchdog cannot - but after a complete sweep the fleet may have cleared it
         (Hyperliquid's triggers are rationed). So one is set to fire soon, unless one is set already
@@ -371,7 +369,7 @@ class VenueActs(Records):
     def _venue_off(
         self,
         client: VenueClient,
-        account: Any,
+        account: VenueAccount,
         switch: Switch,
         now: int,
         why: str,
@@ -392,7 +390,7 @@ class VenueActs(Records):
         return dataclasses.replace(switch, deadline_ms=None)
 
     def _venue_error(
-        self, account: Any, switch: Switch, exc: VenueError, result: AccountTick, *, extending: bool
+        self, account: VenueAccount, switch: Switch, exc: VenueError, result: AccountTick, *, extending: bool
     ) -> Switch:
         result.error = str(exc)
         result.retry = result.retry or retryable(exc)

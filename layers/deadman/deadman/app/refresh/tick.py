@@ -35,7 +35,6 @@ import dataclasses
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from deadman.app.refresh.acts import VenueActs, retryable
 from deadman.app.refresh.report import AccountTick, TickReport
@@ -46,14 +45,14 @@ from deadman.core.errors import DeadmanError
 from deadman.core.liveness import Liveness, Verdict, combine, unreadable
 from deadman.core.metrics import MetricsSink
 from deadman.core.policy import LivenessView, decide
-from deadman.core.venue import Capabilities, NonceSource, VenueClient
+from deadman.core.venue import Capabilities, NonceSource, VenueAccount, VenueClient
 from deadman.stores.credentials import VenueSecret, VenueSecrets
 from deadman.stores.liveness import LivenessReader, read_and_judge
 from deadman.stores.switches import Switch, SwitchConflict, SwitchStore
-from deadman.venues import load as load_venue
+from deadman.venues import driver as venue_driver
 from deadman.venues.errors import VenueError
 
-ClientFactory = Callable[[Any], VenueClient]
+ClientFactory = Callable[[VenueAccount], VenueClient]
 
 
 class Ticker(VenueActs):
@@ -85,25 +84,25 @@ class Ticker(VenueActs):
         self.metrics = metrics
         self.log = log or (lambda *a, **k: None)
         self.parallel: Parallel = parallel or ThreadParallel(clock=clock)
-        module = load_venue(venue)
-        self.caps: Capabilities = module.CAPABILITIES
+        venue_of = venue_driver(venue)
+        self.caps: Capabilities = venue_of.spec.capabilities
         self._client_factory = client_factory or (
-            lambda account: module.Client(account, nonces=nonces, clock=clock)
+            lambda account: venue_of.client(account, nonces=nonces, clock=clock)
         )
-        self._clients: dict[tuple[str, str], tuple[Any, VenueClient]] = {}
+        self._clients: dict[tuple[str, str], tuple[VenueAccount, VenueClient]] = {}
         # The last state read or written per account, with when the table confirmed it: what the
         # loop acts on when the table cannot be read.
         self._known: dict[str, tuple[Switch, int]] = {}
         # The accounts of the last secret read, kept to notice one taken out of it (see `_retire`).
-        self._accounts: dict[str, Any] = {}
-        self._retiring: dict[str, tuple[Any, int]] = {}
+        self._accounts: dict[str, VenueAccount] = {}
+        self._retiring: dict[str, tuple[VenueAccount, int]] = {}
         self._retired_done: set[str] = set()
         self._said_unconfigured = False
         # Set by the loop before each tick: the lease is surely this loop's until then; every request
         # must have landed by that time (another loop may act after it).
         self.lease_until_ms: int | None = None
 
-    def _make_client(self, account: Any) -> VenueClient:
+    def _make_client(self, account: VenueAccount) -> VenueClient:
         return self._client_factory(account)
 
     def tick(self, only: frozenset[str] | None = None) -> TickReport:
@@ -247,7 +246,9 @@ class Ticker(VenueActs):
 
     # -- one account --------------------------------------------------------------------------------
 
-    def _tick_account(self, account: Any, verdict: Liveness, now: int, systems: str | None) -> AccountTick:
+    def _tick_account(
+        self, account: VenueAccount, verdict: Liveness, now: int, systems: str | None
+    ) -> AccountTick:
         result = AccountTick(account.account_id)
         try:
             self._tick_switch(account, verdict, now, result, systems)
@@ -264,7 +265,7 @@ class Ticker(VenueActs):
         return result
 
     def _tick_switch(
-        self, account: Any, verdict: Liveness, now: int, result: AccountTick, systems: str | None
+        self, account: VenueAccount, verdict: Liveness, now: int, result: AccountTick, systems: str | None
     ) -> None:
         if verdict.verdict is Verdict.UNREADABLE:
             result.retry = True  # judged on a fresh read soon, within the venue timer's slack

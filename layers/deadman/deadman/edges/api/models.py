@@ -23,7 +23,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -54,9 +54,16 @@ _MAX_ERRORS_SHOWN = 5
 
 
 M = TypeVar("M", bound=BaseModel)
-VenueName = Literal["gemini", "kraken", "hyperliquid"]
-if set(get_args(VenueName)) != set(VENUES):
-    raise ImportError("deadman.edges.api's VenueName is out of step with deadman.venues.VENUES")
+
+
+def _known_venue(value: str) -> str:
+    if value not in VENUES:
+        raise ValueError(f"unknown venue {value!r}; known: {', '.join(VENUES)}")
+    return value
+
+
+# Every registered venue (deadman.venues.REGISTRY), in the schema as an enum.
+VenueName = Annotated[str, Field(json_schema_extra={"enum": list(VENUES)}), AfterValidator(_known_venue)]
 
 
 def _distinct(values: list[Any]) -> list[Any]:

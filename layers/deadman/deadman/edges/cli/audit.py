@@ -27,6 +27,7 @@ from deadman.edges.cli.common import (
     CliError,
 )
 from deadman.edges.cli.render import json_text
+from deadman.venues import VENUES
 
 VERIFY_HELP = """\
 Checks one switch's audit history: every entry's SHA-256 against its content, every entry's link to
@@ -75,7 +76,7 @@ def add_audit_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         description=VERIFY_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--venue", required=True, choices=("gemini", "kraken", "hyperliquid"))
+    p.add_argument("--venue", required=True, choices=VENUES)
     p.add_argument("--account", required=True, help="account id as in the venue secret")
     p.add_argument("--table", help="the ControlTable (default $CONTROL_TABLE or the stack's output)")
     p.add_argument(

@@ -351,9 +351,9 @@ def _number(raw: str, what: str) -> float:
 
 
 def doctor_help() -> str:
-    from deadman.edges.cli.doctor import DOCTOR_HELP
+    from deadman.edges.cli.doctor import doctor_help as help_text
 
-    return DOCTOR_HELP
+    return help_text()
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
 """`deadman doctor`: checks that a deployment (or the sandbox) can do its job, without arming
-anything and without touching a Gemini trading key unless asked to (see DOCTOR_HELP).
+anything and without touching a Gemini trading key unless asked to (see `doctor_help`).
 
 The venue checks themselves are `deadman.app.checkup`; they run in the deployment behind GET /doctor
 (the operator's machine needs no venue key), or here with `--local`.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,9 @@ from deadman.core.text import printable
 from deadman.edges.cli.client import ApiClient, sandbox_mode, stack_description, stack_name
 from deadman.edges.cli.common import CliError
 from deadman.edges.cli.render import json_text, render_error
+from deadman.venues import SPECS
 
-DOCTOR_HELP = """\
+_DOCTOR_HELP = """\
 Checks a deployment (--stack NAME or --endpoint URL) or the sandbox (environment from
 `python -m sandbox.local_api`). Each line is OK, WARN, FAIL, SKIP or INFO; the exit code is 1 if any
 check FAILs, else 0. Nothing to check (no stack, endpoint or venue secret) is a FAIL, and so is a
@@ -31,19 +33,7 @@ check FAILs, else 0. Nothing to check (no stack, endpoint or venue secret) is a 
                needs no venue key (the route needs the stack's OperatorDoctorPolicyArn). With --local
                they run here instead, with your own access to the secrets and the ControlTable.
   secrets      each venue secret reads and parses
-  kraken       clock skew against /0/public/Time; the refresher key and the kill key authenticate with a
-               read-only call (OpenOrders), nonces drawn from the fleet's shared DynamoDB source so the
-               refresher's nonces are never overtaken
-  hyperliquid  open orders readable (/info: no signature needed); the agent key derives an address;
-               clock skew from the HTTP Date header (1 s resolution); the volume gate as the refresher
-               last saw it (the switch's native_available/native_reason: doctor never arms anything)
-  gemini       nonce mode, master key and sweep scope consequences; the kill key (its own session)
-               authenticates (no kill key is a WARN); clock skew from the HTTP Date header. The TRADING
-               key is not called unless you pass --allow-gemini-call, and even then only while its
-               switch is armed and every trading system gating it is alive right now (the refresher's
-               own judge): any authenticated call on it resets Gemini's 30 s heartbeat rule, so on a
-               killed or disarmed switch, or for a dead trader, it would postpone the venue's cancel.
-               It also draws from the nonce stream the key shares with the trader.
+{venues}
 
 --venue and --account narrow the checks; --json prints the findings as JSON (same exit code).
 
@@ -51,11 +41,19 @@ Not checked: Gemini's "Require Heartbeat" key flag (no API shows it: check the k
 permissions beyond the calls above, the refreshers themselves (see `deadman status` and the alarms).
 Skew is the deployment's clock against the venue's (with --local: this machine's)."""
 
-_SECRET_OUTPUTS = {
-    "gemini": "GeminiSecretArn",
-    "kraken": "KrakenSecretArn",
-    "hyperliquid": "HyperliquidSecretArn",
-}
+
+def doctor_help() -> str:
+    """The help, with each registered venue's own checks (`VenueSpec.doctor`)."""
+    lines = []
+    for venue, spec in SPECS.items():
+        wrapped = textwrap.wrap(spec.doctor, 100 - 15) or ["-"]
+        lines.append(f"  {venue:<12} {wrapped[0]}")
+        lines.extend(f"{'':15}{line}" for line in wrapped[1:])
+    return _DOCTOR_HELP.replace("{venues}", "\n".join(lines))
+
+
+# The stack's output naming each venue's secret: <Title>SecretArn, as the template writes it.
+_SECRET_OUTPUTS = {venue: f"{spec.title}SecretArn" for venue, spec in SPECS.items()}
 
 
 @dataclass

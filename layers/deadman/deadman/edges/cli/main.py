@@ -46,6 +46,7 @@ from deadman.edges.cli.common import (
     STATUS_AUDIT_MAX,
     CliError,
 )
+from deadman.venues import VENUES
 
 
 def _positive_seconds(text: str) -> float:
@@ -267,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _targets(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--venue", action="append", choices=("gemini", "kraken", "hyperliquid"), help="repeatable")
+    p.add_argument("--venue", action="append", choices=VENUES, help="repeatable")
     p.add_argument("--account", action="append", help="account id as in the venue secret; repeatable")
 
 
