@@ -543,6 +543,7 @@ def _statuses(response: Any) -> list[Any]:
 SPEC = VenueSpec(
     name=VENUE,
     title="Hyperliquid",
+    timer="scheduleCancel",
     capabilities=CAPABILITIES,
     clock_window_ms=4_000,  # an action whose expiresAfter (now + the 5 s read timeout) passed is refused
     caveat=(
