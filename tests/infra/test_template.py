@@ -1030,11 +1030,20 @@ def test_gemini_tick_rule(template: dict[str, Any]) -> None:
 
 
 def test_enabled_venues_env(template: dict[str, Any]) -> None:
+    """ENABLED_VENUES names exactly the enabled venues, as the functions read it: one entry per venue
+    in registry order, empty for a venue not enabled (FleetConfig.from_env skips empty entries)."""
+    from deadman.core.config import FleetConfig
+    from deadman.venues import CAPABILITIES
+
     env = template["Globals"]["Function"]["Environment"]["Variables"]
-    for mask in range(8):
+    required = {"SYSTEM_NAME": "trader", "LIVENESS_TABLE": "l", "CONTROL_TABLE": "c"}
+    for mask in range(2 ** len(VENUES)):
         on = [v for i, v in enumerate(VENUES) if mask >> i & 1]
         params = parameter_values(template, **{f"Enable{CAP[v]}": "true" for v in on})
-        assert evaluate(env["ENABLED_VENUES"], params, template["Conditions"]) == ",".join(on)
+        value = evaluate(env["ENABLED_VENUES"], params, template["Conditions"])
+        assert value.split(",") == [v if v in on else "" for v in VENUES], value
+        config = FleetConfig.from_env({**required, "ENABLED_VENUES": value}, CAPABILITIES)
+        assert config.enabled_venues == frozenset(on), value
 
 
 def test_globals_contract(template: dict[str, Any]) -> None:
