@@ -94,6 +94,7 @@ __all__ = [
 SPEC = VenueSpec(
     name=VENUE,
     title="Gemini",
+    timer="heartbeat",
     capabilities=CAPABILITIES,
     clock_window_ms=25_000,  # a time-based nonce more than 30 s off is refused
     caveat=(

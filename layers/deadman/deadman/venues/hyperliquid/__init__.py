@@ -70,6 +70,7 @@ __all__ = [
 SPEC = VenueSpec(
     name=VENUE,
     title="Hyperliquid",
+    timer="scheduleCancel",
     capabilities=CAPABILITIES,
     clock_window_ms=4_000,  # an action whose expiresAfter (now + the 5 s read timeout) passed is refused
     caveat=(
