@@ -11,7 +11,7 @@ CHECKOV_VENV := .venv-checkov
 # Lambda runs python3.13; `sam build` needs that interpreter on PATH (pyenv provides it here).
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: demo sandbox test unit integration infra simulation chaos lint typecheck bench bench-cost build clean
+.PHONY: demo sandbox test unit integration infra simulation chaos lint typecheck template bench bench-cost build clean
 
 $(VENV)/.stamp: requirements-dev.txt layers/deadman/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,9 +40,15 @@ lint: $(VENV)/.stamp
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m tests.architecture.layers
+	$(PY) -m infra.template --check
+
+# template.yaml's per-venue parts, rewritten for every venue of the registry from
+# infra/venue_blocks.yaml.tmpl (the rest of template.yaml is edited by hand).
+template: $(VENV)/.stamp
+	$(PY) -m infra.template
 
 typecheck: $(VENV)/.stamp
-	$(PY) -m mypy layers/deadman/deadman sandbox functions tests/architecture
+	$(PY) -m mypy layers/deadman/deadman sandbox functions tests/architecture infra
 
 unit: $(VENV)/.stamp
 	$(PY) -m pytest tests/unit

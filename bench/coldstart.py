@@ -65,7 +65,7 @@ def _ours_request(venue: str) -> Any:
         gemini = ours_.venue_module("gemini")
         payload = gemini.encode_payload({"request": "/v1/heartbeat", "nonce": NONCE})
         return gemini.auth_headers("account-key", payload, gemini.sign(payload, "secret"))
-    sign_l1_action = ours_.venue_module("hyperliquid_signing").sign_l1_action
+    sign_l1_action = ours_.venue_module("hyperliquid.signing").sign_l1_action
     action = {"type": "scheduleCancel", "time": NONCE + 45_000}
     signature = sign_l1_action(HL_KEY, action, None, NONCE, NONCE + 10_000, True)
     request = {"action": action, "nonce": NONCE, "signature": signature, "expiresAfter": NONCE + 10_000}

@@ -14,7 +14,7 @@ VENUES = ("kraken", "gemini", "hyperliquid")
 
 
 def venue_module(name: str) -> Any:
-    """deadman.venues.<name> (kraken, gemini, hyperliquid_signing): what a refresher signs with."""
+    """deadman.venues.<name> (kraken, gemini, hyperliquid.signing): what a refresher signs with."""
     import importlib
 
     return importlib.import_module(f"deadman.venues.{name}")

@@ -1,7 +1,7 @@
 """Hyperliquid L1 signing per call, side by side in one process: `python bench/signing.py ROUNDS`.
 
 Implementations, each signing the same `scheduleCancel` with an `expiresAfter` (what a tick sends):
-- deadman: `hyperliquid_signing.sign_l1_action(key_hex, ...)` (coincurve + keccak, key parsed once);
+- deadman: `hyperliquid.signing.sign_l1_action(key_hex, ...)` (coincurve + keccak, key parsed once);
 - hyperliquid-python-sdk: `utils.signing.sign_l1_action(wallet, ...)` with an eth_account wallet
   made once (the SDK's own Exchange keeps one);
 - ccxt: `hyperliquid.sign_l1_action(...)` (its own pure-Python ECDSA);
@@ -38,7 +38,7 @@ def implementations() -> dict[str, tuple[Callable[[], Any], int]]:
     """name -> (one signature, calls per block)."""
     from bench.ours import venue_module
 
-    ours = venue_module("hyperliquid_signing")
+    ours = venue_module("hyperliquid.signing")
 
     impls: dict[str, tuple[Callable[[], Any], int]] = {
         "deadman": (lambda: ours.sign_l1_action(KEY, ACTION, None, NONCE, EXPIRES, True), 400),

@@ -61,6 +61,19 @@ def test_a_long_module_needs_its_reason(tmp_path: Path) -> None:
     assert breach.rule == "long module" and breach.path.endswith("app/long.py")
 
 
+def test_no_reason_covers_a_module_over_the_cap(tmp_path: Path) -> None:
+    reason = f'"""Long.\n\n{layers.LONG_REASON} it is one argument."""\n'  # three lines
+    root = _package(
+        tmp_path,
+        {
+            "app/at_cap.py": reason + "x = 1\n" * (layers.HARD_MAX_LINES - 3),
+            "app/over.py": reason + "x = 1\n" * (layers.HARD_MAX_LINES - 2),
+        },
+    )
+    [breach] = layers.check(root, functions=None)
+    assert breach.rule == "too long" and breach.path.endswith("app/over.py")
+
+
 def test_a_handler_reaches_only_the_edges(tmp_path: Path) -> None:
     root = _package(tmp_path, {"app/refresh.py": "", "edges/entry.py": ""})
     functions = tmp_path / "functions"

@@ -137,6 +137,9 @@ def evaluate(node: Any, params: dict[str, str], conditions: dict[str, Any]) -> A
         name, if_true, if_false = arg
         chosen = if_true if evaluate(conditions[name], params, conditions) else if_false
         return evaluate(chosen, params, conditions)
+    if fn == "Fn::Join":
+        separator, items = arg
+        return separator.join(str(evaluate(item, params, conditions)) for item in items)
     if fn == "Fn::Contains":
         haystack, needle = arg
         return str(evaluate(needle, params, conditions)) in [

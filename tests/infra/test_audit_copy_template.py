@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.test_template import as_list, functions, refs, resources, statements
+from tests.infra.test_template import VENUES, as_list, functions, refs, resources, statements
 
 pytestmark = pytest.mark.infra
 
@@ -162,7 +162,7 @@ def test_the_dashboard_shows_a_trading_systems_death_and_the_store_retries(templ
     assert "{Deadman,service,system}" in text[dead[0]]
     retries = [t for t, m in text.items() if '"StoreRetries"' in m]
     assert retries, "no widget for the stores' retries"
-    for venue in ("gemini", "kraken", "hyperliquid"):
+    for venue in VENUES:
         assert f'"{venue}"' in text[retries[0]]
     assert "AuditAppendFailures" in text[retries[0]]
     # The widgets tile the grid without overlapping.

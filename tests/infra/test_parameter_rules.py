@@ -18,12 +18,18 @@ import pytest
 from deadman.core.config import FleetConfig
 from deadman.core.errors import ConfigError
 from deadman.edges.wiring import refresher_from_env
-from deadman.venues import CAPABILITIES
+from deadman.venues import CAPABILITIES, SPECS
 from tests.infra.conftest import evaluate, failed_rules, parameter_values
 
 pytestmark = pytest.mark.infra
 
-VENUE_FLAGS = {"gemini": "EnableGemini", "kraken": "EnableKraken", "hyperliquid": "EnableHyperliquid"}
+VENUE_FLAGS = {venue: f"Enable{spec.title}" for venue, spec in SPECS.items()}
+# The Rule refusing a tick longer than a heartbeat venue's longest (Gemini: GeminiTickAtMost10Seconds).
+TICK_RULES = {
+    venue: f"{spec.title}TickAtMost{longest // 1000}Seconds"
+    for venue, spec in SPECS.items()
+    if (longest := spec.capabilities.max_tick_ms) is not None
+}
 
 
 def constraint_problems(template: dict[str, Any], params: dict[str, str]) -> list[str]:
@@ -79,7 +85,7 @@ def code_problem(template: dict[str, Any], params: dict[str, str]) -> str | None
 TICKS = [str(t) for t in range(5, 31)]
 GRACES = ["0", "1", "4", "5", "6", "9", "10", "14", "15", "16", "29", "30", "31", "299", "300", "301",
           "9.5", "09", "-1", "", "1e1"]  # fmt: skip
-VENUE_SETS = [("gemini",), ("kraken",), ("hyperliquid",), ("gemini", "kraken", "hyperliquid")]
+VENUE_SETS = [*((venue,) for venue in SPECS), tuple(SPECS)]  # each venue alone, and all of them
 
 
 def params_for(template: dict[str, Any], venues: tuple[str, ...], **overrides: str) -> dict[str, str]:
@@ -97,8 +103,9 @@ def test_tick_and_grace_every_combination_the_code_refuses_is_refused(template: 
             assert refused, (venues, tick, grace, problem)
             if "grace_ms" in problem and "< tick_ms" in problem and re.fullmatch(r"[1-9][0-9]*", grace):
                 assert "GraceAtLeastTick" in refused, (tick, grace, refused)
-            if "while Gemini is enabled" in problem:
-                assert "GeminiTickAtMost10Seconds" in refused, (tick, grace, refused)
+            for venue, rule in TICK_RULES.items():
+                if f"while {venue} is enabled" in problem and "tick_ms" in problem:
+                    assert rule in refused, (venue, tick, grace, refused)
         else:
             accepted += 1
             # Where the code accepts, the template refuses only for its own stricter form of G
@@ -130,23 +137,28 @@ def test_each_other_parameter_the_code_refuses_is_refused(
 
 
 def test_what_no_rule_can_compare_is_out_of_reach_of_the_parameter_bounds(template: dict[str, Any]) -> None:
-    """S + T + G < 86400 (Kraken's cap) and RUN_SECONDS >= 2T hold for every value the parameters allow."""
+    """S + T + G stays under every capped venue's timeout (Kraken's 86399 s), and RUN_SECONDS >= 2T,
+    for every value the parameters allow."""
     specs = template["Parameters"]
     largest_s = specs["MaxStalenessSeconds"]["MaxValue"]
     largest_t = max(int(v) for v in specs["TickSeconds"]["AllowedValues"])
     assert re.fullmatch(specs["GraceSeconds"]["AllowedPattern"], "300")
     assert not re.fullmatch(specs["GraceSeconds"]["AllowedPattern"], "301")
-    assert largest_s + largest_t + 300 < 86_400
     run_seconds = int(template["Globals"]["Function"]["Environment"]["Variables"]["RUN_SECONDS"])
     assert run_seconds >= 2 * largest_t
-    params = params_for(
-        template,
-        ("kraken",),
-        MaxStalenessSeconds=str(largest_s),
-        TickSeconds=str(largest_t),
-        GraceSeconds="300",
-    )
-    assert code_problem(template, params) is None and refusals(template, params) == []
+    capped = [venue for venue, caps in CAPABILITIES.items() if caps.max_timeout_ms is not None]
+    assert "kraken" in capped
+    for venue in capped:
+        cap_ms = CAPABILITIES[venue].max_timeout_ms
+        assert cap_ms is not None and (largest_s + largest_t + 300) * 1000 < cap_ms, venue
+        params = params_for(
+            template,
+            (venue,),
+            MaxStalenessSeconds=str(largest_s),
+            TickSeconds=str(largest_t),
+            GraceSeconds="300",
+        )
+        assert code_problem(template, params) is None and refusals(template, params) == [], venue
 
 
 def test_the_defaults_and_the_samconfig_settings_deploy_and_load(template: dict[str, Any]) -> None:

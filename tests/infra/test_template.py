@@ -18,6 +18,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from deadman.venues import SPECS
 from tests.infra.conftest import (
     CHECKOV_VENV,
     PYENV_VERSION,
@@ -35,8 +36,8 @@ from tests.infra.conftest import (
 
 pytestmark = pytest.mark.infra
 
-VENUES = ("gemini", "kraken", "hyperliquid")
-CAP = {"gemini": "Gemini", "kraken": "Kraken", "hyperliquid": "Hyperliquid"}
+VENUES = tuple(SPECS)  # the registry's, in its order
+CAP = {venue: spec.title for venue, spec in SPECS.items()}
 REFRESHERS = {venue: f"Refresher{CAP[venue]}" for venue in VENUES}
 SECRETS = {venue: f"{CAP[venue]}Secret" for venue in VENUES}
 CONDITIONS = {venue: f"{CAP[venue]}Enabled" for venue in VENUES}
@@ -414,7 +415,7 @@ def test_transform_schedules_and_async_config(transformed: dict[str, Any]) -> No
     res = transformed["Resources"]
     schedules = {n: r for n, r in res.items() if r["Type"] == "AWS::Scheduler::Schedule"}
     invoke = {n: r for n, r in res.items() if r["Type"] == "AWS::Lambda::EventInvokeConfig"}
-    assert len(schedules) == 3 and len(invoke) == 3
+    assert len(schedules) == len(VENUES) and len(invoke) == len(VENUES)
     for venue, fname in REFRESHERS.items():
         schedule = schedules[f"{fname}Tick"]
         assert schedule["Condition"] == CONDITIONS[venue]
@@ -561,11 +562,11 @@ def _all_enabled_variant(tmp: Path) -> Path:
     Condition is false with the parameter defaults, so the refreshers need this to be scanned)."""
     text = TEMPLATE.read_text()
     text, n = re.subn(
-        r'(\n  Enable(?:Gemini|Kraken|Hyperliquid):\n    Type: String\n    Default: )"false"',
+        rf'(\n  Enable(?:{"|".join(CAP.values())}):\n    Type: String\n    Default: )"false"',
         r'\1"true"',
         text,
     )
-    assert n == 3, "could not switch the Enable* defaults on"
+    assert n == len(VENUES), "could not switch the Enable* defaults on"
     text, n = re.subn(r'(\n  AlarmEmail:\n    Type: String\n    Default: )""', r'\1"ops@example.com"', text)
     assert n == 1
     out = tmp / "template-all-enabled.yaml"
@@ -1012,7 +1013,9 @@ def test_secrets(template: dict[str, Any]) -> None:
         assert "Condition" not in secrets[name], "operators fill the secret before enabling the venue"
 
 
-def test_gemini_tick_rule(template: dict[str, Any]) -> None:
+def test_tick_rules(template: dict[str, Any]) -> None:
+    """A venue with a longest tick (a heartbeat rule: Gemini's 10 s) refuses a longer TickSeconds
+    while it is enabled, by its own Rule; a venue without one refuses none."""
     tick = template["Parameters"]["TickSeconds"]
     assert [int(v) for v in tick["AllowedValues"]] == list(range(5, 31))
     assert tick["Type"] == "String" and tick["Default"] == "10"
@@ -1020,21 +1023,34 @@ def test_gemini_tick_rule(template: dict[str, Any]) -> None:
     def fails(**overrides: str) -> list[str]:
         return failed_rules(template, parameter_values(template, **overrides))
 
-    assert "GeminiTickAtMost10Seconds" in template["Rules"]
-    for t in range(5, 31):
-        grace = str(max(t, 15))  # G >= T: the GraceAtLeastTick rule (tests/infra/test_parameter_rules.py)
-        with_gemini = fails(EnableGemini="true", TickSeconds=str(t), GraceSeconds=grace)
-        assert ("GeminiTickAtMost10Seconds" in with_gemini) == (t > 10), (t, with_gemini)
-        assert fails(EnableKraken="true", TickSeconds=str(t), GraceSeconds=grace) == []
+    assert "GeminiTickAtMost10Seconds" in template["Rules"]  # the name docs/design.md gives it
+    for venue, spec in SPECS.items():
+        longest = spec.capabilities.max_tick_ms
+        rule = f"{CAP[venue]}TickAtMost{(longest or 0) // 1000}Seconds"
+        assert (rule in template["Rules"]) == (longest is not None), venue
+        for t in range(5, 31):
+            grace = str(max(t, 15))  # G >= T: the GraceAtLeastTick rule (tests/infra/test_parameter_rules.py)
+            failed = fails(**{f"Enable{CAP[venue]}": "true"}, TickSeconds=str(t), GraceSeconds=grace)
+            too_long = longest is not None and t * 1000 > longest
+            assert failed == ([rule] if too_long else []), (venue, t, failed)
     assert fails() == ["AtLeastOneVenue"], "a stack with no venue must be refused"
 
 
 def test_enabled_venues_env(template: dict[str, Any]) -> None:
+    """ENABLED_VENUES names exactly the enabled venues, as the functions read it: one entry per venue
+    in registry order, empty for a venue not enabled (FleetConfig.from_env skips empty entries)."""
+    from deadman.core.config import FleetConfig
+    from deadman.venues import CAPABILITIES
+
     env = template["Globals"]["Function"]["Environment"]["Variables"]
-    for mask in range(8):
+    required = {"SYSTEM_NAME": "trader", "LIVENESS_TABLE": "l", "CONTROL_TABLE": "c"}
+    for mask in range(2 ** len(VENUES)):
         on = [v for i, v in enumerate(VENUES) if mask >> i & 1]
         params = parameter_values(template, **{f"Enable{CAP[v]}": "true" for v in on})
-        assert evaluate(env["ENABLED_VENUES"], params, template["Conditions"]) == ",".join(on)
+        value = evaluate(env["ENABLED_VENUES"], params, template["Conditions"])
+        assert value.split(",") == [v if v in on else "" for v in VENUES], value
+        config = FleetConfig.from_env({**required, "ENABLED_VENUES": value}, CAPABILITIES)
+        assert config.enabled_venues == frozenset(on), value
 
 
 def test_globals_contract(template: dict[str, Any]) -> None:
@@ -1059,9 +1075,7 @@ def test_globals_contract(template: dict[str, Any]) -> None:
         "MAX_DISARM_S": "MaxDisarmSeconds",
         "MAX_OFF_S": "MaxOffSeconds",
         "ARM_AFTER_KILL_NEEDS_SECOND_PERSON": "ArmAfterKillNeedsSecondPerson",
-        "SECRET_GEMINI": "GeminiSecret",
-        "SECRET_KRAKEN": "KrakenSecret",
-        "SECRET_HYPERLIQUID": "HyperliquidSecret",
+        **{f"SECRET_{venue.upper()}": SECRETS[venue] for venue in VENUES},
     }
     for var, target in wired.items():
         assert env[var] == {"Ref": target}, f"{var} should be !Ref {target}"
@@ -1256,9 +1270,8 @@ def test_outputs(template: dict[str, Any]) -> None:
         "ApiUrl": None,
         "LivenessTableName": "LivenessTable",
         "ControlTableName": "ControlTable",
-        "GeminiSecretArn": "GeminiSecret",
-        "KrakenSecretArn": "KrakenSecret",
-        "HyperliquidSecretArn": "HyperliquidSecret",
+        # `deadman doctor` reads each venue's secret from <Title>SecretArn.
+        **{f"{CAP[venue]}SecretArn": SECRETS[venue] for venue in VENUES},
         "TradingSystemLivenessWriterPolicyArn": "TradingSystemLivenessWriterPolicy",
         "OperatorKillPolicyArn": "OperatorKillPolicy",
         "OperatorDisarmArmPolicyArn": "OperatorDisarmArmPolicy",

@@ -28,7 +28,7 @@ from deadman.venues.errors import (
     VolumeGateError,
 )
 from deadman.venues.hyperliquid import CAPABILITIES, Account, Client, classify_error
-from deadman.venues.hyperliquid_signing import address_of, sign_l1_action
+from deadman.venues.hyperliquid.signing import address_of, sign_l1_action
 from sandbox.venues.common import VirtualClock
 from sandbox.venues.hyperliquid import (
     DAY_MS,

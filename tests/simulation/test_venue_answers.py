@@ -19,7 +19,7 @@ from deadman.core.venue import VenueClient
 from deadman.stores.nonces import MemoryNonceSource
 from deadman.venues import driver
 from deadman.venues.errors import TransientError
-from deadman.venues.hyperliquid_signing import address_of
+from deadman.venues.hyperliquid.signing import address_of
 from sandbox.sim.transport import ANSWER_MANGLES, Delivery, SimNetwork, mangle
 from sandbox.sim.world import World
 from sandbox.venues.common import SimServer

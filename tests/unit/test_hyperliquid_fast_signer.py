@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deadman.venues import hyperliquid_signing as signing
-from deadman.venues.hyperliquid_signing import (
+from deadman.venues.hyperliquid import signing
+from deadman.venues.hyperliquid.signing import (
     Signer,
     action_hash,
     address_of,
@@ -212,13 +212,13 @@ def test_kraken_and_gemini_refreshers_load_no_signer() -> None:
 
 
 def test_importing_the_hyperliquid_adapter_loads_no_crypto() -> None:
-    assert _loaded_after("deadman.venues.hyperliquid", "deadman.venues.hyperliquid_signing") == []
+    assert _loaded_after("deadman.venues.hyperliquid", "deadman.venues.hyperliquid.signing") == []
 
 
 def test_signing_loads_coincurve_and_keccak_only_never_eth_account() -> None:
     probe = (
         "import sys\n"
-        "from deadman.venues import hyperliquid_signing as s\n"
+        "from deadman.venues.hyperliquid import signing as s\n"
         "assert 'coincurve' not in sys.modules and 'sha3' not in sys.modules\n"
         f"s.sign_l1_action({KEY!r}, {{'type': 'scheduleCancel'}}, None, 0, None, True)\n"
         "assert 'coincurve' in sys.modules and 'sha3' in sys.modules\n"

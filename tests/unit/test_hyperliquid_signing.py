@@ -9,7 +9,7 @@ import sys
 import msgpack
 import pytest
 
-from deadman.venues.hyperliquid_signing import (
+from deadman.venues.hyperliquid.signing import (
     action_hash,
     action_preimage,
     address_of,
@@ -227,7 +227,7 @@ def _loaded_after(*modules: str) -> str:
 
 
 def test_importing_the_adapter_does_not_load_eth_account() -> None:
-    assert _loaded_after("deadman.venues.hyperliquid", "deadman.venues.hyperliquid_signing") == ""
+    assert _loaded_after("deadman.venues.hyperliquid", "deadman.venues.hyperliquid.signing") == ""
 
 
 def test_other_venue_modules_do_not_load_eth_account() -> None:
@@ -245,7 +245,7 @@ def test_other_venue_modules_do_not_load_eth_account() -> None:
 def test_signing_loads_the_curve_only_when_used_and_never_eth_account() -> None:
     probe = (
         "import sys\n"
-        "from deadman.venues import hyperliquid_signing as s\n"
+        "from deadman.venues.hyperliquid import signing as s\n"
         "assert 'eth_account' not in sys.modules\n"
         "s.action_hash({'type': 'scheduleCancel'}, None, 0, None)\n"
         "assert 'eth_account' not in sys.modules\n"

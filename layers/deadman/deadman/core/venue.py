@@ -189,6 +189,9 @@ class VenueSpec:
 
     name: str  # as in the API, the secret's env var (SECRET_<NAME>) and the template (Enable<Title>)
     title: str
+    # The venue's own name for the timer the fleet keeps pushed, as the template's descriptions and
+    # alarms say it (Kraken: "CancelAllOrdersAfter").
+    timer: str
     capabilities: Capabilities
     # Doctor fails a clock further off than this (the venue's own window, less a margin).
     clock_window_ms: int

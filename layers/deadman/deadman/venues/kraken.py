@@ -403,6 +403,7 @@ class Client(ClientBase[Account]):
 SPEC = VenueSpec(
     name=VENUE,
     title="Kraken",
+    timer="CancelAllOrdersAfter",
     capabilities=CAPABILITIES,
     clock_window_ms=30_000,
     caveat=(

@@ -118,7 +118,8 @@ def plan_disarm(
         notes=[
             "the refresher's first tick at or after the start disarms each switch and "
             + ("switches its venue timer off" if timer_off else "defers its venue timer to the end")
-            + f" (Gemini: keeps heartbeating); `deadman arm --cancel-plan {plan.id}` cancels it"
+            + " (a venue that cannot be disarmed is heartbeated); "
+            + f"`deadman arm --cancel-plan {plan.id}` cancels it"
         ],
         message=message,
     )

@@ -18,6 +18,7 @@ from deadman.edges.api.models import (
     ErrorResponse,
     KillRequest,
 )
+from deadman.venues import VENUES
 
 _ERRORS = {
     "400": "Invalid request (the message says what); nothing was changed.",
@@ -29,7 +30,7 @@ _ERRORS = {
 _EXAMPLES: dict[str, dict[str, Any]] = {
     "KillRequest": {"reason": "trader runaway on all venues - cancel everything"},
     "DisarmRequest": {"reason": "planned restart of the trading host", "for_seconds": 1800},
-    "ArmRequest": {"reason": "restart done, trader beating again", "venues": ["kraken"]},
+    "ArmRequest": {"reason": "restart done, trader beating again", "venues": [VENUES[0]]},
 }
 _ROUTES: tuple[tuple[str, str, str, type[BaseModel] | None, type[BaseModel], tuple[str, ...], str], ...] = (
     (

@@ -1,0 +1,209 @@
+"""One Gemini account as the venue secret describes it (one entry of `accounts`, README: Configure
+venues), its kill key and the key being rotated out, and the parsing of that entry: an unknown
+field is refused, never dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast
+
+from deadman.core.errors import CredentialsError
+from deadman.core.secret import Secret
+from deadman.venues import urls
+from deadman.venues.gemini.wire import BASE_URLS
+
+NonceMode = Literal["time", "increasing"]
+SweepScope = Literal["session", "all"]
+_NONCE_MODES: tuple[str, ...] = ("time", "increasing")
+_SWEEP_SCOPES: tuple[str, ...] = ("session", "all")
+
+_ACCOUNT_FIELDS = frozenset(
+    {
+        "account_id",
+        "api_key",
+        "api_secret",
+        "nonce_mode",
+        "account",
+        "sweep_scope",
+        "environment",
+        "base_url",
+        "kill",
+        "retiring",
+    }
+)
+_KILL_FIELDS = frozenset({"api_key", "api_secret", "nonce_mode", "account"})
+
+
+@dataclass(frozen=True)
+class KillCredentials:
+    api_key: str
+    api_secret: Secret
+    nonce_mode: NonceMode
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    api_key: str
+    api_secret: Secret
+    nonce_mode: NonceMode
+    account: str | None = None  # master keys only: the account (nickname) to act on
+    sweep_scope: SweepScope = "session"
+    base_url: str = BASE_URLS["production"]
+    kill: KillCredentials | None = None
+    # The trading key being rotated out: the trader's orders may rest on its session until it moves
+    # to the new key, so it is heartbeated alongside until Gemini refuses it (the key was deleted).
+    retiring: KillCredentials | None = None
+
+    @property
+    def is_master(self) -> bool:
+        return self.api_key.startswith("master-")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str, sandbox: bool = False) -> Account:
+        """One entry of the Gemini secret's `accounts` list (README, Configure venues). `base_url`
+        may name one of Gemini's own URLs, or any other only with sandbox=True (deadman.venues.urls)."""
+        if not isinstance(data, Mapping):
+            raise CredentialsError(secret_name, "accounts[]", "must be an object")
+        # Unknown fields are refused: a misspelt "sweep_scope" or "kill" must not be dropped silently.
+        for name in data:
+            if name not in _ACCOUNT_FIELDS:
+                raise CredentialsError(secret_name, str(name), "is not a known field")
+        account_id = _text(data, "account_id", secret_name, "account_id")
+        api_key = _api_key(data, secret_name, "api_key")
+        api_secret = _secret(data, secret_name, "api_secret")
+        nonce_mode = cast(NonceMode, _choice(data, "nonce_mode", _NONCE_MODES, secret_name, "nonce_mode"))
+        account = _master_account(data, api_key, secret_name, "account")
+        sweep_scope: SweepScope = "session"
+        if data.get("sweep_scope") is not None:
+            sweep_scope = cast(
+                SweepScope, _choice(data, "sweep_scope", _SWEEP_SCOPES, secret_name, "sweep_scope")
+            )
+        base_url = BASE_URLS["production"]
+        if data.get("environment") is not None:
+            base_url = BASE_URLS[_choice(data, "environment", tuple(BASE_URLS), secret_name, "environment")]
+        if data.get("base_url") is not None:  # explicit override wins over environment
+            official = tuple(BASE_URLS.values())
+            base_url = urls.base_url(data, official, "Gemini", sandbox, secret_name)
+        kill = None
+        raw_kill = data.get("kill")
+        if raw_kill is not None:
+            kill = _kill(raw_kill, secret_name)
+        retiring = None
+        if data.get("retiring") is not None:
+            retiring = _kill(data["retiring"], secret_name, "retiring")
+        return cls(
+            account_id=account_id,
+            api_key=api_key,
+            api_secret=api_secret,
+            nonce_mode=nonce_mode,
+            account=account,
+            sweep_scope=sweep_scope,
+            base_url=base_url,
+            kill=kill,
+            retiring=retiring,
+        )
+
+    @property
+    def has_kill_key(self) -> bool:
+        return self.kill is not None
+
+    def for_retiring(self) -> Account | None:
+        """The account on the key being rotated out (heartbeats only), or None."""
+        return None if self.retiring is None else self._signing_with(self.retiring)
+
+    def for_kill(self) -> Account:
+        """The account as the kill path uses it: the kill key where configured, else the trading key.
+
+        A kill key is a session of its own, and cancel/session cancels only the orders of the session
+        that sends it; swept with the kill key, it would cancel none of the trader's orders. So the
+        kill key always sweeps with cancel/all (which also cancels orders placed in the web UI)."""
+        if self.kill is None:
+            # A kill cancels every order of the account, whatever key or session placed it (the key
+            # being rotated out, the web UI): cancel/all on the trading key.
+            return replace(self, sweep_scope="all", retiring=None)
+        return self._signing_with(self.kill, sweep_scope="all")
+
+    def _signing_with(self, key: KillCredentials, **also: Any) -> Account:
+        """This account on another of its keys, which has no further keys of its own."""
+        return replace(
+            self,
+            api_key=key.api_key,
+            api_secret=key.api_secret,
+            nonce_mode=key.nonce_mode,
+            account=key.account,
+            kill=None,
+            retiring=None,
+            **also,
+        )
+
+
+def _text(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> str:
+    value = data.get(key)
+    if value is None:
+        raise CredentialsError(secret_name, field, "is missing")
+    if not isinstance(value, str) or not value.strip():
+        raise CredentialsError(secret_name, field, "must be a non-empty string")
+    return value.strip()
+
+
+def _api_key(data: Mapping[str, Any], secret_name: str, field: str) -> str:
+    value = _text(data, "api_key", secret_name, field)
+    # It travels in a header: whitespace or control characters would break the request, not sign it.
+    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+        raise CredentialsError(secret_name, field, "must be printable ASCII without spaces")
+    return value
+
+
+def _secret(data: Mapping[str, Any], secret_name: str, field: str) -> Secret:
+    value = data.get("api_secret")
+    if value is None:
+        raise CredentialsError(secret_name, field, "is missing")
+    if not isinstance(value, str) or not value:
+        raise CredentialsError(secret_name, field, "must be a non-empty string")
+    # The HMAC key is the raw text: a pasted trailing newline would make every signature wrong.
+    if value != value.strip():
+        raise CredentialsError(secret_name, field, "has leading or trailing whitespace")
+    return Secret(value)
+
+
+def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...], secret_name: str, field: str) -> str:
+    value = data.get(key)
+    if value is None:
+        raise CredentialsError(secret_name, field, f"is missing (one of: {', '.join(allowed)})")
+    if value not in allowed:
+        raise CredentialsError(secret_name, field, f"must be one of: {', '.join(allowed)}")
+    return cast(str, value)
+
+
+def _master_account(data: Mapping[str, Any], api_key: str, secret_name: str, field: str) -> str | None:
+    present = data.get("account") is not None
+    if api_key.startswith("master-"):
+        if not present:
+            raise CredentialsError(
+                secret_name, field, "is required with a master- API key (the account to act on)"
+            )
+        return _text(data, "account", secret_name, field)
+    if present:
+        raise CredentialsError(secret_name, field, "is only allowed with a master- API key")
+    return None
+
+
+def _kill(raw: Any, secret_name: str, name: str = "kill") -> KillCredentials:
+    if not isinstance(raw, Mapping):
+        raise CredentialsError(secret_name, name, "must be an object with api_key, api_secret and nonce_mode")
+    for field in raw:
+        if field not in _KILL_FIELDS:
+            raise CredentialsError(secret_name, f"{name}.{field}", "is not a known field")
+    api_key = _api_key(raw, secret_name, f"{name}.api_key")
+    return KillCredentials(
+        api_key=api_key,
+        api_secret=_secret(raw, secret_name, f"{name}.api_secret"),
+        nonce_mode=cast(
+            NonceMode, _choice(raw, "nonce_mode", _NONCE_MODES, secret_name, f"{name}.nonce_mode")
+        ),
+        account=_master_account(raw, api_key, secret_name, f"{name}.account"),
+    )
