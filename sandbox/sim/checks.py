@@ -143,10 +143,13 @@ class Checks:
         return True
 
     def switch_row(self, account: str) -> dict[str, Any] | None:
-        # Straight from the table's rows (no copy): the checker looks up to five times a second.
+        # Straight from the table's rows (no copy), by a key worked out once per account: the checker
+        # looks several times a step, and this is the campaign's hottest path.
         table = self.fleet.dynamo._tables[CONTROL]
-        key = table.key_of_key({"pk": {"S": f"SWITCH#{self.s.venue}"}, "sk": {"S": account}})[0]
-        return table.rows.get(key)
+        keys: dict[str, Any] = self.__dict__.setdefault("_switch_keys", {})
+        if account not in keys:
+            keys[account] = table.key_of_key({"pk": {"S": f"SWITCH#{self.s.venue}"}, "sk": {"S": account}})[0]
+        return table.rows.get(keys[account])
 
     def mode(self, account: str) -> tuple[str, int | None]:
         item = self.switch_row(account)

@@ -1,20 +1,27 @@
-"""Every venue simulator, by the venue's name in `deadman.venues.REGISTRY` (a test checks that each
-registered venue has one: tests/simulation/test_simulators.py).
+"""Every venue simulator, found by convention from the one list of venues, `deadman.venues.REGISTRY`:
+venue `<name>` is simulated by `sandbox/venues/<name>.py`, whose `SIMULATOR` names its `Simulator`
+subclass. A registered venue with no simulator fails here, naming what is missing
+(tests/unit/test_registry.py and tests/simulation/test_simulators.py say so per venue).
 
-Adding a venue on the sandbox side: its simulator module (a `Simulator` named by its module's
-`SIMULATOR`), and one line here. The order is the campaign's: a scenario's venue is
-`VENUES[seed % len(VENUES)]`, so a new venue goes last (and names new scenarios for the seeds).
+The order is the registry's, which is the campaign's: a scenario's venue is `VENUES[seed % n]`.
 """
 
 from __future__ import annotations
 
 import importlib
 
+from deadman.venues import REGISTRY
 from sandbox.venues.simulator import Simulator
 
 
-def _load(venue: str, module: str) -> type[Simulator]:
-    found = getattr(importlib.import_module(module), "SIMULATOR", None)
+def _load(venue: str) -> type[Simulator]:
+    module = f"sandbox.venues.{venue}"
+    try:
+        found = getattr(importlib.import_module(module), "SIMULATOR", None)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        raise ImportError(f"venue {venue!r} is registered but has no simulator: add {module}") from None
     if not (isinstance(found, type) and issubclass(found, Simulator)):
         raise ImportError(f"{module} names no SIMULATOR (a Simulator subclass)")
     if found.venue != venue:
@@ -22,9 +29,5 @@ def _load(venue: str, module: str) -> type[Simulator]:
     return found
 
 
-SIMULATORS: dict[str, type[Simulator]] = {
-    "kraken": _load("kraken", "sandbox.venues.kraken"),
-    "gemini": _load("gemini", "sandbox.venues.gemini"),
-    "hyperliquid": _load("hyperliquid", "sandbox.venues.hyperliquid"),
-}
+SIMULATORS: dict[str, type[Simulator]] = {venue: _load(venue) for venue in REGISTRY}
 VENUES: tuple[str, ...] = tuple(SIMULATORS)
