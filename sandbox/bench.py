@@ -5,13 +5,13 @@ asserted. Runs in the project's `.venv`; `make bench` (`python -m bench`, in `.v
 - `ticks` (default): per venue, over N healthy ticks in this process: one tick's wall time, the AWS
   calls one tick makes (operation, and whether a DynamoDB read is strongly consistent), the custom
   metric series a healthy tick publishes, the venue's accounts; `--json -` prints one JSON line.
-- `serve`: start moto and the three simulators, provision a pool of bench accounts on every venue
+- `serve`: start moto and every venue's simulator, provision a pool of bench accounts on every venue
   (plus keys of their own for the ccxt / SDK equivalents) and an SNS topic, print one JSON line with
   the endpoints, then answer one-line commands on stdin (`counts`, `rest`, `latency S`) until EOF
   (sandbox/bench_server.py).
   The bench's workers (`bench/worker.py`, `bench/tickcpu.py`) run in processes of their own against
   it, so their CPU time and peak RSS are theirs alone.
-- `kill`: kill latency, request to every book empty, three venues: the parallel sweep (deadman's
+- `kill`: kill latency, request to every book empty, every venue: the parallel sweep (deadman's
   own) against the same sweeps one after another, interleaved, at simulated venue round trips.
 - `reaction`: after the trader dies, per venue, until its books are empty: with the fleet running
   (the watchdog) and with the fleet gone too (the venues' own timers), against the stated bounds.
@@ -40,7 +40,6 @@ from typing import Any
 from sandbox.stack import SandboxTiming, Stack
 
 _DEFAULT_DIMENSIONS = ("service", "venue")  # Powertools' service + the refresher's default dimension
-VENUES = ("gemini", "kraken", "hyperliquid")
 
 
 class AwsCallCounter:
@@ -102,9 +101,10 @@ def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
             metrics.records.clear()
             counter.calls.clear()
             samples = []
-            # A Gemini key with time-based nonces takes one request per whole second; in production
-            # ticks are T apart, so here too they are spaced by a second (not timed).
-            spacing_s = 1.05 if venue == "gemini" else 0.0
+            # A key with time-based nonces (Gemini's) takes one request per whole second; in
+            # production ticks are T apart, so here too they are spaced by a second (not timed).
+            timed = any(e.get("nonce_mode") == "time" for e in stack.accounts[venue].values())
+            spacing_s = 1.05 if timed else 0.0
             for _ in range(rounds):
                 started = time.monotonic()
                 trader.beat()
@@ -327,9 +327,9 @@ def reaction(runs: int, native: bool) -> dict[str, Any]:
 
 
 def dashboard_run(healthy_s: float, fault_s: float, dead_s: float, back_s: float) -> dict[str, Any]:
-    """Three refreshers ticking every T in this process, each with a recording sink: healthy, a
-    Kraken outage (HTTP 503), healthy, the trader dead, the trader back. Records (t, name, value,
-    venue/system)."""
+    """A refresher per venue ticking every T in this process, each with a recording sink: healthy,
+    the first venue's outage (Kraken's, HTTP 503), healthy, the trader dead, the trader back. Records
+    (t, name, value, venue/system)."""
     from sandbox.trader import ToyTrader
 
     dm = _deadman()
@@ -372,10 +372,11 @@ def dashboard_run(healthy_s: float, fault_s: float, dead_s: float, back_s: float
                 thread.start()
             phases.append((time.time() - start, "healthy"))
             time.sleep(healthy_s)
-            stack.kraken.faults.http_5xx = 503
-            phases.append((time.time() - start, "kraken 503s"))
+            outage = stack.venues[0]
+            stack.sims[outage].faults.http_5xx = 503
+            phases.append((time.time() - start, f"{outage} 503s"))
             time.sleep(fault_s)
-            stack.kraken.faults.http_5xx = None
+            stack.sims[outage].faults.http_5xx = None
             phases.append((time.time() - start, "healthy"))
             time.sleep(healthy_s / 2)
             trader.die()

@@ -1,6 +1,6 @@
 """`python -m sandbox.bench serve`: the endpoints the bench's workers run against (bench/runs.py).
 
-moto and the three simulators (a `Stack`), a pool of bench accounts on every venue (`bench0`...: their
+moto and every venue's simulator (a `Stack`), a pool of bench accounts on every venue (`bench0`...: their
 keys on the simulators, their secret entries in the JSON), keys of their own for the ccxt / SDK
 equivalents (so that no nonce is shared with deadman's), an SNS topic for the notifier. One JSON line
 with all of it on stdout, then one JSON line per command read from stdin (`counts`, `rest N`,
@@ -9,23 +9,16 @@ with all of it on stdout, then one JSON line per command read from stdin (`count
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import sys
 from typing import Any
 
-from sandbox.stack import SYSTEM, SandboxTiming, Stack, agent_address
+from sandbox.stack import SYSTEM, SandboxTiming, Stack
+from sandbox.venues.simulator import AccountSpec
 
-VENUES = ("gemini", "kraken", "hyperliquid")
-
-
-def _secret_b64(seed: str) -> str:
-    return base64.b64encode(hashlib.sha512(seed.encode()).digest()).decode()
-
-
-def _hl_key(seed: str) -> str:
-    return "0x" + hashlib.sha256(seed.encode()).hexdigest()
+# The alternatives bench/tickcpu.py runs (its THEIR_KEYS): an account of its own for each on every
+# venue (one a venue has no alternative for goes unused).
+THEIRS = ("ccxt", "krakensdk", "hlsdk")
 
 
 class BenchServer:
@@ -39,42 +32,14 @@ class BenchServer:
         import boto3
 
         stack = self.stack.start()
-        pool: dict[str, list[dict[str, Any]]] = {v: [] for v in VENUES}
-        for i in range(self.pool):
-            account = f"bench{i}"
-            key, secret = f"bench-kraken-{i}", _secret_b64(f"kraken-{i}")
-            stack.kraken.add_key(key, secret, account=account)
-            pool["kraken"].append(
-                {"account_id": account, "api_key": key, "api_secret": secret, "base_url": stack.kraken.url}
-            )
-            key, secret = f"account-bench{i}", f"benchSecret{i}"
-            stack.gemini.add_key(key, secret, "increasing", account=account)
-            pool["gemini"].append(
-                {"account_id": account, "api_key": key, "api_secret": secret,
-                 "nonce_mode": "increasing", "base_url": stack.gemini.url}
-            )  # fmt: skip
-            user = "0x" + hashlib.sha256(f"hl-user-{i}".encode()).hexdigest()[:40]
-            agent = _hl_key(f"hl-agent-{i}")
-            stack.hyperliquid.add_user(user, volume_usd=2_500_000.0)
-            stack.hyperliquid.approve_agent(user, agent_address(agent))
-            pool["hyperliquid"].append(
-                {"account_id": account, "address": user, "agent_private_key": agent, "network": "testnet",
-                 "base_url": stack.hyperliquid.url}
-            )  # fmt: skip
-        theirs: dict[str, dict[str, dict[str, str]]] = {"kraken": {}, "gemini": {}, "hyperliquid": {}}
-        for impl in ("ccxt", "krakensdk"):
-            key, secret = f"theirs-kraken-{impl}", _secret_b64(f"theirs-{impl}")
-            stack.kraken.add_key(key, secret, account=f"theirs-{impl}")
-            theirs["kraken"][impl] = {"api_key": key, "api_secret": secret}
-        key, secret = "account-theirsCcxt", "theirsCcxtSecret"
-        stack.gemini.add_key(key, secret, "increasing", account="theirs-ccxt")
-        theirs["gemini"]["ccxt"] = {"api_key": key, "api_secret": secret}
-        for impl in ("hlsdk", "ccxt"):
-            user = "0x" + hashlib.sha256(f"theirs-user-{impl}".encode()).hexdigest()[:40]
-            agent = _hl_key(f"theirs-agent-{impl}")
-            stack.hyperliquid.add_user(user, volume_usd=2_500_000.0)
-            stack.hyperliquid.approve_agent(user, agent_address(agent))
-            theirs["hyperliquid"][impl] = {"address": user, "agent_private_key": agent}
+        pool: dict[str, list[dict[str, Any]]] = {venue: [] for venue in stack.venues}
+        theirs: dict[str, dict[str, dict[str, Any]]] = {venue: {} for venue in stack.venues}
+        for venue in stack.venues:
+            sim = stack.sims[venue]
+            for i in range(self.pool):
+                pool[venue].append({**sim.provision(AccountSpec(f"bench{i}")), "base_url": sim.url})
+            for impl in THEIRS:
+                theirs[venue][impl] = sim.provision(AccountSpec(f"theirs-{impl}"))
         topic = boto3.client("sns").create_topic(Name="deadman-bench-alerts")["TopicArn"]
         return {
             "env": stack.env,

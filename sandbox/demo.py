@@ -1,13 +1,13 @@
 """`make demo`: the whole story on one machine, with a timeline, checked against the promises
 (docs/design.md section 1).
 
-A toy trader beats and rests orders on Gemini, Kraken and Hyperliquid simulators; the real
-refresher handlers, driven by a scheduler stand-in, extend every switch; the trader dies and each
-venue's book must be empty within its stated bound; the trader comes back and the switches
-re-extend (Kraken's fired timer re-armed); a Hyperliquid account under the volume gate is
-protected by the watchdog alone; an operator kills through the CLI and the local API (the latch
-holds while the trader still beats), arms again, then disarms for a planned restart that ends by
-itself. Exits 1 if any promise was broken.
+A toy trader beats and rests orders on every venue's simulator (Gemini, Kraken, Hyperliquid); the
+real refresher handlers, driven by a scheduler stand-in, extend every switch; the trader dies and
+each venue's book must be empty within its stated bound; the trader comes back and the switches
+re-extend (a venue timer that fired, such as Kraken's, re-armed); an account under a venue's volume
+gate (Hyperliquid's) is protected by the watchdog alone; an operator kills through the CLI and the
+local API (the latch holds while the trader still beats), arms again, then disarms for a planned
+restart that ends by itself. Exits 1 if any promise was broken.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from deadman.core.policy import Timing, reaction_bounds
 from deadman.venues import CAPABILITIES
 from sandbox.local_api import LocalApi
-from sandbox.stack import HL_USERS, SandboxTiming, Stack
+from sandbox.stack import SandboxTiming, Stack
 from sandbox.trader import ToyTrader
 
 HEALTHY_S = 8.0
@@ -73,6 +73,13 @@ class Story:
         self.timing = timing_of(stack.timing)
         self.bounds = {v: reaction_bounds(self.timing, CAPABILITIES[v]) for v in stack.venues}
         self.keys = list(stack.books())
+        # Accounts under their venue's volume gate for good: no native timer, the watchdog alone.
+        self.gated = [
+            (venue, spec.account)
+            for venue in stack.venues
+            for spec in stack.sims[venue].SANDBOX_ACCOUNTS
+            if spec.below_gate
+        ]
         self.trader = ToyTrader(stack)
         self.api_url = ""
 
@@ -87,9 +94,8 @@ class Story:
         for venue, b in self.bounds.items():
             watchdog, native = b.watchdog_ms / 1000, b.native_ms / 1000
             line.say(f"  bound {venue:<11} watchdog {watchdog:4.1f}s  native {native:4.1f}s")
-        line.say(
-            f"hyperliquid/small trades ${HL_USERS['small'][2]:,.2f}: below the $1M scheduleCancel volume gate"
-        )
+        for venue, account in self.gated:
+            line.say(f"{venue}/{account} trades below the venue's volume gate: no native timer")
         self.trader.start_beating(0.5)
         self.trader.rest_orders(2)
         line.say(f"trader beating every 0.5 s; resting orders: {fmt_books(stack.books())}")
@@ -120,13 +126,14 @@ class Story:
 
     def death(self) -> None:
         stack, line = self.stack, self.line
-        kraken_fires = len(stack.kraken.fires)
+        fires_before = {venue: stack.sims[venue].timer_fires() for venue in stack.venues}
         last_beat = self.trader.die()
         died = time.monotonic() - (time.time() * 1000 - last_beat) / 1000
         line.say("trader DIES (stops beating; still connected to the venues)")
         time.sleep(1.0)
-        stack.kraken.place_order("main", "XBTUSD", "buy", "29000", "0.01")
-        line.say("zombie trader rests one more Kraken order after its death")
+        for venue, account in self.keys:
+            stack.sims[venue].rest_order(account, price="29000", size="0.01")
+        line.say("zombie trader rests one more order on every account after its death")
         emptied = wait_each(stack, self.keys, lambda k: stack.books()[k] == 0, 30)
         for venue, account in self.keys:
             when, bound = emptied[(venue, account)], self.bounds[venue]
@@ -138,38 +145,46 @@ class Story:
                 f"(watchdog bound {bound.watchdog_ms / 1000:g}s, native {bound.native_ms / 1000:g}s)",
             )
         self.zombie()
-        gated = stack.switch("hyperliquid", "small")
-        line.check(
-            not gated.native_available and emptied[("hyperliquid", "small")] is not None,
-            "volume gate",
-            "hyperliquid/small has no native timer and was emptied by the watchdog alone",
-        )
+        for venue, account in self.gated:
+            line.check(
+                not stack.switch(venue, account).native_available and emptied[(venue, account)] is not None,
+                "volume gate",
+                f"{venue}/{account} has no native timer and was emptied by the watchdog alone",
+            )
         time.sleep(self.sandbox.grace_s + self.sandbox.tick_s * 2)
         limit = last_beat + max(b.native_ms for b in self.bounds.values())
         pushed = [f"{v}/{a}" for v, a in self.keys if (stack.switch(v, a).deadline_ms or 0) > limit]
-        kraken_trigger = stack.kraken.timer_trigger_ms("main")
+        pushed += [f"{v}/{a} at the venue" for (v, a), at in stack.timers().items() if (at or 0) > limit]
         line.check(
-            not pushed and (kraken_trigger is None or kraken_trigger <= limit),
+            not pushed,
             "promise 1 (no false extension)",
-            "no venue timer pushed past the last beat's bound after death",
+            "no venue timer pushed past the last beat's bound after death"
+            + (f": {', '.join(pushed)}" if pushed else ""),
         )
-        fired = stack.kraken.fires[kraken_fires:]
-        if fired:
-            after = (fired[0][0] - last_beat) / 1000
-            line.say(f"Kraken's own timer fired {after:.1f}s after the last beat and stays off")
+        for venue in stack.venues:
+            fired = stack.sims[venue].fires[fires_before[venue] :]
+            if fired:
+                after = (fired[0][0] - last_beat) / 1000
+                line.say(f"{venue}'s own timer fired {after:.1f}s after the last beat")
 
     def zombie(self) -> None:
         """An order a zombie rests after the first sweep lives at most one tick gap."""
         placed = time.monotonic()
-        self.stack.kraken.place_order("main", "XBTUSD", "sell", "31000", "0.01")
-        gone = wait_each(self.stack, [("kraken", "main")], lambda k: self.stack.books()[k] == 0, 10)
-        when = gone[("kraken", "main")]
-        lived = None if when is None else when - placed
-        self.line.check(
-            lived is not None and lived <= self.sandbox.grace_s,
-            "watchdog",
-            f"a zombie order rested after the sweep lived {fmt_s(lived)} (<= one tick gap)",
-        )
+        for venue, account in self.keys:
+            self.stack.sims[venue].rest_order(account, price="31000", size="0.01")
+        gone = wait_each(self.stack, self.keys, lambda k: self.stack.books()[k] == 0, 10)
+        for key, when in gone.items():
+            lived = None if when is None else when - placed
+            self.line.check(
+                lived is not None and lived <= self.sandbox.grace_s,
+                "watchdog",
+                f"a zombie order rested on {key[0]}/{key[1]} after the sweep lived {fmt_s(lived)} "
+                "(<= one tick gap)",
+            )
+
+    def native(self) -> list[tuple[str, str]]:
+        """The switches a venue timer protects now (not those under a volume gate)."""
+        return [k for k in self.keys if self.stack.switch(*k).native_available]
 
     def recovery(self) -> None:
         stack, line = self.stack, self.line
@@ -180,13 +195,13 @@ class Story:
         line.check(all(v is not None for v in seen.values()), "recovery", "every switch recovered")
         self.trader.rest_orders(1)
         line.say("trader rests new orders")
-        rearmed = wait_each(
-            stack,
-            [("kraken", "main")],
-            lambda k: (stack.kraken.timer_trigger_ms("main") or 0) > time.time() * 1000,
-            10,
+        native = self.native()
+        rearmed = wait_each(stack, native, lambda k: (stack.timers()[k] or 0) > time.time() * 1000, 10)
+        line.check(
+            bool(native) and all(v is not None for v in rearmed.values()),
+            "recovery",
+            "every venue timer re-armed (Kraken's, which fired, too)",
         )
-        line.check(rearmed[("kraken", "main")] is not None, "recovery", "Kraken's fired timer re-armed")
         time.sleep(HEALTHY_S / 2)
         survivors = stack.books()
         line.check(
@@ -213,36 +228,35 @@ class Story:
         line.check(
             code == 0 and all(n == 0 for n in stack.books().values()), "promise 4 (kill)", "every book empty"
         )
-        kraken_trigger = stack.kraken.timer_trigger_ms("main") or 0
-        hl_schedule = stack.hyperliquid.scheduled(HL_USERS["main"][0]) or 0
+        at_ack = stack.timers()
         self.trader.rest_orders(1)
         line.say("the live trader rests new orders anyway")
         emptied = wait_each(stack, self.keys, lambda k: stack.books()[k] == 0, 10)
         time.sleep(2 * self.sandbox.tick_s)
-        not_pushed = (stack.kraken.timer_trigger_ms("main") or 0) <= max(kraken_trigger, acked) and (
-            stack.hyperliquid.scheduled(HL_USERS["main"][0]) or 0
-        ) <= max(hl_schedule, acked)
+        not_pushed = all((at or 0) <= max(at_ack[k] or 0, acked) for k, at in stack.timers().items())
         line.check(
             all(v is not None for v in emptied.values()) and not_pushed,
             "promise 4 (kill latches)",
             "orders rested after the kill were swept; no venue timer pushed after the ack",
         )
-        before = stack.kraken.timer_trigger_ms("main") or 0
+        before = stack.timers()
         self.operator("arm", "--reason", "incident 42 resolved")
         armed_at = time.monotonic()
-        # A new extension, not the timer the kill left running: it must move past that one.
+        # A new extension, not the timer the kill left running: each must move past that one.
+        native = self.native()
         rearmed = wait_each(
             stack,
-            [("kraken", "main")],
-            lambda k: (stack.kraken.timer_trigger_ms("main") or 0) > max(before, time.time() * 1000),
+            native,
+            lambda k: (stack.timers()[k] or 0) > max(before[k] or 0, time.time() * 1000),
             10,
         )
-        when = rearmed[("kraken", "main")]
+        took = [None if when is None else when - armed_at for when in rearmed.values()]
+        slowest = None if None in took else max((x for x in took if x is not None), default=None)
         line.check(
-            when is not None and when - armed_at <= self.sandbox.grace_s,
+            slowest is not None and slowest <= self.sandbox.grace_s,
             "arm",
-            f"switches extend again within one tick gap (Kraken's timer moved past the one the kill "
-            f"left, {fmt_s(None if when is None else when - armed_at)} after the arm)",
+            f"switches extend again within one tick gap (every venue timer moved past the one the kill "
+            f"left, the last {fmt_s(slowest)} after the arm)",
         )
 
     def maintenance(self) -> None:
@@ -254,12 +268,16 @@ class Story:
         code = self.operator("disarm", "--for", f"{disarm_s}s", "--reason", "planned restart")
         ends = time.monotonic() + disarm_s
         deferred = time.time() * 1000 + disarm_s * 1000 + self.timing.native_bound_ms
-        trigger = stack.kraken.timer_trigger_ms("main") or 0
+        timers = stack.timers()
+        deferrable = [k for k in self.native() if stack.sims[k[0]].RULES.timer_switches_off]
         line.check(
-            code == 0 and abs(trigger - deferred) <= 3_000,
+            code == 0
+            and bool(deferrable)
+            and all(abs((timers[k] or 0) - deferred) <= 3_000 for k in deferrable),
             "disarm",
-            "Kraken's timer deferred to the disarm's end + S + T + G: the book stays protected should "
-            "the fleet be gone when it ends (Gemini cannot be disarmed: the fleet heartbeats instead)",
+            f"venue timers ({', '.join(f'{v}/{a}' for v, a in deferrable)}) deferred to the disarm's end "
+            "+ S + T + G: the books stay protected should the fleet be gone when it ends (a timer that "
+            "cannot be switched off, Gemini's, is fed by heartbeats instead)",
         )
         self.trader.writer.stop_running()
         line.say("trader stops for its restart (state=stopped) during the disarm")
@@ -304,7 +322,7 @@ def fmt_s(seconds: float | None) -> str:
 
 
 def venue_timer_fires(stack: Stack) -> int:
-    return len(stack.kraken.fires) + len(stack.gemini.fires) + len(stack.hyperliquid.fires)
+    return sum(stack.sims[venue].timer_fires() for venue in stack.venues)
 
 
 def fmt_books(books: dict[tuple[str, str], Any]) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from sandbox.venues.registry import VENUES
+
 PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[A-Za-z0-9_-]{1,64})/invocations$")
 
 
@@ -51,11 +53,7 @@ class LocalLambda:
                 if not match or not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
                     self._answer(403 if match else 404)
                     return
-                if self.headers.get("X-Amz-Invocation-Type") != "Event" or venue not in (
-                    "gemini",
-                    "kraken",
-                    "hyperliquid",
-                ):
+                if self.headers.get("X-Amz-Invocation-Type") != "Event" or venue not in VENUES:
                     self._answer(400)
                     return
                 try:

@@ -1,16 +1,16 @@
 """The whole fleet on one machine.
 
-moto (in server mode, on a free loopback port) stands in for DynamoDB and Secrets Manager; the
-three venue simulators stand in for the venues; the tables are created from template.yaml; the
-secrets hold real keys that the simulators check; and `SchedulerDriver` plays EventBridge
-Scheduler, invoking the real refresher handler (functions/refresher/app.py, loaded once per venue
-with that venue's environment) with Scheduler-shaped events on a real clock, landing anywhere in
-its (compressed) minute.
+moto (in server mode, on a free loopback port) stands in for DynamoDB and Secrets Manager; each
+venue's simulator (`sandbox.venues.registry`) stands in for its venue, with the accounts it names
+for the sandbox; the tables are created from template.yaml; the secrets hold real keys that the
+simulators check; and `SchedulerDriver` plays EventBridge Scheduler, invoking the real refresher
+handler (functions/refresher/app.py, loaded once per venue with that venue's environment) with
+Scheduler-shaped events on a real clock, landing anywhere in its (compressed) minute.
 """
 
 from __future__ import annotations
 
-import base64
+import copy
 import datetime as dt
 import importlib.util
 import json
@@ -28,10 +28,8 @@ from typing import Any
 from sandbox.aws import MotoServer, patched_env
 from sandbox.lambda_api import LocalLambda, function_name
 from sandbox.tables import create_tables
-from sandbox.venues.common import SimServer
-from sandbox.venues.gemini import GeminiSim
-from sandbox.venues.hyperliquid import HyperliquidSim
-from sandbox.venues.kraken import KrakenSim
+from sandbox.venues.registry import SIMULATORS, VENUES
+from sandbox.venues.simulator import AccountSpec, Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 REFRESHER_APP = ROOT / "functions" / "refresher" / "app.py"
@@ -39,21 +37,6 @@ REFRESHER_APP = ROOT / "functions" / "refresher" / "app.py"
 LIVENESS_TABLE = "deadman-liveness"
 CONTROL_TABLE = "deadman-control"
 SYSTEM = "toy-trader"
-
-# Throwaway keys for the simulators only (the Hyperliquid ones are well-known test keys).
-KRAKEN_KEY = (
-    "sandbox-kraken-key",
-    base64.b64encode(b"sandbox kraken secret, 64 bytes long........................").decode(),
-)
-GEMINI_KEYS = {
-    "main": ("account-sandboxMainKey", "sandboxMainSecret", "increasing"),
-    "timed": ("account-sandboxTimedKey", "sandboxTimedSecret", "time"),
-}
-HL_USERS = {
-    # account id -> (user address, fleet agent private key, traded volume in USD)
-    "main": ("0x14791697260e4c9a71f18484c9f997b308e59325", "0x" + "11" * 32, 2_500_000.0),
-    "small": ("0x1719884eb866cb12b2287399b15f7db5e7d775ea", "0x" + "22" * 32, 373.47205),
-}
 
 
 @dataclass(frozen=True)
@@ -79,12 +62,6 @@ class SandboxTiming:
             "MAX_DISARM_S": "14400",  # the template's defaults: the README's commands work here too
             "MAX_OFF_S": "259200",
         }
-
-
-def agent_address(private_key: str) -> str:
-    from eth_account import Account
-
-    return str(Account.from_key(private_key).address).lower()
 
 
 @dataclass
@@ -193,24 +170,21 @@ class Stack:
         self,
         timing: SandboxTiming | None = None,
         *,
-        venues: tuple[str, ...] = ("gemini", "kraken", "hyperliquid"),
+        venues: tuple[str, ...] = VENUES,
     ) -> None:
         self.timing = timing or SandboxTiming()
         self.venues = venues
         self.moto: MotoServer | None = None
-        self.kraken = KrakenSim()
-        self.gemini = GeminiSim()
-        self.hyperliquid = HyperliquidSim(network="testnet")
+        # Every venue's simulator (the refreshers run for `venues` only), and the accounts provisioned
+        # on each: venue -> account -> its secret entry (`base_url` added once the simulator serves).
+        self.sims: dict[str, Simulator] = {venue: SIMULATORS[venue].create() for venue in VENUES}
+        self.accounts: dict[str, dict[str, dict[str, Any]]] = {venue: {} for venue in VENUES}
         self.secret_arns: dict[str, str] = {}
         self.env: dict[str, str] = {}
         self.handlers: dict[str, ModuleType] = {}
         self.scheduler: SchedulerDriver | None = None
         self.lambda_api = LocalLambda(self._run_spare)
         self._env_patches: list[Any] = []
-
-    @property
-    def sims(self) -> dict[str, SimServer]:
-        return {"gemini": self.gemini, "kraken": self.kraken, "hyperliquid": self.hyperliquid}
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> Stack:
@@ -252,8 +226,8 @@ class Stack:
         self._env_patches.append(patch)
 
     def start_scheduler(self) -> SchedulerDriver:
-        # Three refresher "functions" share one process here, so Powertools' shared metric
-        # registry sees the venue dimension set three times; in Lambda each has its own process.
+        # The refresher "functions" share one process here, so Powertools' shared metric registry
+        # sees the venue dimension set once per venue; in Lambda each has its own process.
         warnings.filterwarnings("ignore", message="Dimension 'venue' has already been added")
         self.handlers = {venue: load_handler(venue, self.env) for venue in self.venues}
         self.scheduler = SchedulerDriver(self.handlers, self.timing)
@@ -285,50 +259,22 @@ class Stack:
 
     # -- provisioning ---------------------------------------------------------------------------
     def _provision_venues(self) -> None:
-        self.kraken.add_key(KRAKEN_KEY[0], KRAKEN_KEY[1], account="main")
-        for account, (key, secret, mode) in GEMINI_KEYS.items():
-            self.gemini.add_key(key, secret, mode, account=account)
-        for _account, (user, agent_key, volume) in HL_USERS.items():
-            self.hyperliquid.add_user(user, volume_usd=volume)
-            self.hyperliquid.approve_agent(user, agent_address(agent_key))
+        for venue, sim in self.sims.items():
+            for spec in sim.SANDBOX_ACCOUNTS:
+                self.provision(venue, spec)
+
+    def provision(self, venue: str, spec: AccountSpec) -> dict[str, Any]:
+        """An account's keys at the venue's simulator; its secret entry (pointing at the simulator)."""
+        sim = self.sims[venue]
+        entry = {**sim.provision(spec), "base_url": sim.url}
+        self.accounts[venue][spec.account] = entry
+        return entry
 
     def secret_values(self) -> dict[str, dict[str, Any]]:
-        return {
-            "kraken": {
-                "accounts": [
-                    {
-                        "account_id": "main",
-                        "api_key": KRAKEN_KEY[0],
-                        "api_secret": KRAKEN_KEY[1],
-                        "base_url": self.kraken.url,
-                    }
-                ]
-            },
-            "gemini": {
-                "accounts": [
-                    {
-                        "account_id": account,
-                        "api_key": key,
-                        "api_secret": secret,
-                        "nonce_mode": mode,
-                        "base_url": self.gemini.url,
-                    }
-                    for account, (key, secret, mode) in GEMINI_KEYS.items()
-                ]
-            },
-            "hyperliquid": {
-                "accounts": [
-                    {
-                        "account_id": account,
-                        "address": user,
-                        "agent_private_key": agent_key,
-                        "network": "testnet",
-                        "base_url": self.hyperliquid.url,
-                    }
-                    for account, (user, agent_key, _) in HL_USERS.items()
-                ]
-            },
-        }
+        """Each venue secret's value, a copy of its own (a caller may edit it and `put_secret` it)."""
+        return copy.deepcopy(
+            {venue: {"accounts": list(entries.values())} for venue, entries in self.accounts.items()}
+        )
 
     def _provision_aws(self) -> None:
         import boto3
@@ -351,12 +297,19 @@ class Stack:
     # -- reading the books ----------------------------------------------------------------------
     def books(self) -> dict[tuple[str, str], int]:
         """(venue, account) -> resting orders right now, straight from the simulators."""
-        books = {("kraken", "main"): len(self.kraken.open_orders("main"))}
-        for account in GEMINI_KEYS:
-            books[("gemini", account)] = len(self.gemini.open_orders(account))
-        for account, (user, _, _) in HL_USERS.items():
-            books[("hyperliquid", account)] = len(self.hyperliquid.open_orders(user))
-        return {k: v for k, v in books.items() if k[0] in self.venues}
+        return {
+            (venue, account): len(self.sims[venue].order_ids(account))
+            for venue in self.venues
+            for account in self.accounts[venue]
+        }
+
+    def timers(self) -> dict[tuple[str, str], int | None]:
+        """(venue, account) -> when its venue timer fires, straight from the simulators."""
+        return {
+            (venue, account): self.sims[venue].timer_at(account)
+            for venue in self.venues
+            for account in self.accounts[venue]
+        }
 
     def switch(self, venue: str, account: str) -> Any:
         from deadman.stores.switches import SwitchStore

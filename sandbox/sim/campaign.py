@@ -27,7 +27,8 @@ from deadman.core.policy import reaction_bounds
 from deadman.venues import CAPABILITIES
 from sandbox.sim.faults import ALL_KINDS
 from sandbox.sim.run import run_scenario
-from sandbox.sim.scenario import TIMING, VENUES
+from sandbox.sim.scenario import TIMING
+from sandbox.venues.registry import VENUES
 
 # From this many scenarios on, a fault kind that never acted fails the campaign.
 NEVER_FIRED_FROM = 1_000

@@ -4,7 +4,6 @@ runs: what the world looked like, and what a switch record or a venue timer may 
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,12 +16,8 @@ from sandbox.sim.faults import PLUMBING, VENUE_FAULTS, Fault
 from sandbox.sim.fleet import CONTROL, ControlCall, Fleet, Trader
 from sandbox.sim.scenario import CHECK_EVERY_MS, Scenario, Setting
 from sandbox.sim.world import START_MS, World
-from sandbox.venues.gemini import GeminiSim
-from sandbox.venues.hyperliquid import HyperliquidSim
-from sandbox.venues.kraken import KrakenSim
 
 SECOND_SYSTEM = "strat-b"  # the second trading system of a scenario that has one
-HYPERLIQUID_SOONEST_MS = 5_000 + MIN_LEAD_MARGIN_MS  # its scheduleCancel needs 5 s of lead
 
 
 @dataclass
@@ -148,10 +143,13 @@ class Checks:
         return True
 
     def switch_row(self, account: str) -> dict[str, Any] | None:
-        # Straight from the table's rows (no copy): the checker looks up to five times a second.
+        # Straight from the table's rows (no copy), by a key worked out once per account: the checker
+        # looks several times a step, and this is the campaign's hottest path.
         table = self.fleet.dynamo._tables[CONTROL]
-        key = table.key_of_key({"pk": {"S": f"SWITCH#{self.s.venue}"}, "sk": {"S": account}})[0]
-        return table.rows.get(key)
+        keys: dict[str, Any] = self.__dict__.setdefault("_switch_keys", {})
+        if account not in keys:
+            keys[account] = table.key_of_key({"pk": {"S": f"SWITCH#{self.s.venue}"}, "sk": {"S": account}})[0]
+        return table.rows.get(keys[account])
 
     def mode(self, account: str) -> tuple[str, int | None]:
         item = self.switch_row(account)
@@ -204,22 +202,7 @@ class Checks:
         return any(t0 <= a <= t1 for a in self.alarm_times())
 
     def venue_timer(self, account: str) -> int | None:
-        sim = self.fleet.sim
-        key = self.fleet.keys[account]
-        if isinstance(sim, KrakenSim):
-            return sim.timer_trigger_ms(account)
-        if isinstance(sim, HyperliquidSim):
-            return sim.scheduled(key)
-        assert isinstance(sim, GeminiSim)
-        # Gemini's timer restarts on every authenticated call of the key; the extensions are the
-        # heartbeats. (Sweeps on the trading key restart it too: that is why Gemini sweeps with a kill
-        # key when there is one, and why the README asks for one.)
-        beats = [
-            x.at_ms
-            for x in self.fleet.network.log
-            if x.path == "/v1/heartbeat" and x.key.startswith(f"account-{account}-g") and x.status == 200
-        ]
-        return max(beats) + 30_000 if beats else None
+        return self.fleet.sim.timer_at(account)
 
     def _check_record(self, account: str, now: int) -> None:
         """Promise 6, as status shows it: while nothing is at fault the record keeps up with the loop
@@ -285,14 +268,7 @@ class Checks:
     def _soonest(self, timer: int) -> bool:
         """The timer was set to fire as soon as the venue allows (Hyperliquid: 5 s lead + the 2 s
         margin after its request landed): a backstop for cancels the venue refused, never an extension."""
-        if not isinstance(self.fleet.sim, HyperliquidSim):
-            return False
-        # The body names no account in the clear (it is signed): the exact time is what identifies it.
-        wanted = f'"time":{timer}'.encode()
-        for x in reversed(self.fleet.network.log):
-            if x.path == "/exchange" and x.status == 200 and wanted in x.body:
-                return timer - x.at_ms <= HYPERLIQUID_SOONEST_MS
-        return False
+        return self.fleet.sim.set_at_soonest(timer, MIN_LEAD_MARGIN_MS)
 
     def sweep_inside(self, accounts: set[str], opened: int, stop: int) -> tuple[int, str, str] | None:
         """The first order of `accounts` a sweep cancelled after a disarm took hold at `opened` and
@@ -304,7 +280,9 @@ class Checks:
             landed = [
                 x.at_ms
                 for x in self.fleet.network.log
-                if x.who == "refresher" and at - CHECK_EVERY_MS < x.at_ms <= at and _is_cancel(x.path, x.body)
+                if x.who == "refresher"
+                and at - CHECK_EVERY_MS < x.at_ms <= at
+                and self.fleet.sim.is_cancel(x.path, x.body)
             ]
             if landed and min(landed) <= opened:
                 continue
@@ -362,28 +340,3 @@ class Checks:
             for f in self.all_faults()
             if f.kind in kinds and f.start_ms + START_MS < t1 and f.end_ms + START_MS > t0
         ]
-
-
-def _is_extension(path: str, body: bytes) -> bool:
-    if path.endswith("CancelAllOrdersAfter"):
-        return b"timeout=0" not in body
-    if path == "/v1/heartbeat":
-        return True
-    if path == "/exchange":
-        try:
-            action = json.loads(body).get("action", {})
-        except ValueError:
-            return False
-        return action.get("type") == "scheduleCancel" and "time" in action
-    return False
-
-
-def _is_cancel(path: str, body: bytes) -> bool:
-    if path.endswith("CancelAll") or path.startswith("/v1/order/cancel"):
-        return True
-    if path == "/exchange":
-        try:
-            return bool(json.loads(body).get("action", {}).get("type") == "cancel")
-        except ValueError:
-            return False
-    return False

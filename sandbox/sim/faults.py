@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sandbox.venues.registry import SIMULATORS
+
 # Faults in our own plumbing: the fleet must ride them out, or raise an alarm (promise 3). The
 # secret edits (an account's gating moved, an account added or taken out) are the operator's, but
 # counted here: a configuration change must never sweep a live trader either.
@@ -146,14 +148,17 @@ class Fault:
             return False  # a configuration change never sweeps a live trader
         if self.kind in TRADER_FAULTS:
             return False  # the trader's own: no excuse for anything
+        rules = SIMULATORS[venue].RULES
         if self.kind == "key_rotation":
-            return venue == "gemini"  # the old key's session loses its heartbeats: Gemini's rule
+            # Where orders rest on keys, the old key's session loses its heartbeats (Gemini's rule);
+            # elsewhere the account's orders do not care which key extends its timer.
+            return rules.orders_on_keys
         if self.kind.startswith("sched_") or self.kind == "switch_reads":
             return False  # ridden out in full: the loop acts on the last switch state it read
         if self.kind in ("venue_latency", "refresher_slow"):
             return False  # answered within the client's patience: ridden out in full
-        if self.kind == "venue_maintenance" and venue == "kraken":
-            return True  # an armed timer cancels every order when the engine returns (Kraken's rule)
+        if self.kind in rules.cancels_on_its_own:
+            return True  # the venue's own rule cancels (Kraken: an armed timer, the engine's return)
         if self.kind in HICCUPS and self.end_ms - self.start_ms <= RIDE_OUT_MS:
             return False  # retried within the tick, inside the venue timer's slack
         if self.kind == "ddb_slow" or (self.kind in ("ddb_throttle", "ddb_bad_answer") and self.p <= 0.3):

@@ -13,7 +13,6 @@ containers, a hard timeout, cold starts after a crash), and the trading system (
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import functools
 import json
@@ -41,10 +40,8 @@ from sandbox.sim.dynamo import CallFault, FakeDynamo
 from sandbox.sim.transport import SimNetwork
 from sandbox.sim.world import Task, World
 from sandbox.tables import table_definitions
-from sandbox.venues.common import SimServer
-from sandbox.venues.gemini import GeminiSim
-from sandbox.venues.hyperliquid import HyperliquidSim
-from sandbox.venues.kraken import KrakenSim
+from sandbox.venues.registry import SIMULATORS
+from sandbox.venues.simulator import AccountSpec, Simulator
 
 LIVENESS = "sim-liveness"
 CONTROL = "sim-control"
@@ -57,10 +54,6 @@ LAMBDA_TIMEOUT_MS = 300_000
 POLL_MS = 200  # how often the venues' own timers are looked at
 INVITE_LATENCY_MS = 300  # an asynchronous Invoke, queued by Lambda, starting
 
-_KRAKEN_SECRET = base64.b64encode(
-    b"simulated kraken secret, sixty-four bytes long, for the campaign."
-).decode()
-
 
 @functools.cache
 def _tables() -> dict[str, dict[str, Any]]:
@@ -69,21 +62,6 @@ def _tables() -> dict[str, dict[str, Any]]:
 
 def _t(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _agent_key(n: int) -> str:
-    return "0x" + f"{n:02x}" * 32
-
-
-_ADDRESSES: dict[str, str] = {}
-
-
-def agent_address(private_key: str) -> str:
-    if private_key not in _ADDRESSES:
-        from eth_account import Account
-
-        _ADDRESSES[private_key] = str(Account.from_key(private_key).address).lower()
-    return _ADDRESSES[private_key]
 
 
 @dataclass
@@ -213,7 +191,7 @@ class Fleet:
         timing: Timing,
         run_ms: int = 240_000,
         lambda_timeout_ms: int = LAMBDA_TIMEOUT_MS,
-        gemini_nonce_mode: str = "time",
+        nonce_mode: str = "time",
         kill_keys: bool = False,
         gated: Sequence[str] = (),
         systems: dict[str, list[str]] | None = None,
@@ -224,7 +202,7 @@ class Fleet:
         self.accounts = list(accounts)
         self.timing = timing
         self.lambda_timeout_ms = lambda_timeout_ms
-        self.gated = set(gated)  # Hyperliquid accounts under the volume gate: watchdog only
+        self.gated = set(gated)  # accounts under the venue's volume gate for good: watchdog only
         self.systems = dict(systems or {})  # account -> the trading systems that gate it (secret)
         self.initial_systems = {a: list(v) for a, v in self.systems.items()}
         self.metrics: list[Metric] = []
@@ -235,20 +213,25 @@ class Fleet:
             {"LivenessTable": LIVENESS, "ControlTable": CONTROL}, _tables()
         )
         self.network = SimNetwork(world)
-        self.sim: SimServer = self._make_sim(gemini_nonce_mode)
+        self.sim: Simulator = SIMULATORS[venue].create(world.clock)
         self.kill_keys = kill_keys
-        self.keys: dict[str, str] = {}  # account -> the key (or user address) its orders belong to
-        self.order_keys: dict[str, str] = {}  # Gemini: order id -> the key whose session placed it
-        self.revoked: dict[str, int] = {}  # key -> when the operator deleted it at the venue
         # Secret edits mid-run: accounts not in the secret yet (added later) or no longer (removed),
         # and where an account's gating moved (account -> when, the systems before, after).
         self.hidden: set[str] = set(hidden)
         self.removed: dict[str, int] = {}  # account -> when it stopped being protected
         self.retired: set[str] = set()  # in the secret, marked retired
         self.moves: list[tuple[int, str, list[str], list[str]]] = []
-        self.retiring_keys: dict[str, str] = {}  # account -> the key being rotated out (Gemini)
-        self.nonce_mode = gemini_nonce_mode
-        self.entries: dict[str, dict[str, Any]] = self._provision(gemini_nonce_mode, 0)
+        # Each account's keys registered at the venue, and its entry in the venue secret.
+        self.entries: dict[str, dict[str, Any]] = {
+            account: self._entry(
+                self.sim.provision(
+                    AccountSpec(
+                        account, kill_key=kill_keys, below_gate=account in self.gated, nonce_mode=nonce_mode
+                    )
+                )
+            )
+            for account in self.accounts
+        }
         self.secret_raw: dict[str, str] = {venue: self._secret_text()}
         # When the whole Lambda service is out of reach: no invocation runs, none is started.
         self.gone: list[tuple[int, int]] = []
@@ -271,79 +254,9 @@ class Fleet:
         world.call_at(world.now_ms, self._poll)
 
     # -- the venue ----------------------------------------------------------------------------------
-    def _make_sim(self, nonce_mode: str) -> SimServer:
-        clock = self.world.clock
-        if self.venue == "kraken":
-            return KrakenSim(clock)
-        if self.venue == "gemini":
-            return GeminiSim(clock)
-        return HyperliquidSim(clock, network="testnet")
-
-    def _provision(self, nonce_mode: str, generation: int) -> dict[str, dict[str, Any]]:
-        """Register this generation's keys at the venue and return each account's secret entry."""
-        entries: dict[str, dict[str, Any]] = {}
-        for i, account in enumerate(self.accounts):
-            tag = f"{account}-g{generation}"
-            if isinstance(self.sim, KrakenSim):
-                self.sim.add_key(f"kraken-{tag}", _KRAKEN_SECRET, account=account)
-                entry: dict[str, Any] = {
-                    "account_id": account,
-                    "api_key": f"kraken-{tag}",
-                    "api_secret": _KRAKEN_SECRET,
-                }
-                if self.kill_keys:
-                    self.sim.add_key(f"kraken-kill-{tag}", _KRAKEN_SECRET, account=account)
-                    entry["kill"] = {"api_key": f"kraken-kill-{tag}", "api_secret": _KRAKEN_SECRET}
-                self.keys.setdefault(account, account)
-            elif isinstance(self.sim, GeminiSim):
-                key = f"account-{tag}"
-                self.sim.add_key(key, f"secret-{tag}", nonce_mode, account=account)
-                entry = {
-                    "account_id": account,
-                    "api_key": key,
-                    "api_secret": f"secret-{tag}",
-                    "nonce_mode": nonce_mode,
-                }
-                if generation > 0:
-                    # The rotation as the README tells it: the old trading key stays in the secret,
-                    # as `retiring`, until the trader has moved and the key is deleted.
-                    entry["retiring"] = {
-                        "api_key": f"account-{account}-g{generation - 1}",
-                        "api_secret": f"secret-{account}-g{generation - 1}",
-                        "nonce_mode": nonce_mode,
-                    }
-                    self.retiring_keys[account] = f"account-{account}-g{generation - 1}"
-                if self.kill_keys:
-                    kill = f"account-kill-{tag}"
-                    self.sim.add_key(
-                        kill, f"secret-kill-{tag}", "increasing", account=account, require_heartbeat=False
-                    )
-                    entry["kill"] = {
-                        "api_key": kill,
-                        "api_secret": f"secret-kill-{tag}",
-                        "nonce_mode": "increasing",
-                    }
-                self.keys[account] = key
-            else:
-                assert isinstance(self.sim, HyperliquidSim)
-                user = "0x" + f"{i + 1:040x}"
-                agent = _agent_key(16 * generation + i + 1)
-                self.sim.add_user(user, volume_usd=373.47 if account in self.gated else 2_500_000)
-                self.sim.approve_agent(user, agent_address(agent))
-                entry = {
-                    "account_id": account,
-                    "address": user,
-                    "agent_private_key": agent,
-                    "network": "testnet",
-                }
-                if self.kill_keys:
-                    kill = _agent_key(16 * generation + i + 9)
-                    self.sim.approve_agent(user, agent_address(kill))
-                    entry["kill"] = {"agent_private_key": kill}
-                self.keys.setdefault(account, user)
-            entry["base_url"] = "http://sim.invalid"
-            entries[account] = entry
-        return entries
+    @staticmethod
+    def _entry(entry: dict[str, Any]) -> dict[str, Any]:
+        return {**entry, "base_url": "http://sim.invalid"}  # reached in-process (SimNetwork)
 
     def _secret_text(self) -> str:
         """The venue secret as the operator keeps it: the accounts in it now, with their gating."""
@@ -359,10 +272,15 @@ class Fleet:
             accounts.append(entry)
         return json.dumps({"accounts": accounts})
 
-    def rotate_keys(self, generation: int) -> None:
-        """New keys at the venue and in the secret; the old ones keep working until `revoke`."""
-        self.entries = self._provision(self.nonce_mode, generation)
+    def rotate_keys(self) -> None:
+        """New keys at the venue and in the secret; the old ones keep working until deleted."""
+        self.entries = {account: self._entry(self.sim.rotate_keys(account)) for account in self.accounts}
         self.secret_raw[self.venue] = self._secret_text()
+
+    def delete_old_keys(self) -> None:
+        """The operator deletes the rotated-out keys at the venue."""
+        for account in self.accounts:
+            self.sim.delete_old_keys(account)
 
     def add_account(self, account: str) -> None:
         """The operator adds an account (its keys exist at the venue) to the secret."""
@@ -399,32 +317,14 @@ class Fleet:
 
     def resting(self) -> dict[str, set[str]]:
         """Every resting order per account, by id (read straight from the simulator)."""
-        sim = self.sim
-        with sim.lock:
-            if isinstance(sim, KrakenSim):
-                return {a: set(sim.open_orders(a)) for a in self.accounts}
-            if isinstance(sim, GeminiSim):
-                return {a: {str(o["order_id"]) for o in sim.open_orders(a)} for a in self.accounts}
-            assert isinstance(sim, HyperliquidSim)
-            return {a: {str(o["oid"]) for o in sim.open_orders(self.keys[a])} for a in self.accounts}
+        with self.sim.lock:
+            return {a: self.sim.order_ids(a) for a in self.accounts}
 
     def place_order(self, account: str, *, old_key: bool = False) -> str:
-        sim = self.sim
-        if isinstance(sim, KrakenSim):
-            return sim.place_order(account, "XBTUSD", "buy", "100", "1")
-        if isinstance(sim, GeminiSim):
-            # Mid-rotation a trader (or a zombie) may still rest orders on the key being rotated out.
-            key = self.retiring_keys.get(account, self.keys[account]) if old_key else self.keys[account]
-            if key in self.revoked:
-                key = self.keys[account]  # deleted at the venue: nobody trades on it any more
-            oid = str(sim.place_session_order(key, "btcusd", "buy", "100", "1"))
-            self.order_keys[oid] = key  # the session it rests on (key rotation)
-            return oid
-        assert isinstance(sim, HyperliquidSim)
-        return str(sim.place(self.keys[account], 0))
+        return self.sim.rest_order(account, old_key=old_key)
 
     def fires(self) -> int:
-        return len(getattr(self.sim, "fires", []))
+        return self.sim.timer_fires()
 
     def _poll(self) -> None:
         with self.sim.lock:
@@ -606,7 +506,7 @@ class Trader:
     accounts: list[str] | None = None  # where it rests orders; None: every account
     malformed: bool = False  # its rows are written wrong (a bug in the trader): no proof of life
     lose_next: bool = False  # its next beat is lost (the write fails)
-    old_key_share: float = 0.0  # Gemini mid-rotation: the share of orders rested on the old key
+    old_key_share: float = 0.0  # mid-rotation: the share of orders rested on the old key
 
     def start(self) -> None:
         world = self.fleet.world

@@ -21,14 +21,16 @@ from sandbox.sim.scenario import CHECK_EVERY_MS, PREVIOUS_PLAN, PRODUCTION, Scen
 from sandbox.sim.transport import ANSWER_MANGLES, Delivery
 from sandbox.sim.verdicts import Verdicts
 from sandbox.sim.world import START_MS, World
-from sandbox.venues.gemini import GeminiSim
-from sandbox.venues.hyperliquid import HyperliquidSim
-from sandbox.venues.kraken import KrakenSim
 
 DDB_FAULTS = frozenset(
     {"ddb_throttle", "ddb_5xx", "ddb_timeout", "ddb_lost_answer", "ddb_slow", "ddb_outage", "ddb_bad_answer"}
 )
 ANSWERS = sorted(ANSWER_FAULTS)
+# The venue faults switched on at a fault's start and off at its end, on venues that have them
+# (refused cancels are taken in again at every check: `_refuse_cancels`).
+SWITCHED = frozenset(
+    {"venue_5xx", "venue_429", "venue_maintenance", "nonce_lockout", "volume_gate", "trigger_exhaustion"}
+)
 MANGLES = sorted(ANSWER_MANGLES)
 
 
@@ -53,7 +55,7 @@ class Run(Verdicts):
             timing=setting.timing,
             run_ms=setting.run_ms,
             lambda_timeout_ms=setting.lambda_timeout_ms,
-            gemini_nonce_mode=scenario.gemini_nonce_mode,
+            nonce_mode=scenario.nonce_mode,
             kill_keys=scenario.kill_keys,
             gated=scenario.accounts[1:] if scenario.gated else [],
             systems={"b": [SECOND_SYSTEM]} if gates_b else None,
@@ -163,36 +165,18 @@ class Run(Verdicts):
         return base
 
     def _toggle(self, fault: Fault, on: bool) -> None:
-        sim = self.fleet.sim
-        acted = True
-        with sim.lock:
-            if fault.kind == "venue_5xx":
-                sim.faults.http_5xx = 502 if on else None
-            elif fault.kind == "venue_429":
-                sim.faults.rate_limited = on
-            elif fault.kind == "venue_maintenance":
-                sim.faults.maintenance = on
-            elif fault.kind == "nonce_lockout" and isinstance(sim, KrakenSim):
-                for key in sim._keys.values():
-                    key.locked_until_ms = fault.end_ms + START_MS if on else None
-            elif fault.kind == "volume_gate" and isinstance(sim, HyperliquidSim):
-                for account, user in self.fleet.keys.items():
-                    if account not in self.fleet.gated:
-                        sim.set_volume(user, 100 if on else 2_500_000)
-            elif fault.kind == "trigger_exhaustion" and isinstance(sim, HyperliquidSim):
-                day = self.world.now_ms // 86_400_000
-                for user in self.fleet.keys.values():
-                    sim.triggers[user] = (day, sim.daily_trigger_cap) if on else (day, 0)
-            else:
-                acted = False
+        # The venue's own faults, where it has them (`Simulator.set_fault` says whether it acted).
+        acted = fault.kind in SWITCHED and self.fleet.sim.set_fault(
+            fault.kind, on, until_ms=self.t(fault.end_ms)
+        )
         if fault.kind == "key_rotation":
             acted = True
             if on:
-                self.fleet.rotate_keys(1)
+                self.fleet.rotate_keys()
                 if self.s.edit and self.s.edit[0] == "key_rotation":
                     self.trader.old_key_share = 0.5  # a zombie (or the trader) still on the old key too
             else:
-                self._revoke_generation(0)
+                self.fleet.delete_old_keys()
         elif fault.kind == "fleet_gone" and on:
             acted = True
             self.fleet.go_away(self.t(fault.end_ms))
@@ -225,41 +209,14 @@ class Run(Verdicts):
             return
         self.fired(kind)
 
-    def _revoke_generation(self, generation: int) -> None:
-        sim = self.fleet.sim
-        tag = f"-g{generation}"
-        if isinstance(sim, GeminiSim):
-            for key in [k for k in sim._keys if k.endswith(tag)]:
-                sim.revoke(key)
-                self.fleet.revoked[key] = self.world.now_ms
-        elif isinstance(sim, KrakenSim):
-            with sim.lock:
-                for key in [k for k in sim._keys if k.endswith(tag)]:
-                    del sim._keys[key]
-
     def _refuse_cancels(self) -> None:
-        sim = self.fleet.sim
-        if not self.active({"cancel_refused"}):
-            return
-        with sim.lock:
-            ids = [oid for orders in self.fleet.resting().values() for oid in orders]
-            if isinstance(sim, GeminiSim):
-                sim.reject_cancels(int(i) for i in ids)
-            elif isinstance(sim, HyperliquidSim):
-                for oid in ids:
-                    sim.cancel_errors[int(oid)] = "Order was never placed, already canceled, or filled."
-            else:
-                return
-        if ids:
+        """While cancels are refused, the venue refuses those of every order resting now (taken in
+        again at every check), where it has that fault."""
+        if self.active({"cancel_refused"}) and self.fleet.sim.set_fault("cancel_refused", True):
             self.fired("cancel_refused")
 
     def _clear_refusals(self) -> None:
-        sim = self.fleet.sim
-        with sim.lock:
-            if isinstance(sim, GeminiSim):
-                sim.reject_cancels([])
-            elif isinstance(sim, HyperliquidSim):
-                sim.cancel_errors.clear()
+        self.fleet.sim.set_fault("cancel_refused", False)
 
     def setup(self) -> None:
         w, s, fleet = self.world, self.s, self.fleet
@@ -352,10 +309,7 @@ class Run(Verdicts):
             self._check_record(account, now)
         self.timeline.append((now, {a: len(o) for a, o in books.items()}))
         self.off_samples.append((now, {a: self.off_until(a, now) for a in self.s.accounts}))
-        sim = self.fleet.sim
-        if isinstance(sim, KrakenSim) and any(
-            k.locked_until_ms is not None and k.locked_until_ms > now for k in sim._keys.values()
-        ):
+        if self.fleet.sim.locked_out():
             if self.lockouts and self.lockouts[-1][1] >= now - CHECK_EVERY_MS:
                 self.lockouts[-1] = (self.lockouts[-1][0], now)
             else:

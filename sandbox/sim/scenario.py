@@ -14,6 +14,7 @@ from typing import Any
 
 from deadman.core.policy import Timing
 from sandbox.sim.faults import FIRST_DRAW, Fault
+from sandbox.venues.registry import SIMULATORS, VENUES
 
 TIMING = Timing(max_staleness_ms=20_000, tick_ms=10_000, grace_ms=15_000, skew_ms=5_000)
 DURATION_MS = 270_000
@@ -36,7 +37,6 @@ class Setting:
 PRODUCTION = Setting()
 SETTLE_MS = 70_000  # the last stretch runs without faults, so records can catch up
 CHECK_EVERY_MS = 250
-VENUES = ("kraken", "gemini", "hyperliquid")
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Scenario:
     trader_at_ms: int
     trader_for_ms: int
     skew_ms: int
-    gemini_nonce_mode: str
+    nonce_mode: str  # the keys' nonce mode, where the venue's keys have one ("time" or "increasing")
     kill_keys: bool
     faults: list[Fault]
     controls: list[tuple[int, str, dict[str, Any]]]
@@ -56,7 +56,7 @@ class Scenario:
     duplicates: list[int]
     crash: tuple[int, int] | None  # (invocation number, yield point)
     hazard: str = ""  # the recipe it follows, if any
-    gated: bool = False  # Hyperliquid: the second account is under the $1M volume gate for good
+    gated: bool = False  # the second account is under the venue's volume gate for good (Hyperliquid)
     # A second trading system ("strat-b") gates account b alone: its story ("healthy" or "death")
     # and when it dies. None: one trading system gates every account.
     second: tuple[str, int] | None = None
@@ -125,7 +125,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
     plans = random.Random(f"plans-{seed}")
     offs = random.Random(f"off-{seed}")  # off periods, added later still: a stream of their own too
     timers = random.Random(f"timer-{seed}")  # disarms that switch the venue timer off, not defer it
-    venue = VENUES[seed % 3]
+    venue = VENUES[seed % len(VENUES)]
     accounts = ["a"] if rng.random() < 0.7 else ["a", "b"]
     trader = rng.choice(["healthy", "healthy", "death", "zombie", "stopped", "hang", "flap", "restart"])
     trader_at = rng.randrange(50_000, 150_000)
@@ -183,7 +183,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
         trader_at_ms=trader_at,
         trader_for_ms=trader_for,
         skew_ms=skew,
-        gemini_nonce_mode=rng.choice(["time", "increasing"]),
+        nonce_mode=rng.choice(["time", "increasing"]),
         kill_keys=rng.random() < 0.5,
         faults=faults,
         controls=sorted(controls),
@@ -191,7 +191,7 @@ def make_scenario(seed: int, *, hazard_share: float = 0.35) -> Scenario:
         duplicates=duplicates,
         crash=crash,
         hazard=hazard,
-        gated=venue == "hyperliquid" and len(accounts) > 1 and rng.random() < 0.5,
+        gated=SIMULATORS[venue].supports("volume_gate") and len(accounts) > 1 and rng.random() < 0.5,
         second=_second_system(seed, accounts, hazard),
     )
     return _safety_draws(scenario, hazard_share)
@@ -206,7 +206,9 @@ def _second_system(seed: int, accounts: list[str], hazard: str) -> tuple[str, in
     return systems.choice(["healthy", "death"]), systems.randrange(50_000, 170_000)
 
 
-# The hazards the issue lists, as recipes a third of the scenarios follow (with their own dice).
+# The hazards the issue lists, as recipes a third of the scenarios follow (with their own dice), and
+# the venues each applies to: refused cancels where the venue refuses them, maintenance where the
+# venue's own rule cancels on its return (h9 is named after the one venue that had it first).
 HAZARD_VENUES = {
     "h1 lease blip": VENUES,
     "h2 slow reads": VENUES,
@@ -215,8 +217,10 @@ HAZARD_VENUES = {
     "h5 kill vs in-flight extension": VENUES,
     "h6 switch unreadable": VENUES,
     "h7 venue hiccup": VENUES,
-    "h8 refused cancels": ("gemini", "hyperliquid"),
-    "h9 kraken maintenance": ("kraken",),
+    "h8 refused cancels": tuple(v for v in VENUES if SIMULATORS[v].supports("cancel_refused")),
+    "h9 kraken maintenance": tuple(
+        v for v in VENUES if "venue_maintenance" in SIMULATORS[v].RULES.cancels_on_its_own
+    ),
 }
 
 
@@ -237,7 +241,7 @@ def _hazard(
         skew, trader = k, rng.choice(["death", "zombie", "stopped"])
     elif hazard == "h4 late extensions":
         skew = k
-        kind = {"kraken": "venue_latency", "gemini": "ddb_slow", "hyperliquid": "venue_late"}[venue]
+        kind = SIMULATORS[venue].RULES.late_extension_fault
         faults = [Fault(kind, 40_000, 190_000, rng.choice([0.6, 1.0]))]
     elif hazard == "h5 kill vs in-flight extension":
         trader = "healthy"
@@ -368,7 +372,8 @@ def _control_races(s: Scenario, rng: random.Random, at: int) -> None:
 def _secret_edited(s: Scenario, rng: random.Random, at: int) -> None:
     """The operator edits the venue secret: an account's gating moved, an account added, taken out
     (plainly, or retired first as the README says), or a key rotated with a zombie on the old one."""
-    kind = rng.choice([e for e in EDITS if e != "key_rotation" or s.venue == "gemini"])
+    orders_on_keys = SIMULATORS[s.venue].RULES.orders_on_keys  # a zombie on the old key keeps its orders
+    kind = rng.choice([e for e in EDITS if e != "key_rotation" or orders_on_keys])
     if kind in ("gating_moved", "account_removed", "account_retired", "account_added"):
         s.accounts = ["a", "b"]
     s.edit = (kind, at)

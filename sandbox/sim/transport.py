@@ -81,7 +81,6 @@ class Landed:
     sent_ms: int
     venue: str
     path: str
-    key: str  # the API key that signed it (Kraken, Gemini); "" for Hyperliquid (signed in the body)
     who: str  # which function sent it (refresher, kill, ...)
     status: int
     gave_up: bool  # the client had stopped waiting when it landed
@@ -120,9 +119,8 @@ class SimNetwork:
     ) -> _Answer:
         lower = {k.lower(): v for k, v in headers.items()}
         answer = server.dispatch("POST", path, lower, body)
-        key = lower.get("x-gemini-apikey") or lower.get("api-key") or ""
         self.log.append(
-            Landed(self.world.now_ms, sent_ms, server.venue, path, key, who, answer.status, gave_up, body)
+            Landed(self.world.now_ms, sent_ms, server.venue, path, who, answer.status, gave_up, body)
         )
         return _Answer(answer.status, answer.body)
 

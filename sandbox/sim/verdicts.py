@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from deadman.edges.wiring import SECRET_MAX_AGE_S
-from sandbox.sim.checks import Violation, _is_extension
+from sandbox.sim.checks import Violation
 from sandbox.sim.faults import PLUMBING, VENUE_FAULTS
 from sandbox.sim.fleet import POLL_MS, Trader
 from sandbox.sim.plan_verdicts import PlanVerdicts
@@ -44,6 +44,7 @@ class Verdicts(PlanVerdicts):
         sweep a live trader. A venue timer's fire is excused by a fault of the venue itself, or by a
         plumbing fault the fleet cannot ride out, and then only if the alarm went off."""
         lookback = self.bounds.native_ms + 5_000
+        rules = self.fleet.sim.RULES
         placed_at = {
             oid: t for trader in (self.trader, *self.traders.values()) for t, _a, oid in trader.placed
         }
@@ -53,9 +54,9 @@ class Verdicts(PlanVerdicts):
             if self.killed_until_answered(placed_at.get(oid, at), account):
                 continue  # rested while killed (before the arm answered): a kill's book, not protected
             if cause != "sweep" and not self.protected(account, at):
-                if self.s.venue == "gemini":
-                    # Out of protection: the fleet no longer heartbeats the key, and Gemini's rule
-                    # belongs to the key (the README says how to take a Gemini account out).
+                if not rules.timer_switches_off:
+                    # Out of protection: the fleet no longer feeds the timer, which cannot be switched
+                    # off (Gemini's rule belongs to the key: the README says how to take it out).
                     continue
                 edit = self.s.edit
                 if (
@@ -68,8 +69,8 @@ class Verdicts(PlanVerdicts):
                     continue
             if not self.contract_alive(at - lookback, at, account):
                 continue
-            key = self.fleet.order_keys.get(oid)
-            if cause != "sweep" and key is not None and self.fleet.revoked.get(key, at + 1) <= at:
+            deleted = self.fleet.sim.key_deleted_at(oid)
+            if cause != "sweep" and deleted is not None and deleted <= at:
                 # The operator deleted the key this order rested on (the simulated rotation does not
                 # wait for the trader to move, as the README's third step says to): nothing can keep
                 # that session alive, and Gemini's rule takes its orders.
@@ -82,8 +83,8 @@ class Verdicts(PlanVerdicts):
                 continue  # Gemini heartbeats through a disarm; its end is judged by promise 2
             plumbing = self.faults_in(PLUMBING, at - lookback, at)
             if cause != "sweep":
-                if self.s.venue == "kraken" and self.faults_in({"venue_maintenance"}, at - lookback, at):
-                    continue  # Kraken's own rule on its engine's return: disarm ahead (README)
+                if self.faults_in(set(rules.cancels_on_its_own), at - lookback, at):
+                    continue  # the venue's own rule (Kraken's engine's return): disarm ahead (README)
                 venue = self.faults_in(VENUE_FAULTS, at - lookback, at)
                 severe = [f for f in plumbing + venue if f.severe(self.s.venue)]
                 if severe and self.alarm_between(at - lookback, at + 120_000):
@@ -181,10 +182,11 @@ class Verdicts(PlanVerdicts):
             bound = self.bounds.native_ms if any_fault else self.bounds.watchdog_ms
             bound = max(bound, self.bounds.watchdog_ms)
             refused = self.faults_in({"cancel_refused"}, anchor - 60_000, anchor + bound)
-            if refused and self.s.venue == "gemini" and not self.s.kill_keys:
-                # Without a kill key every sweep restarts Gemini's 30 s rule on the trading key: an
+            restart = self.fleet.sim.RULES.calls_restart_timer_ms
+            if refused and restart is not None and not self.s.kill_keys:
+                # Without a kill key every sweep restarts the trading key's rule (Gemini's 30 s): an
                 # order it refuses to cancel goes when the rule runs out after the sweeps pause.
-                bound = self.bounds.watchdog_ms + 30_000
+                bound = self.bounds.watchdog_ms + restart
             # Plus the simulation's own sampling: venue timers are looked at every POLL_MS and the
             # books every CHECK_EVERY_MS.
             check_at = anchor + bound + POLL_MS + CHECK_EVERY_MS
@@ -252,7 +254,7 @@ class Verdicts(PlanVerdicts):
             for landed in self.fleet.network.log:
                 if not whole or not (c.ended_ms < landed.at_ms < until) or landed.who != "refresher":
                     continue
-                if _is_extension(landed.path, landed.body) and not landed.gave_up:
+                if self.fleet.sim.is_extension(landed.path, landed.body) and not landed.gave_up:
                     self.violate(
                         "P4 kill latches",
                         f"an extension landed {self.rel(landed.at_ms):.1f}s, after the kill answered",

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.venues.common import Headers, Response, SimServer, run_standalone
+from sandbox.venues.simulator import COMMON_FAULTS, AccountSpec, Nonces, Rules, Simulator
 
 HEARTBEAT_MS = 30_000
 TIME_NONCE_WINDOW_S = 30
@@ -128,8 +129,27 @@ class _Request:
     payload: dict[str, Any] | None = field(default=None)
 
 
-class GeminiSim(SimServer):
+@dataclass
+class _Provisioned:
+    """What the Simulator interface provisioned, beyond each account's spec and generation."""
+
+    trading: dict[str, str] = field(default_factory=dict)  # the current trading key
+    retiring: dict[str, str] = field(default_factory=dict)  # the key being rotated out
+    deleted_at: dict[str, int] = field(default_factory=dict)  # api key -> when it was deleted
+    order_keys: dict[str, str] = field(default_factory=dict)  # order id -> the key whose session holds it
+    heartbeats: dict[str, int] = field(default_factory=dict)  # account -> its last heartbeat answered
+
+
+class GeminiSim(Simulator):
     venue = "gemini"
+    RULES = Rules(
+        faults=COMMON_FAULTS | {"cancel_refused"},
+        late_extension_fault="ddb_slow",  # a heartbeat that slow reads held back
+        orders_on_keys=True,  # each key's session holds the orders it placed
+        timer_switches_off=False,  # the rule is the key's: it can only be fed (heartbeats)
+        calls_restart_timer_ms=HEARTBEAT_MS,
+    )
+    SANDBOX_ACCOUNTS = (AccountSpec("main", nonce_mode="increasing"), AccountSpec("timed", nonce_mode="time"))
 
     def __init__(
         self, clock: Callable[[], int] | None = None, *, nonce_failures_keep_alive: bool = False
@@ -140,11 +160,15 @@ class GeminiSim(SimServer):
         self._orders: dict[int, _Order] = {}
         self._next_order_id = 106_817_811
         self._reject_cancel: set[int] = set()
-        # (fire time ms, account, orders cancelled): the common simulator contract.
-        self.fires: list[tuple[int, str, int]] = []
-        # (fire time ms, api key, orders cancelled): Gemini's timer is per key (session).
+        # (fire time ms, api key, orders cancelled): Gemini's timer is per key (session); `fires`
+        # has the same fires by account.
         self.key_fires: list[tuple[int, str, int]] = []
         self.last_request: _Request | None = None
+        self._provisioned = _Provisioned()
+
+    @classmethod
+    def create(cls, clock: Callable[[], int] | None = None) -> GeminiSim:
+        return cls(clock)
 
     def reset(self) -> None:
         """Forget keys, orders, fires and faults (a running server reused across tests)."""
@@ -156,6 +180,8 @@ class GeminiSim(SimServer):
             self.key_fires.clear()
             self.last_request = None
             self.faults.clear()
+            self._provisioned = _Provisioned()
+            self._forget_provisioned()
 
     # -- registration and test accessors --------------------------------------------------------------
 
@@ -237,6 +263,112 @@ class GeminiSim(SimServer):
         """API cancels of these orders answer in `cancelRejects` and leave them live."""
         with self.lock:
             self._reject_cancel = {int(i) for i in order_ids}
+
+    # -- the Simulator interface ------------------------------------------------------------------------
+
+    def delete_old_keys(self, account: str) -> None:
+        """Deleted at the venue: the old keys' session orders go by the heartbeat rule (`revoke`)."""
+        for api_key in self.old_keys(account):
+            self.revoke(api_key)
+            self._provisioned.deleted_at[api_key] = self.now_ms()
+
+    def _grant(self, spec: AccountSpec, generation: int) -> tuple[dict[str, Any], list[str]]:
+        account, mode, mine = spec.account, spec.nonce_mode, self._provisioned
+        tag, old = f"{account}-g{generation}", f"{account}-g{generation - 1}"
+        key, kill = f"account-{tag}", f"account-kill-{tag}"
+        self.add_key(key, f"secret-{tag}", mode, account=account)
+        entry: dict[str, Any] = {"account_id": account, "api_key": key, "api_secret": f"secret-{tag}"}
+        entry["nonce_mode"] = mode
+        mine.trading[account] = key
+        if generation > 0:
+            # The rotation as the README tells it: the old trading key stays in the secret, as
+            # `retiring`, until the trader has moved and the key is deleted.
+            entry["retiring"] = {
+                "api_key": f"account-{old}",
+                "api_secret": f"secret-{old}",
+                "nonce_mode": mode,
+            }
+            mine.retiring[account] = f"account-{old}"
+        if not spec.kill_key:
+            return entry, [key]
+        self.add_key(kill, f"secret-kill-{tag}", "increasing", account=account, require_heartbeat=False)
+        entry["kill"] = {"api_key": kill, "api_secret": f"secret-kill-{tag}", "nonce_mode": "increasing"}
+        return entry, [key, kill]
+
+    def rest_order(self, account: str, *, price: str = "100", size: str = "1", old_key: bool = False) -> str:
+        """On the account's trading key's session (mid-rotation, `old_key`: on the key being rotated
+        out, unless it was deleted: nobody trades on a deleted key)."""
+        mine = self._provisioned
+        key = mine.retiring.get(account, mine.trading[account]) if old_key else mine.trading[account]
+        if self._keys[key].revoked:
+            key = mine.trading[account]
+        oid = str(self.place_session_order(key, "btcusd", "buy", price, size))
+        mine.order_keys[oid] = key
+        return oid
+
+    def trade(self, account: str, *, price: str, size: str, nonces: Nonces) -> str:
+        """Over HTTP on the key the fleet heartbeats with: an authenticated call, which restarts the
+        key's rule. Its nonce comes from the shared source under the client's key id ("gemini:<key>"),
+        as a real trader sharing an increasing-nonce key must draw them."""
+        import requests
+
+        key = self._keys[self._provisioned.trading[account]]
+        now = self.now_ms()
+        payload = {
+            "request": "/v1/order/new",
+            "nonce": nonces.next(
+                f"{self.venue}:{key.api_key}", now // 1000 if key.nonce_mode == "time" else now
+            ),
+            "symbol": "btcusd",
+            "amount": size,
+            "price": price,
+            "side": "buy",
+            "type": "exchange limit",
+        }
+        b64 = base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode("ascii")
+        signature = hmac.new(key.secret.encode(), b64.encode(), hashlib.sha384).hexdigest()
+        headers = {
+            "Content-Type": "text/plain",
+            "X-GEMINI-APIKEY": key.api_key,
+            "X-GEMINI-PAYLOAD": b64,
+            "X-GEMINI-SIGNATURE": signature,
+        }
+        resp = requests.post(self.url + "/v1/order/new", headers=headers, timeout=5)
+        resp.raise_for_status()
+        return str(resp.json()["order_id"])
+
+    def order_ids(self, account: str) -> set[str]:
+        with self.lock:
+            return {str(o.order_id) for o in self._orders.values() if o.account == account}
+
+    def key_deleted_at(self, order_id: str) -> int | None:
+        key = self._provisioned.order_keys.get(order_id)
+        return None if key is None else self._provisioned.deleted_at.get(key)
+
+    def timer_at(self, account: str) -> int | None:
+        """The account's last heartbeat answered + 30 s: the heartbeats are the extensions. (Every
+        authenticated call restarts the rule, so sweeps on the trading key do too: that is why Gemini
+        sweeps with a kill key when there is one.)"""
+        beat = self._provisioned.heartbeats.get(account)
+        return None if beat is None else beat + HEARTBEAT_MS
+
+    @staticmethod
+    def is_extension(path: str, body: bytes) -> bool:
+        return path == "/v1/heartbeat"
+
+    @staticmethod
+    def is_cancel(path: str, body: bytes) -> bool:
+        return path.startswith("/v1/order/cancel")
+
+    def set_fault(self, fault: str, on: bool, *, until_ms: int | None = None) -> bool:
+        """`cancel_refused`, switched on: API cancels of every order resting on a provisioned account
+        now answer in `cancelRejects` (switched on again to take in orders rested since)."""
+        if fault != "cancel_refused":
+            return super().set_fault(fault, on, until_ms=until_ms)
+        with self.lock:
+            ids = [oid for oid, o in self._orders.items() if o.account in self.provisioned] if on else []
+            self.reject_cancels(ids)
+        return bool(ids) or not on
 
     # -- venue shapes ----------------------------------------------------------------------------------
 
@@ -327,6 +459,8 @@ class GeminiSim(SimServer):
                 f"currently has roles [{', '.join(sorted(key.roles))}]",
             )
         if route == "/v1/heartbeat":
+            if key.require_heartbeat and key.account is not None:
+                self._provisioned.heartbeats[key.account] = self.now_ms()
             return Response.json(200, {"result": "ok"})
         assert account is not None
         if route == "/v1/order/new":
@@ -476,6 +610,9 @@ def _from_config(args: argparse.Namespace) -> SimServer:
                 account=entry.get("account", "primary"),
             )
     return sim
+
+
+SIMULATOR = GeminiSim
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ Wordings marked UNVERIFIED are the simulator's own where no public record of the
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +29,8 @@ from typing import Any
 import msgpack
 from eth_hash.auto import keccak
 
-from sandbox.venues.common import Headers, Response, SimServer, run_standalone
+from sandbox.venues.common import Headers, Response, run_standalone
+from sandbox.venues.simulator import COMMON_FAULTS, AccountSpec, Rules, Simulator
 
 DAY_MS = 86_400_000
 NONCE_SET_SIZE = 100  # "the 100 highest nonces are stored per address"
@@ -245,8 +248,30 @@ def _usd_text(value: Decimal) -> str:
     return text if "." in text or text == "0" else str(int(value))
 
 
-class HyperliquidSim(SimServer):
+@functools.cache
+def agent_address(private_key: str) -> str:
+    """The address of an agent (API wallet) key, as the venue knows it."""
+    from eth_account import Account
+
+    return str(Account.from_key(private_key).address).lower()
+
+
+def _derived(seed: str) -> str:
+    """A private key (or, cut to 20 bytes, an address) of its own for each name."""
+    return "0x" + hashlib.sha256(seed.encode()).hexdigest()
+
+
+PROVISIONED_VOLUME_USD = 2_500_000  # past the volume gate
+BELOW_GATE_VOLUME_USD = 373.47
+
+
+class HyperliquidSim(Simulator):
     venue = "hyperliquid"
+    RULES = Rules(
+        faults=COMMON_FAULTS | {"cancel_refused", "volume_gate", "trigger_exhaustion"},
+        late_extension_fault="venue_late",  # an absolute time, sent late
+    )
+    SANDBOX_ACCOUNTS = (AccountSpec("main"), AccountSpec("small", below_gate=True))
 
     def __init__(
         self,
@@ -271,6 +296,7 @@ class HyperliquidSim(SimServer):
             raise ValueError("network is mainnet or testnet")
         if cap_behaviour not in ("refuse", "ignore"):
             raise ValueError('cap_behaviour is "refuse" or "ignore"')
+        self.network = network
         self.source = "a" if network == "mainnet" else "b"
         self.volume_threshold = Decimal(str(volume_threshold_usd))
         self.default_volume = Decimal(str(default_volume_usd))
@@ -284,13 +310,15 @@ class HyperliquidSim(SimServer):
         self.orders: dict[int, RestingOrder] = {}
         self.schedules: dict[str, int] = {}  # user (master or vault) -> scheduled cancel time
         self.triggers: dict[str, tuple[int, int]] = {}  # user -> (UTC day number, fires that day)
-        self.fires: list[tuple[int, str, int]] = []  # (fire_time_ms, user, n_cancelled)
+        # `fires`: (fire_time_ms, user, n_cancelled)
         self.ignored_fires: list[tuple[int, str]] = []  # fires past the cap under "ignore"
         self.nonce_sets: dict[str, list[int]] = {}  # signer -> its highest nonces, ascending
         self.exchange_log: list[dict[str, Any]] = []  # /exchange bodies as received, + "signer", "answer"
         self.info_log: list[dict[str, Any]] = []  # /info bodies as received
         self.cancel_errors: dict[int, str] = {}  # oid -> error a cancel of it answers (races, tests)
         self._next_oid = 1_000_000
+        self._users: dict[str, str] = {}  # provisioned account -> its user (master) address
+        self._schedule_landed: dict[int, int] = {}  # scheduleCancel time asked -> when the ask landed
 
         self._markets: dict[int, tuple[str, str]] = {}  # asset id -> (dex, coin)
         self._meta: dict[str, list[dict[str, Any]]] = {
@@ -325,6 +353,87 @@ class HyperliquidSim(SimServer):
             ],
         }
         self._markets.update({SPOT_OFFSET + i: ("", name) for i, (name, _, _) in enumerate(spot_pairs)})
+
+    @classmethod
+    def create(cls, clock: Callable[[], int] | None = None) -> HyperliquidSim:
+        return cls(clock, network="testnet")
+
+    # -- the Simulator interface ------------------------------------------------------------------------
+
+    def _grant(self, spec: AccountSpec, generation: int) -> tuple[dict[str, Any], list[str]]:
+        """The account is a user (master address) of its own; the fleet signs as an agent of it."""
+        user = self._users.setdefault(spec.account, _derived(f"user-{spec.account}")[:42])
+        agent, kill = (
+            _derived(f"agent-{spec.account}-g{generation}"),
+            _derived(f"kill-{spec.account}-g{generation}"),
+        )
+        self.add_user(user, volume_usd=BELOW_GATE_VOLUME_USD if spec.below_gate else PROVISIONED_VOLUME_USD)
+        self.approve_agent(user, agent_address(agent))
+        entry: dict[str, Any] = {
+            "account_id": spec.account,
+            "address": user,
+            "agent_private_key": agent,
+            "network": self.network,
+        }
+        if spec.kill_key:
+            self.approve_agent(user, agent_address(kill))
+            entry["kill"] = {"agent_private_key": kill}
+        return entry, []
+
+    def delete_old_keys(self, account: str) -> None:
+        """Agents stay approved: the old one signs on until the operator removes it at the venue."""
+
+    def rest_order(self, account: str, *, price: str = "100", size: str = "1", old_key: bool = False) -> str:
+        return str(self.place(self._users[account], 0, px=price, sz=size))  # orders are the user's
+
+    def order_ids(self, account: str) -> set[str]:
+        user = self._users[account]
+        with self.lock:
+            return {str(o.oid) for o in self.orders.values() if o.user == user}
+
+    def timer_at(self, account: str) -> int | None:
+        return self.scheduled(self._users[account])
+
+    def set_at_soonest(self, fire_at_ms: int, margin_ms: int) -> bool:
+        """The last scheduleCancel that asked for this time landed at most the 5 s lead + margin
+        before it (the body names no account in the clear: the exact time is what identifies it)."""
+        landed = self._schedule_landed.get(fire_at_ms)
+        return landed is not None and fire_at_ms - landed <= MIN_LEAD_MS + margin_ms
+
+    @staticmethod
+    def is_extension(path: str, body: bytes) -> bool:
+        action = _action_of(path, body)
+        return action is not None and action.get("type") == "scheduleCancel" and "time" in action
+
+    @staticmethod
+    def is_cancel(path: str, body: bytes) -> bool:
+        action = _action_of(path, body)
+        return action is not None and action.get("type") == "cancel"
+
+    def set_fault(self, fault: str, on: bool, *, until_ms: int | None = None) -> bool:
+        with self.lock:
+            if fault == "cancel_refused":
+                # Cancels of every order resting on a provisioned account now are refused (switched on
+                # again to take in orders rested since).
+                if not on:
+                    self.cancel_errors.clear()
+                    return True
+                users = set(self._users.values())
+                ids = [oid for oid, o in self.orders.items() if o.user in users]
+                for oid in ids:
+                    self.cancel_errors[oid] = NO_SUCH_ORDER
+                return bool(ids)
+            if fault == "volume_gate":  # every account not under the gate for good falls under it
+                for account, user in self._users.items():
+                    if not self.provisioned[account].below_gate:
+                        self.set_volume(user, 100 if on else PROVISIONED_VOLUME_USD)
+                return True
+            if fault == "trigger_exhaustion":  # today's scheduled-cancel triggers all used up
+                day = self.now_ms() // DAY_MS
+                for user in self._users.values():
+                    self.triggers[user] = (day, self.daily_trigger_cap) if on else (day, 0)
+                return True
+        return super().set_fault(fault, on, until_ms=until_ms)
 
     # -- registration and accessors (tests) ------------------------------------------------------------
 
@@ -450,6 +559,13 @@ class HyperliquidSim(SimServer):
         self.exchange_log.append(entry)
         answer = self._exchange_answer(request)
         entry["answer"] = answer
+        action = request.get("action")  # a scheduleCancel's time: when it was asked for
+        if (
+            isinstance(action, Mapping)
+            and action.get("type") == "scheduleCancel"
+            and isinstance(action.get("time"), int)
+        ):
+            self._schedule_landed[action["time"]] = self.now_ms()
         return Response.json(200, answer)
 
     def _exchange_answer(self, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -580,6 +696,17 @@ def _err(message: str) -> dict[str, Any]:
     return {"status": "err", "response": message}
 
 
+def _action_of(path: str, body: bytes) -> dict[str, Any] | None:
+    """The action of an /exchange body (None: another path, or no JSON)."""
+    if path != "/exchange":
+        return None
+    try:
+        action: dict[str, Any] = json.loads(body).get("action", {})
+    except ValueError:
+        return None
+    return action
+
+
 def _from_config(args: argparse.Namespace) -> HyperliquidSim:
     """Config: {"network": "mainnet", "cap_behaviour": "refuse", "accounts": [{"address": "0x..",
     "agents": ["0x.."], "vaults": ["0x.."], "volume_usd": 2000000}]}."""
@@ -597,6 +724,9 @@ def _from_config(args: argparse.Namespace) -> HyperliquidSim:
         for vault in account.get("vaults", []):
             sim.add_vault(vault, account["address"])
     return sim
+
+
+SIMULATOR = HyperliquidSim
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 """A Kraken spot REST stand-in: real API-Sign checks, per-key nonces and lockouts, resting orders,
 and the account-wide `CancelAllOrdersAfter` timer with Kraken's rules (docs/venues.md, Kraken).
 
+Why this file is long: authentication, the order book and the timer are one model of one venue,
+written apart from the client, with the `Simulator` interface (sandbox/venues/simulator.py) that the
+sandbox and the campaign drive it through.
+
 Authentication is checked here with code of its own (never the client's), over the exact body bytes,
 for form-encoded and JSON bodies alike. Like Kraken, every answer is HTTP 200 with an `error` array;
 only `faults.http_5xx` produces another status.
@@ -35,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from sandbox.venues.common import Headers, Response, SimServer, run_standalone
+from sandbox.venues.simulator import COMMON_FAULTS, AccountSpec, Rules, Simulator
 
 ALL_PERMISSIONS = frozenset({"query", "cancel", "trade"})
 MAX_NONCE = 2**64 - 1
@@ -49,6 +54,10 @@ _NEEDS: dict[str, frozenset[str]] = {
 }
 
 Fire = tuple[int, str, int]  # (fire time ms, account, orders cancelled)
+# The secret of every key the sandbox and the campaign provision (64 bytes, as Kraken's are).
+PROVISIONED_SECRET = base64.b64encode(
+    b"simulated kraken secret, sixty-four bytes long, for the campaign."
+).decode()
 
 
 class KrakenError(Exception):
@@ -86,8 +95,14 @@ def kraken_signature(path: str, nonce_text: str, body: bytes, secret: bytes) -> 
     return base64.b64encode(hmac.new(secret, message, hashlib.sha512).digest()).decode()
 
 
-class KrakenSim(SimServer):
+class KrakenSim(Simulator):
     venue = "kraken"
+    RULES = Rules(
+        faults=COMMON_FAULTS | {"nonce_lockout"},
+        late_extension_fault="venue_latency",  # a relative timeout, computed at sending
+        cancels_on_its_own=frozenset({"venue_maintenance"}),  # the engine's return, a timer armed
+    )
+    SANDBOX_ACCOUNTS = (AccountSpec("main"),)
 
     def __init__(
         self,
@@ -104,11 +119,14 @@ class KrakenSim(SimServer):
         self.lockout_window_ms = lockout_window_ms
         self.lockout_ms = lockout_ms
         self.cancel_on_engine_return = cancel_on_engine_return
-        self.fires: list[Fire] = []
         self._keys: dict[str, _Key] = {}
         self._accounts: dict[str, _Account] = {}
         self._rng = random.Random(seed)
         self._engine_down = False
+
+    @classmethod
+    def create(cls, clock: Callable[[], int] | None = None) -> KrakenSim:
+        return cls(clock)
 
     # -- registration and test accessors -------------------------------------------------------
     def reset(self, seed: int = 0) -> None:
@@ -120,6 +138,7 @@ class KrakenSim(SimServer):
             self._accounts.clear()
             self._rng = random.Random(seed)
             self._engine_down = False
+            self._forget_provisioned()
 
     def add_key(
         self, api_key: str, secret_b64: str, account: str, permissions: Iterable[str] = ALL_PERMISSIONS
@@ -159,6 +178,53 @@ class KrakenSim(SimServer):
             if key.locked_until_ms is not None and key.locked_until_ms <= self.now_ms():
                 return None
             return key.locked_until_ms
+
+    # -- the Simulator interface ----------------------------------------------------------------
+    def _grant(self, spec: AccountSpec, generation: int) -> tuple[dict[str, Any], list[str]]:
+        """Keys of one generation (any key of the account moves its one timer)."""
+        key, kill = f"kraken-{spec.account}-g{generation}", f"kraken-kill-{spec.account}-g{generation}"
+        self.add_key(key, PROVISIONED_SECRET, account=spec.account)
+        entry: dict[str, Any] = {"account_id": spec.account, "api_key": key, "api_secret": PROVISIONED_SECRET}
+        if not spec.kill_key:
+            return entry, [key]
+        self.add_key(kill, PROVISIONED_SECRET, account=spec.account)
+        entry["kill"] = {"api_key": kill, "api_secret": PROVISIONED_SECRET}
+        return entry, [key, kill]
+
+    def delete_old_keys(self, account: str) -> None:
+        with self.lock:
+            for key in self.old_keys(account):
+                self._keys.pop(key, None)
+
+    def rest_order(self, account: str, *, price: str = "100", size: str = "1", old_key: bool = False) -> str:
+        return self.place_order(account, "XBTUSD", "buy", price, size)  # orders are the account's
+
+    def order_ids(self, account: str) -> set[str]:
+        return set(self.open_orders(account))
+
+    def timer_at(self, account: str) -> int | None:
+        return self.timer_trigger_ms(account)
+
+    @staticmethod
+    def is_extension(path: str, body: bytes) -> bool:
+        return path.endswith("CancelAllOrdersAfter") and b"timeout=0" not in body
+
+    @staticmethod
+    def is_cancel(path: str, body: bytes) -> bool:
+        return path.endswith("CancelAll")
+
+    def set_fault(self, fault: str, on: bool, *, until_ms: int | None = None) -> bool:
+        if fault != "nonce_lockout":
+            return super().set_fault(fault, on, until_ms=until_ms)
+        with self.lock:  # every key locked out until the fault ends
+            for key in self._keys.values():
+                key.locked_until_ms = until_ms if on else None
+        return True
+
+    def locked_out(self) -> bool:
+        with self.lock:
+            now = self.now_ms()
+            return any(k.locked_until_ms is not None and k.locked_until_ms > now for k in self._keys.values())
 
     # -- SimServer hooks ------------------------------------------------------------------------
     def rate_limited(self) -> Response:
@@ -390,6 +456,9 @@ def _factory(args: argparse.Namespace) -> SimServer:
     if args.config:
         load_config(sim, json.loads(Path(args.config).read_text()))
     return sim
+
+
+SIMULATOR = KrakenSim
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from deadman.stores.liveness import LivenessReader, LivenessWriter
 from deadman.stores.switches import SwitchStore
 from sandbox.aws import patched_env
 from sandbox.local_api import LocalApi
-from sandbox.stack import CONTROL_TABLE, GEMINI_KEYS, LIVENESS_TABLE, SYSTEM, SandboxTiming, Stack
+from sandbox.stack import CONTROL_TABLE, LIVENESS_TABLE, SYSTEM, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
 
 pytestmark = pytest.mark.integration
@@ -178,11 +178,11 @@ def test_operator_story_with_exit_codes(
 
     assert run(capsys, "kill", *ep)[0] == cli_common.EXIT_USAGE  # --reason is required (argparse)
 
-    stack.kraken.faults.http_5xx = 502
+    stack.sims["kraken"].faults.http_5xx = 502
     try:
         code, out, _ = run(capsys, "kill", *ep, "--reason", "kraken down")
     finally:
-        stack.kraken.faults.http_5xx = None
+        stack.sims["kraken"].faults.http_5xx = None
     assert code == cli_common.EXIT_PARTIAL
     assert "INCOMPLETE" in out and "NOT done: kraken/main" in out
 
@@ -372,8 +372,8 @@ def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
 ) -> None:
     stack, api = sandbox
     env = {k: v for k, v in stack.env.items() if k.startswith("SECRET_") or k == "CONTROL_TABLE"}
-    keys = [key for key, _, _ in GEMINI_KEYS.values()]
-    auth_before = {k: stack.gemini.last_auth_ms(k) for k in keys}
+    keys = [entry["api_key"] for entry in stack.accounts["gemini"].values()]
+    auth_before = {k: stack.sims["gemini"].last_auth_ms(k) for k in keys}
 
     with patched_env(env):
         code, out, _ = run(capsys, "doctor", "--endpoint", api.url)
@@ -389,7 +389,7 @@ def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
     assert any("gemini/timed" in line and "time-based nonce" in line for line in lines)
     assert out.strip().endswith("warnings)")
     # The point of not calling: Gemini's 30 s timer on the trading keys was not reset by doctor.
-    assert {k: stack.gemini.last_auth_ms(k) for k in keys} == auth_before
+    assert {k: stack.sims["gemini"].last_auth_ms(k) for k in keys} == auth_before
 
     ToyTrader(stack).beat()  # alive, and every switch armed (the operator story ended with an arm)
     with patched_env(env):
@@ -397,23 +397,23 @@ def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
             capsys, "doctor", "--endpoint", api.url, "--venue", "gemini", "--allow-gemini-call"
         )
     assert code == 0 and "trading key authenticates" in out
-    assert all(stack.gemini.last_auth_ms(k) != auth_before[k] for k in keys)
+    assert all(stack.sims["gemini"].last_auth_ms(k) != auth_before[k] for k in keys)
 
     # Hazard 15: allowed or not, a call on a trading key resets Gemini's 30 s rule. On a killed
     # switch, or for a dead trader, it would postpone the venue's cancel: no request may reach it.
     ep = ("--endpoint", api.url)
     assert run(capsys, "kill", *ep, "--venue", "gemini", "--reason", "doctor drill")[0] == 0
     ToyTrader(stack).beat()
-    auth_before = {k: stack.gemini.last_auth_ms(k) for k in keys}
+    auth_before = {k: stack.sims["gemini"].last_auth_ms(k) for k in keys}
     code, out, _ = run(capsys, "doctor", *ep, "--venue", "gemini", "--allow-gemini-call")
-    assert {k: stack.gemini.last_auth_ms(k) for k in keys} == auth_before, out
+    assert {k: stack.sims["gemini"].last_auth_ms(k) for k in keys} == auth_before, out
     assert "trading key not called although allowed: its switch is killed" in out
     assert run(capsys, "arm", *ep, "--venue", "gemini", "--reason", "drill over")[0] == 0
     LivenessWriter(LIVENESS_TABLE, SYSTEM, clock=lambda: system_clock() - 60_000).beat()  # long dead
     # (the arm itself ticked the switches, heartbeating the keys of the then live trader)
-    auth_before = {k: stack.gemini.last_auth_ms(k) for k in keys}
+    auth_before = {k: stack.sims["gemini"].last_auth_ms(k) for k in keys}
     code, out, _ = run(capsys, "doctor", *ep, "--venue", "gemini", "--allow-gemini-call")
-    assert {k: stack.gemini.last_auth_ms(k) for k in keys} == auth_before, out
+    assert {k: stack.sims["gemini"].last_auth_ms(k) for k in keys} == auth_before, out
     assert "the trading system is not judged alive (stale" in out
     ToyTrader(stack).beat()
 
@@ -590,14 +590,12 @@ def test_break_glass_kill_empties_the_books_with_the_api_down_then_records_it(
     assert all(n > 0 for n in stack.books().values())
     # The fleet's shared nonce counter for the time-based Gemini key ran ahead of the clock (several
     # requests a second): break-glass, which cannot read that counter, must still be taken.
-    from deadman.stores.nonces import MemoryNonceSource
-    from deadman.venues import gemini
-
+    # (Set at the venue itself: a request of the test's own would race the refreshers' heartbeats.)
     [timed] = [a for a in stack.secret_values()["gemini"]["accounts"] if a.get("nonce_mode") == "time"]
-    account = gemini.Account.from_mapping(timed, secret_name="test", sandbox=True)
-    gemini.Client(account, nonces=MemoryNonceSource(lead=1), clock=system_clock).extend(
-        system_clock() + 30_000
-    )
+    venue = stack.sims["gemini"]
+    with venue.lock:
+        key = venue._keys[timed["api_key"]]  # type: ignore[attr-defined]
+        key.last_nonce = max(key.last_nonce or 0, system_clock() // 1000 + 1)
     code, out, err = run(capsys, "kill", "--direct", "--keys", str(keys), "--reason", "api down", *down)
     assert all(n == 0 for n in stack.books().values()), stack.books()
     assert code == cli_common.EXIT_PARTIAL
@@ -653,7 +651,7 @@ def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_
             "kraken", clock=system_clock, metrics=ListMetrics(), log=lambda *a, **k: None
         )
         refresher.tick()
-    assert stack.kraken.timer_trigger_ms("main") is not None
+    assert stack.sims["kraken"].timer_at("main") is not None
 
     code, out, _ = run(
         capsys,
@@ -687,7 +685,7 @@ def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_
     switch = store.get("kraken", "main")
     assert switch.mode.value == "disarmed" and switch.plans == ()
     assert switch.disarmed_until_ms == window.until_ms and switch.reason == "kraken maint"
-    assert stack.kraken.timer_trigger_ms("main") is None  # switched off ahead of the maintenance
+    assert stack.sims["kraken"].timer_at("main") is None  # switched off ahead of the maintenance
     actions = [e["action"] for e in store.recent_audit("kraken", "main", limit=5)]
     assert "scheduled-disarm" in actions
 

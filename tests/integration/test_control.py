@@ -27,13 +27,12 @@ from deadman.venues import hyperliquid as hyperliquid_venue
 from deadman.venues import kraken as kraken_venue
 from sandbox.demo import timing_of
 from sandbox.local_api import LocalApi
-from sandbox.stack import CONTROL_TABLE, HL_USERS, KRAKEN_KEY, FakeContext, SandboxTiming, Stack
+from sandbox.stack import CONTROL_TABLE, FakeContext, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ALICE = "arn:aws:sts::123456789012:assumed-role/deadman-oncall/alice"
-HL_MAIN = HL_USERS["main"][0]
 ALL_SWITCHES = {
     ("gemini", "main"),
     ("gemini", "timed"),
@@ -139,7 +138,7 @@ def test_sample_events_drive_every_route_and_audit_the_caller(stack: Stack, api:
     hl_account = CredentialStore.from_env(stack.env, sandbox=True).get("hyperliquid").account("main")
     hl = hyperliquid_venue.Client(hl_account, nonces=DynamoNonceSource(CONTROL_TABLE), clock=system_clock)
     hl.extend(system_clock() + 60_000)
-    assert stack.hyperliquid.scheduled(HL_MAIN) is not None
+    assert stack.sims["hyperliquid"].timer_at("main") is not None
 
     status, body = invoke(api, "kill.json")
     assert status == 200, body
@@ -147,7 +146,7 @@ def test_sample_events_drive_every_route_and_audit_the_caller(stack: Stack, api:
     assert all(n == 0 for n in stack.books().values())
     assert body["actor"] == ALICE
     # Killed switches never extend, so the swept account's schedule is cleared: no trigger spent.
-    assert stack.hyperliquid.scheduled(HL_MAIN) is None
+    assert stack.sims["hyperliquid"].timer_at("main") is None
     hl_result = next(s for s in body["switches"] if (s["venue"], s["account"]) == ("hyperliquid", "main"))
     assert hl_result["attempts"][-1]["venue_timer"] == "cleared"
 
@@ -200,14 +199,16 @@ def test_status_reports_bounds_and_never_calls_a_venue(stack: Stack, api: LocalA
     assert call(api, "POST", "/kill", {"reason": "create the switches"})[0] == 200
     assert call(api, "POST", "/arm", {"reason": "back"})[0] == 200
     seen = {name: sim.requests_seen for name, sim in stack.sims.items()}
-    gemini_auth = {key: stack.gemini.last_auth_ms(key) for key in ("account-sandboxMainKey",)}
+    gemini_auth = {
+        key: stack.sims["gemini"].last_auth_ms(key) for key in (stack.accounts["gemini"]["main"]["api_key"],)
+    }
 
     status, body = call(api, "GET", "/status")
 
     assert status == 200
     # Not one request reached any venue (a Gemini call would reset the trading key's timer).
     assert {name: sim.requests_seen for name, sim in stack.sims.items()} == seen
-    assert {key: stack.gemini.last_auth_ms(key) for key in gemini_auth} == gemini_auth
+    assert {key: stack.sims["gemini"].last_auth_ms(key) for key in gemini_auth} == gemini_auth
     assert body["liveness"]["verdict"] == "alive" and body["liveness"]["age_s"] < 5
     assert body["timing"] == {
         "max_staleness_s": 4.0,
@@ -404,7 +405,7 @@ def test_kill_with_one_venue_down_empties_the_others_and_says_which_failed(
     trader = ToyTrader(stack)
     trader.beat()
     trader.rest_orders(2)
-    stack.kraken.faults.http_5xx = 500
+    stack.sims["kraken"].faults.http_5xx = 500
 
     status, body = call(api, "POST", "/kill", {"reason": "kraken is down"})
 
@@ -450,7 +451,7 @@ def test_kill_with_an_unreadable_secret_latches_the_stored_switches_and_says_so(
 
 def test_kill_time_is_bounded_when_a_venue_hangs(stack: Stack) -> None:
     ToyTrader(stack).rest_orders(1)
-    stack.hyperliquid.faults.hang_s = 3.0
+    stack.sims["hyperliquid"].faults.hang_s = 3.0
     control = control_from_env(stack.env, kill_timeout=(0.3, 0.3))
     started = time.monotonic()
 
@@ -471,7 +472,7 @@ def test_kill_time_is_bounded_when_a_venue_hangs(stack: Stack) -> None:
     assert time.monotonic() - started < 1.5
     assert result.failed == ["hyperliquid/main"]
     assert "time budget" in (result.switches[0].error or "")
-    stack.hyperliquid.faults.hang_s = 0
+    stack.sims["hyperliquid"].faults.hang_s = 0
     # No thread outlives its client timeout.
     assert wait(lambda: not [t for t in threading.enumerate() if t.name.startswith("control")], 5)
 
@@ -479,18 +480,19 @@ def test_kill_time_is_bounded_when_a_venue_hangs(stack: Stack) -> None:
 def test_kill_uses_the_dedicated_kill_key(stack: Stack, api: LocalApi) -> None:
     kill_key = ("sandbox-kraken-kill", base64.b64encode(b"a dedicated kill key secret").decode())
     # The refresher key may only query: a sweep with it would be refused (Permission denied).
-    stack.kraken.add_key(KRAKEN_KEY[0], KRAKEN_KEY[1], account="main", permissions={"query"})
-    stack.kraken.add_key(kill_key[0], kill_key[1], account="main", permissions={"cancel"})
+    main = stack.accounts["kraken"]["main"]
+    stack.sims["kraken"].add_key(main["api_key"], main["api_secret"], account="main", permissions={"query"})
+    stack.sims["kraken"].add_key(kill_key[0], kill_key[1], account="main", permissions={"cancel"})
     secret = stack.secret_values()["kraken"]
     secret["accounts"][0]["kill"] = {"api_key": kill_key[0], "api_secret": kill_key[1]}
     stack.put_secret("kraken", json.dumps(secret))
-    stack.kraken.place_order("main", "XBTUSD", "buy", "30000", "0.01")
+    stack.sims["kraken"].place_order("main", "XBTUSD", "buy", "30000", "0.01")
 
     status, body = call(api, "POST", "/kill", {"reason": "kill key", "venues": ["kraken"]})
 
     assert status == 200, json.dumps(body)
     assert body["switches"][0]["cancelled_count"] == 1
-    assert stack.kraken.open_orders("main") == {}
+    assert stack.sims["kraken"].open_orders("main") == {}
     # The kill key may only cancel: the book is not listed, and the answer says so.
     assert body["switches"][0]["attempts"][-1]["confirmed"].startswith("not listed")
 
@@ -513,7 +515,7 @@ def test_kill_outwaits_an_extension_in_flight_and_sweeps_its_zombie_order(
     def late_extension() -> None:
         time.sleep(0.6)  # after the kill's first sweep, inside the window
         refresher_client.extend(system_clock() + 60_000)
-        stack.kraken.place_order("main", "XBTUSD", "buy", "30000", "0.01")  # the zombie's order
+        stack.sims["kraken"].place_order("main", "XBTUSD", "buy", "30000", "0.01")  # the zombie's order
 
     straggler = threading.Thread(target=late_extension)
     straggler.start()
@@ -525,10 +527,10 @@ def test_kill_outwaits_an_extension_in_flight_and_sweeps_its_zombie_order(
     assert acked >= window_end
     attempts = body["switches"][0]["attempts"]
     assert [a["attempt"] for a in attempts] == [1, 2] and attempts[1]["cancelled_count"] == 1
-    assert stack.kraken.open_orders("main") == {}
-    trigger = stack.kraken.timer_trigger_ms("main")
+    assert stack.sims["kraken"].open_orders("main") == {}
+    trigger = stack.sims["kraken"].timer_at("main")
     time.sleep(0.3)
-    assert stack.kraken.timer_trigger_ms("main") == trigger
+    assert stack.sims["kraken"].timer_at("main") == trigger
 
 
 def test_kill_racing_running_refreshers_wins_and_nothing_extends_after_the_ack(
@@ -537,18 +539,20 @@ def test_kill_racing_running_refreshers_wins_and_nothing_extends_after_the_ack(
     trader.start_beating(0.3)
     trader.rest_orders(1)
     stack.start_scheduler()
-    assert wait(lambda: stack.kraken.timer_trigger_ms("main") and stack.hyperliquid.scheduled(HL_MAIN), 8)
+    assert wait(
+        lambda: stack.sims["kraken"].timer_at("main") and stack.sims["hyperliquid"].timer_at("main"), 8
+    )
 
     for round_ in range(2):
         time.sleep(0.37 * (round_ + 1))  # land at a different phase of the tick each round
         status, body = call(api, "POST", "/kill", {"reason": f"race {round_}"})
         assert status == 200, body
-        at_ack = (stack.kraken.timer_trigger_ms("main"), stack.hyperliquid.scheduled(HL_MAIN))
+        at_ack = (stack.sims["kraken"].timer_at("main"), stack.sims["hyperliquid"].timer_at("main"))
         trader.rest_orders(1)  # a zombie keeps trading after the kill
         deadline = time.monotonic() + 2.2  # more than two ticks
         while time.monotonic() < deadline:
-            kraken_trigger = stack.kraken.timer_trigger_ms("main")
-            hl_schedule = stack.hyperliquid.scheduled(HL_MAIN)
+            kraken_trigger = stack.sims["kraken"].timer_at("main")
+            hl_schedule = stack.sims["hyperliquid"].timer_at("main")
             assert kraken_trigger is None or (at_ack[0] is not None and kraken_trigger <= at_ack[0])
             assert hl_schedule is None or (at_ack[1] is not None and hl_schedule <= at_ack[1])
             time.sleep(0.02)
@@ -563,7 +567,7 @@ def test_kill_racing_running_refreshers_wins_and_nothing_extends_after_the_ack(
         # Re-arm; the live trader gets its timers back before the next round.
         assert call(api, "POST", "/arm", {"reason": "round over"})[0] == 200
         pushed = at_ack[0] or 0
-        assert wait(lambda p=pushed: (stack.kraken.timer_trigger_ms("main") or 0) > p, 5)
+        assert wait(lambda p=pushed: (stack.sims["kraken"].timer_at("main") or 0) > p, 5)
 
 
 # -- disarm ---------------------------------------------------------------------------------------------
@@ -576,19 +580,21 @@ def test_disarm_defers_venue_timers_to_its_end_and_expiry_rearms(
     is protected after the end even if the fleet is gone by then."""
     trader.start_beating(0.3)
     stack.start_scheduler()
-    assert wait(lambda: stack.kraken.timer_trigger_ms("main") and stack.hyperliquid.scheduled(HL_MAIN), 8)
+    assert wait(
+        lambda: stack.sims["kraken"].timer_at("main") and stack.sims["hyperliquid"].timer_at("main"), 8
+    )
 
     status, body = call(api, "POST", "/disarm", {"reason": "deploy", "for_seconds": 2})
 
     assert status == 200, body
     deferred = body["until_ms"] + timing_of(stack.timing).native_bound_ms
-    assert stack.hyperliquid.scheduled(HL_MAIN) == deferred
-    kraken = stack.kraken.timer_trigger_ms("main")
+    assert stack.sims["hyperliquid"].timer_at("main") == deferred
+    kraken = stack.sims["kraken"].timer_at("main")
     assert kraken is not None and deferred - 3_000 <= kraken <= deferred + 1_000  # whole seconds, aimed early
     assert {s["venue_timer"] for s in body["switches"] if s["venue"] == "gemini"} == {"not_supported"}
     # At the end the refresher re-arms by itself, audited, and extends again for the live trader.
     assert wait(lambda: any(e["action"] == "auto-arm" for e in audit("kraken", "main", 10)), 5)
-    assert wait(lambda: stack.kraken.timer_trigger_ms("main") is not None, 3)
+    assert wait(lambda: stack.sims["kraken"].timer_at("main") is not None, 3)
     assert SwitchStore(CONTROL_TABLE).get("kraken", "main").mode.value == "armed"
     assert wait(lambda: any(e["action"] == "auto-arm" for e in audit("gemini", "main", 10)), 3)
 

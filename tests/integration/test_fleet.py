@@ -70,7 +70,11 @@ def test_story_healthy_death_recovery(stack: Stack) -> None:
     books = stack.books()
     time.sleep(4)
     assert stack.books() == books and all(n == 2 for n in books.values())
-    assert not stack.kraken.fires and not stack.hyperliquid.fires and not stack.gemini.fires
+    assert (
+        not stack.sims["kraken"].fires
+        and not stack.sims["hyperliquid"].fires
+        and not stack.sims["gemini"].fires
+    )
     for key in [("gemini", "main"), ("gemini", "timed"), ("kraken", "main"), ("hyperliquid", "main")]:
         sw = stack.switch(*key)
         assert sw.deadline_ms is not None and sw.last_error is None, key
@@ -93,15 +97,15 @@ def test_story_healthy_death_recovery(stack: Stack) -> None:
         assert took_ms <= bound.watchdog_ms, (venue, account, took_ms)
 
     # Kraken's own timer fires (the fleet does not clear it) and stays off...
-    assert wait(lambda: bool(stack.kraken.fires), 10) is not None
-    assert stack.kraken.timer_trigger_ms("main") is None
+    assert wait(lambda: bool(stack.sims["kraken"].fires), 10) is not None
+    assert stack.sims["kraken"].timer_at("main") is None
     # ...and no switch was pushed past its venue's native bound from the last beat.
     for venue, account in keys:
         sw = stack.switch(venue, account)
         bound = reaction_bounds(TIMING, CAPABILITIES[venue])
         assert sw.deadline_ms is None or sw.deadline_ms <= last_beat + bound.native_ms, (venue, account)
     # Hyperliquid: the fleet cleared its schedule after sweeping, so no daily trigger was spent.
-    assert stack.hyperliquid.fires == []
+    assert stack.sims["hyperliquid"].fires == []
 
     # Recovery: Kraken re-armed with a new non-zero timeout, new orders rest untouched.
     trader = ToyTrader(stack)
@@ -110,7 +114,7 @@ def test_story_healthy_death_recovery(stack: Stack) -> None:
     # every switch has seen the trader alive again (README: "after a restart").
     assert wait(lambda: all(stack.switch(*k).dead_since_ms is None for k in keys), 10) is not None
     trader.rest_orders(1)
-    assert wait(lambda: (stack.kraken.timer_trigger_ms("main") or 0) > time.time() * 1000, 10) is not None
+    assert wait(lambda: (stack.sims["kraken"].timer_at("main") or 0) > time.time() * 1000, 10) is not None
     time.sleep(3)
     assert all(n == 1 for n in stack.books().values()), stack.books()
     audit = SwitchStore(CONTROL_TABLE).recent_audit("kraken", "main", limit=50)
@@ -129,7 +133,7 @@ def test_dynamodb_unreachable_means_no_extension(stack: Stack) -> None:
     r = refresher("kraken", liveness=LivenessReader(LIVENESS_TABLE, client=dead_ddb))
     report = r.tick()
     assert report.liveness.verdict.value == "unreadable"
-    assert stack.kraken.timer_trigger_ms("main") is None
+    assert stack.sims["kraken"].timer_at("main") is None
     assert all(a.extended_to_ms is None for a in report.accounts)
 
     # The control table unreachable too, and nothing remembered: the switch could be killed or
@@ -139,7 +143,7 @@ def test_dynamodb_unreachable_means_no_extension(stack: Stack) -> None:
     assert report.accounts, report
     assert "nothing it may act on is known: no action" in report.accounts[0].note
     assert report.accounts[0].extended_to_ms is None and report.accounts[0].swept is None
-    assert stack.kraken.timer_trigger_ms("main") is None
+    assert stack.sims["kraken"].timer_at("main") is None
 
 
 @pytest.mark.parametrize(
@@ -158,7 +162,7 @@ def test_malformed_secret_is_a_clear_error_and_no_extension(stack: Stack, raw: s
     report = r.tick()
     assert report.error is not None and field in report.error
     assert "sandbox kraken secret" not in report.error
-    assert stack.kraken.timer_trigger_ms("main") is None
+    assert stack.sims["kraken"].timer_at("main") is None
     assert metrics.total("Extended") == 0 and metrics.total("VenueErrors") == 1
 
 
@@ -199,15 +203,14 @@ def test_handler_drops_late_events_and_runs_sample_events(stack: Stack) -> None:
     # Too little Lambda time left for a second tick: the loop ticks once and releases the lease.
     ran = handle_schedule(fresh, invocation_id="x", remaining_ms=lambda: 1000, refresher=r)
     assert ran["result"] == "ran" and "ended after 1 ticks" in ran["outcome"]
-    assert stack.kraken.timer_trigger_ms("main") is not None
+    assert stack.sims["kraken"].timer_at("main") is not None
 
 
 def test_one_accounts_failure_does_not_stop_another(stack: Stack) -> None:
     trader = ToyTrader(stack)
     trader.beat()
-    stack.gemini.add_key(
-        "account-sandboxTimedKey", "another secret now", "time", account="timed"
-    )  # key rotated
+    timed = stack.accounts["gemini"]["timed"]["api_key"]
+    stack.sims["gemini"].add_key(timed, "another secret now", "time", account="timed")  # key rotated
     report = refresher("gemini").tick()
     by_account = {a.account: a for a in report.accounts}
     assert by_account["timed"].extended_to_ms is None

@@ -29,13 +29,14 @@ import requests
 from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS, ReactionBounds, Timing, reaction_bounds
 from deadman.venues import CAPABILITIES
 from sandbox.local_api import LocalApi
-from sandbox.sim.checks import Result, _is_extension
+from sandbox.sim.checks import Result
 from sandbox.sim.run import Run
 from sandbox.sim.scenario import CHECK_EVERY_MS, Scenario, Setting
 from sandbox.sim.world import START_MS
-from sandbox.stack import GEMINI_KEYS, HL_USERS, SandboxTiming, Stack
+from sandbox.stack import SandboxTiming, Stack
 from sandbox.trader import ToyTrader
 from sandbox.venues.common import Response
+from sandbox.venues.registry import SIMULATORS
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +93,7 @@ class Story:
     trader_at_ms: int = 0
     controls: tuple[tuple[int, str, dict[str, Any]], ...] = ()
     real_ms: int = 20_000  # how long the real run plays the story before it settles
-    gemini_nonce_mode: str = "time"
+    nonce_mode: str = "time"
 
     def scenario(self) -> Scenario:
         return Scenario(
@@ -103,7 +104,7 @@ class Story:
             trader_at_ms=self.trader_at_ms,
             trader_for_ms=0,
             skew_ms=0,
-            gemini_nonce_mode=self.gemini_nonce_mode,
+            nonce_mode=self.nonce_mode,
             kill_keys=False,  # the sandbox's secrets name no kill keys
             faults=[],
             controls=list(self.controls),
@@ -132,7 +133,10 @@ KRAKEN_DISARM = Story(
     controls=((8_000, "disarm", {"reason": "agree: planned restart", "for_seconds": 6}),),
     real_ms=11_000,
 )
-assert GEMINI_KEYS[GEMINI_ZOMBIE.account][2] == GEMINI_ZOMBIE.gemini_nonce_mode
+# The sandbox account the story runs on has the nonce mode the virtual fleet's keys have.
+assert GEMINI_ZOMBIE.nonce_mode in {
+    s.nonce_mode for s in SIMULATORS["gemini"].SANDBOX_ACCOUNTS if s.account == GEMINI_ZOMBIE.account
+}
 
 
 # -- one record for both sides ----------------------------------------------------------------------
@@ -194,7 +198,7 @@ def virtual(story: Story) -> tuple[Result, Record]:
     rec.extensions = [
         x.at_ms - START_MS
         for x in run.fleet.network.log
-        if x.who == "refresher" and not x.gave_up and _is_extension(x.path, x.body)
+        if x.who == "refresher" and not x.gave_up and run.fleet.sim.is_extension(x.path, x.body)
     ]
     for c in run.fleet.controls:
         assert c.ended_ms is not None and c.error is None, (c.action, c.error)
@@ -235,7 +239,7 @@ class RealRun:
         original = sim.dispatch
 
         def dispatch(method: str, path: str, headers: Any, body: bytes) -> Response:
-            if _is_extension(path, body):
+            if sim.is_extension(path, body):
                 with self.lock:
                     self.rec.extensions.append(self.rel())
             return original(method, path, headers, body)
@@ -248,21 +252,10 @@ class RealRun:
 
     # -- the venue -------------------------------------------------------------------------------
     def place(self) -> str:
-        venue, account, stack = self.story.venue, self.story.account, self.stack
-        if venue == "kraken":
-            return stack.kraken.place_order(account, "XBTUSD", "buy", "30000", "0.01")
-        if venue == "gemini":
-            key = GEMINI_KEYS[account][0]
-            return str(stack.gemini.place_session_order(key, "btcusd", "buy", "20000", "0.01"))
-        return str(stack.hyperliquid.place(HL_USERS[account][0], 0, px="25000", sz="0.01"))
+        return self.stack.sims[self.story.venue].rest_order(self.story.account, price="30000", size="0.01")
 
     def resting(self) -> set[str]:
-        venue, account, stack = self.story.venue, self.story.account, self.stack
-        if venue == "kraken":
-            return set(stack.kraken.open_orders(account))
-        if venue == "gemini":
-            return {str(o["order_id"]) for o in stack.gemini.open_orders(account)}
-        return {str(o["oid"]) for o in stack.hyperliquid.open_orders(HL_USERS[account][0])}
+        return self.stack.sims[self.story.venue].order_ids(self.story.account)
 
     def sample(self) -> set[str]:
         with self.lock:
@@ -418,7 +411,7 @@ def test_kraken_death_agrees(real: Callable[[Story], RealRun]) -> None:
     run.settle(lambda: not run.sample(), rec.last_beat_ms + bound.watchdog_ms + 1_000)
     r_reaction = death_checks(rec)
     # No venue timer pushed past the last beat's native bound after the death.
-    trigger = run.stack.kraken.timer_trigger_ms(story.account)
+    trigger = run.stack.sims[story.venue].timer_at(story.account)
     assert trigger is None or run.rel(trigger) <= rec.last_beat_ms + bound.native_ms
     agree(story, "last beat -> book empty", v_reaction, r_reaction, bound.watchdog_ms)
 

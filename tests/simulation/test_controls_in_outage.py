@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 
 from deadman.core.policy import Timing
+from deadman.venues import VENUES
 from sandbox.sim.dynamo import CallFault
 from sandbox.sim.fleet import Fleet
 from sandbox.sim.world import START_MS, World
 
 
-@pytest.mark.parametrize("venue", ["kraken", "gemini", "hyperliquid"])
+@pytest.mark.parametrize("venue", VENUES)
 def test_a_kill_during_a_dynamodb_outage_sweeps_and_says_what_it_did(venue: str) -> None:
     world = World()
     fleet = Fleet(world, venue, ["a"], timing=Timing(), kill_keys=False)
@@ -47,3 +48,24 @@ def test_a_kill_that_could_not_sweep_names_the_break_glass_command() -> None:
         world.shutdown()
     assert call.result is not None and not call.result.ok
     assert "NOT swept (kraken/a)" in call.result.message and "deadman kill --direct" in call.result.message
+
+
+def test_a_kill_on_a_time_nonce_key_a_burst_put_ahead_leads_further_until_the_venue_accepts() -> None:
+    """Issue 17, item 8: a burst of kills left a Gemini time-based key's last nonce 5 s past the
+    clock; with DynamoDB down the kill draws clock + 2 s, is refused, and widens its lead (4 s, then
+    8 s) within its bounded tries until the venue takes it. A fixed lead never sweeps."""
+    world = World()
+    fleet = Fleet(world, "gemini", ["a"], timing=Timing(), kill_keys=False, nonce_mode="time")
+    fleet.place_order("a")
+    key = fleet.entries["a"]["api_key"]
+    fleet.sim._keys[key].last_nonce = world.now_ms // 1000 + 5
+    fleet.dynamo_fault = lambda op, table, who: CallFault(latency_ms=20, error="internal")
+    call = fleet.control("kill", reason="runaway after a burst of kills")
+    try:
+        world.run_until(START_MS + 60_000)
+    finally:
+        world.shutdown()
+    assert call.error is None and call.result is not None, call.error
+    (switch,) = call.result.switches
+    assert switch.swept and switch.cancelled_count == 1, call.result.message
+    assert fleet.resting()["a"] == set()

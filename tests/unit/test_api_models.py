@@ -147,7 +147,7 @@ def test_disarm_for_seconds_is_a_strict_bounded_integer(for_seconds: Any, ok: bo
         ('{"venues": ["kraken"]}', "missing required field 'reason'"),
         (
             '{"reason": "r", "venues": ["binance"]}',
-            "venues[0]: unknown venue 'binance'; known: gemini, kraken, hyperliquid",
+            "venues[0]: unknown venue 'binance'; known: kraken, gemini, hyperliquid",
         ),
         (json.dumps({"reason": "r" * (MAX_BODY_BYTES + 1)}), f"at most {MAX_BODY_BYTES} are accepted"),
     ],

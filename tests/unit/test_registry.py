@@ -58,6 +58,14 @@ def test_the_template_deploys_it(venue: str) -> None:
         assert needed in template, f"template.yaml: no {needed} for {venue}"
 
 
+@pytest.mark.parametrize("venue", VENUES)
+def test_the_sandbox_simulates_it(venue: str) -> None:
+    from sandbox.venues.registry import SIMULATORS
+
+    assert venue in SIMULATORS, f"{venue}: no simulator (sandbox/venues/{venue}.py naming its SIMULATOR)"
+    assert SIMULATORS[venue].venue == venue
+
+
 def test_the_campaign_draws_every_venue() -> None:
     from sandbox.sim.scenario import make_scenario
 
@@ -89,4 +97,15 @@ def test_no_code_outside_the_venue_modules_names_a_venue() -> None:
     for layer in ("app", "core", "stores", "edges"):
         for path in sorted((PACKAGE / layer).rglob("*.py")):
             found += [f"{path.relative_to(ROOT)}:{line}: {name!r}" for line, name in _venue_literals(path)]
+    assert found == [], "\n".join(found)
+
+
+def test_no_sandbox_code_outside_the_simulators_names_a_venue() -> None:
+    """The stack, the trader, the bench server, the demo and the campaign drive every venue through
+    the simulator interface: only `sandbox/venues/<name>.py` knows its venue."""
+    found = []
+    for path in sorted((ROOT / "sandbox").rglob("*.py")):
+        if path.parent.name == "venues" and path.stem in REGISTRY:
+            continue
+        found += [f"{path.relative_to(ROOT)}:{line}: {name!r}" for line, name in _venue_literals(path)]
     assert found == [], "\n".join(found)

@@ -16,9 +16,11 @@ from typing import TypeVar
 from deadman.core.venue import Capabilities, VenueDriver, VenueSpec
 
 # name -> module. Adding a venue: its module, and one line here (docs/adding-a-venue.md).
+# In the order venues joined: the fault campaign draws a scenario's venue as `VENUES[seed % n]`, so a
+# new venue goes last and every seed run before keeps its scenario.
 REGISTRY: dict[str, str] = {
-    "gemini": "deadman.venues.gemini",
     "kraken": "deadman.venues.kraken",
+    "gemini": "deadman.venues.gemini",
     "hyperliquid": "deadman.venues.hyperliquid",
 }
 VENUES: tuple[str, ...] = tuple(REGISTRY)
