@@ -8,10 +8,14 @@ from collections import Counter
 from deadman.edges.wiring import SECRET_MAX_AGE_S
 from sandbox.sim.checks import Violation
 from sandbox.sim.faults import PLUMBING, VENUE_FAULTS
-from sandbox.sim.fleet import POLL_MS, Trader
+from sandbox.sim.fleet import POLL_MS, ControlCall, Trader
 from sandbox.sim.plan_verdicts import PlanVerdicts
 from sandbox.sim.scenario import CHECK_EVERY_MS
 from sandbox.sim.world import START_MS
+
+# Faults that leave a kill nothing to sign with: the venue secret out of reach (the answer names
+# `deadman kill --direct`, which signs with local keys).
+SIGNING_FAULTS = frozenset({"secrets_outage", "secrets_slow"})
 
 
 class Verdicts(PlanVerdicts):
@@ -22,6 +26,7 @@ class Verdicts(PlanVerdicts):
         self._false_fires()
         self._reaction()
         self._kill_latches()
+        self._kill_sweeps()
         self._disarms_hold()
         self._plans()
         self._records()
@@ -172,10 +177,13 @@ class Verdicts(PlanVerdicts):
             if nxt - last < gap_needed and not any(last <= s < nxt for s in stops):
                 continue
             anchor = last
+            ended: ControlCall | None = None  # the disarm whose end the bound counts from
             for c in self.fleet.controls:
                 until = getattr(c.result, "until_ms", None) if c.action == "disarm" else None
-                if until is not None and self.disarm_starts(c) <= anchor + self.bounds.native_ms:
-                    anchor = max(anchor, int(until))
+                if until is None or self.disarm_starts(c) > anchor + self.bounds.native_ms:
+                    continue
+                if int(until) > anchor:
+                    anchor, ended = int(until), c
             any_fault = self.faults_in(
                 PLUMBING | VENUE_FAULTS, anchor - 60_000, anchor + self.bounds.watchdog_ms
             )
@@ -225,12 +233,68 @@ class Verdicts(PlanVerdicts):
             if set(resting) <= self.fleet.gated:
                 kinds = kinds | {"cancel_refused"}
             excuses = self.faults_in(kinds, anchor - self.bounds.native_ms, check_at)
+            owed = self._deferred_timer_owed(ended, resting, check_at)
+            if owed:
+                self.violate(
+                    "P2 bounded reaction",
+                    f"orders {resting} still rest {bound / 1000:g}s after the disarm's end at "
+                    f"{self.rel(anchor):.1f}s: the venue timer it should have deferred ({owed}) would have "
+                    f"taken them whatever our plumbing did (faults: {[f.kind for f in any_fault] or 'none'})",
+                )
+                continue
             if excuses and self.alarm_between(anchor - self.bounds.native_ms, check_at + 120_000):
                 continue
             self.violate(
                 "P2 bounded reaction",
                 f"orders {resting} still rest {bound / 1000:g}s after the last beat at {self.rel(last):.1f}s "
                 f"(faults: {[f.kind for f in any_fault] or 'none'})",
+            )
+
+    def _deferred_timer_owed(self, ended: ControlCall | None, resting: dict[str, int], check_at: int) -> str:
+        """After a disarm that should have deferred its venue timers to its end + S + T + G, those
+        timers owe the book its bound whatever our plumbing does after (the fleet gone, the table down
+        at the end): only a fault of the venue itself, or an operator's later hand, excuses a book
+        still resting. The accounts whose timer was deferred and still rest ('' when none)."""
+        if (
+            ended is None
+            or ended.result is None
+            or ended.error
+            or "starts_at_ms" in ended.kwargs  # a planned window is deferred by the tick that opens it
+        ):
+            return ""
+        if any(c is not ended and ended.started_ms <= c.started_ms <= check_at for c in self.fleet.controls):
+            return ""
+        if self.faults_in(VENUE_FAULTS, ended.started_ms, check_at):
+            return ""
+        if ended.kwargs.get("timer_off") or not self.fleet.sim.RULES.timer_switches_off:
+            return ""  # asked for off (Kraken maintenance), or a timer that cannot be deferred (Gemini)
+        # Judged on what the disarm should have left, not on what it says it left: only a venue that
+        # refused the timer (none) or the request (failed, which the next tick retries) is excused.
+        deferred = {sw.account for sw in ended.result.switches if sw.venue_timer in ("deferred", "off")}
+        owed = sorted(a for a in resting if a in deferred and a not in self.fleet.gated)
+        return ", ".join(owed)
+
+    def _kill_sweeps(self) -> None:
+        """Promise 4 whatever our plumbing does: a kill that answered has swept every order resting
+        on its targets when it began, latched or not (with DynamoDB down its nonces come from the
+        clock). Only the venue itself refusing, or no credentials to sign with (Secrets Manager out
+        of reach: the answer names break-glass), excuses an order left."""
+        gone = {(account, oid): at for at, account, oid, _ in reversed(self.cancels)}
+        placed = [p for trader in (self.trader, *self.traders.values()) for p in trader.placed]
+        for c in self.fleet.controls:
+            if c.action != "kill" or c.ended_ms is None or c.error or c.result is None:
+                continue
+            targets = {sw.account for sw in c.result.switches}
+            by = c.ended_ms + POLL_MS + CHECK_EVERY_MS
+            before = [(a, oid) for at, a, oid in placed if at < c.started_ms and a in targets]
+            left = sorted({a for a, oid in before if gone.get((a, oid), by + 1) > by})
+            if not left or self.faults_in(VENUE_FAULTS | SIGNING_FAULTS, c.started_ms - 60_000, by):
+                continue
+            self.violate(
+                "P4 kill sweeps",
+                f"orders on {left} rested when the kill began at {self.rel(c.started_ms):.1f}s and still "
+                f"rest after it answered at {self.rel(c.ended_ms):.1f}s (latched: "
+                f"{sorted(sw.account for sw in c.result.switches if sw.latched)})",
             )
 
     def _kill_latches(self) -> None:
