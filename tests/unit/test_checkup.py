@@ -150,7 +150,7 @@ def judged(
         liveness=rows,  # type: ignore[arg-type]
         system="trader",
         timing=Timing(),
-    ).run(["gemini"], allow_gemini_call=True)
+    ).run(["gemini"], allow_timer_key_calls=True)
     return found, rows
 
 
@@ -203,7 +203,7 @@ def test_an_account_gated_on_its_own_systems_is_judged_on_every_one_of_them() ->
 def test_without_a_judge_the_trading_key_is_not_called_even_when_allowed() -> None:
     gemini = GeminiAccount.from_mapping(GEMINI, secret_name="deadman/gemini")
     Client.calls = []
-    found = checkup(Secrets({"gemini": [gemini]})).run(["gemini"], allow_gemini_call=True)
+    found = checkup(Secrets({"gemini": [gemini]})).run(["gemini"], allow_timer_key_calls=True)
     assert Client.calls == [] and "cannot be" in found[-1].detail
 
 

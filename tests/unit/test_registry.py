@@ -100,6 +100,37 @@ def test_no_code_outside_the_venue_modules_names_a_venue() -> None:
     assert found == [], "\n".join(found)
 
 
+def _venue_identifiers(path: Path) -> list[tuple[int, str]]:
+    """Names in code (variables, arguments, attributes, functions, classes) that carry a venue's
+    name: a quirk spelled in the caller rather than behind the contract."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Name):
+            names = [node.id]
+        elif isinstance(node, ast.Attribute):
+            names = [node.attr]
+        elif isinstance(node, ast.arg):
+            names = [node.arg]
+        elif isinstance(node, ast.keyword):
+            names = [node.arg or ""]
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names = [node.name]
+        else:
+            continue
+        found += [(node.lineno, name) for name in names if any(v in name.lower() for v in REGISTRY)]
+    return found
+
+
+def test_no_name_in_the_inner_layers_carries_a_venue() -> None:
+    """app/, core/ and stores/ speak of capabilities (a key whose calls push the timer), never of a
+    venue; only the edges keep a public flag's name (`--allow-gemini-call`)."""
+    found = []
+    for layer in ("app", "core", "stores"):
+        for path in sorted((PACKAGE / layer).rglob("*.py")):
+            found += [f"{path.relative_to(ROOT)}:{line}: {name}" for line, name in _venue_identifiers(path)]
+    assert found == [], "\n".join(found)
+
+
 def test_no_sandbox_code_outside_the_simulators_names_a_venue() -> None:
     """The stack, the trader, the bench server, the demo and the campaign drive every venue through
     the simulator interface: only `sandbox/venues/<name>.py` knows its venue."""

@@ -8,7 +8,7 @@ within a time budget, per account, from the venue's own doctor plan (`VenueDrive
   clock     the venue's clock against ours (a public call), failing beyond the venue's own window
   keys      each key proven by a read-only call (open orders), nonces from the fleet's shared source;
             a key whose every authenticated call pushes the venue's timer (Gemini's trading key)
-            only if asked (`allow_gemini_call`), and even then only while its switch is armed and
+            only if asked (`allow_timer_key_calls`), and even then only while its switch is armed and
             every trading system gating it is judged alive right now, by the refresher's own judge:
             a call on a killed or disarmed switch, or for a dead trader, would postpone the venue's
             cancel - a read-only check must never extend a switch
@@ -102,14 +102,14 @@ class Checkup:
         self,
         venues: Sequence[str],
         *,
-        allow_gemini_call: bool = False,
+        allow_timer_key_calls: bool = False,
         budget_ms: int = BUDGET_MS,
         accounts: Sequence[str] | None = None,
     ) -> list[Finding]:
         """Every venue checked side by side (only `accounts`, if given); one that does not finish in
         time is a failure."""
         jobs = [
-            partial(self.venue, venue, allow_gemini_call=allow_gemini_call, accounts=accounts)
+            partial(self.venue, venue, allow_timer_key_calls=allow_timer_key_calls, accounts=accounts)
             for venue in venues
         ]
         outcomes = self.parallel.run(jobs, deadline_ms=self.clock() + budget_ms)
@@ -124,7 +124,7 @@ class Checkup:
         return findings
 
     def venue(
-        self, venue: str, *, allow_gemini_call: bool = False, accounts: Sequence[str] | None = None
+        self, venue: str, *, allow_timer_key_calls: bool = False, accounts: Sequence[str] | None = None
     ) -> list[Finding]:
         out: list[Finding] = []
         for account, systems in self._accounts(venue, out, accounts):
@@ -134,7 +134,7 @@ class Checkup:
             out.extend(Finding(r.level, subject, r.detail) for r in plan.remarks)
             for key in plan.keys:
                 if key.extends:
-                    self._timer_key(venue, subject, key, plan, out, allow_gemini_call, systems)
+                    self._timer_key(venue, subject, key, plan, out, allow_timer_key_calls, systems)
                 else:
                     self._authenticated(venue, key.signer, subject, key.label, out, signed=key.signed)
             if SPECS[venue].capabilities.native_may_be_refused:

@@ -146,7 +146,7 @@ class _Routes:
         )
         findings = checkup.run(
             venues or enabled,
-            allow_gemini_call=allow_gemini_call,
+            allow_timer_key_calls=allow_gemini_call,
             budget_ms=self.budget_ms() - 2_000,
             accounts=accounts,
         )

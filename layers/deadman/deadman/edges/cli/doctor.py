@@ -176,7 +176,7 @@ class Doctor:
         if checked:
             self._findings(
                 checkup.run(
-                    checked, allow_gemini_call=self.args.allow_gemini_call, accounts=self.args.account
+                    checked, allow_timer_key_calls=self.args.allow_gemini_call, accounts=self.args.account
                 )
             )
 
