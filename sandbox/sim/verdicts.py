@@ -229,7 +229,9 @@ class Verdicts(PlanVerdicts):
             # while the trader lived (fail closed): the fleet did what it could, and the alarm said so.
             # A refused cancel excuses nothing where the venue's own timer is there to take what the
             # watchdog could not; an account under Hyperliquid's volume gate has no such timer.
-            kinds = (PLUMBING | VENUE_FAULTS) - {"cancel_refused"}
+            # Switch reads failing alone excuse nothing: the loop acts on the switch it last read (a
+            # disarm's end included) and asks for it through a write the table still takes.
+            kinds = (PLUMBING | VENUE_FAULTS) - {"cancel_refused", "switch_reads"}
             if set(resting) <= self.fleet.gated:
                 kinds = kinds | {"cancel_refused"}
             excuses = self.faults_in(kinds, anchor - self.bounds.native_ms, check_at)

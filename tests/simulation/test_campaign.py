@@ -160,6 +160,11 @@ REGRESSIONS: dict[str, tuple[int, float]] = {
         0.35,
     ),
     "kraken: a kill while DynamoDB is out sweeps on nonces from the clock, unlatched": (9, 0.35),
+    "kraken: a disarm that ends while the switches cannot be read ends on the loop's word": (2097, 0.35),
+    "hyperliquid: a disarm that ends while the switches cannot be read ends on the loop's word": (
+        965,
+        0.35,
+    ),
 }
 
 
