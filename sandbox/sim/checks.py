@@ -57,6 +57,7 @@ class Checks:
     result: Result
     zombie_window: int
     books: dict[str, set[str]]
+    first_seen: dict[tuple[str, str], int]
     cancels: list[tuple[int, str, str, str]]
     fires_seen: int
     empty_since: dict[str, int | None]
@@ -85,6 +86,20 @@ class Checks:
         when = self.world.now_ms if at_ms is None else at_ms
         systems = self.fleet.systems_of(account, when)
         return self.traders.get(systems[0], self.trader)
+
+    def all_placed(self) -> list[tuple[int, str, str]]:
+        """Every order the scenario's trading systems placed: (when, account, order)."""
+        return [p for trader in (self.trader, *self.traders.values()) for p in trader.placed]
+
+    def cancelled_by(self, account: str, oid: str, t: int) -> bool:
+        """The order was seen gone from its book at or before `t` (asked once the run is over: the
+        first time each order was seen gone is worked out once)."""
+        first: dict[tuple[str, str], int] = self.__dict__.setdefault("_cancelled_at", {})
+        if not first:
+            for at, a, o, _cause in reversed(self.cancels):
+                first[(a, o)] = at
+        gone = first.get((account, oid))
+        return gone is not None and gone <= t
 
     def protected(self, account: str, at_ms: int) -> bool:
         """The account is in the secret at `at_ms`: deadman protects it (before an operator added it,

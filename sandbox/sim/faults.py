@@ -50,6 +50,12 @@ VENUE_FAULTS = {
 # excuses anything: a malformed row is no proof of life (the watchdog sweeps), one lost beat within
 # the beat-interval rule is no death (nothing is swept).
 TRADER_FAULTS = {"liveness_malformed", "beat_lost"}
+# Faults that leave a kill nothing to sign with: the venue secret out of reach (its answer names
+# `deadman kill --direct`, which signs with local keys).
+SIGNING_FAULTS = {"secrets_outage", "secrets_slow"}
+# Venue faults that do not touch a kill's cancels: the refresher's own path crawling (the kill's
+# requests do not), and the timer refused or rationed (a cancel is neither).
+NOT_IN_A_KILLS_WAY = {"refresher_slow", "volume_gate", "trigger_exhaustion"}
 # Venue hiccups the fleet must ride out when short (it retries within the venue's slack).
 HICCUPS = {"venue_5xx", "venue_429", "venue_maintenance", "venue_hang", "venue_bad_answer"}
 # The kinds the first draw of a scenario picks from, as they were when the campaign's seeds were first

@@ -86,6 +86,7 @@ class Run(Verdicts):
         self.result = Result(scenario)
         self.zombie_window = self.timing.grace_ms + SEND_WITHIN_MS + TRANSIT_MS
         self.books: dict[str, set[str]] = {}
+        self.first_seen: dict[tuple[str, str], int] = {}  # (account, order) -> the first sample it rested in
         self.cancels: list[tuple[int, str, str, str]] = []  # (at, account, order, cause)
         self.fires_seen = 0
         self.empty_since: dict[str, int | None] = {}
@@ -300,7 +301,10 @@ class Run(Verdicts):
         self.fires_seen = fires
         kills = self.control_windows("kill")
         for account, orders in books.items():
-            gone = self.books.get(account, set()) - orders
+            before = self.books.get(account, set())
+            for oid in orders - before:
+                self.first_seen.setdefault((account, oid), now)
+            gone = before - orders
             for oid in sorted(gone):
                 by_kill = any(a <= now <= b + 1_000 for a, b in kills)
                 self.cancels.append((now, account, oid, "kill" if by_kill and cause == "sweep" else cause))

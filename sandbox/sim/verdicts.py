@@ -7,15 +7,14 @@ from collections import Counter
 
 from deadman.edges.wiring import SECRET_MAX_AGE_S
 from sandbox.sim.checks import Violation
-from sandbox.sim.faults import PLUMBING, VENUE_FAULTS
+from sandbox.sim.faults import NOT_IN_A_KILLS_WAY, PLUMBING, SIGNING_FAULTS, VENUE_FAULTS
 from sandbox.sim.fleet import POLL_MS, ControlCall, Trader
 from sandbox.sim.plan_verdicts import PlanVerdicts
 from sandbox.sim.scenario import CHECK_EVERY_MS
 from sandbox.sim.world import START_MS
 
-# Faults that leave a kill nothing to sign with: the venue secret out of reach (the answer names
-# `deadman kill --direct`, which signs with local keys).
-SIGNING_FAULTS = frozenset({"secrets_outage", "secrets_slow"})
+# How long before a kill a venue fault may still stand in its way (a key locked out, say).
+KILL_LOOKBACK_MS = 20_000
 
 
 class Verdicts(PlanVerdicts):
@@ -50,9 +49,7 @@ class Verdicts(PlanVerdicts):
         plumbing fault the fleet cannot ride out, and then only if the alarm went off."""
         lookback = self.bounds.native_ms + 5_000
         rules = self.fleet.sim.RULES
-        placed_at = {
-            oid: t for trader in (self.trader, *self.traders.values()) for t, _a, oid in trader.placed
-        }
+        placed_at = {oid: t for t, _a, oid in self.all_placed()}
         for at, account, oid, cause in self.cancels:
             if cause == "kill" or self.killed_at(at, account) or (cause == "sweep" and self.just_armed(at)):
                 continue
@@ -235,13 +232,13 @@ class Verdicts(PlanVerdicts):
             if set(resting) <= self.fleet.gated:
                 kinds = kinds | {"cancel_refused"}
             excuses = self.faults_in(kinds, anchor - self.bounds.native_ms, check_at)
-            owed = self._deferred_timer_owed(ended, resting, check_at)
+            owed = [a for a in self._deferred_timer_owed(ended, anchor, check_at) if a in resting]
             if owed:
                 self.violate(
                     "P2 bounded reaction",
-                    f"orders {resting} still rest {bound / 1000:g}s after the disarm's end at "
-                    f"{self.rel(anchor):.1f}s: the venue timer it should have deferred ({owed}) would have "
-                    f"taken them whatever our plumbing did (faults: {[f.kind for f in any_fault] or 'none'})",
+                    f"orders on {owed} rested at the disarm's end at {self.rel(anchor):.1f}s and still rest "
+                    f"{bound / 1000:g}s after it: the venue timer it should have deferred would have taken "
+                    f"them whatever our plumbing did (faults: {[f.kind for f in any_fault] or 'none'})",
                 )
                 continue
             if excuses and self.alarm_between(anchor - self.bounds.native_ms, check_at + 120_000):
@@ -252,45 +249,57 @@ class Verdicts(PlanVerdicts):
                 f"(faults: {[f.kind for f in any_fault] or 'none'})",
             )
 
-    def _deferred_timer_owed(self, ended: ControlCall | None, resting: dict[str, int], check_at: int) -> str:
+    def _deferred_timer_owed(self, ended: ControlCall | None, end: int, check_at: int) -> list[str]:
         """After a disarm that should have deferred its venue timers to its end + S + T + G, those
-        timers owe the book its bound whatever our plumbing does after (the fleet gone, the table down
-        at the end): only a fault of the venue itself, or an operator's later hand, excuses a book
-        still resting. The accounts whose timer was deferred and still rest ('' when none)."""
-        if (
-            ended is None
-            or ended.result is None
-            or ended.error
-            or "starts_at_ms" in ended.kwargs  # a planned window is deferred by the tick that opens it
-        ):
-            return ""
+        timers owe the orders resting at its end their bound whatever our plumbing does after (the
+        fleet gone, the table down): only a fault of the venue itself, or an operator's later hand,
+        excuses one still resting. Orders placed after the end are not owed: the first tick may
+        rightly clear the timer after a complete sweep (rationed triggers), leaving them to the
+        watchdog. The accounts that still hold such orders at `check_at`."""
+        if ended is None or ended.result is None or ended.error:
+            return []
+        if ended.kwargs.get("starts_at_ms") is not None or ended.kwargs.get("timer_off"):
+            return []  # a planned window is deferred by the tick that opens it; off was asked for
         if any(c is not ended and ended.started_ms <= c.started_ms <= check_at for c in self.fleet.controls):
-            return ""
+            return []
         if self.faults_in(VENUE_FAULTS, ended.started_ms, check_at):
-            return ""
-        if ended.kwargs.get("timer_off") or not self.fleet.sim.RULES.timer_switches_off:
-            return ""  # asked for off (Kraken maintenance), or a timer that cannot be deferred (Gemini)
-        # Judged on what the disarm should have left, not on what it says it left: only a venue that
-        # refused the timer (none) or the request (failed, which the next tick retries) is excused.
+            return []
+        # Judged on what the disarm should have left, which its answer names: "deferred", or "off" in
+        # place of it (the hazard: a timer switched off that nobody switches on again). A timer that
+        # belongs to the key (not_supported), a gated account (none) or a refused request (failed, which
+        # the next tick retries) owes nothing here.
         deferred = {sw.account for sw in ended.result.switches if sw.venue_timer in ("deferred", "off")}
-        owed = sorted(a for a in resting if a in deferred and a not in self.fleet.gated)
-        return ", ".join(owed)
+        return sorted(
+            {
+                account
+                for (account, oid), seen in self.first_seen.items()
+                if account in deferred and seen <= end and not self.cancelled_by(account, oid, check_at)
+            }
+        )
 
     def _kill_sweeps(self) -> None:
         """Promise 4 whatever our plumbing does: a kill that answered has swept every order resting
         on its targets when it began, latched or not (with DynamoDB down its nonces come from the
-        clock). Only the venue itself refusing, or no credentials to sign with (Secrets Manager out
-        of reach: the answer names break-glass), excuses an order left."""
-        gone = {(account, oid): at for at, account, oid, _ in reversed(self.cancels)}
-        placed = [p for trader in (self.trader, *self.traders.values()) for p in trader.placed]
+        clock). Only the venue standing in the way of its cancels, or no credentials to sign with
+        (Secrets Manager out of reach: the answer names break-glass), excuses an order left. Orders
+        are those seen resting in a sample before the kill began (one placed and gone between two
+        samples was never seen resting, nor seen going)."""
+        excuses = (VENUE_FAULTS - NOT_IN_A_KILLS_WAY) | SIGNING_FAULTS
         for c in self.fleet.controls:
             if c.action != "kill" or c.ended_ms is None or c.error or c.result is None:
                 continue
-            targets = {sw.account for sw in c.result.switches}
             by = c.ended_ms + POLL_MS + CHECK_EVERY_MS
-            before = [(a, oid) for at, a, oid in placed if at < c.started_ms and a in targets]
-            left = sorted({a for a, oid in before if gone.get((a, oid), by + 1) > by})
-            if not left or self.faults_in(VENUE_FAULTS | SIGNING_FAULTS, c.started_ms - 60_000, by):
+            if by > self.t(self.duration):
+                continue  # its last cancels may land after the run's last sample
+            targets = {sw.account for sw in c.result.switches}
+            left = sorted(
+                {
+                    account
+                    for (account, oid), seen in self.first_seen.items()
+                    if account in targets and seen < c.started_ms and not self.cancelled_by(account, oid, by)
+                }
+            )
+            if not left or self.faults_in(excuses, c.started_ms - KILL_LOOKBACK_MS, by):
                 continue
             self.violate(
                 "P4 kill sweeps",
@@ -325,8 +334,7 @@ class Verdicts(PlanVerdicts):
                         "P4 kill latches",
                         f"an extension landed {self.rel(landed.at_ms):.1f}s, after the kill answered",
                     )
-            placed = [p for trader in (self.trader, *self.traders.values()) for p in trader.placed]
-            placed = [p for p in placed if self.protected(p[1], p[0]) and p[1] in latched]
+            placed = [p for p in self.all_placed() if self.protected(p[1], p[0]) and p[1] in latched]
             for at, account, oid in placed:
                 start = max(at, c.ended_ms)
                 arms = [a_ms for a_ms in self.took("arm", account) if a_ms > c.started_ms]
