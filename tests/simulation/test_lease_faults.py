@@ -122,6 +122,29 @@ def test_a_standby_that_died_is_never_handed_the_lease() -> None:
     assert not a.hand_over(tick_at_ms=T0 + 20_000, sleep=world.clock.sleep)
 
 
+@pytest.mark.parametrize("step", ["offer", "withdrawal"])
+@pytest.mark.parametrize("fault", [CallFault(error="lost_answer"), CallFault(answer="html")])
+def test_a_handover_whose_write_fails_leaves_the_lease_to_the_next_renewal(
+    step: str, fault: CallFault
+) -> None:
+    """A store fault on the offer or on its withdrawal is no reason for the loop to die (it did,
+    raising out of `hand_over`): it ticks on, and its next renewal's conditional write says whose
+    the lease is - its own, or the standby's if the offer went through and was taken."""
+    world = World()
+    a, b, _ = chain(world)
+    assert a.renew() is Renewal.KEEP
+    if step == "offer":
+        world.script = [fault]
+    else:
+        # B never answers the offer: A's reads while it waits pass, then its withdrawal is faulted.
+        world.fallback = lambda op, table: fault if op == "UpdateItem" else None
+    assert a.hand_over(tick_at_ms=T0 + 10_000, sleep=world.clock.sleep) is False
+    world.fallback = None
+    assert b.poll() in (True, None)  # a lost offer may still be taken
+    owner = world.row()["holder"]
+    assert a.renew() is (Renewal.KEEP if owner == "A" else Renewal.LOST)
+
+
 def test_a_standby_takes_over_a_holder_that_stopped_renewing_within_one_poll() -> None:
     """Hazard 11: A crashes right after a renewal. B takes the lease once it has run out, at its
     first poll after that (never before), C becomes the standby."""

@@ -317,11 +317,17 @@ class Lease:
             ":ou": {"N": str(now + OFFER_MS)},
             ":t": {"N": str(tick_at_ms)},
         }
-        offered = self._update(
-            "SET #o = :s, offer_until_ms = :ou, tick_at_ms = :t",
-            "#h = :me AND #s = :s AND standby_until_ms >= :now",
-            values,
-        )
+        try:
+            offered = self._update(
+                "SET #o = :s, offer_until_ms = :ou, tick_at_ms = :t",
+                "#h = :me AND #s = :s AND standby_until_ms >= :now",
+                values,
+            )
+        except Exception:
+            # Offered or not, the loop ticks on: if the standby took it, the renewal at the next
+            # tick's start is refused and the loop returns then (the conditional writes decide).
+            self.store_errors += 1
+            return False
         if offered is None:
             return False
         give_up = now + OFFER_MS
@@ -333,12 +339,16 @@ class Lease:
                     return True
             except Exception:
                 self.store_errors += 1
-        withdrawn = self._update(
-            "SET holder_until_ms = :until",
-            "#h = :me AND #o = :s",
-            values,
-            remove="#o, offer_until_ms, tick_at_ms",
-        )
+        try:
+            withdrawn = self._update(
+                "SET holder_until_ms = :until",
+                "#h = :me AND #o = :s",
+                values,
+                remove="#o, offer_until_ms, tick_at_ms",
+            )
+        except Exception:
+            self.store_errors += 1
+            return False  # as above: the next renewal says whose it is
         if withdrawn is not None:
             return False
         # Not withdrawn: taken after all, or the answer said otherwise; the item tells.
