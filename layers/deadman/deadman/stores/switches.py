@@ -200,6 +200,14 @@ class SwitchStore:
             checked_item(exc.response.get("Item"), key, operation="PutItem")
             raise
 
+    def get_or_ask(self, venue: str, account: str) -> Switch:
+        """The stored switch, read; or, if the read fails, asked for through a write that cannot
+        apply (`get_by_write`): for a step that must not wait out a read outage."""
+        try:
+            return self.get(venue, account)
+        except Exception:
+            return self.get_by_write(venue, account)
+
     def get_by_write(self, venue: str, account: str) -> Switch:
         """The stored switch, learned from a conditional write that cannot succeed (its refusal
         carries the item): for when reads fail but writes do not (reads throttled, say). Costs one

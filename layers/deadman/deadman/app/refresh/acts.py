@@ -458,7 +458,8 @@ class VenueActs(Records):
         Gemini's rule belongs to the key and cannot be: said in the audit."""
         for account_id, (account, tries) in list(self._retiring.items()):
             try:
-                switch = self.switches.get(self.venue, account_id)
+                # Not held up by a read outage: the timer would fire on the account's orders meanwhile.
+                switch = self.switches.get_or_ask(self.venue, account_id)
                 if switch.retired_at_ms is not None:
                     del self._retiring[account_id]
                     self._retired_done.add(account_id)
