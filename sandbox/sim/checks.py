@@ -313,7 +313,7 @@ class Checks:
     def all_faults(self) -> list[Fault]:
         """The scenario's faults, with each Lambda crash where it really happened, and each stretch
         in which the venue had a fleet key locked out (Kraken, after requests arrived out of order)."""
-        faults = [f for f in self.s.faults if f.kind != "lambda_crash"]
+        faults = [f for f in self.s.faults if f.kind != "lambda_crash"] + self._scheduler_mishaps()
         faults += [
             Fault("lambda_crash", at - START_MS - 1_000, self._replaced(at) - START_MS)
             for at in self.fleet.crashes
@@ -322,6 +322,22 @@ class Checks:
             Fault("nonce_lockout", a - START_MS, b - START_MS + CHECK_EVERY_MS) for a, b in self.lockouts
         ]
         return faults
+
+    def _scheduler_mishaps(self) -> list[Fault]:
+        """The Scheduler's missed and late events as the world had them (`minute_offsets`), also
+        where a hazard recipe replaced the faults drawn first and so dropped the fault that set them:
+        judged by what happened, not by the list."""
+        cached: list[Fault] | None = self.__dict__.get("_mishaps")
+        if cached is None:
+            declared = {(f.kind, f.start_ms // 60_000) for f in self.s.faults}
+            cached = []
+            for minute, offset in enumerate(self.s.minute_offsets):
+                kind = "sched_missed" if offset < 0 else "sched_late" if offset >= 60_000 else None
+                if kind is not None and (kind, minute) not in declared:
+                    start = minute * 60_000
+                    cached.append(Fault(kind, start, start + max(offset, 60_000)))
+            self.__dict__["_mishaps"] = cached
+        return cached
 
     def _replaced(self, crashed_ms: int) -> int:
         """When a crashed loop's work is back in hand, at the latest: its lease lapses (one TTL after

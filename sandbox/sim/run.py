@@ -190,6 +190,13 @@ class Run(Verdicts):
         if acted and on:
             self.fired(fault.kind)
 
+    def _remove_once_retired(self, account: str) -> None:
+        row = self.switch_row(account) or {}
+        if "N" in row.get("retired_at_ms", {}):
+            self.fleet.remove_account(account)
+        else:
+            self.world.call_at(self.world.now_ms + 5_000, partial(self._remove_once_retired, account))
+
     def _edit(self, kind: str) -> None:
         """The operator edits the venue secret (h12)."""
         if kind == "gating_moved":
@@ -200,9 +207,11 @@ class Run(Verdicts):
         elif kind == "account_removed":
             self.fleet.remove_account("b")
         elif kind == "account_retired":
-            # As the README says: retired first (the fleet switches its timer off), removed later.
+            # As the README says: retired first (the fleet switches its timer off), taken out once
+            # `deadman status` shows the switch retired - not after a fixed wait, which a loop on a
+            # secret cached up to a minute may never have seen.
             self.fleet.retire_account("b")
-            self.world.call_at(self.world.now_ms + 30_000, partial(self.fleet.remove_account, "b"))
+            self.world.call_at(self.world.now_ms + 5_000, partial(self._remove_once_retired, "b"))
             kind = "account_removed"
         elif kind == "account_added":
             self.fleet.add_account("b")

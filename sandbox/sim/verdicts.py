@@ -343,6 +343,17 @@ class Verdicts(PlanVerdicts):
                     continue
                 gone = next((x for x, a, o, _ in self.cancels if a == account and o == oid), None)
                 limit = start + self.zombie_window + self.bounds.watchdog_ms - self.timing.max_staleness_ms
+                # Before the Scheduler's first event reached the fleet (missed or late) no loop runs
+                # to sweep: the gap counts from the first invocation.
+                first = min((i.started_ms for i in self.fleet.invocations), default=until)
+                limit = max(
+                    limit, first + self.zombie_window + self.bounds.watchdog_ms - self.timing.max_staleness_ms
+                )
+                added = next((m for m, a in self.edits_of("account_added") if a == account), None)
+                if added is not None:
+                    # A loop learns of an account added to the secret within the secrets' cache age
+                    # (the README says a change applies within a minute), and sweeps it from then.
+                    limit = max(limit, added + SECRET_MAX_AGE_S * 1000 + self.zombie_window)
                 if (gone is None or gone > limit) and limit < until:
                     excuses = self.faults_in(VENUE_FAULTS, start - 60_000, limit) + [
                         f for f in self.faults_in(PLUMBING, start - 60_000, limit) if f.severe(self.s.venue)

@@ -165,6 +165,16 @@ REGRESSIONS: dict[str, tuple[int, float]] = {
         965,
         0.35,
     ),
+    # Found on fresh seeds 1,000,000-1,019,999:
+    "kraken: an account retired is taken out only once status shows it retired": (1007661, 0.35),
+    "hyperliquid: an account retired is taken out only once status shows it retired": (1015112, 0.35),
+    "kraken: an account retired while the switches cannot be read is retired through a write": (
+        1004052,
+        0.35,
+    ),
+    "checker: a recipe's scenario keeps the scheduler mishaps of its first draw": (1002872, 0.35),
+    "checker: an account added to the secret is swept after a kill once the loops know it": (1007712, 0.35),
+    "kraken: a kill before the fleet's first event, a handover write damaged": (1007139, 0.35),
 }
 
 
