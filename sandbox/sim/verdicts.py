@@ -1,5 +1,8 @@
 """The promises the campaign can only judge once a scenario has run: reaction after death, false
-fires, kill latches, records that caught up, each fault given exactly the excuse it earns."""
+fires, kill latches, records that caught up, each fault given exactly the excuse it earns.
+
+Why this file is long: each verdict weighs one promise against every fault that may excuse it, and
+the excuses only read right beside the rule they soften (plans have their own module already)."""
 
 from __future__ import annotations
 
