@@ -521,7 +521,9 @@ def test_beat_until_interrupted_then_stopped(sandbox: tuple[Stack, LocalApi]) ->
             assert len(set(seqs)) >= 3, "the row is not beating"
             assert reader.read(system)["state"] == "running"  # type: ignore[index]
             proc.send_signal(sig)
-            out, err = proc.communicate(timeout=10)
+            # Longer than the writer's own bound on a beat in flight (`LivenessWriter.stop`, 10 s)
+            # plus the 'stopped' write: a loaded machine's slow PutItem is not a hang.
+            out, err = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()
