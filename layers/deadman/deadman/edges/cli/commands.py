@@ -246,8 +246,10 @@ def cmd_beat(args: argparse.Namespace) -> int:
     except Exception as exc:
         raise table_error(table_name, args.region or _client_region(), args.profile, exc) from None
     done = threading.Event()
-    # A sidecar is stopped with SIGTERM: treat it as the clean shutdown it is.
+    # A sidecar is stopped with SIGTERM: treat it as the clean shutdown it is. Ctrl-C (SIGINT) too,
+    # even when started in the background by a shell script, which leaves SIGINT ignored.
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
     print(
         f"beating {args.system} in {table_name} every {seconds_text(args.every)} "
         f"({settings.described}); Ctrl-C to stop",
