@@ -313,27 +313,32 @@ class GeminiSim(Simulator):
         import requests
 
         key = self._keys[self._provisioned.trading[account]]
-        now = self.now_ms()
-        payload = {
-            "request": "/v1/order/new",
-            "nonce": nonces.next(
-                f"{self.venue}:{key.api_key}", now // 1000 if key.nonce_mode == "time" else now
-            ),
-            "symbol": "btcusd",
-            "amount": size,
-            "price": price,
-            "side": "buy",
-            "type": "exchange limit",
-        }
-        b64 = base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode("ascii")
-        signature = hmac.new(key.secret.encode(), b64.encode(), hashlib.sha384).hexdigest()
-        headers = {
-            "Content-Type": "text/plain",
-            "X-GEMINI-APIKEY": key.api_key,
-            "X-GEMINI-PAYLOAD": b64,
-            "X-GEMINI-SIGNATURE": signature,
-        }
-        resp = requests.post(self.url + "/v1/order/new", headers=headers, timeout=5)
+        for _ in range(3):
+            now = self.now_ms()
+            payload = {
+                "request": "/v1/order/new",
+                "nonce": nonces.next(
+                    f"{self.venue}:{key.api_key}", now // 1000 if key.nonce_mode == "time" else now
+                ),
+                "symbol": "btcusd",
+                "amount": size,
+                "price": price,
+                "side": "buy",
+                "type": "exchange limit",
+            }
+            b64 = base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode("ascii")
+            signature = hmac.new(key.secret.encode(), b64.encode(), hashlib.sha384).hexdigest()
+            headers = {
+                "Content-Type": "text/plain",
+                "X-GEMINI-APIKEY": key.api_key,
+                "X-GEMINI-PAYLOAD": b64,
+                "X-GEMINI-SIGNATURE": signature,
+            }
+            resp = requests.post(self.url + "/v1/order/new", headers=headers, timeout=5)
+            # Drawn in order from the shared counter, a nonce can still arrive after a higher one
+            # another signer of the key drew later (the fleet's heartbeat): a trader draws again.
+            if resp.status_code != 400 or "InvalidNonce" not in resp.text:
+                break
         resp.raise_for_status()
         return str(resp.json()["order_id"])
 
