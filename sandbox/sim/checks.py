@@ -91,14 +91,20 @@ class Checks:
         """Every order the scenario's trading systems placed: (when, account, order)."""
         return [p for trader in (self.trader, *self.traders.values()) for p in trader.placed]
 
-    def cancelled_by(self, account: str, oid: str, t: int) -> bool:
-        """The order was seen gone from its book at or before `t` (asked once the run is over: the
-        first time each order was seen gone is worked out once)."""
-        first: dict[tuple[str, str], int] = self.__dict__.setdefault("_cancelled_at", {})
-        if not first:
+    def cancelled_at(self, account: str, oid: str) -> int | None:
+        """When the order was first seen gone from its book, if it was (asked once the run is over:
+        worked out once for every order)."""
+        first: dict[tuple[str, str], int] | None = self.__dict__.get("_cancelled_at")
+        if first is None:
+            first = {}
             for at, a, o, _cause in reversed(self.cancels):
                 first[(a, o)] = at
-        gone = first.get((account, oid))
+            self.__dict__["_cancelled_at"] = first
+        return first.get((account, oid))
+
+    def cancelled_by(self, account: str, oid: str, t: int) -> bool:
+        """The order was seen gone from its book at or before `t`."""
+        gone = self.cancelled_at(account, oid)
         return gone is not None and gone <= t
 
     def protected(self, account: str, at_ms: int) -> bool:

@@ -313,6 +313,8 @@ class Verdicts(PlanVerdicts):
 
     def _kill_latches(self) -> None:
         """Promise 4: after a kill answered, nothing is extended and every tick sweeps until arm."""
+        # Before the Scheduler's first event reached the fleet (missed or late) no loop runs to sweep.
+        fleet_from = min((i.started_ms for i in self.fleet.invocations), default=self.t(self.duration))
         for c in self.fleet.controls:
             if c.action != "kill" or c.ended_ms is None or c.error:
                 continue
@@ -344,13 +346,13 @@ class Verdicts(PlanVerdicts):
                 until = min(arms) if arms else self.t(self.duration)
                 if start >= until - self.zombie_window:
                     continue
-                gone = next((x for x, a, o, _ in self.cancels if a == account and o == oid), None)
-                limit = start + self.zombie_window + self.bounds.watchdog_ms - self.timing.max_staleness_ms
-                # Before the Scheduler's first event reached the fleet (missed or late) no loop runs
-                # to sweep: the gap counts from the first invocation.
-                first = min((i.started_ms for i in self.fleet.invocations), default=until)
-                limit = max(
-                    limit, first + self.zombie_window + self.bounds.watchdog_ms - self.timing.max_staleness_ms
+                gone = self.cancelled_at(account, oid)
+                # The gap counts from the order, or from the fleet's first invocation if it came later.
+                limit = (
+                    max(start, fleet_from)
+                    + self.zombie_window
+                    + self.bounds.watchdog_ms
+                    - self.timing.max_staleness_ms
                 )
                 added = next((m for m, a in self.edits_of("account_added") if a == account), None)
                 if added is not None:
