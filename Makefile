@@ -60,10 +60,11 @@ infra: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp
 	$(PY) -m pytest tests/infra
 
 # The fault campaign: scenarios from seeds, faults from every layer, the promises checked in
-# virtual time. `make test` runs a bounded one; `make chaos N=20000 [SEED=0]` any size.
+# virtual time. `make test` runs a bounded one; `make chaos N=20000 [SEED=0] [VENUE=name]` any size.
 N ?= 2000
 SEED ?= 0
-CAMPAIGN = $(PY) -m sandbox.sim.campaign --scenarios $(N) --seed $(SEED) --workers 2
+VENUE ?=
+CAMPAIGN = $(PY) -m sandbox.sim.campaign --scenarios $(N) --seed $(SEED) --workers 2 $(if $(VENUE),--venue $(VENUE))
 
 simulation: $(VENV)/.stamp
 	$(PY) -m pytest tests/simulation

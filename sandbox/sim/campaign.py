@@ -8,7 +8,8 @@ one or two faults, operator actions, scheduler and Lambda mishaps), runs the rea
 virtual time at production timing, and checks the promises at every 200 ms of virtual time. The
 same seed gives the same run, byte for byte (`Result.trace`).
 
-`python -m sandbox.sim.campaign --scenarios N [--seed S] [--workers W]` runs a campaign and ends
+`python -m sandbox.sim.campaign --scenarios N [--seed S] [--workers W] [--venue V]` runs a campaign
+(every scenario on venue V when given) and ends
 with the line `campaign: <N> scenarios, <F> faults, <C> checks, <V> violations`.
 """
 
@@ -34,10 +35,10 @@ from sandbox.venues.registry import VENUES
 NEVER_FIRED_FROM = 1_000
 
 
-def _run_many(seeds: list[int], hazard_share: float = 0.35) -> list[dict[str, Any]]:
+def _run_many(seeds: list[int], hazard_share: float = 0.35, venue: str | None = None) -> list[dict[str, Any]]:
     out = []
     for seed in seeds:
-        r = run_scenario(seed, hazard_share)
+        r = run_scenario(seed, hazard_share, venue)
         out.append(
             {
                 "seed": seed,
@@ -57,17 +58,19 @@ def _run_many(seeds: list[int], hazard_share: float = 0.35) -> list[dict[str, An
     return out
 
 
-def campaign(n: int, seed: int = 0, workers: int = 2, hazard_share: float = 0.35) -> dict[str, Any]:
+def campaign(
+    n: int, seed: int = 0, workers: int = 2, hazard_share: float = 0.35, venue: str | None = None
+) -> dict[str, Any]:
     seeds = list(range(seed, seed + n))
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         chunks = [seeds[i::workers] for i in range(workers)]
         with ProcessPoolExecutor(workers) as pool:
-            parts = pool.map(_run_many, chunks, [hazard_share] * workers)
+            parts = pool.map(_run_many, chunks, [hazard_share] * workers, [venue] * workers)
             rows = [row for part in parts for row in part]
     else:
-        rows = _run_many(seeds, hazard_share)
+        rows = _run_many(seeds, hazard_share, venue)
     rows.sort(key=lambda r: r["seed"])
     kinds: Counter[str] = Counter(k for r in rows for k in r["faults"])
     fired: Counter[str] = Counter()
@@ -120,11 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hazard-share", type=float, default=0.35, help="the share of scenarios that follow a hazard recipe"
     )
+    parser.add_argument("--venue", choices=VENUES, help="run every scenario on this venue")
     args = parser.parse_args(argv)
     # The stores log an answer about another item (a damaged answer the campaign injects): quiet.
     logging.getLogger("deadman").setLevel(logging.ERROR)
     started = time.monotonic()
-    report = campaign(args.scenarios, args.seed, args.workers, args.hazard_share)
+    report = campaign(args.scenarios, args.seed, args.workers, args.hazard_share, args.venue)
     for v in report["violations"][:10]:
         print(f"seed {v['seed']}:")
         for line in v["lines"]:
@@ -147,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(report, fh, indent=1)
     violations = sum(len(v["lines"]) for v in report["violations"])
     # Every fault kind must act in a run this size: one that never does tests nothing.
-    idle = report["never_fired"] if report["scenarios"] >= NEVER_FIRED_FROM else []
+    # (On one venue, the kinds of the others cannot act: the rule is for the whole mix.)
+    idle = report["never_fired"] if report["scenarios"] >= NEVER_FIRED_FROM and not args.venue else []
     if idle:
         print(f"fault kinds that never acted in {report['scenarios']} scenarios: {', '.join(idle)}")
     print(

@@ -354,5 +354,5 @@ class Run(Verdicts):
         return r
 
 
-def run_scenario(seed: int, hazard_share: float = 0.35) -> Result:
-    return Run(make_scenario(seed, hazard_share=hazard_share)).run()
+def run_scenario(seed: int, hazard_share: float = 0.35, venue: str | None = None) -> Result:
+    return Run(make_scenario(seed, hazard_share=hazard_share, venue=venue)).run()

@@ -78,110 +78,164 @@ def _cancel(run: Run, account: str, order: str) -> None:
 
 # Each hazard of the fault-campaign issue, and each one the campaign found, as the scenarios that
 # showed it when its fix was taken out (the seed; 1.0 = a hazard recipe, 0.35 = the campaign's mix).
-# They must all run clean.
-REGRESSIONS: dict[str, tuple[int, float]] = {
-    "h1 a throttled lease renewal does not end the loop (gemini)": (124, 1.0),
-    "h1 a lost answer on the lease path does not end the loop (gemini)": (136, 1.0),
-    "h1 a failed renewal is tried again within the tick": (889, 0.35),
-    "h2 a slow liveness read does not sweep a live trader (gemini)": (7, 1.0),
-    "h2 a slow liveness read does not sweep a live trader (kraken)": (18, 1.0),
-    "h2 a beat written during the read is not from the future": (520, 0.35),
-    "h3 the native bound counts a trader clock K ahead (kraken, death)": (0, 1.0),
-    "h3 the native bound counts a trader clock K ahead (kraken, clean stop)": (3, 1.0),
-    "h4 a relative timeout is computed at sending and read back (kraken)": (96, 1.0),
-    "h4 a decision that aged past its send-by time is not sent (hyperliquid)": (152, 1.0),
-    "h5 a kill outwaits an extension still in flight (gemini)": (16, 1.0),
-    "h5 a kill outwaits an extension still in flight (kraken)": (24, 1.0),
-    "h5 a kill outwaits an extension still in flight (hyperliquid)": (35, 1.0),
-    "h5 a late kraken timer is corrected behind a new intent, never past a kill": (72, 1.0),
-    "h6 a killed switch keeps sweeping while the table cannot be read": (32, 1.0),
-    "h6 a loop that took over learns the switch through a write": (71, 1.0),
-    "h7 a hung gemini heartbeat is tried again within 30 s": (70, 1.0),
-    "h8 gemini sweeps on its kill key so its own rule can run out": (55, 1.0),
-    "an unreadable liveness row never sweeps": (2159, 0.35),
-    "an unreadable liveness row never sweeps (a long outage)": (578, 0.35),
-    "a kill that could not latch is not counted as latched": (148, 0.35),
-    "a crashed loop is replaced and the alarm goes off": (40, 0.35),
-    "what a kill left behind may act for one tick after the arm": (106, 1.0),
-    "a volume-gated account keeps its bookkeeping (the record keeps up)": (1007, 0.35),
-    "a schedule still armed is extended again at once after a gate refusal": (1076, 0.35),
-    "a throttle on one DynamoDB call in three is ridden out (hyperliquid)": (3263, 0.35),
-    "a throttle on one DynamoDB call in three is ridden out (gemini)": (5632, 0.35),
-    "each DynamoDB call is tried again after a throttle (hyperliquid, keys rotating)": (3902, 0.35),
-    "a warm container does not act on a kill remembered from an earlier invocation": (6443, 0.35),
-    "an arm whose answer was lost is judged by what the table holds": (9193, 0.35),
-    "a crashed loop is excused until the next event's loop takes over": (6961, 0.35),
-    "gemini: the retiring key is heartbeated until it is deleted": (13549, 0.35),
-    "gemini: a kill's orders on a deleted key go by the venue's rule": (10978, 0.35),
-    "a tick that yielded to an operator's write is still on the record": (17632, 0.35),
+# Each keeps the venue it drew when it was found (`VENUES[seed % 3]` then): a venue added since
+# changes what a bare seed draws, never what these replay. They must all run clean.
+REGRESSIONS: dict[str, tuple[int, float, str]] = {
+    "h1 a throttled lease renewal does not end the loop (gemini)": (124, 1.0, "gemini"),
+    "h1 a lost answer on the lease path does not end the loop (gemini)": (136, 1.0, "gemini"),
+    "h1 a failed renewal is tried again within the tick": (889, 0.35, "gemini"),
+    "h2 a slow liveness read does not sweep a live trader (gemini)": (7, 1.0, "gemini"),
+    "h2 a slow liveness read does not sweep a live trader (kraken)": (18, 1.0, "kraken"),
+    "h2 a beat written during the read is not from the future": (520, 0.35, "gemini"),
+    "h3 the native bound counts a trader clock K ahead (kraken, death)": (0, 1.0, "kraken"),
+    "h3 the native bound counts a trader clock K ahead (kraken, clean stop)": (3, 1.0, "kraken"),
+    "h4 a relative timeout is computed at sending and read back (kraken)": (96, 1.0, "kraken"),
+    "h4 a decision that aged past its send-by time is not sent (hyperliquid)": (152, 1.0, "hyperliquid"),
+    "h5 a kill outwaits an extension still in flight (gemini)": (16, 1.0, "gemini"),
+    "h5 a kill outwaits an extension still in flight (kraken)": (24, 1.0, "kraken"),
+    "h5 a kill outwaits an extension still in flight (hyperliquid)": (35, 1.0, "hyperliquid"),
+    "h5 a late kraken timer is corrected behind a new intent, never past a kill": (72, 1.0, "kraken"),
+    "h6 a killed switch keeps sweeping while the table cannot be read": (32, 1.0, "hyperliquid"),
+    "h6 a loop that took over learns the switch through a write": (71, 1.0, "hyperliquid"),
+    "h7 a hung gemini heartbeat is tried again within 30 s": (70, 1.0, "gemini"),
+    "h8 gemini sweeps on its kill key so its own rule can run out": (55, 1.0, "gemini"),
+    "an unreadable liveness row never sweeps": (2159, 0.35, "hyperliquid"),
+    "an unreadable liveness row never sweeps (a long outage)": (578, 0.35, "hyperliquid"),
+    "a kill that could not latch is not counted as latched": (148, 0.35, "gemini"),
+    "a crashed loop is replaced and the alarm goes off": (40, 0.35, "gemini"),
+    "what a kill left behind may act for one tick after the arm": (106, 1.0, "gemini"),
+    "a volume-gated account keeps its bookkeeping (the record keeps up)": (1007, 0.35, "hyperliquid"),
+    "a schedule still armed is extended again at once after a gate refusal": (1076, 0.35, "hyperliquid"),
+    "a throttle on one DynamoDB call in three is ridden out (hyperliquid)": (3263, 0.35, "hyperliquid"),
+    "a throttle on one DynamoDB call in three is ridden out (gemini)": (5632, 0.35, "gemini"),
+    "each DynamoDB call is tried again after a throttle (hyperliquid, keys rotating)": (
+        3902,
+        0.35,
+        "hyperliquid",
+    ),
+    "a warm container does not act on a kill remembered from an earlier invocation": (
+        6443,
+        0.35,
+        "hyperliquid",
+    ),
+    "an arm whose answer was lost is judged by what the table holds": (9193, 0.35, "gemini"),
+    "a crashed loop is excused until the next event's loop takes over": (6961, 0.35, "gemini"),
+    "gemini: the retiring key is heartbeated until it is deleted": (13549, 0.35, "gemini"),
+    "gemini: a kill's orders on a deleted key go by the venue's rule": (10978, 0.35, "gemini"),
+    "a tick that yielded to an operator's write is still on the record": (17632, 0.35, "gemini"),
     "a remembered kill is not acted on once an arm may have come since (reads and writes failing)": (
         6594,
         0.35,
+        "kraken",
     ),
-    "gemini heartbeats through a planned disarm are no false extension": (4864, 0.35),
-    "gemini: orders on a key the operator deleted go by the venue's rule": (3937, 0.35),
-    "a death paged just after an off period's end is rightful (checker, sampling grid)": (7340188, 0.35),
-    "a death paged 0.1 s after a short off period's end is rightful (checker)": (7341892, 0.35),
+    "gemini heartbeats through a planned disarm are no false extension": (4864, 0.35, "gemini"),
+    "gemini: orders on a key the operator deleted go by the venue's rule": (3937, 0.35, "gemini"),
+    "a death paged just after an off period's end is rightful (checker, sampling grid)": (
+        7340188,
+        0.35,
+        "gemini",
+    ),
+    "a death paged 0.1 s after a short off period's end is rightful (checker)": (7341892, 0.35, "gemini"),
     "gemini: a slow Secrets Manager after a kill and an arm is ridden out on the cached secret": (
         100324,
         0.35,
+        "gemini",
     ),
-    "a disarm over two systems: the second system's death is judged when its verdict lands": (100505, 0.35),
-    "hyperliquid: an account retired during a switch-read outage and a kill": (101744, 0.35),
-    "kraken: an account taken out of the secret without retiring it pages (UnretiredTimers)": (101025, 0.35),
-    "gemini: two crashes in one invocation and the next are ridden out by a spare": (100555, 0.35),
-    "gemini: a Secrets Manager outage under a flapping trader uses the secret it has": (101779, 0.35),
-    "kraken: an account retired between a kill and an arm, a second system dying": (101955, 0.35),
-    "kraken: an account retired while the switch is killed stays out after the arm": (100431, 0.35),
-    "hyperliquid: refused cancels after a death leave a backstop timer armed": (200033, 0.35),
-    "gemini: a timer-off disarm is judged by when its heartbeat stop lands": (200893, 0.35),
+    "a disarm over two systems: the second system's death is judged when its verdict lands": (
+        100505,
+        0.35,
+        "hyperliquid",
+    ),
+    "hyperliquid: an account retired during a switch-read outage and a kill": (101744, 0.35, "hyperliquid"),
+    "kraken: an account taken out of the secret without retiring it pages (UnretiredTimers)": (
+        101025,
+        0.35,
+        "kraken",
+    ),
+    "gemini: two crashes in one invocation and the next are ridden out by a spare": (100555, 0.35, "gemini"),
+    "gemini: a Secrets Manager outage under a flapping trader uses the secret it has": (
+        101779,
+        0.35,
+        "gemini",
+    ),
+    "kraken: an account retired between a kill and an arm, a second system dying": (101955, 0.35, "kraken"),
+    "kraken: an account retired while the switch is killed stays out after the arm": (100431, 0.35, "kraken"),
+    "hyperliquid: refused cancels after a death leave a backstop timer armed": (200033, 0.35, "hyperliquid"),
+    "gemini: a timer-off disarm is judged by when its heartbeat stop lands": (200893, 0.35, "gemini"),
     "hyperliquid: a backstop set as the arm's tick and the loop's race to cancel is no extension": (
         300062,
         0.35,
+        "hyperliquid",
     ),
-    "hyperliquid: backstops for cancels refused every tick are no extension": (300293, 0.35),
+    "hyperliquid: backstops for cancels refused every tick are no extension": (300293, 0.35, "hyperliquid"),
     "kraken: a death is not swept on a secret that could not be read fresh (b moved to a live system)": (
         300765,
         0.35,
+        "kraken",
     ),
-    "gemini: a slow read that missed a beat written meanwhile is no proof of death": (302764, 0.35),
+    "gemini: a slow read that missed a beat written meanwhile is no proof of death": (302764, 0.35, "gemini"),
     "checker: a malformed row counts from when it was written, not when its slow write answered": (
         301668,
         0.35,
+        "kraken",
     ),
     "checker: a window opened whose plan's audit entry was lost to DynamoDB was still asked for": (
         302968,
         0.35,
+        "gemini",
     ),
-    "checker: a beat whose write was applied but its answer lost is a true beat": (502851, 0.35),
-    "kraken: a disarm that ends while the fleet is gone is covered by the timer it deferred": (684, 0.35),
+    "checker: a beat whose write was applied but its answer lost is a true beat": (502851, 0.35, "kraken"),
+    "kraken: a disarm that ends while the fleet is gone is covered by the timer it deferred": (
+        684,
+        0.35,
+        "kraken",
+    ),
     "hyperliquid: a disarm that ends while the fleet is gone is covered by the timer it deferred": (
         167,
         0.35,
+        "hyperliquid",
     ),
-    "kraken: a kill while DynamoDB is out sweeps on nonces from the clock, unlatched": (9, 0.35),
-    "kraken: a disarm that ends while the switches cannot be read ends on the loop's word": (2097, 0.35),
+    "kraken: a kill while DynamoDB is out sweeps on nonces from the clock, unlatched": (9, 0.35, "kraken"),
+    "kraken: a disarm that ends while the switches cannot be read ends on the loop's word": (
+        2097,
+        0.35,
+        "kraken",
+    ),
     "hyperliquid: a disarm that ends while the switches cannot be read ends on the loop's word": (
         965,
         0.35,
+        "hyperliquid",
     ),
     # Found on fresh seeds 1,000,000-1,019,999:
-    "kraken: an account retired is taken out only once status shows it retired": (1007661, 0.35),
-    "hyperliquid: an account retired is taken out only once status shows it retired": (1015112, 0.35),
+    "kraken: an account retired is taken out only once status shows it retired": (1007661, 0.35, "kraken"),
+    "hyperliquid: an account retired is taken out only once status shows it retired": (
+        1015112,
+        0.35,
+        "hyperliquid",
+    ),
     "kraken: an account retired while the switches cannot be read is retired through a write": (
         1004052,
         0.35,
+        "kraken",
     ),
-    "checker: a recipe's scenario keeps the scheduler mishaps of its first draw": (1002872, 0.35),
-    "checker: an account added to the secret is swept after a kill once the loops know it": (1007712, 0.35),
-    "kraken: a kill before the fleet's first event, a handover write damaged": (1007139, 0.35),
+    "checker: a recipe's scenario keeps the scheduler mishaps of its first draw": (
+        1002872,
+        0.35,
+        "hyperliquid",
+    ),
+    "checker: an account added to the secret is swept after a kill once the loops know it": (
+        1007712,
+        0.35,
+        "kraken",
+    ),
+    "kraken: a kill before the fleet's first event, a handover write damaged": (1007139, 0.35, "kraken"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(REGRESSIONS))
 def test_regression_scenarios_run_clean(name: str) -> None:
-    seed, hazard_share = REGRESSIONS[name]
-    result = Run(make_scenario(seed, hazard_share=hazard_share)).run()
+    seed, hazard_share, venue = REGRESSIONS[name]
+    result = Run(make_scenario(seed, hazard_share=hazard_share, venue=venue)).run()
     assert result.violations == [], "\n".join([v.line() for v in result.violations] + result.trace)
 
 
@@ -190,7 +244,8 @@ def test_a_planned_disarm_keeps_kraken_maintenance_from_cancelling_a_live_trader
     while, the trader healthy) with and without a disarm planned over the downtime. Without, Kraken
     cancels every order when its engine returns with a timer armed; with, the fleet switched the timer
     off when the window began, and nothing is cancelled."""
-    planned, unplanned = make_scenario(57, hazard_share=1.0), make_scenario(180, hazard_share=1.0)
+    planned = make_scenario(57, hazard_share=1.0, venue="kraken")
+    unplanned = make_scenario(180, hazard_share=1.0, venue="kraken")
     for scenario in (planned, unplanned):
         assert scenario.hazard == "h9 kraken maintenance" and scenario.trader == "healthy"
     assert any("starts_in_ms" in kwargs for _, _, kwargs in planned.controls)

@@ -16,8 +16,8 @@ from typing import TypeVar
 from deadman.core.venue import Capabilities, VenueDriver, VenueSpec
 
 # name -> module. Adding a venue: its module, and one line here (docs/adding-a-venue.md).
-# In the order venues joined: the fault campaign draws a scenario's venue as `VENUES[seed % n]`, so a
-# new venue goes last and every seed run before keeps its scenario.
+# In the order venues joined: the fault campaign draws a scenario's venue as `VENUES[seed % n]`. A new
+# venue goes last; since it changes n, the campaign's kept seeds (its regressions) name their venue.
 REGISTRY: dict[str, str] = {
     "kraken": "deadman.venues.kraken",
     "gemini": "deadman.venues.gemini",
