@@ -6,12 +6,14 @@ runs any size."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 
 import pytest
 
+from sandbox.sim.faults import Fault
 from sandbox.sim.run import Run, run_scenario
 from sandbox.sim.scenario import make_scenario
 from sandbox.venues.gemini import GeminiSim
@@ -229,6 +231,13 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         "kraken",
     ),
     "kraken: a kill before the fleet's first event, a handover write damaged": (1007139, 0.35, "kraken"),
+    "gemini: a loop whose renewals land unanswered for 12 s keeps asking, then ticks": (
+        1004203,
+        0.35,
+        "gemini",
+    ),
+    "gemini: a spare whose take was applied unanswered knows how long it holds": (1019851, 0.35, "gemini"),
+    "gemini: damaged answers on one DynamoDB call in three for a minute": (8000410, 0.35, "gemini"),
 }
 
 
@@ -237,6 +246,28 @@ def test_regression_scenarios_run_clean(name: str) -> None:
     seed, hazard_share, venue = REGRESSIONS[name]
     result = Run(make_scenario(seed, hazard_share=hazard_share, venue=venue)).run()
     assert result.violations == [], "\n".join([v.line() for v in result.violations] + result.trace)
+
+
+@pytest.mark.parametrize("kind", ["ddb_bad_answer", "ddb_lost_answer"])
+@pytest.mark.parametrize("start_s", [100, 104, 108])
+def test_renewals_applied_but_unanswered_leave_a_loop_ticking(kind: str, start_s: int) -> None:
+    """Every DynamoDB answer damaged or lost for 12 s, a live trader on Gemini (30 s rule). The loop's
+    renewals are applied but never confirmed, so the lease stays its own for a TTL no spare can cut
+    short: a loop that stopped then left nobody ticking past the 30 s (start 108 s did)."""
+    base = make_scenario(1004203, venue="gemini")
+    scenario = dataclasses.replace(
+        base,
+        trader="healthy",
+        faults=[Fault(kind, start_s * 1000, start_s * 1000 + 12_000, 1.0)],
+        controls=[],
+        crash=None,
+        crashes=(),
+        second=None,
+        edit=None,
+    )
+    result = Run(scenario).run()
+    assert result.violations == [], "\n".join([v.line() for v in result.violations] + result.trace)
+    assert not [line for line in result.trace if "could not be renewed" in line], "\n".join(result.trace)
 
 
 def test_a_planned_disarm_keeps_kraken_maintenance_from_cancelling_a_live_traders_book() -> None:

@@ -192,6 +192,9 @@ def test_a_lost_answer_on_taking_the_offer_is_learnt_at_the_next_poll() -> None:
     assert a.hand_over(tick_at_ms=T0 + 10_000, sleep=sleep)
     assert offered == [True]
     assert world.row()["holder"] == "B"
+    # ... and so is how long B holds it: the item DynamoDB checked is as sure as a confirmed write, and a
+    # loop that started with nothing held for sure would stop at its first failed renewal.
+    assert b.held_until_ms == int(world.row()["holder_until_ms"])
 
 
 def test_waiting_rides_out_store_errors() -> None:

@@ -160,13 +160,19 @@ class Lease:
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             stood = checked_item(exc.response.get("Item"), self._key, operation="UpdateItem")
             self.last = LeaseView(int(values[":now"]["N"]), stood or {})
+            # The item as DynamoDB checked it is as sure as a write it confirmed: a take whose answer
+            # was lost is learnt here, with how long it holds.
+            self._held_from(self.last)
             return None
         after = checked_item(answer.get("Attributes"), self._key, operation="UpdateItem", required=True)
         view = LeaseView(int(values[":now"]["N"]), after or {})
         self.last = view
-        if view.holder == self.owner:
-            self.held_until_ms = int(view.item["holder_until_ms"]["N"])
+        self._held_from(view)
         return view
+
+    def _held_from(self, view: LeaseView) -> None:
+        if view.holder == self.owner and "holder_until_ms" in view.item:
+            self.held_until_ms = int(view.item["holder_until_ms"]["N"])
 
     def read(self) -> LeaseView:
         answer = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)

@@ -83,11 +83,14 @@ class Refresher(Ticker):
                 self.sleep((next_tick - self.clock()) / 1000)
             # Renewed at the start of the tick: its requests leave before the lease can pass on, and
             # a standby takes over at most one TTL after this if the loop dies anywhere in the tick.
-            renewal = self._renew(lease)
+            renewal = self._renew(lease, give_up=lambda: remaining_ms() < last_call_ms)
             if renewal is None:
+                self._release(lease)
                 return f"stopped after {ticks} ticks: the lease could not be renewed in time"
             if renewal is Renewal.LOST:
                 return f"lost the lease after {ticks} ticks"
+            # A renewal that took a while (DynamoDB failing) is followed by one tick, not a burst.
+            next_tick = max(next_tick, self.clock())
             self.lease_until_ms = lease.held_until_ms
             self._call_spare(lease)
             report = self.tick()
@@ -103,11 +106,14 @@ class Refresher(Ticker):
             if moving_on and lease.hand_over(tick_at_ms=next_tick, sleep=self.sleep):
                 return f"handed over after {ticks} ticks"
             if out_of_run or out_of_time:
-                try:
-                    lease.release()
-                except Exception as exc:  # it expires by itself
-                    self.log("lease release failed", error=type(exc).__name__)
+                self._release(lease)
                 return f"ended after {ticks} ticks ({'run time' if out_of_run else 'lambda time'})"
+
+    def _release(self, lease: Lease) -> None:
+        try:
+            lease.release()
+        except Exception as exc:  # it expires by itself
+            self.log("lease release failed", error=type(exc).__name__)
 
     def _call_spare(self, lease: Lease) -> None:
         """No standby stands by: call one now rather than wait for the next scheduled event."""
@@ -125,10 +131,13 @@ class Refresher(Ticker):
         else:
             self.metrics.count("SparesCalled", venue=self.venue)
 
-    def _renew(self, lease: Lease) -> Renewal | None:
+    def _renew(self, lease: Lease, *, give_up: Callable[[], bool]) -> Renewal | None:
         """Renew, riding out store errors: tried again soon (a lost answer may hide that the lease
         was taken, and the next answer tells), and ticking on while the lease is surely ours (no
-        request leaves after it). None: the lease this loop held for sure has run out unrenewed."""
+        request leaves after it). Once it is not surely ours, nothing is sent, but the loop keeps
+        asking until an answer gets through: a renewal DynamoDB applied but whose answer was lost
+        or damaged holds the lease for a TTL that no spare can cut short, so a loop that left then
+        would leave nobody ticking. None: still no answer when this invocation must end."""
         while True:
             try:
                 renewal = lease.renew()
@@ -139,13 +148,13 @@ class Refresher(Ticker):
                 self._renew_failures_in_row = 0
                 return renewal
             held = lease.held_until_ms
-            now = self.clock()
-            if held is None or now >= held:
+            if held is not None and self.clock() < held:
+                self._renew_failures_in_row += 1
+                if self._renew_failures_in_row >= 2:
+                    self._renew_failures_in_row = 0
+                    return Renewal.KEEP  # still ours until `held`: tick, fenced by it; renew again next tick
+            elif give_up():
                 return None
-            self._renew_failures_in_row += 1
-            if self._renew_failures_in_row >= 2:
-                self._renew_failures_in_row = 0
-                return Renewal.KEEP  # still ours until `held`: tick, fenced by it; renew again next tick
             self.sleep(RENEW_RETRY_MS / 1000)
 
     def _ready(self) -> bool:
