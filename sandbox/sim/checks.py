@@ -319,7 +319,8 @@ class Checks:
     def all_faults(self) -> list[Fault]:
         """The scenario's faults, with each Lambda crash where it really happened, and each stretch
         in which the venue had a fleet key locked out (Kraken, after requests arrived out of order)."""
-        faults = [f for f in self.s.faults if f.kind != "lambda_crash"] + self._scheduler_mishaps()
+        faults = [self._until_back(f) for f in self.s.faults if f.kind != "lambda_crash"]
+        faults += self._scheduler_mishaps()
         faults += [
             Fault("lambda_crash", at - START_MS - 1_000, self._replaced(at) - START_MS)
             for at in self.fleet.crashes
@@ -344,6 +345,17 @@ class Checks:
                     cached.append(Fault(kind, start, start + max(offset, 60_000)))
             self.__dict__["_mishaps"] = cached
         return cached
+
+    def _until_back(self, fault: Fault) -> Fault:
+        """The refresher function gone lasts, for the venue, until a loop runs again: nothing of
+        ours can start one but the Scheduler, so until its first event after the function is back,
+        and one tick."""
+        if fault.kind != "fleet_gone":
+            return fault
+        end = fault.end_ms + START_MS
+        later = [i.started_ms for i in self.fleet.invocations if i.started_ms >= end]
+        back = (min(later) if later else self.t(self.duration)) + self.timing.tick_ms
+        return Fault(fault.kind, fault.start_ms, max(fault.end_ms, back - START_MS), fault.p)
 
     def _replaced(self, crashed_ms: int) -> int:
         """When a crashed loop's work is back in hand, at the latest: its lease lapses (one TTL after

@@ -238,6 +238,12 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
     ),
     "gemini: a spare whose take was applied unanswered knows how long it holds": (1019851, 0.35, "gemini"),
     "gemini: damaged answers on one DynamoDB call in three for a minute": (8000410, 0.35, "gemini"),
+    "checker: the refresher gone lasts until the Scheduler's first event after it is back": (
+        8002750,
+        0.35,
+        "gemini",
+    ),
+    "hyperliquid: slow DynamoDB for minutes, a death swept in the bound": (8002922, 0.35, "hyperliquid"),
 }
 
 
