@@ -38,6 +38,10 @@ class Capabilities:
     # With kill credentials, the watchdog sweeps on them rather than on the trading key (Gemini: any
     # call on the trading key restarts its rule, so the trading key is left silent to let it run out).
     sweeps_on_kill_key: bool = False
+    # A request signed earlier than one the venue has already taken on the same key is refused
+    # (strictly increasing nonces: Kraken, Gemini's increasing keys). So one answered read on a key
+    # fences every request still on its way on it, a straggler its client gave up on included.
+    later_nonce_fences: bool = False
 
     @property
     def max_tick_ms(self) -> int | None:

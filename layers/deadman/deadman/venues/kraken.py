@@ -66,6 +66,7 @@ CAPABILITIES = Capabilities(
     max_timeout_ms=MAX_TIMEOUT_S * 1_000,
     fixed_timeout_ms=None,
     daily_trigger_budget=None,
+    later_nonce_fences=True,  # with the key's nonce window left at 0, as the README asks
 )
 
 PATH_CANCEL_AFTER = "/0/private/CancelAllOrdersAfter"

@@ -20,7 +20,15 @@ from deadman.app.control.results import (
     PlanOut,
     VenueProblem,
 )
-from deadman.app.control.toolkit import Caller, Target, Toolkit, describe, iso
+from deadman.app.control.toolkit import (
+    INFLIGHT_MARGIN_MS,
+    MAX_INFLIGHT_WAIT_MS,
+    Caller,
+    Target,
+    Toolkit,
+    describe,
+    iso,
+)
 from deadman.app.refresh.report import AccountTick
 from deadman.app.refresh.tick import Ticker
 from deadman.core.plans import ALL, Plan
@@ -45,6 +53,8 @@ def arm(
     unknown = _unknown(cancel_plans, [current[t.name] for t in targets])
     kit.metrics.count("ArmRequests")
     results = []
+    killed: list[Target] = []  # switches this arm takes out of a kill: their sweeps may still land
+    in_flight: list[int] = []
     for target in targets:
         switch = current[target.name]
         result = ArmSwitchResult(
@@ -82,6 +92,10 @@ def arm(
         before, after = written
         result.previous_mode, result.mode = before.mode.value, after.mode.value
         result.changed = _disarmed(before)
+        if before.mode is Mode.KILLED and target.account is not None:
+            killed.append(target)
+            if before.inflight_until_ms is not None and before.inflight_until_ms > now:
+                in_flight.append(before.inflight_until_ms)
         result.plans_kept = [PlanOut.of(p) for p in after.plans]
         result.plans_cancelled = [PlanOut.of(p) for p in before.plans if p not in after.plans]
         kit.audit(
@@ -95,12 +109,38 @@ def arm(
         for plan in result.plans_cancelled:
             why = "cancelled" if plan.id in wanted or ALL in wanted else "ended by the arm (already due)"
             kit.audit(target, "plan-cancel", caller, reason, why, plan.model_dump())
+    _fence(kit, killed, in_flight)
     _tick_now(
         kit,
         [t for t, r in zip(targets, results, strict=True) if r.changed and t.account is not None],
         results,
     )
     return _answer(kit, now, reason, caller, results, problems, unknown)
+
+
+def _fence(kit: Toolkit, killed: list[Target], in_flight: list[int]) -> None:
+    """A killed switch is swept on its kill key, by the kill and then at every tick; such a sweep can
+    land after the arm has answered and cancel what the trader rests then - one still in flight (its
+    window outwaited, as a disarm does) or one its client gave up on, landing later still. Where a
+    later nonce makes the venue refuse an earlier one on the same key, one answered read on the kill
+    key fences them all. Best effort: the arm stands either way, and the log says when it could not."""
+    if in_flight:
+        kit.sleep_until(min(max(in_flight) + INFLIGHT_MARGIN_MS, kit.clock() + MAX_INFLIGHT_WAIT_MS))
+    for target in killed:
+        account = target.account
+        if account is None or not account.has_kill_key:
+            continue
+        try:
+            client = kit.client_factory(target.venue, account.for_kill(), kit.control_timeout)
+        except Exception as exc:  # no nonce source (break-glass tools), say
+            kit.log("kill key not fenced", switch=target.name, error=describe(exc))
+            continue
+        if not client.capabilities.later_nonce_fences:
+            continue
+        try:
+            client.open_orders()
+        except Exception as exc:
+            kit.log("kill key not fenced", switch=target.name, error=describe(exc))
 
 
 def _unknown(cancel_plans: Sequence[str] | None, switches: list[Switch]) -> list[str]:

@@ -37,6 +37,7 @@ CAPABILITIES = Capabilities(
     fixed_timeout_ms=HEARTBEAT_TIMEOUT_MS,
     daily_trigger_budget=None,
     sweeps_on_kill_key=True,
+    later_nonce_fences=True,
 )
 
 BASE_URLS: dict[str, str] = {
