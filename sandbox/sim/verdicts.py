@@ -10,7 +10,7 @@ from collections import Counter
 
 from deadman.edges.wiring import SECRET_MAX_AGE_S
 from sandbox.sim.checks import Violation
-from sandbox.sim.faults import NOT_IN_A_KILLS_WAY, PLUMBING, SIGNING_FAULTS, VENUE_FAULTS
+from sandbox.sim.faults import NOT_IN_A_KILLS_WAY, PLUMBING, SIGNING_FAULTS, VENUE_FAULTS, Fault
 from sandbox.sim.fleet import POLL_MS, ControlCall, Trader
 from sandbox.sim.plan_verdicts import PlanVerdicts
 from sandbox.sim.scenario import CHECK_EVERY_MS
@@ -79,6 +79,11 @@ class Verdicts(PlanVerdicts):
                 # The operator deleted the key this order rested on (the simulated rotation does not
                 # wait for the trader to move, as the README's third step says to): nothing can keep
                 # that session alive, and Gemini's rule takes its orders.
+                continue
+            dropped = self.fleet.sim.key_dropped_at(oid)
+            if cause != "sweep" and dropped is not None and dropped <= at:
+                # A second rotation begun before the first was finished (the README: one at a time)
+                # named a new retiring key: the one before it is in no secret the fleet reads.
                 continue
             if any(
                 at - lookback <= self.disarm_starts(c) <= at
@@ -167,6 +172,22 @@ class Verdicts(PlanVerdicts):
         for _system, trader in sorted(self.traders.items()):
             self._reaction_of(trader, main=False)
 
+    def _refused_bound(self, anchor: int, refused: list[Fault], restart: int) -> int:
+        """30 s after the first sweep refused: later than the watchdog bound when a zombie rests
+        orders after the death and the refusals begin then."""
+        first_refused = min(
+            (
+                x.at_ms
+                for x in self.fleet.network.log
+                if x.who == "refresher"
+                and x.at_ms >= anchor
+                and self.fleet.sim.is_cancel(x.path, x.body)
+                and any(f.active(x.at_ms - START_MS) for f in refused)
+            ),
+            default=anchor,
+        )
+        return max(self.bounds.watchdog_ms, first_refused - anchor) + restart
+
     def _reaction_of(self, trader: Trader, *, main: bool) -> None:
         running = sorted(b.at_ms for b in trader.beats if b.state == "running")
         stops = [b.at_ms for b in trader.beats if b.state in ("stopped", "malformed")]
@@ -194,7 +215,7 @@ class Verdicts(PlanVerdicts):
             if refused and restart is not None and not self.s.kill_keys:
                 # Without a kill key every sweep restarts the trading key's rule (Gemini's 30 s): an
                 # order it refuses to cancel goes when the rule runs out after the sweeps pause.
-                bound = self.bounds.watchdog_ms + restart
+                bound = self._refused_bound(anchor, refused, restart)
             # Plus the simulation's own sampling: venue timers are looked at every POLL_MS and the
             # books every CHECK_EVERY_MS.
             check_at = anchor + bound + POLL_MS + CHECK_EVERY_MS

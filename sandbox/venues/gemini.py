@@ -136,6 +136,7 @@ class _Provisioned:
     trading: dict[str, str] = field(default_factory=dict)  # the current trading key
     retiring: dict[str, str] = field(default_factory=dict)  # the key being rotated out
     deleted_at: dict[str, int] = field(default_factory=dict)  # api key -> when it was deleted
+    dropped_at: dict[str, int] = field(default_factory=dict)  # api key -> when the secret stopped naming it
     order_keys: dict[str, str] = field(default_factory=dict)  # order id -> the key whose session holds it
     heartbeats: dict[str, int] = field(default_factory=dict)  # account -> its last heartbeat answered
 
@@ -289,6 +290,8 @@ class GeminiSim(Simulator):
                 "nonce_mode": mode,
             }
             mine.retiring[account] = f"account-{old}"
+        if generation > 1:  # the secret holds one retiring key: the one before it is no longer named
+            mine.dropped_at.setdefault(f"account-{account}-g{generation - 2}", self.now_ms())
         if not spec.kill_key:
             return entry, [key]
         self.add_key(kill, f"secret-kill-{tag}", "increasing", account=account, require_heartbeat=False)
@@ -349,6 +352,10 @@ class GeminiSim(Simulator):
     def key_deleted_at(self, order_id: str) -> int | None:
         key = self._provisioned.order_keys.get(order_id)
         return None if key is None else self._provisioned.deleted_at.get(key)
+
+    def key_dropped_at(self, order_id: str) -> int | None:
+        key = self._provisioned.order_keys.get(order_id)
+        return None if key is None else self._provisioned.dropped_at.get(key)
 
     def timer_at(self, account: str) -> int | None:
         """The account's last heartbeat answered + 30 s: the heartbeats are the extensions. (Every

@@ -145,6 +145,12 @@ class Simulator(SimServer, ABC):
         orders belong to the account)."""
         return None
 
+    def key_dropped_at(self, order_id: str) -> int | None:
+        """When the secret stopped naming the key this order was rested on, as trading or retiring
+        key: a second rotation begun before the first was finished (None: it did not, or orders
+        belong to the account)."""
+        return None
+
     # -- the venue timer ----------------------------------------------------------------------------
     @abstractmethod
     def timer_at(self, account: str) -> int | None:

@@ -244,6 +244,21 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         "gemini",
     ),
     "hyperliquid: slow DynamoDB for minutes, a death swept in the bound": (8002922, 0.35, "hyperliquid"),
+    "checker: a second gemini rotation before the first was finished drops the first old key": (
+        1009882,
+        0.35,
+        "gemini",
+    ),
+    "checker: gemini without a kill key, refusals beginning as a zombie rests orders late": (
+        1016119,
+        0.35,
+        "gemini",
+    ),
+    "gemini: a kill-time sweep landing 25 s late is fenced by the arm's read on the kill key": (
+        8003515,
+        0.35,
+        "gemini",
+    ),
 }
 
 
