@@ -11,7 +11,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from deadman.app.control.arm import _fence
-from deadman.app.control.toolkit import INFLIGHT_MARGIN_MS, MAX_INFLIGHT_WAIT_MS, Target
+from deadman.app.control.toolkit import INFLIGHT_MARGIN_MS, Target
+from deadman.core.policy import INTENT_WINDOW_MS, TRANSIT_MS
 from deadman.core.venue import Capabilities, TimerKind
 
 CAPS = Capabilities(
@@ -49,7 +50,7 @@ class Client:
 
 def kit(caps: Capabilities = CAPS) -> Any:
     calls: list[tuple[int, str, str]] = []
-    k = SimpleNamespace(now=1_000, calls=calls, logged=[], control_timeout=(1.0, 1.0))
+    k = SimpleNamespace(now=1_000, calls=calls, logged=[], kill_timeout=(1.0, 1.0))
     k.clock = lambda: k.now
     k.sleep_until = lambda at: setattr(k, "now", max(k.now, at))
     k.client_factory = lambda venue, account, timeout: Client(account, caps, calls, k)
@@ -57,24 +58,31 @@ def kit(caps: Capabilities = CAPS) -> Any:
     return k
 
 
-def test_the_kill_key_is_read_once_whatever_was_in_flight_has_had_its_window() -> None:
+def test_the_kill_key_is_read_once_what_was_in_flight_has_left() -> None:
     k = kit()
-    targets = [Target("v", "a", Account("a", True)), Target("v", "b", Account("b", False))]
-    _fence(k, targets, [5_000, 3_000])
-    # after the longest window, on the kill key of the account that has one, and nothing else
-    assert k.calls == [(5_000 + INFLIGHT_MARGIN_MS, "a", "kill")]
+    targets = [(Target("v", "a", Account("a", True)), 9_000), (Target("v", "b", Account("b", False)), 20_000)]
+    _fence(k, targets)
+    # once the request the fenced switch had in flight has left (its window less the transit), on the
+    # kill key of the account that has one, and nothing else
+    assert k.calls == [(9_000 - TRANSIT_MS + INFLIGHT_MARGIN_MS, "a", "kill")]
+
+
+def test_nothing_in_flight_is_no_wait() -> None:
+    k = kit()
+    _fence(k, [(Target("v", "a", Account("a", True)), None), (Target("v", "c", Account("c", True)), 500)])
+    assert k.calls == [(1_000, "a", "kill"), (1_000, "c", "kill")]
 
 
 def test_a_window_further_out_than_any_request_can_be_is_not_believed() -> None:
     k = kit()
-    _fence(k, [Target("v", "a", Account("a", True))], [10**9])
-    assert k.calls == [(1_000 + MAX_INFLIGHT_WAIT_MS, "a", "kill")]
+    _fence(k, [(Target("v", "a", Account("a", True)), 10**9)])
+    assert k.calls == [(1_000 + INTENT_WINDOW_MS + INFLIGHT_MARGIN_MS, "a", "kill")]
 
 
-def test_a_venue_whose_nonces_fence_nothing_is_not_called() -> None:
+def test_a_venue_whose_nonces_fence_nothing_is_not_called_nor_waited_for() -> None:
     k = kit(dataclasses.replace(CAPS, later_nonce_fences=False))
-    _fence(k, [Target("v", "a", Account("a", True))], [])
-    assert k.calls == []
+    _fence(k, [(Target("v", "a", Account("a", True)), 9_000)])
+    assert k.calls == [] and k.now == 1_000
 
 
 def test_a_fence_that_fails_is_logged_and_the_arm_goes_on() -> None:
@@ -84,5 +92,5 @@ def test_a_fence_that_fails_is_logged_and_the_arm_goes_on() -> None:
         raise RuntimeError("no nonce source configured")
 
     k.client_factory = refuse
-    _fence(k, [Target("v", "a", Account("a", True))], [])
+    _fence(k, [(Target("v", "a", Account("a", True)), None)])
     assert k.logged and k.logged[0][0] == "kill key not fenced"

@@ -22,7 +22,6 @@ from deadman.app.control.results import (
 )
 from deadman.app.control.toolkit import (
     INFLIGHT_MARGIN_MS,
-    MAX_INFLIGHT_WAIT_MS,
     Caller,
     Target,
     Toolkit,
@@ -32,7 +31,7 @@ from deadman.app.control.toolkit import (
 from deadman.app.refresh.report import AccountTick
 from deadman.app.refresh.tick import Ticker
 from deadman.core.plans import ALL, Plan
-from deadman.core.policy import Mode
+from deadman.core.policy import INTENT_WINDOW_MS, TRANSIT_MS, Mode
 from deadman.core.venue import VenueClient
 from deadman.stores.switches import Switch
 
@@ -53,8 +52,8 @@ def arm(
     unknown = _unknown(cancel_plans, [current[t.name] for t in targets])
     kit.metrics.count("ArmRequests")
     results = []
-    killed: list[Target] = []  # switches this arm takes out of a kill: their sweeps may still land
-    in_flight: list[int] = []
+    # Switches this arm takes out of a kill (their sweeps may still land), with what they record in flight.
+    killed: list[tuple[Target, int | None]] = []
     for target in targets:
         switch = current[target.name]
         result = ArmSwitchResult(
@@ -92,10 +91,8 @@ def arm(
         before, after = written
         result.previous_mode, result.mode = before.mode.value, after.mode.value
         result.changed = _disarmed(before)
-        if before.mode is Mode.KILLED and target.account is not None:
-            killed.append(target)
-            if before.inflight_until_ms is not None and before.inflight_until_ms > now:
-                in_flight.append(before.inflight_until_ms)
+        if before.mode is Mode.KILLED:
+            killed.append((target, before.inflight_until_ms))
         result.plans_kept = [PlanOut.of(p) for p in after.plans]
         result.plans_cancelled = [PlanOut.of(p) for p in before.plans if p not in after.plans]
         kit.audit(
@@ -109,7 +106,7 @@ def arm(
         for plan in result.plans_cancelled:
             why = "cancelled" if plan.id in wanted or ALL in wanted else "ended by the arm (already due)"
             kit.audit(target, "plan-cancel", caller, reason, why, plan.model_dump())
-    _fence(kit, killed, in_flight)
+    _fence(kit, killed)
     _tick_now(
         kit,
         [t for t, r in zip(targets, results, strict=True) if r.changed and t.account is not None],
@@ -118,25 +115,35 @@ def arm(
     return _answer(kit, now, reason, caller, results, problems, unknown)
 
 
-def _fence(kit: Toolkit, killed: list[Target], in_flight: list[int]) -> None:
+def _fence(kit: Toolkit, killed: list[tuple[Target, int | None]]) -> None:
     """A killed switch is swept on its kill key, by the kill and then at every tick; such a sweep can
-    land after the arm has answered and cancel what the trader rests then - one still in flight (its
-    window outwaited, as a disarm does) or one its client gave up on, landing later still. Where a
-    later nonce makes the venue refuse an earlier one on the same key, one answered read on the kill
-    key fences them all. Best effort: the arm stands either way, and the log says when it could not."""
-    if in_flight:
-        kit.sleep_until(min(max(in_flight) + INFLIGHT_MARGIN_MS, kit.clock() + MAX_INFLIGHT_WAIT_MS))
-    for target in killed:
+    land after the arm has answered and cancel what the trader rests then - even one its client gave
+    up on, landing later still. Where a later nonce makes the venue refuse an earlier one on the same
+    key, one read on the kill key, signed after every such request left, fences them all: the arm
+    waits until a tick request the switch records in flight has left (its send-by, not its landing),
+    then reads. Best effort: the arm stands either way, and the log says when it could not."""
+    reads: list[tuple[Target, VenueClient]] = []
+    leave_by: list[int] = []
+    for target, inflight_until_ms in killed:
         account = target.account
         if account is None or not account.has_kill_key:
             continue
         try:
-            client = kit.client_factory(target.venue, account.for_kill(), kit.control_timeout)
+            client = kit.client_factory(target.venue, account.for_kill(), kit.kill_timeout)
         except Exception as exc:  # no nonce source (break-glass tools), say
             kit.log("kill key not fenced", switch=target.name, error=describe(exc))
             continue
         if not client.capabilities.later_nonce_fences:
             continue
+        reads.append((target, client))
+        if inflight_until_ms is not None:
+            leave_by.append(inflight_until_ms - TRANSIT_MS)
+    if not reads:
+        return
+    if leave_by:
+        # A stored window further out than any request can be is not believed.
+        kit.sleep_until(min(max(leave_by), kit.clock() + INTENT_WINDOW_MS) + INFLIGHT_MARGIN_MS)
+    for target, client in reads:
         try:
             client.open_orders()
         except Exception as exc:
