@@ -254,6 +254,7 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "gemini",
     ),
+    "gemini: a retired account's planned window is cancelled with it": (9001792, 0.35, "gemini"),
     "gemini: a kill-time sweep landing 25 s late is fenced by the arm's read on the kill key": (
         8003515,
         0.35,

@@ -471,11 +471,21 @@ class VenueActs(Records):
                     outcome = "no venue timer was set"
                 else:
                     outcome = "the venue's own rule belongs to the key: no longer heartbeated"
+                # Its planned windows go with it: nothing will tick the switch to open them.
                 stored = self._store(
                     dataclasses.replace(
-                        switch, deadline_ms=None, inflight_until_ms=None, retired_at_ms=self.clock()
+                        switch, deadline_ms=None, inflight_until_ms=None, retired_at_ms=self.clock(), plans=()
                     )
                 )
+                for plan in switch.plans:
+                    self._audit(
+                        stored,
+                        "plan-cancel",
+                        "account taken out of the venue's secret",
+                        "cancelled: the account is retired",
+                        self.clock(),
+                        plan.to_item(),
+                    )
             except Exception as exc:
                 if tries + 1 < RETIRE_TRIES:
                     self._retiring[account_id] = (account, tries + 1)
