@@ -35,7 +35,10 @@ T0 = 1_767_225_600_000
 
 def test_binance_published_vector():
     secret = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
-    total = "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC&recvWindow=5000&timestamp=1591702613943"
+    total = (
+        "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC"
+        "&recvWindow=5000&timestamp=1591702613943"
+    )
     assert binance.sign(total, secret) == "3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
 
 
