@@ -433,7 +433,7 @@ def test_doctor_checks_the_sandbox_without_touching_the_gemini_trading_keys(
         assert code == 0 and "GET /doctor" in out and "refresher key authenticates" in out, out
         code, out, _ = run(capsys, "doctor", "--endpoint", api.url, "--venue", "kraken", "--local")
         assert code == 1 and "[FAIL] kraken" in out and "no secret configured" in out, out
-    resp = requests.get(api.url + "/doctor?venues=kraken,binance", timeout=30)
+    resp = requests.get(api.url + "/doctor?venues=kraken,bitstamp", timeout=30)
     assert resp.status_code == 400 and "comma-separated subset" in resp.json()["message"]
     resp = requests.get(api.url + "/doctor?allow_gemini_call=yes", timeout=30)
     assert resp.status_code == 400 and "true or false" in resp.json()["message"]
@@ -631,9 +631,9 @@ def test_break_glass_refuses_a_missing_or_malformed_keys_file(
     bad.chmod(0o600)
     code, _, err = run(capsys, "kill", "--direct", "--keys", str(bad), "--reason", "x")
     assert code == cli_common.EXIT_USAGE and "accounts[0].api_secret" in err
-    bad.write_text(json.dumps({"binance": {"accounts": []}}))
+    bad.write_text(json.dumps({"bitstamp": {"accounts": []}}))
     code, _, err = run(capsys, "kill", "--direct", "--keys", str(bad), "--reason", "x")
-    assert code == cli_common.EXIT_USAGE and "'binance'" in err and "is not a venue" in err
+    assert code == cli_common.EXIT_USAGE and "'bitstamp'" in err and "is not a venue" in err
 
 
 def test_a_planned_disarm_waits_for_its_window_then_the_tick_switches_the_timer_off(

@@ -146,8 +146,8 @@ def test_json_error_does_not_chain_the_document() -> None:
 
 
 def test_unknown_venue_is_a_config_error_not_a_credentials_error() -> None:
-    with pytest.raises(ConfigError, match="unknown venue 'binance'") as info:
-        parse_secret("binance", SID, secret_json(entry()), loader=fake_loader)
+    with pytest.raises(ConfigError, match="unknown venue 'bitstamp'") as info:
+        parse_secret("bitstamp", SID, secret_json(entry()), loader=fake_loader)
     assert type(info.value) is ConfigError
 
 
@@ -344,9 +344,9 @@ def test_unconfigured_and_unknown_venues_are_config_errors(sm: Any) -> None:
     with pytest.raises(ConfigError, match="SECRET_GEMINI"):
         store.get("gemini")
     with pytest.raises(ConfigError, match="unknown venue"):
-        store.get("binance")
+        store.get("bitstamp")
     with pytest.raises(ConfigError, match="unknown venue"):
-        CredentialStore({"binance": "x"})
+        CredentialStore({"bitstamp": "x"})
 
 
 def test_from_env_reads_the_three_variables() -> None:

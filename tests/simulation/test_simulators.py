@@ -77,6 +77,11 @@ def test_a_simulator_counts_its_timers_extensions_and_cancels(venue: str) -> Non
         "kraken": ("/0/private/CancelAllOrdersAfter", b"nonce=1&timeout=60", "/0/private/CancelAll"),
         "gemini": ("/v1/heartbeat", b"", "/v1/order/cancel/session"),
         "hyperliquid": ("/exchange", b'{"action":{"type":"scheduleCancel","time":1}}', "/exchange"),
+        "binance": (
+            "/fapi/v1/countdownCancelAll",
+            b"symbol=BTCUSDT&countdownTime=60000",
+            "/fapi/v1/allOpenOrders",
+        ),
     }
     if venue not in bodies:
         pytest.skip(f"no sample requests for {venue}")

@@ -23,6 +23,7 @@ from deadman.edges.api.models import (
     parse_body,
 )
 from deadman.edges.api.routes import DISARM_ROUTES, KILL_ROUTES, STATUS_ROUTES, build_app
+from deadman.venues import VENUES
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ALICE = "arn:aws:sts::123456789012:assumed-role/deadman-oncall/alice"
@@ -69,7 +70,7 @@ def test_valid_kill_and_arm_bodies(body: dict[str, Any]) -> None:
         ({"reason": "x" * 501}, "string_too_long"),
         ({"reason": 1}, "string_type"),
         ({"reason": "r", "venues": "kraken"}, "list_type"),
-        ({"reason": "r", "venues": ["binance"]}, "value_error"),
+        ({"reason": "r", "venues": ["bitstamp"]}, "value_error"),
         ({"reason": "r", "venues": ["Kraken"]}, "value_error"),
         ({"reason": "r", "venues": []}, "too_short"),
         ({"reason": "r", "venues": None}, "value_error"),
@@ -146,8 +147,8 @@ def test_disarm_for_seconds_is_a_strict_bounded_integer(for_seconds: Any, ok: bo
         ('{"reason": "r", "venue": ["kraken"]}', "unknown field 'venue'"),
         ('{"venues": ["kraken"]}', "missing required field 'reason'"),
         (
-            '{"reason": "r", "venues": ["binance"]}',
-            "venues[0]: unknown venue 'binance'; known: kraken, gemini, hyperliquid",
+            '{"reason": "r", "venues": ["bitstamp"]}',
+            f"venues[0]: unknown venue 'bitstamp'; known: {', '.join(VENUES)}",
         ),
         (json.dumps({"reason": "r" * (MAX_BODY_BYTES + 1)}), f"at most {MAX_BODY_BYTES} are accepted"),
     ],

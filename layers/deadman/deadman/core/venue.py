@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 class TimerKind(StrEnum):
     RELATIVE_SECONDS = "relative_seconds"  # Kraken: CancelAllOrdersAfter(timeout)
+    RELATIVE_MS = "relative_ms"  # a countdown in ms from the request's arrival (Binance futures)
     ABSOLUTE_MS = "absolute_ms"  # Hyperliquid: scheduleCancel(time)
     HEARTBEAT = "heartbeat"  # Gemini: fixed 30 s after the key's last authenticated request
 

@@ -5,11 +5,14 @@ On urllib3 directly rather than requests: a venue call needs a kept-alive, verif
 nothing else, and requests (with the charset detector it loads) cost a cold start ~45 ms more.
 A session is anything with `post(url, data=, headers=, timeout=)` answering `.status_code` and
 `.text` (a `requests.Session` still fits, as the simulations' sessions do); its failures are
-`OSError`s, a timeout a `TransportTimeout`.
+`OSError`s, a timeout a `TransportTimeout`. A venue whose API also needs GET or DELETE sends through
+`HttpTransport.request`, on a session that also has `request(method, url, data=, headers=, timeout=)`
+(`PooledSession`, a `requests.Session` and the simulations' sessions all do).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -59,6 +62,20 @@ class Session(Protocol):
     def close(self) -> None: ...
 
 
+class MethodSession(Protocol):
+    """A session that sends any method, for venues whose API is not POST alone."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: bytes | None,
+        headers: dict[str, str],
+        timeout: tuple[float, float],
+    ) -> Answer: ...
+
+
 @dataclass(frozen=True)
 class _Answer:
     status_code: int
@@ -79,11 +96,22 @@ class PooledSession:
     def post(
         self, url: str, *, data: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
     ) -> Answer:
+        return self.request("POST", url, data=data, headers=headers, timeout=timeout)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: bytes | None,
+        headers: dict[str, str],
+        timeout: tuple[float, float],
+    ) -> Answer:
         import urllib3
 
         try:
             answer = self._pool.request(
-                "POST",
+                method,
                 url,
                 body=data,
                 headers=headers,
@@ -119,10 +147,21 @@ class HttpTransport:
         self._session = session or PooledSession()
 
     def post(self, path: str, *, body: bytes | None, headers: dict[str, str]) -> HttpResponse:
+        return self.request("POST", path, body=body, headers=headers)
+
+    def request(self, method: str, path: str, *, body: bytes | None, headers: dict[str, str]) -> HttpResponse:
+        """`path` may carry a query string (a GET's parameters); error messages name the path alone."""
         url = self.base_url + path
+        path = path.split("?", 1)[0]
         all_headers = {"User-Agent": USER_AGENT, **headers}
+        send: Any = self._session.post
+        if method != "POST":
+            send = getattr(self._session, "request", None)
+            if not callable(send):
+                raise TypeError(f"{type(self._session).__name__} cannot send {method}: it has no request()")
+            send = functools.partial(send, method)
         try:
-            resp = self._session.post(url, data=body, headers=all_headers, timeout=self.timeout)
+            resp = send(url, data=body, headers=all_headers, timeout=self.timeout)
         except TransportTimeout:
             raise TransientError(self.venue, f"timeout after {self.timeout[1]} s on {path}") from None
         except OSError as exc:
