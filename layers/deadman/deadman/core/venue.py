@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 class TimerKind(StrEnum):
     RELATIVE_SECONDS = "relative_seconds"  # Kraken: CancelAllOrdersAfter(timeout)
+    RELATIVE_MS = "relative_ms"  # BitMEX: cancelAllAfter(timeout), in ms
     ABSOLUTE_MS = "absolute_ms"  # Hyperliquid: scheduleCancel(time)
     HEARTBEAT = "heartbeat"  # Gemini: fixed 30 s after the key's last authenticated request
 
@@ -38,6 +39,12 @@ class Capabilities:
     # With kill credentials, the watchdog sweeps on them rather than on the trading key (Gemini: any
     # call on the trading key restarts its rule, so the trading key is left silent to let it run out).
     sweeps_on_kill_key: bool = False
+    # A timer request the venue processes late still takes effect, with no sequence to refuse it by:
+    # an extension queued at the venue re-arms a timer a disarm has just switched off (BitMEX: the
+    # last cancelAllAfter processed wins, and `api-expires` is checked before the engine's queue).
+    # The refresher then repeats a disarm's "timer off" every tick it holds, so that the last request
+    # the venue processes is a disarm within one tick of any straggler.
+    late_call_rearms: bool = False
 
     @property
     def max_tick_ms(self) -> int | None:

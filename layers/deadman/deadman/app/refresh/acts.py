@@ -386,7 +386,8 @@ class VenueActs(Records):
             return self._venue_error(account, switch, exc, result, extending=False)
         except VenueError as exc:
             return self._venue_error(account, switch, exc, result, extending=False)
-        self._audit(switch, "venue-timer-off", why, "ok", now, {"was_deadline_ms": switch.deadline_ms})
+        if switch.deadline_ms is not None:  # a repeated off (`late_call_rearms`) changed nothing on record
+            self._audit(switch, "venue-timer-off", why, "ok", now, {"was_deadline_ms": switch.deadline_ms})
         return dataclasses.replace(switch, deadline_ms=None)
 
     def _venue_error(
