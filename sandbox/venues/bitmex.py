@@ -103,6 +103,17 @@ class BitmexSim(Simulator):
         return cls(clock, queue_ms=20_000)
 
     # -- registration and test accessors -------------------------------------------------------
+    def reset(self, *, queue_ms: int = 0, reply_times: bool = True) -> None:
+        """Forget every key, order, timer, fire and fault: one server can serve many tests."""
+        with self.lock:
+            self.faults.clear()
+            self.fires.clear()
+            self._keys.clear()
+            self._accounts.clear()
+            self._order_calls_ms.clear()
+            self.queue_ms, self.reply_times = queue_ms, reply_times
+            self._forget_provisioned()
+
     def add_key(self, api_key: str, secret: str, account: str, permission: str = "orderCancel") -> None:
         if permission not in ("orderCancel", "order", ""):
             raise ValueError(f"unknown permission {permission!r}")
