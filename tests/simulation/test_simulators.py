@@ -77,6 +77,7 @@ def test_a_simulator_counts_its_timers_extensions_and_cancels(venue: str) -> Non
         "kraken": ("/0/private/CancelAllOrdersAfter", b"nonce=1&timeout=60", "/0/private/CancelAll"),
         "gemini": ("/v1/heartbeat", b"", "/v1/order/cancel/session"),
         "hyperliquid": ("/exchange", b'{"action":{"type":"scheduleCancel","time":1}}', "/exchange"),
+        "bitmex": ("/api/v1/order/cancelAllAfter", b'{"timeout":60000}', "/api/v1/order/all"),
     }
     if venue not in bodies:
         pytest.skip(f"no sample requests for {venue}")
