@@ -82,6 +82,7 @@ def test_a_simulator_counts_its_timers_extensions_and_cancels(venue: str) -> Non
             b"symbol=BTCUSDT&countdownTime=60000",
             "/fapi/v1/allOpenOrders",
         ),
+        "bitmex": ("/api/v1/order/cancelAllAfter", b'{"timeout":60000}', "/api/v1/order/all"),
     }
     if venue not in bodies:
         pytest.skip(f"no sample requests for {venue}")

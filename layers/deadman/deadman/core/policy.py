@@ -229,8 +229,10 @@ def _decide(
         if (window is not None and window.timer_off) or (switch.mode is Mode.DISARMED and switch.timer_off):
             # Off wins over deferred: a Kraken maintenance window needs the timer off whatever else
             # is in force.
+            # Where an extension queued at the venue can re-arm the timer after it went off, the
+            # off is repeated every tick: the last request processed is then a disarm.
             return Decision(
-                disarm_venue=switch.deadline_ms is not None and not native_fired,
+                disarm_venue=(switch.deadline_ms is not None or caps.late_call_rearms) and not native_fired,
                 native_fired=native_fired,
                 reason="disarmed: venue timer off, no sweep",
             )

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 class TimerKind(StrEnum):
     RELATIVE_SECONDS = "relative_seconds"  # Kraken: CancelAllOrdersAfter(timeout)
-    RELATIVE_MS = "relative_ms"  # a countdown in ms from the request's arrival (Binance futures)
+    RELATIVE_MS = "relative_ms"  # a countdown in ms from the request's arrival (Binance futures, BitMEX)
     ABSOLUTE_MS = "absolute_ms"  # Hyperliquid: scheduleCancel(time)
     HEARTBEAT = "heartbeat"  # Gemini: fixed 30 s after the key's last authenticated request
 
@@ -43,6 +43,12 @@ class Capabilities:
     # (strictly increasing nonces: Kraken, Gemini's increasing keys). So one answered read on a key
     # fences every request still on its way on it, a straggler its client gave up on included.
     later_nonce_fences: bool = False
+    # A timer request the venue processes late still takes effect, with no sequence to refuse it by:
+    # an extension queued at the venue re-arms a timer a disarm has just switched off (BitMEX: the
+    # last cancelAllAfter processed wins, and `api-expires` is checked before the engine's queue).
+    # The refresher then repeats a disarm's "timer off" every tick it holds, so that the last request
+    # the venue processes is a disarm within one tick of any straggler.
+    late_call_rearms: bool = False
 
     @property
     def max_tick_ms(self) -> int | None:

@@ -36,8 +36,9 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from deadman.app.refresh.acts import VenueActs, retryable
+from deadman.app.refresh.acts import retryable
 from deadman.app.refresh.report import AccountTick, TickReport
+from deadman.app.refresh.retire import Retirements
 from deadman.core.clock import Clock
 from deadman.core.concurrency import Parallel, ThreadParallel
 from deadman.core.config import FleetConfig
@@ -55,7 +56,7 @@ from deadman.venues.errors import VenueError
 ClientFactory = Callable[[VenueAccount], VenueClient]
 
 
-class Ticker(VenueActs):
+class Ticker(Retirements):
     """One venue's accounts, ticked: judge the trader, decide per switch, act on the venue, record."""
 
     def __init__(
