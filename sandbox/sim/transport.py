@@ -110,6 +110,7 @@ class SimNetwork:
     def _land(
         self,
         server: SimServer,
+        method: str,
         sent_ms: int,
         path: str,
         who: str,
@@ -118,7 +119,7 @@ class SimNetwork:
         gave_up: bool,
     ) -> _Answer:
         lower = {k.lower(): v for k, v in headers.items()}
-        answer = server.dispatch("POST", path, lower, body)
+        answer = server.dispatch(method, path, lower, body)
         self.log.append(
             Landed(self.world.now_ms, sent_ms, server.venue, path, who, answer.status, gave_up, body)
         )
@@ -126,7 +127,7 @@ class SimNetwork:
 
 
 class SimSession:
-    """What `deadman.venues.http.HttpTransport` needs of a session: `post` and `close`."""
+    """What `deadman.venues.http.HttpTransport` needs of a session: `post`, `request` and `close`."""
 
     def __init__(self, network: SimNetwork, server: SimServer, who: str) -> None:
         self._net = network
@@ -141,8 +142,22 @@ class SimSession:
         timeout: tuple[float, float] = (2.0, 3.0),
         **_: Any,
     ) -> _Answer:
+        return self.request("POST", url, data=data, headers=headers, timeout=timeout)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: tuple[float, float] = (2.0, 3.0),
+        **_: Any,
+    ) -> _Answer:
         world = self._net.world
-        path = urlsplit(url).path
+        # The request target as the venue reads it: the query names what a GET lists or a DELETE
+        # cancels, so it is part of what lands (and of what `is_cancel` judges).
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
         body = data or b""
         hdrs = dict(headers or {})
         d = self._net.delivery(self._server.venue, path, self._who)
@@ -150,7 +165,7 @@ class SimSession:
         sent = world.now_ms
         if not d.lost and d.up_ms + d.down_ms <= patience:
             world.sleep_ms(d.up_ms)
-            answer = self._net._land(self._server, sent, path, self._who, hdrs, body, gave_up=False)
+            answer = self._net._land(self._server, method, sent, path, self._who, hdrs, body, gave_up=False)
             world.sleep_ms(d.down_ms)
             damaged = None if d.answer is None else mangle(d.answer, answer.text.encode())
             if damaged is not None:
@@ -163,7 +178,7 @@ class SimSession:
             gave_up = d.up_ms >= patience
 
             def land() -> None:
-                self._net._land(self._server, sent, path, self._who, hdrs, body, gave_up=gave_up)
+                self._net._land(self._server, method, sent, path, self._who, hdrs, body, gave_up=gave_up)
 
             world.call_at(sent + d.up_ms, land)
         world.sleep_ms(patience)

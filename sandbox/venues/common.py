@@ -164,6 +164,7 @@ class SimServer:
 
             do_GET = _serve
             do_POST = _serve
+            do_DELETE = _serve
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -1,11 +1,12 @@
 """Bounded-time HTTP for venue adapters: every call has a timeout, network failures become
 `TransientError`, and no header (which may carry keys or signatures) reaches an error message.
 
-On urllib3 directly rather than requests: a venue call needs a kept-alive, verified POST and
+On urllib3 directly rather than requests: a venue call needs a kept-alive, verified request and
 nothing else, and requests (with the charset detector it loads) cost a cold start ~45 ms more.
 A session is anything with `post(url, data=, headers=, timeout=)` answering `.status_code` and
-`.text` (a `requests.Session` still fits, as the simulations' sessions do); its failures are
-`OSError`s, a timeout a `TransportTimeout`.
+`.text` (a `requests.Session` still fits, as the simulations' sessions do), and, for a venue whose
+API has other verbs (GET to list, DELETE to cancel), `request(method, url, data=, headers=,
+timeout=)` alike; its failures are `OSError`s, a timeout a `TransportTimeout`.
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ class Session(Protocol):
         self, url: str, *, data: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
     ) -> Answer: ...
 
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: bytes | None,
+        headers: dict[str, str],
+        timeout: tuple[float, float],
+    ) -> Answer: ...
+
     def close(self) -> None: ...
 
 
@@ -79,11 +90,22 @@ class PooledSession:
     def post(
         self, url: str, *, data: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
     ) -> Answer:
+        return self.request("POST", url, data=data, headers=headers, timeout=timeout)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: bytes | None,
+        headers: dict[str, str],
+        timeout: tuple[float, float],
+    ) -> Answer:
         import urllib3
 
         try:
             answer = self._pool.request(
-                "POST",
+                method,
                 url,
                 body=data,
                 headers=headers,
@@ -119,10 +141,20 @@ class HttpTransport:
         self._session = session or PooledSession()
 
     def post(self, path: str, *, body: bytes | None, headers: dict[str, str]) -> HttpResponse:
+        return self.send("POST", path, body=body, headers=headers)
+
+    def send(self, method: str, path: str, *, body: bytes | None, headers: dict[str, str]) -> HttpResponse:
+        """`path` may carry its query; errors name the path alone."""
         url = self.base_url + path
+        path = path.split("?", 1)[0]
         all_headers = {"User-Agent": USER_AGENT, **headers}
         try:
-            resp = self._session.post(url, data=body, headers=all_headers, timeout=self.timeout)
+            if method == "POST":  # through `post`: a session with nothing else still serves
+                resp = self._session.post(url, data=body, headers=all_headers, timeout=self.timeout)
+            else:
+                resp = self._session.request(
+                    method, url, data=body, headers=all_headers, timeout=self.timeout
+                )
         except TransportTimeout:
             raise TransientError(self.venue, f"timeout after {self.timeout[1]} s on {path}") from None
         except OSError as exc:
