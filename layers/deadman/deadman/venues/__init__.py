@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "kraken": "deadman.venues.kraken",
     "gemini": "deadman.venues.gemini",
     "hyperliquid": "deadman.venues.hyperliquid",
+    "gate": "deadman.venues.gate",
 }
 VENUES: tuple[str, ...] = tuple(REGISTRY)
 
