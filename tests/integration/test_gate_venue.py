@@ -46,7 +46,7 @@ def test_extend_sets_every_market_and_the_timers_fire_there(world: tuple[GateSim
     sim, clock = world
     c = make(sim, clock, sim.provision(AccountSpec("a")))
     spot, fut = sim.place("a", "spot", "GT_USDT"), sim.place("a", "futures:btc", "ETH_USD")
-    out = c.extend(clock() + 30_000)
+    out = c.extend(clock() + 31_000)  # aimed a second early
     assert out.venue_deadline_ms == clock() + 30_000
     assert set(sim.timers("a")) == {("spot", None), ("futures:usdt", None), ("futures:btc", None)}
     sim.advance(29_999)
@@ -73,7 +73,7 @@ def test_pairs_narrow_the_timer_and_the_sweep_still_takes_the_whole_market(
     entry = sim.provision(AccountSpec("a"))
     c = make(sim, clock, entry, markets=["futures:usdt"], pairs={"futures:usdt": ["BTC_USDT"]})
     named, other = sim.place("a", "futures:usdt", "BTC_USDT"), sim.place("a", "futures:usdt", "SOL_USDT")
-    c.extend(clock() + 10_000)
+    c.extend(clock() + 11_000)
     assert set(sim.timers("a")) == {("futures:usdt", "BTC_USDT")}
     sim.advance(10_000)
     assert sim.order_ids("a") == {other}  # the timer took its contract only

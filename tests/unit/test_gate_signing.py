@@ -165,8 +165,8 @@ def client(
 
 def test_extend_sets_every_market_and_signs_what_it_sends() -> None:
     c, s = client([(200, {"triggerTime": str(NOW + 30_000)}), (200, {"triggerTime": NOW + 30_000})])
-    out = c.extend(NOW + 30_500)
-    assert out.venue_deadline_ms == NOW + 30_000 and out.requested_deadline_ms == NOW + 30_500
+    out = c.extend(NOW + 31_500)  # aimed a second early, whole seconds down
+    assert out.venue_deadline_ms == NOW + 30_000 and out.requested_deadline_ms == NOW + 31_500
     assert [(m, u) for m, u, _, _ in s.sent] == [
         ("POST", "https://api.gateio.ws/api/v4/spot/countdown_cancel_all"),
         ("POST", "https://api.gateio.ws/api/v4/futures/usdt/countdown_cancel_all"),
@@ -195,7 +195,7 @@ def test_an_unreadable_trigger_is_no_extension(answer: Any) -> None:
         c.extend(NOW + 30_000)
 
 
-@pytest.mark.parametrize("trigger", [NOW + 30_000 - 61_000, NOW + 30_000 + 61_000, 0])
+@pytest.mark.parametrize("trigger", [NOW + 30_000 - 62_000, NOW + 30_000 + 62_000, 0])
 def test_a_trigger_that_is_not_this_requests_is_not_counted(trigger: int) -> None:
     c, _ = client([(200, {"triggerTime": trigger})], {**ENTRY, "markets": ["spot"]})
     with pytest.raises(E.TransientError, match="does not fit"):
@@ -205,7 +205,7 @@ def test_a_trigger_that_is_not_this_requests_is_not_counted(trigger: int) -> Non
 def test_a_deadline_under_five_seconds_is_not_sent() -> None:
     c, s = client([], {**ENTRY, "markets": ["spot"]})
     with pytest.raises(E.StaleDecisionError):
-        c.extend(NOW + 4_999)
+        c.extend(NOW + 5_999)
     assert s.sent == []
 
 
@@ -215,8 +215,8 @@ def test_the_transit_seen_aims_the_next_timeout_earlier() -> None:
         (200, {"triggerTime": NOW + 29_000}),
     ]
     c, s = client(answers, {**ENTRY, "markets": ["spot"]})
-    c.extend(NOW + 30_000)  # arrived 2 s after it left
-    c.extend(NOW + 30_000)
+    c.extend(NOW + 31_000)  # arrived 2 s after it left (aimed a second early)
+    c.extend(NOW + 31_000)
     assert json.loads(s.sent[1][2] or b"")["timeout"] == 28
 
 

@@ -38,7 +38,8 @@ from deadman.venues.gate.wire import (
 
 PAGE: Final = 100  # the futures listing's default and our page size
 MAX_PAGES: Final = 10  # per settle and sweep; more open orders are swept by the next pass
-TRANSITS_KEPT: Final = 6  # about a minute of ticks
+TICKS_KEPT: Final = 6  # the transits of about a minute of ticks, every timer's
+AIM_EARLY_MS: Final = 1_000
 
 
 class Client(ClientBase[Account]):
@@ -92,8 +93,9 @@ class Client(ClientBase[Account]):
     def _timeout_for(self, deadline_ms: int) -> int:
         """Whole seconds from now to the deadline, rounded DOWN and aimed earlier by the transit recent
         answers showed: Gate counts from the request's arrival, so rounding up, or ignoring the way
-        there, would put the timer past the deadline. Early is harmless: the next tick extends again."""
-        aim = deadline_ms - max(self._transits, default=0)
+        there, would put the timer past the deadline. A second earlier still, for a transit longer
+        than any seen lately. Early is harmless: the next tick extends again."""
+        aim = deadline_ms - AIM_EARLY_MS - max(self._transits, default=0)
         timeout_s = (aim - self._clock()) // 1000
         if timeout_s < MIN_TIMEOUT_S:
             # Gate takes no timeout under 5 s (and 0 switches the timer off): a longer one would land
@@ -114,7 +116,8 @@ class Client(ClientBase[Account]):
                 f"{market}: triggerTime {trigger} does not fit a {timeout_s} s countdown sent at {sent_ms} "
                 f"and answered at {answered_ms}: not counted",
             )
-        self._transits = (*self._transits[-(TRANSITS_KEPT - 1) :], max(0, arrival - sent_ms))
+        kept = TICKS_KEPT * len(self._account.timer_scopes)
+        self._transits = (*self._transits[-(kept - 1) :], max(0, arrival - sent_ms))
 
     def extend(self, deadline_ms: int, *, send_by_ms: int | None = None) -> ExtendResult:
         """Set every timer of the account to fire by `deadline_ms`, market after market. The answer's
