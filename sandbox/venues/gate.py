@@ -2,6 +2,10 @@
 spot and futures orders, the markets' cancel-alls, labelled errors and the per-endpoint rate limit
 (docs/venues.md, Gate).
 
+Why this file is long: authentication, the two kinds of market with their order books, and the
+timers are one model of one venue, written apart from the client, with the `Simulator` interface
+(sandbox/venues/simulator.py) that the sandbox and the campaign drive it through.
+
 Authentication is checked here with code of its own (never the client's): the method, the path, the
 query as received (URL-decoded), the SHA-512 of the exact body bytes and the Timestamp header, within
 60 s of the venue's clock.
