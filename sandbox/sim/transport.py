@@ -80,7 +80,7 @@ class Landed:
     at_ms: int
     sent_ms: int
     venue: str
-    path: str
+    path: str  # the request target: the path and its query
     who: str  # which function sent it (refresher, kill, ...)
     status: int
     gave_up: bool  # the client had stopped waiting when it landed
@@ -121,16 +121,18 @@ class SimNetwork:
     ) -> _Answer:
         lower = {k.lower(): v for k, v in headers.items()}
         answer = server.dispatch(method, target, lower, body)
+        # The log keeps the target as the venue read it: on one path a GET lists and a DELETE
+        # cancels, and the query tells them apart (`Simulator.is_cancel`).
         self.log.append(
-            Landed(self.world.now_ms, sent_ms, server.venue, path, who, answer.status, gave_up, body)
+            Landed(self.world.now_ms, sent_ms, server.venue, target, who, answer.status, gave_up, body)
         )
         return _Answer(answer.status, answer.body)
 
 
 class SimSession:
     """What `deadman.venues.http.HttpTransport` needs of a session: `post` (or `request`, for a
-    venue that also GETs and DELETEs) and `close`. The venue sees the query string; the log keeps the
-    path alone."""
+    venue that also GETs and DELETEs) and `close`. The venue sees the query string, and so does the
+    log."""
 
     def __init__(self, network: SimNetwork, server: SimServer, who: str) -> None:
         self._net = network

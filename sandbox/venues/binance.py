@@ -212,14 +212,14 @@ class BinanceSim(Simulator):
 
     @staticmethod
     def is_extension(path: str, body: bytes) -> bool:
-        if not path.endswith("/countdownCancelAll"):
+        if not urlsplit(path).path.endswith("/countdownCancelAll"):
             return False
         params = dict(parse_qsl(body.decode(errors="replace")))
         return params.get("countdownTime", "0") != "0"
 
     @staticmethod
     def is_cancel(path: str, body: bytes) -> bool:
-        return path.endswith(("/allOpenOrders", "/algoOpenOrders"))
+        return urlsplit(path).path.endswith(("/allOpenOrders", "/algoOpenOrders"))
 
     # -- SimServer hooks ----------------------------------------------------------------------------
     def rate_limited(self) -> Response:

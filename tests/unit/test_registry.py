@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from deadman.venues import REGISTRY, SPECS, VENUES, driver
+from deadman.venues import errors as venue_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers" / "deadman" / "deadman"
@@ -117,8 +118,27 @@ def _venue_identifiers(path: Path) -> list[tuple[int, str]]:
             names = [node.name]
         else:
             continue
-        found += [(node.lineno, name) for name in names if any(v in name.lower() for v in REGISTRY)]
+        found += [(node.lineno, name) for name in names if _carries_a_venue(name)]
     return found
+
+
+# The error taxonomy's own names are the contract every venue maps into, not a caller's quirk (a
+# "volume gate" is a kind of refusal, whatever venue is registered as "gate").
+_TAXONOMY = frozenset(n for n, v in vars(venue_errors).items() if isinstance(v, type))
+
+
+def _carries_a_venue(name: str) -> bool:
+    """A venue's name in the identifier, in any case, unless a longer lower-case word goes on from it
+    (`gemini_key`, `KrakenTimer` and `isgemini` carry one; `gated` does not carry "gate")."""
+    if name in _TAXONOMY:
+        return False
+    lower = name.lower()
+    for venue in REGISTRY:
+        for at in (m.start() for m in re.finditer(re.escape(venue), lower)):
+            after = name[at + len(venue) : at + len(venue) + 1]
+            if not after.islower():
+                return True
+    return False
 
 
 def test_no_name_in_the_inner_layers_carries_a_venue() -> None:

@@ -23,6 +23,7 @@ REGISTRY: dict[str, str] = {
     "gemini": "deadman.venues.gemini",
     "hyperliquid": "deadman.venues.hyperliquid",
     "binance": "deadman.venues.binance",
+    "gate": "deadman.venues.gate",
     "bitmex": "deadman.venues.bitmex",
 }
 VENUES: tuple[str, ...] = tuple(REGISTRY)
