@@ -116,9 +116,11 @@ class SimNetwork:
         headers: dict[str, str],
         body: bytes,
         gave_up: bool,
+        method: str = "POST",
+        query: str = "",
     ) -> _Answer:
         lower = {k.lower(): v for k, v in headers.items()}
-        answer = server.dispatch("POST", path, lower, body)
+        answer = server.dispatch(method, f"{path}?{query}" if query else path, lower, body)
         self.log.append(
             Landed(self.world.now_ms, sent_ms, server.venue, path, who, answer.status, gave_up, body)
         )
@@ -126,7 +128,7 @@ class SimNetwork:
 
 
 class SimSession:
-    """What `deadman.venues.http.HttpTransport` needs of a session: `post` and `close`."""
+    """What `deadman.venues.http.HttpTransport` needs of a session: `post`, `get` and `close`."""
 
     def __init__(self, network: SimNetwork, server: SimServer, who: str) -> None:
         self._net = network
@@ -141,16 +143,28 @@ class SimSession:
         timeout: tuple[float, float] = (2.0, 3.0),
         **_: Any,
     ) -> _Answer:
+        return self._send("POST", url, data or b"", headers, timeout)
+
+    def get(
+        self, url: str, headers: dict[str, str] | None = None, timeout: tuple[float, float] = (2.0, 3.0), **_: Any
+    ) -> _Answer:
+        return self._send("GET", url, b"", headers, timeout)
+
+    def _send(
+        self, method: str, url: str, body: bytes, headers: dict[str, str] | None, timeout: tuple[float, float]
+    ) -> _Answer:
         world = self._net.world
-        path = urlsplit(url).path
-        body = data or b""
+        parts = urlsplit(url)
+        path, query = parts.path, parts.query
         hdrs = dict(headers or {})
         d = self._net.delivery(self._server.venue, path, self._who)
         patience = round((timeout[0] + timeout[1]) * 1000)
         sent = world.now_ms
         if not d.lost and d.up_ms + d.down_ms <= patience:
             world.sleep_ms(d.up_ms)
-            answer = self._net._land(self._server, sent, path, self._who, hdrs, body, gave_up=False)
+            answer = self._net._land(
+                self._server, sent, path, self._who, hdrs, body, gave_up=False, method=method, query=query
+            )
             world.sleep_ms(d.down_ms)
             damaged = None if d.answer is None else mangle(d.answer, answer.text.encode())
             if damaged is not None:
@@ -163,7 +177,9 @@ class SimSession:
             gave_up = d.up_ms >= patience
 
             def land() -> None:
-                self._net._land(self._server, sent, path, self._who, hdrs, body, gave_up=gave_up)
+                self._net._land(
+                    self._server, sent, path, self._who, hdrs, body, gave_up=gave_up, method=method, query=query
+                )
 
             world.call_at(sent + d.up_ms, land)
         world.sleep_ms(patience)

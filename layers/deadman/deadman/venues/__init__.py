@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "kraken": "deadman.venues.kraken",
     "gemini": "deadman.venues.gemini",
     "hyperliquid": "deadman.venues.hyperliquid",
+    "okx": "deadman.venues.okx",
 }
 VENUES: tuple[str, ...] = tuple(REGISTRY)
 

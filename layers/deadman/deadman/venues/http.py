@@ -5,7 +5,8 @@ On urllib3 directly rather than requests: a venue call needs a kept-alive, verif
 nothing else, and requests (with the charset detector it loads) cost a cold start ~45 ms more.
 A session is anything with `post(url, data=, headers=, timeout=)` answering `.status_code` and
 `.text` (a `requests.Session` still fits, as the simulations' sessions do); its failures are
-`OSError`s, a timeout a `TransportTimeout`.
+`OSError`s, a timeout a `TransportTimeout`. A venue whose reads are GETs (OKX lists its book so)
+calls `get(url, headers=, timeout=)`, which such a session has too.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Session(Protocol):
         self, url: str, *, data: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
     ) -> Answer: ...
 
+    def get(self, url: str, *, headers: dict[str, str], timeout: tuple[float, float]) -> Answer: ...
+
     def close(self) -> None: ...
 
 
@@ -79,11 +82,19 @@ class PooledSession:
     def post(
         self, url: str, *, data: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
     ) -> Answer:
+        return self._request("POST", url, data, headers, timeout)
+
+    def get(self, url: str, *, headers: dict[str, str], timeout: tuple[float, float]) -> Answer:
+        return self._request("GET", url, None, headers, timeout)
+
+    def _request(
+        self, method: str, url: str, data: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
+    ) -> Answer:
         import urllib3
 
         try:
             answer = self._pool.request(
-                "POST",
+                method,
                 url,
                 body=data,
                 headers=headers,
@@ -119,10 +130,20 @@ class HttpTransport:
         self._session = session or PooledSession()
 
     def post(self, path: str, *, body: bytes | None, headers: dict[str, str]) -> HttpResponse:
+        return self._send("POST", path, body, headers)
+
+    def get(self, path: str, *, headers: dict[str, str]) -> HttpResponse:
+        """`path` with its query string, as the venue signs it."""
+        return self._send("GET", path, None, headers)
+
+    def _send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> HttpResponse:
         url = self.base_url + path
         all_headers = {"User-Agent": USER_AGENT, **headers}
         try:
-            resp = self._session.post(url, data=body, headers=all_headers, timeout=self.timeout)
+            if method == "GET":
+                resp = self._session.get(url, headers=all_headers, timeout=self.timeout)
+            else:
+                resp = self._session.post(url, data=body, headers=all_headers, timeout=self.timeout)
         except TransportTimeout:
             raise TransientError(self.venue, f"timeout after {self.timeout[1]} s on {path}") from None
         except OSError as exc:
