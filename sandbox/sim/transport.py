@@ -146,7 +146,11 @@ class SimSession:
         return self._send("POST", url, data or b"", headers, timeout)
 
     def get(
-        self, url: str, headers: dict[str, str] | None = None, timeout: tuple[float, float] = (2.0, 3.0), **_: Any
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        timeout: tuple[float, float] = (2.0, 3.0),
+        **_: Any,
     ) -> _Answer:
         return self._send("GET", url, b"", headers, timeout)
 
@@ -177,8 +181,17 @@ class SimSession:
             gave_up = d.up_ms >= patience
 
             def land() -> None:
-                self._net._land(
-                    self._server, sent, path, self._who, hdrs, body, gave_up=gave_up, method=method, query=query
+                net = self._net
+                net._land(
+                    self._server,
+                    sent,
+                    path,
+                    self._who,
+                    hdrs,
+                    body,
+                    gave_up=gave_up,
+                    method=method,
+                    query=query,
                 )
 
             world.call_at(sent + d.up_ms, land)
