@@ -332,3 +332,12 @@ def test_kill_credentials_and_repr(sim: OkxSim) -> None:
     sim.place("uid-1")
     kc = okx.DRIVER.client(acct.for_kill(), nonces=MemoryNonceSource(), clock=sim.clock)
     assert kc.sweep().cancelled_count == 1
+
+
+def test_the_checker_reads_extensions_and_cancels_off_the_wire() -> None:
+    caa = "/api/v5/trade/cancel-all-after"
+    assert OkxSim.is_extension(caa, b'{"timeOut":"60","tag":"a1"}')
+    assert not OkxSim.is_extension(caa, b'{"timeOut":"0"}') and not OkxSim.is_cancel(caa, b"{}")
+    for path in ("/api/v5/trade/cancel-batch-orders", "/api/v5/trade/cancel-algos"):
+        assert OkxSim.is_cancel(path, b"[]") and not OkxSim.is_extension(path, b"[]")
+    assert not OkxSim.is_cancel("/api/v5/trade/orders-pending?limit=100", b"")
