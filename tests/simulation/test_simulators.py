@@ -83,6 +83,7 @@ def test_a_simulator_counts_its_timers_extensions_and_cancels(venue: str) -> Non
             "/fapi/v1/allOpenOrders",
         ),
         "bitmex": ("/api/v1/order/cancelAllAfter", b'{"timeout":60000}', "/api/v1/order/all"),
+        "okx": ("/api/v5/trade/cancel-all-after", b'{"timeOut":"60"}', "/api/v5/trade/cancel-batch-orders"),
         "gate": (
             "/api/v4/futures/usdt/countdown_cancel_all",
             b'{"timeout":60}',
@@ -90,7 +91,10 @@ def test_a_simulator_counts_its_timers_extensions_and_cancels(venue: str) -> Non
         ),
     }
     # A listing on a path that also cancels (another verb): the log's query tells them apart.
-    listings = {"gate": "/api/v4/futures/usdt/orders?status=open&contract=BTC_USDT"}
+    listings = {
+        "gate": "/api/v4/futures/usdt/orders?status=open&contract=BTC_USDT",
+        "okx": "/api/v5/trade/orders-pending?limit=100",
+    }
     assert venue in bodies, f"{venue}: add its sample extension and cancel requests here"
     path, body, cancel = bodies[venue]
     assert sim.is_extension(path, body) and not sim.is_cancel(path, body)

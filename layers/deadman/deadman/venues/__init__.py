@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "kraken": "deadman.venues.kraken",
     "gemini": "deadman.venues.gemini",
     "hyperliquid": "deadman.venues.hyperliquid",
+    "okx": "deadman.venues.okx",
     "binance": "deadman.venues.binance",
     "gate": "deadman.venues.gate",
     "bitmex": "deadman.venues.bitmex",
