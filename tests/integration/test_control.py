@@ -29,17 +29,13 @@ from sandbox.demo import timing_of
 from sandbox.local_api import LocalApi
 from sandbox.stack import CONTROL_TABLE, FakeContext, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
+from sandbox.venues.registry import SIMULATORS
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ALICE = "arn:aws:sts::123456789012:assumed-role/deadman-oncall/alice"
-ALL_SWITCHES = {
-    ("gemini", "main"),
-    ("gemini", "timed"),
-    ("kraken", "main"),
-    ("hyperliquid", "main"),
-    ("hyperliquid", "small"),
-}
+# One switch per account the sandbox provisions, on every registered venue.
+ALL_SWITCHES = {(venue, spec.account) for venue, sim in SIMULATORS.items() for spec in sim.SANDBOX_ACCOUNTS}
 
 
 @pytest.fixture
@@ -222,10 +218,16 @@ def test_status_reports_bounds_and_never_calls_a_venue(stack: Stack, api: LocalA
     bounds = {v["venue"]: v["reaction_bounds"] for v in body["venues"]}
     # policy.reaction_bounds with S=4, K=1, T=1, G=2, 3 s to send, 5 s transit: watchdog
     # S+K+G+3+5; Kraken S+K+T+G+1; HL S+K+max(T+G, 5+2); Gemini S+K+3+5+30.
+    # The countdowns that joined since: Kraken's formula, S+K+max(T+G, the venue's minimum lead + 2)+1
+    # (OKX 10 s, Gate 5 s, Binance 6.1 s: recvWindow, scan and its 1 s floor; BitMEX 1 s).
     assert bounds == {
         "gemini": {"watchdog_s": 15.0, "native_s": 43.0},
         "kraken": {"watchdog_s": 15.0, "native_s": 9.0},
         "hyperliquid": {"watchdog_s": 15.0, "native_s": 12.0},
+        "okx": {"watchdog_s": 15.0, "native_s": 18.0},
+        "binance": {"watchdog_s": 15.0, "native_s": 14.1},
+        "gate": {"watchdog_s": 15.0, "native_s": 13.0},
+        "bitmex": {"watchdog_s": 15.0, "native_s": 9.0},
     }
     hl = next(
         s
@@ -370,12 +372,9 @@ def test_kill_is_idempotent_and_arm_forgets_the_death(stack: Stack, api: LocalAp
     second = call(api, "POST", "/kill", {"reason": "second", "accounts": ["main"]}, **caller)
 
     assert first[0] == 200 and second[0] == 200
-    assert {(s["venue"], s["account"]) for s in first[1]["switches"]} == {
-        ("gemini", "main"),
-        ("kraken", "main"),
-        ("hyperliquid", "main"),
-    }
-    assert sum(s["cancelled_count"] for s in first[1]["switches"]) == 6
+    mains = {(v, a) for v, a in ALL_SWITCHES if a == "main"}  # every venue's "main", nothing else
+    assert {(s["venue"], s["account"]) for s in first[1]["switches"]} == mains
+    assert sum(s["cancelled_count"] for s in first[1]["switches"]) == 2 * len(mains)
     assert sum(s["cancelled_count"] for s in second[1]["switches"]) == 0
     assert stack.books()[("gemini", "timed")] == 2  # not targeted
     store = SwitchStore(CONTROL_TABLE)

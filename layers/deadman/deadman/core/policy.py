@@ -240,7 +240,7 @@ def _decide(
         # Not off but deferred: a timer that fires a whole bound after the disarm's end, so that the
         # book is protected after it even if the fleet is gone by then (as if the last beat came at
         # the end).
-        deferred = deferred_deadline(until, timing)
+        deferred = leading(deferred_deadline(until, timing), now_ms, caps)
         if not _native_worth_trying(caps, switch, now_ms):
             return Decision(native_fired=native_fired, reason="disarmed: no venue timer, no sweep")
         return Decision(
@@ -262,9 +262,7 @@ def _decide(
         )
 
     if alive and beat_ms is not None:
-        deadline = timing.deadline_for(beat_ms)
-        if caps.timer_kind is TimerKind.ABSOLUTE_MS:
-            deadline = max(deadline, now_ms + caps.min_lead_ms + MIN_LEAD_MARGIN_MS)
+        deadline = leading(timing.deadline_for(beat_ms), now_ms, caps)
         try_native = _native_worth_trying(caps, switch, now_ms)
         return Decision(
             extend_to_ms=deadline if try_native else None,
@@ -288,6 +286,16 @@ def _decide(
         dead=True,
         reason="dead: no extension, watchdog sweep" if in_window else "dead: sweep window over",
     )
+
+
+def leading(deadline_ms: int, now_ms: int, caps: Capabilities) -> int:
+    """A deadline no nearer than the venue lets a timer be set (Hyperliquid 5 s, OKX 10 s, Gate 5 s,
+    plus a margin for the request's way there): nearer, the venue refuses it and the timer set before
+    stands. Counted in the native bound (`reaction_bounds`); at production timing a deadline is never
+    that near, so it only ever moves the sandbox's."""
+    if caps.min_lead_ms <= 0:
+        return deadline_ms
+    return max(deadline_ms, now_ms + caps.min_lead_ms + MIN_LEAD_MARGIN_MS)
 
 
 def deferred_deadline(until_ms: int, timing: Timing) -> int:
@@ -369,9 +377,13 @@ def reaction_bounds(timing: Timing, caps: Capabilities) -> ReactionBounds:
         native = lag + SEND_WITHIN_MS + TRANSIT_MS + (caps.fixed_timeout_ms or 0)
     elif caps.timer_kind is TimerKind.ABSOLUTE_MS:
         # An absolute time, anchored on the beat (up to K ahead): transit does not move it.
-        native = lag + max(timing.tick_ms + timing.grace_ms, caps.min_lead_ms + MIN_LEAD_MARGIN_MS)
+        native = lag + max(timing.tick_ms + timing.grace_ms, _lead(caps))
     else:
         # A relative timeout computed at the moment of sending, rounded down, read back and corrected
         # if it landed late (deadman.venues.kraken): the deadline plus Kraken's whole second.
-        native = lag + timing.tick_ms + timing.grace_ms + WHOLE_SECONDS_MS
+        native = lag + max(timing.tick_ms + timing.grace_ms, _lead(caps)) + WHOLE_SECONDS_MS
     return ReactionBounds(watchdog_ms=watchdog, native_ms=native)
+
+
+def _lead(caps: Capabilities) -> int:
+    return caps.min_lead_ms + MIN_LEAD_MARGIN_MS if caps.min_lead_ms > 0 else 0

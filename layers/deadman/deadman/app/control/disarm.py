@@ -37,13 +37,15 @@ from deadman.app.control.toolkit import (
     describe,
     iso,
 )
-from deadman.core.policy import Mode, deferred_deadline
+from deadman.core.policy import Mode, deferred_deadline, leading
 from deadman.core.starts import past_start_problem
 from deadman.core.venue import close_client
 from deadman.stores.switches import Switch
 from deadman.venues import SPECS
-from deadman.venues.errors import NotSupportedError, VolumeGateError
+from deadman.venues.errors import NotSupportedError, RateLimitError, VolumeGateError
 
+# A venue call refused for its rate is tried once more after this long.
+RATE_LIMIT_PAUSE_S = 1.1
 # A planned disarm may start at most this far ahead (a maintenance announced a week ahead).
 MAX_PLAN_AHEAD_MS = 7 * 86_400_000
 
@@ -230,7 +232,14 @@ def _venue_timer(
         if deferred is None or not client.capabilities.can_disarm:
             client.disarm()
             return "off", None, None, None
-        outcome = client.extend(deferred)
+        deferred = leading(deferred, kit.clock(), client.capabilities)
+        try:
+            outcome = client.extend(deferred)
+        except RateLimitError:
+            # A timer a venue lets be set about once a second (OKX, per tag) was just set by a tick:
+            # once more, a second later, rather than leave the deferral to the next tick.
+            kit.sleep(RATE_LIMIT_PAUSE_S)
+            outcome = client.extend(leading(deferred, kit.clock(), client.capabilities))
         return "deferred", outcome.venue_deadline_ms or deferred, None, None
     except NotSupportedError:
         return "not_supported", None, None, "the venue cannot be disarmed: the fleet keeps heartbeating"
