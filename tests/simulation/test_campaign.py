@@ -255,6 +255,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         "gemini",
     ),
     "gemini: a retired account's planned window is cancelled with it": (9001792, 0.35, "gemini"),
+    "gemini: an off period refused for a kill that raced it is audited as an off period": (
+        9007501,
+        0.35,
+        "gemini",
+    ),
     "gemini: a kill-time sweep landing 25 s late is fenced by the arm's read on the kill key": (
         8003515,
         0.35,

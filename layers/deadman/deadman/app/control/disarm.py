@@ -87,9 +87,11 @@ def disarm(
     until = started + for_seconds * 1000
     current = {t.name: kit.switches.get(t.venue, t.account_id) for t in targets}
     killed = [t for t in targets if current[t.name].mode is Mode.KILLED]
+    action = "off" if off else "disarm"
     if killed:
         for target in killed:
-            kit.audit(target, "disarm", caller, reason, "refused: switch is killed", {})
+            # Under the action asked for: an off period refused is on the record as one.
+            kit.audit(target, action, caller, reason, "refused: switch is killed", {})
         names = [t.name for t in killed]
         raise ConflictError(
             f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} killed: a killed switch is never "
@@ -97,7 +99,6 @@ def disarm(
             names,
         )
     kit.metrics.count("DisarmRequests")
-    action = "off" if off else "disarm"
     if plan_start is not None:
         return plan_disarm(
             kit,
