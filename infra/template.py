@@ -200,6 +200,8 @@ def venue_values(spec: VenueSpec, bounds: Bounds) -> dict[str, str]:
         ),
         "extend_fails": f"{spec.timer}s fail" if heartbeat else f"{spec.timer} fails",
         "extending": "heartbeating" if heartbeat else "extending",
+        # Only a venue whose requests draw from the shared nonce counter is granted it.
+        "nonce_keys": f', "NONCE#{spec.name}:*"' if caps.draws_nonces else "",
         "native_fired": (
             f"{spec.timer} fired on the venue (spends one of {caps.daily_trigger_budget} daily triggers; "
             "the fleet could not prevent it)"

@@ -43,6 +43,10 @@ class Capabilities:
     # (strictly increasing nonces: Kraken, Gemini's increasing keys). So one answered read on a key
     # fences every request still on its way on it, a straggler its client gave up on included.
     later_nonce_fences: bool = False
+    # The venue's requests carry a nonce drawn from the fleet's shared counter (`NONCE#<venue>:<key>`
+    # in the control table): its refresher is granted that counter, and a venue signing with a
+    # timestamp window instead (OKX, Binance, Gate, BitMEX) is not.
+    draws_nonces: bool = True
     # A timer request the venue processes late still takes effect, with no sequence to refuse it by:
     # an extension queued at the venue re-arms a timer a disarm has just switched off (BitMEX: the
     # last cancelAllAfter processed wins, and `api-expires` is checked before the engine's queue).

@@ -54,6 +54,7 @@ CAPABILITIES = Capabilities(
     daily_trigger_budget=None,
     # The sweep lists the book (every symbol with orders, listed or not) before it cancels.
     sweep_lists_first=True,
+    draws_nonces=False,  # a timestamp window, no nonce counter
 )
 
 

@@ -37,6 +37,7 @@ CAPABILITIES = Capabilities(
     fixed_timeout_ms=None,
     daily_trigger_budget=None,
     late_call_rearms=True,
+    draws_nonces=False,  # a timestamp window, no nonce counter
 )
 
 BASE_URLS: dict[str, str] = {

@@ -56,6 +56,7 @@ CAPABILITIES = Capabilities(
     daily_trigger_budget=None,
     # Futures cancel-all wants a contract: the sweep lists the open orders first to find them.
     sweep_lists_first=True,
+    draws_nonces=False,  # a timestamp window, no nonce counter
 )
 
 EMPTY_BODY_SHA512: Final = hashlib.sha512(b"").hexdigest()

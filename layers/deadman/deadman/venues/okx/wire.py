@@ -53,6 +53,7 @@ CAPABILITIES = Capabilities(
     fixed_timeout_ms=None,
     daily_trigger_budget=None,
     sweep_lists_first=True,
+    draws_nonces=False,  # a timestamp window, no nonce counter
 )
 
 PATH_CANCEL_AFTER = "/api/v5/trade/cancel-all-after"
