@@ -51,7 +51,7 @@ def test_a_seed_reproduces_a_run_in_another_process_with_another_hash_seed() -> 
 def test_the_checker_sees_a_broken_promise() -> None:
     """A checker that cannot fail proves nothing: cancel a live trader's orders behind the fleet's
     back and the no-false-fire check must say so."""
-    scenario = make_scenario(7)
+    scenario = make_scenario(7, venue="gemini")
     scenario.trader, scenario.faults, scenario.controls = "healthy", [], []
     run = Run(scenario)
 
@@ -255,6 +255,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         "gemini",
     ),
     "gemini: a retired account's planned window is cancelled with it": (9001792, 0.35, "gemini"),
+    "kraken: a loop that lost its lease stands by, so the crash of the one that took it is ridden out": (
+        9010359,
+        0.35,
+        "kraken",
+    ),
     "gemini: an off period refused for a kill that raced it is audited as an off period": (
         9007501,
         0.35,
@@ -319,7 +324,7 @@ def test_two_trading_systems_are_judged_each_on_its_own() -> None:
     """Seed 143: Hyperliquid, account b gated on strat-b, which dies at 65 s while the main trader
     stays healthy. b is swept within the bound, a is never touched, and the checker holds the fleet
     to both (with the gating ignored by the tick, it reports b's orders resting and a false fire)."""
-    run = Run(make_scenario(143))
+    run = Run(make_scenario(143, venue="hyperliquid"))
     assert run.s.second == ("death", 65_153)
     result = run.run()
     assert result.violations == []
@@ -334,7 +339,7 @@ def test_two_trading_systems_are_judged_each_on_its_own() -> None:
 def test_a_sweep_in_the_runs_last_tick_need_not_be_on_record_yet() -> None:
     """Seed 51119 (found at 270 s of a zombie's run): the last tick's sweep cancelled an order the final
     check saw, and the run ended before that tick wrote its audit entry. Every earlier sweep is on record."""
-    run = Run(make_scenario(51119))
+    run = Run(make_scenario(51119, venue="hyperliquid"))
     result = run.run()
     assert result.violations == []
     assert max(at for at, _, _, cause in run.cancels if cause == "sweep") > run.t(run.duration) - 1_000
@@ -346,7 +351,7 @@ def test_a_page_inside_an_off_period_is_caught_whatever_the_sampling_grid() -> N
     from sandbox.sim.fleet import Metric
 
     for offset, violates in ((-100, True), (100, False)):
-        run = Run(make_scenario(7341892))
+        run = Run(make_scenario(7341892, venue="gemini"))
         result = run.run()
         assert result.violations == []
         off = next(c for c in run.fleet.controls if c.kwargs.get("off"))

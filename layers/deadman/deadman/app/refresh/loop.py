@@ -67,11 +67,14 @@ class Refresher(Ticker):
             return "left: the lease could not be read or written"
         if role is Role.LEAVE:
             return "left: a loop and two spares are already running"
-        if role is Role.SPARE:
-            # A spare must still have a useful run ahead when its turn comes.
-            spare_limit = last_call_ms + tick_ms + SPARE_POLL_MS
-            if not lease.wait_turn(sleep=self.sleep, must_leave=lambda: remaining_ms() < spare_limit):
-                return "left: waited as a spare; its turn did not come"
+        # A spare must still have a useful run ahead when its turn comes.
+        spare_limit = last_call_ms + tick_ms + SPARE_POLL_MS
+
+        def must_leave() -> bool:
+            return remaining_ms() < spare_limit
+
+        if role is Role.SPARE and not lease.wait_turn(sleep=self.sleep, must_leave=must_leave):
+            return "left: waited as a spare; its turn did not come"
         # What a warm container remembers from an earlier invocation is stale (a kill since armed,
         # say): a loop that takes over starts from what the table says now.
         self._known.clear()
@@ -88,7 +91,13 @@ class Refresher(Ticker):
                 self._release(lease)
                 return f"stopped after {ticks} ticks: the lease could not be renewed in time"
             if renewal is Renewal.LOST:
-                return f"lost the lease after {ticks} ticks"
+                # Another loop took the lease (this one's renewals went unanswered past it): stand by
+                # behind it rather than leave, so that a crash of that loop finds a spare.
+                if not self._stand_by(lease, must_leave):
+                    return f"lost the lease after {ticks} ticks"
+                self._known.clear()
+                next_tick = max(self.clock(), lease.tick_at_ms or self.clock())
+                continue
             # A renewal that took a while (DynamoDB failing) is followed by one tick, not a burst.
             next_tick = max(next_tick, self.clock())
             self.lease_until_ms = lease.held_until_ms
@@ -114,6 +123,21 @@ class Refresher(Ticker):
             lease.release()
         except Exception as exc:  # it expires by itself
             self.log("lease release failed", error=type(exc).__name__)
+
+    def _stand_by(self, lease: Lease, must_leave: Callable[[], bool]) -> bool:
+        """Join the lease again after losing it: True once it is this loop's again (taken back at
+        once if it lapsed meanwhile, or as the standby when its turn came)."""
+        if must_leave():
+            return False
+        try:
+            role = lease.join()
+        except Exception as exc:
+            self.metrics.count("StoreErrors", venue=self.venue)
+            self.log("lease join failed", error=type(exc).__name__)
+            return False
+        if role is Role.LOOP:
+            return True
+        return role is Role.SPARE and lease.wait_turn(sleep=self.sleep, must_leave=must_leave)
 
     def _call_spare(self, lease: Lease) -> None:
         """No standby stands by: call one now rather than wait for the next scheduled event."""
