@@ -365,6 +365,8 @@ class Verdicts(PlanVerdicts):
                 start = max(at, c.ended_ms)
                 arms = [a_ms for a_ms in self.took("arm", account) if a_ms > c.started_ms]
                 until = min(arms) if arms else self.t(self.duration)
+                # Taken out of the secret (retired or not), the account is no longer deadman's to sweep.
+                until = min(until, self.fleet.removed.get(account, until))
                 if start >= until - self.zombie_window:
                     continue
                 gone = self.cancelled_at(account, oid)

@@ -66,7 +66,9 @@ EXPECTED_LEADING_KEYS = {
             "dynamodb:GetItem": {f"SWITCH#{venue}", f"LEASE#{venue}"},
             "dynamodb:PutItem": {f"SWITCH#{venue}", f"AUDIT#{venue}#*"},
             "dynamodb:Query": {f"AUDIT#{venue}#*", f"SWITCH#{venue}"},  # audit head; switches left behind
-            "dynamodb:UpdateItem": {f"LEASE#{venue}", f"NONCE#{venue}:*"},
+            # The shared nonce counter only where the venue's requests draw from it.
+            "dynamodb:UpdateItem": {f"LEASE#{venue}"}
+            | ({f"NONCE#{venue}:*"} if SPECS[venue].capabilities.draws_nonces else set()),
         }
         for venue, name in REFRESHERS.items()
     },

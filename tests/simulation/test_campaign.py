@@ -260,6 +260,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "kraken",
     ),
+    "checker: a killed account retired before a tick could sweep its new order is no longer ours": (
+        9015749,
+        0.35,
+        "hyperliquid",
+    ),
     "gemini: an off period refused for a kill that raced it is audited as an off period": (
         9007501,
         0.35,
