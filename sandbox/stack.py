@@ -28,7 +28,7 @@ from typing import Any
 from sandbox.aws import MotoServer, patched_env
 from sandbox.lambda_api import LocalLambda, function_name
 from sandbox.tables import create_tables
-from sandbox.venues.registry import SIMULATORS, VENUES
+from sandbox.venues.registry import SIMULATORS, VENUES, sandbox_venues
 from sandbox.venues.simulator import AccountSpec, Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,10 +170,10 @@ class Stack:
         self,
         timing: SandboxTiming | None = None,
         *,
-        venues: tuple[str, ...] = VENUES,
+        venues: tuple[str, ...] | None = None,
     ) -> None:
         self.timing = timing or SandboxTiming()
-        self.venues = venues
+        self.venues = venues if venues is not None else sandbox_venues(self.timing.tick_s)
         self.moto: MotoServer | None = None
         # Every venue's simulator (the refreshers run for `venues` only), and the accounts provisioned
         # on each: venue -> account -> its secret entry (`base_url` added once the simulator serves).

@@ -101,6 +101,7 @@ class OkxSim(Simulator):
     RULES = Rules(
         faults=COMMON_FAULTS | {"cancel_refused"},
         late_extension_fault="venue_latency",  # a relative timeout, computed at sending
+        min_tick_s=2.0,  # the timer takes one call a second per scope: the tick must leave a slot free
     )
     SANDBOX_ACCOUNTS = (AccountSpec("main"),)
 

@@ -31,3 +31,9 @@ def _load(venue: str) -> type[Simulator]:
 
 SIMULATORS: dict[str, type[Simulator]] = {venue: _load(venue) for venue in REGISTRY}
 VENUES: tuple[str, ...] = tuple(SIMULATORS)
+
+
+def sandbox_venues(tick_s: float) -> tuple[str, ...]:
+    """The venues a sandbox ticking every `tick_s` runs: those whose timer's rate limit leaves a
+    control room to call it (`Rules.min_tick_s`)."""
+    return tuple(v for v in VENUES if SIMULATORS[v].RULES.min_tick_s <= tick_s)

@@ -48,6 +48,10 @@ class Rules:
     # Faults after which the venue's own rule cancels orders with a timer armed, whatever the fleet
     # does (an engine's return from downtime).
     cancels_on_its_own: frozenset[str] = frozenset()
+    # The shortest tick at which the venue's rate limit on its timer call leaves room for a control's
+    # own call (OKX: one a second per scope, so a 1 s tick takes every slot). The sandbox, whose tick
+    # is compressed to 1 s, runs only the venues that allow it; the campaign runs production timing.
+    min_tick_s: float = 0.0
 
 
 @dataclass(frozen=True)

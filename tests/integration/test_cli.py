@@ -36,10 +36,11 @@ from sandbox.aws import patched_env
 from sandbox.local_api import LocalApi
 from sandbox.stack import CONTROL_TABLE, LIVENESS_TABLE, SYSTEM, SandboxTiming, Stack
 from sandbox.trader import ToyTrader
-from sandbox.venues.registry import SIMULATORS
+from sandbox.venues.registry import SIMULATORS, sandbox_venues
 
 # One switch per account the sandbox provisions on each registered venue.
-SWITCHES = sum(len(sim.SANDBOX_ACCOUNTS) for sim in SIMULATORS.values())
+SANDBOX_VENUES = sandbox_venues(SandboxTiming().tick_s)
+SWITCHES = sum(len(SIMULATORS[v].SANDBOX_ACCOUNTS) for v in SANDBOX_VENUES)
 
 pytestmark = pytest.mark.integration
 DEADMAN = Path(sys.executable).parent / "deadman"
@@ -549,7 +550,7 @@ def test_console_script_status_json(sandbox: tuple[Stack, LocalApi]) -> None:
     )
     body = json.loads(done.stdout)
     assert done.returncode == status_code(body), done.stderr
-    assert {v["venue"] for v in body["venues"]} == set(SIMULATORS)  # every registered venue
+    assert {v["venue"] for v in body["venues"]} == set(SANDBOX_VENUES)  # every venue the sandbox runs
 
 
 def test_a_kill_that_outwaits_an_in_flight_extension_says_why_it_took_longer(
@@ -606,8 +607,9 @@ def test_break_glass_kill_empties_the_books_with_the_api_down_then_records_it(
     code, out, err = run(capsys, "kill", "--direct", "--keys", str(keys), "--reason", "api down", *down)
     assert all(n == 0 for n in stack.books().values()), stack.books()
     assert code == cli_common.EXIT_PARTIAL
-    n = SWITCHES
-    assert f"break-glass: swept {n}/{n} directly; cancelled {n} order(s); nothing latched" in out
+    n = sum(len(v["accounts"]) for v in stack.secret_values().values())  # every account the keys name
+    # one order on each account the sandbox's trader trades (the venues the sandbox runs)
+    assert f"break-glass: swept {n}/{n} directly; cancelled {SWITCHES} order(s); nothing latched" in out
     [record] = list((tmp_path / "break-glass").glob("kill-*.json"))
     assert json.loads(record.read_text())["actor"].startswith("break-glass:")
     assert "NOT recorded, and the switches are NOT latched" in err
