@@ -107,7 +107,9 @@ def recorded() -> Iterator[list[Call]]:
     wiring.lean_clients = lean_clients  # type: ignore[assignment]
     wiring.lean_invoker = lean_invoker  # type: ignore[assignment]
     try:
-        with Stack(SandboxTiming()) as stack:
+        # Every registered venue, the ones the sandbox leaves out by default too (OKX): each
+        # function is driven through its real calls.
+        with Stack(SandboxTiming(), venues=tuple(REFRESHERS)) as stack:
             recorder.names |= {CONTROL_TABLE: "ControlTable", LIVENESS_TABLE: "LivenessTable"}
             recorder.names |= {arn: SECRETS[venue] for venue, arn in stack.secret_arns.items()}
             recorder.names |= {function_name(venue): name for venue, name in REFRESHERS.items()}
