@@ -244,12 +244,16 @@ class Story:
         armed_at = time.monotonic()
         # A new extension, not the timer the kill left running: each must move past that one.
         native = self.native()
-        rearmed = wait_each(
-            stack,
-            native,
-            lambda k: (stack.timers()[k] or 0) > max(before[k] or 0, time.time() * 1000),
-            10,
-        )
+        # One reading of every timer per polling round: read again for each switch, the timers of
+        # the last ones were seen only after every venue had been asked (seconds, with seven).
+        seen: dict[str, Any] = {"at": 0.0, "timers": {}}
+
+        def moved(k: tuple[str, str]) -> bool:
+            if time.monotonic() - seen["at"] > 0.015:
+                seen["at"], seen["timers"] = time.monotonic(), stack.timers()
+            return bool((seen["timers"][k] or 0) > max(before[k] or 0, time.time() * 1000))
+
+        rearmed = wait_each(stack, native, moved, 10)
         took = {k: None if when is None else when - armed_at for k, when in rearmed.items()}
         slowest = (
             None if None in took.values() else max((x for x in took.values() if x is not None), default=None)

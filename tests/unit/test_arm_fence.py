@@ -10,7 +10,7 @@ import dataclasses
 from types import SimpleNamespace
 from typing import Any
 
-from deadman.app.control.arm import _fence
+from deadman.app.control.arm import _fence, _fence_plan
 from deadman.app.control.toolkit import INFLIGHT_MARGIN_MS, Target
 from deadman.core.policy import INTENT_WINDOW_MS, TRANSIT_MS
 from deadman.core.venue import Capabilities, TimerKind
@@ -61,7 +61,7 @@ def kit(caps: Capabilities = CAPS) -> Any:
 def test_the_kill_key_is_read_once_what_was_in_flight_has_left() -> None:
     k = kit()
     targets = [(Target("v", "a", Account("a", True)), 9_000), (Target("v", "b", Account("b", False)), 20_000)]
-    _fence(k, targets)
+    _fence(k, *_fence_plan(k, targets))
     # once the request the fenced switch had in flight has left (its window less the transit), on the
     # kill key of the account that has one, and nothing else
     assert k.calls == [(9_000 - TRANSIT_MS + INFLIGHT_MARGIN_MS, "a", "kill")]
@@ -69,19 +69,24 @@ def test_the_kill_key_is_read_once_what_was_in_flight_has_left() -> None:
 
 def test_nothing_in_flight_is_no_wait() -> None:
     k = kit()
-    _fence(k, [(Target("v", "a", Account("a", True)), None), (Target("v", "c", Account("c", True)), 500)])
+    _fence(
+        k,
+        *_fence_plan(
+            k, [(Target("v", "a", Account("a", True)), None), (Target("v", "c", Account("c", True)), 500)]
+        ),
+    )
     assert k.calls == [(1_000, "a", "kill"), (1_000, "c", "kill")]
 
 
 def test_a_window_further_out_than_any_request_can_be_is_not_believed() -> None:
     k = kit()
-    _fence(k, [(Target("v", "a", Account("a", True)), 10**9)])
+    _fence(k, *_fence_plan(k, [(Target("v", "a", Account("a", True)), 10**9)]))
     assert k.calls == [(1_000 + INTENT_WINDOW_MS + INFLIGHT_MARGIN_MS, "a", "kill")]
 
 
 def test_a_venue_whose_nonces_fence_nothing_is_not_called_nor_waited_for() -> None:
     k = kit(dataclasses.replace(CAPS, later_nonce_fences=False))
-    _fence(k, [(Target("v", "a", Account("a", True)), 9_000)])
+    _fence(k, *_fence_plan(k, [(Target("v", "a", Account("a", True)), 9_000)]))
     assert k.calls == [] and k.now == 1_000
 
 
@@ -92,5 +97,5 @@ def test_a_fence_that_fails_is_logged_and_the_arm_goes_on() -> None:
         raise RuntimeError("no nonce source configured")
 
     k.client_factory = refuse
-    _fence(k, [(Target("v", "a", Account("a", True)), None)])
+    _fence(k, *_fence_plan(k, [(Target("v", "a", Account("a", True)), None)]))
     assert k.logged and k.logged[0][0] == "kill key not fenced"

@@ -106,22 +106,25 @@ def arm(
         for plan in result.plans_cancelled:
             why = "cancelled" if plan.id in wanted or ALL in wanted else "ended by the arm (already due)"
             kit.audit(target, "plan-cancel", caller, reason, why, plan.model_dump())
-    _fence(kit, killed)
-    _tick_now(
-        kit,
-        [t for t, r in zip(targets, results, strict=True) if r.changed and t.account is not None],
-        results,
-    )
+    armed = [t for t, r in zip(targets, results, strict=True) if r.changed and t.account is not None]
+    reads, read_at = _fence_plan(kit, killed)
+    fenced = {t.name for t, _ in reads}
+    # The switches with nothing to fence are ticked at once; the others once their kill key is fenced.
+    _tick_now(kit, [t for t in armed if t.name not in fenced], results)
+    _fence(kit, reads, read_at)
+    _tick_now(kit, [t for t in armed if t.name in fenced], results)
     return _answer(kit, now, reason, caller, results, problems, unknown)
 
 
-def _fence(kit: Toolkit, killed: list[tuple[Target, int | None]]) -> None:
+def _fence_plan(
+    kit: Toolkit, killed: list[tuple[Target, int | None]]
+) -> tuple[list[tuple[Target, VenueClient]], int | None]:
     """A killed switch is swept on its kill key, by the kill and then at every tick; such a sweep can
     land after the arm has answered and cancel what the trader rests then - even one its client gave
     up on, landing later still. Where a later nonce makes the venue refuse an earlier one on the same
-    key, one read on the kill key, signed after every such request left, fences them all: the arm
-    waits until a tick request the switch records in flight has left (its send-by, not its landing),
-    then reads. Best effort: the arm stands either way, and the log says when it could not."""
+    key, one read on the kill key, signed after every such request left, fences them all. Which kill
+    keys to read, and from when: once a tick request the switch records in flight has left (its
+    send-by, not its landing; a stored window further out than any request can be is not believed)."""
     reads: list[tuple[Target, VenueClient]] = []
     leave_by: list[int] = []
     for target, inflight_until_ms in killed:
@@ -138,11 +141,15 @@ def _fence(kit: Toolkit, killed: list[tuple[Target, int | None]]) -> None:
         reads.append((target, client))
         if inflight_until_ms is not None:
             leave_by.append(inflight_until_ms - TRANSIT_MS)
-    if not reads:
-        return
-    if leave_by:
-        # A stored window further out than any request can be is not believed.
-        kit.sleep_until(min(max(leave_by), kit.clock() + INTENT_WINDOW_MS) + INFLIGHT_MARGIN_MS)
+    read_at = min(max(leave_by), kit.clock() + INTENT_WINDOW_MS) + INFLIGHT_MARGIN_MS if leave_by else None
+    return reads, read_at
+
+
+def _fence(kit: Toolkit, reads: list[tuple[Target, VenueClient]], read_at: int | None) -> None:
+    """The reads `_fence_plan` named, at their time. Best effort: the arm stands either way, and the
+    log says when it could not."""
+    if reads and read_at is not None:
+        kit.sleep_until(read_at)
     for target, client in reads:
         try:
             client.open_orders()
