@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from deadman.core.policy import TRANSIT_MS
 from deadman.edges.wiring import SECRET_MAX_AGE_S
 from sandbox.sim.checks import Violation
 from sandbox.sim.faults import NOT_IN_A_KILLS_WAY, PLUMBING, SIGNING_FAULTS, VENUE_FAULTS, Fault
@@ -438,7 +439,17 @@ class Verdicts(PlanVerdicts):
         # between the cancel and its audit write): only sweeps a tick before the end must be on record.
         last = self.t(self.duration) - self.timing.tick_ms
         swept = Counter(a for at, a, _, cause in self.cancels if cause == "sweep" and at <= last)
-        for account, n in swept.items():
+        unnamed: Counter[str] = Counter()
+        if not self.fleet.sim.RULES.cancel_all_names_orders:
+            # Placed between the sweep's listing and its cancel-all: cancelled, not counted on record.
+            placed = {oid: t for t, _a, oid in self.all_placed()}
+            unnamed.update(
+                a
+                for at, a, oid, cause in self.cancels
+                if cause == "sweep" and at <= last and at - placed.get(oid, 0) <= TRANSIT_MS
+            )
+        for account, count in swept.items():
+            n = count - unnamed[account]
             recorded = 0
             for item in audits[account]:
                 if item["action"]["S"] in ("sweep", "kill-sweep"):

@@ -52,6 +52,10 @@ class Rules:
     # own call (OKX: one a second per scope, so a 1 s tick takes every slot). The sandbox, whose tick
     # is compressed to 1 s, runs only the venues that allow it; the campaign runs production timing.
     min_tick_s: float = 0.0
+    # The cancel-all's answer names what it cancelled. Not so (Binance: "The operation of cancel all
+    # open order is done."), the sweep's record counts the orders listed just before it, and an order
+    # placed between that listing and the cancel is cancelled but not counted.
+    cancel_all_names_orders: bool = True
 
 
 @dataclass(frozen=True)

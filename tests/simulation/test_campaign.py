@@ -265,6 +265,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "hyperliquid",
     ),
+    "checker: binance's cancel-all names nothing: an order placed after the listing is not counted": (
+        9103371,
+        0.35,
+        "binance",
+    ),
     "gemini: an off period refused for a kill that raced it is audited as an off period": (
         9007501,
         0.35,
