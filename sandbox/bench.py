@@ -3,8 +3,9 @@ asserted. Runs in the project's `.venv`; `make bench` (`python -m bench`, in `.v
 
 `python -m sandbox.bench [MODE] [options]`, MODE one of:
 - `ticks` (default): per venue, over N healthy ticks in this process: one tick's wall time, the AWS
-  calls one tick makes (operation, and whether a DynamoDB read is strongly consistent), the custom
-  metric series a healthy tick publishes, the venue's accounts; `--json -` prints one JSON line.
+  calls one tick makes (operation, and whether a DynamoDB read is strongly consistent), the venue
+  requests it makes, the custom metric series a healthy tick publishes, the venue's accounts;
+  `--json -` prints one JSON line.
 - `serve`: start moto and every venue's simulator, provision a pool of bench accounts on every venue
   (plus keys of their own for the ccxt / SDK equivalents) and an SNS topic, print one JSON line with
   the endpoints, then answer one-line commands on stdin (`counts`, `rest`, `latency S`) until EOF
