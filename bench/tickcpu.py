@@ -343,9 +343,11 @@ class DeadmanCalls:
         return self.aws, self.venue
 
 
-# Each round lasts a second at least (the wait untimed): OKX takes one cancel-all-after a second per
-# scope, and production ticks are T (10 s) apart anyway.
-ROUND_S = 1.05
+# An implementation's call starts a second at least after its previous one ended (the wait untimed):
+# OKX takes one cancel-all-after a second per scope, and production ticks are T (10 s) apart anyway.
+# Counted per implementation from its own last call: padding each round to a second is not enough,
+# since the calls before it in the (rotating) round vary.
+SPACING_S = 1.05
 
 
 def build(
@@ -362,7 +364,7 @@ def build(
         impls[(venue, "deadman")] = partial(refresher.tick, only=frozenset({first}))
         beat()
         impls[(venue, "deadman")]()  # the first tick reads the secret and may create the switch
-    time.sleep(ROUND_S)
+    time.sleep(SPACING_S)
     for venue in ours.venues():
         beat()
         # A steady tick counted (not timed): the same calls are made after it.
@@ -392,16 +394,16 @@ def measure(info: dict[str, Any], rounds: int) -> dict[str, Any]:
         os.environ.pop(key, None)
     beats = ours.Beats(info["env"]["LIVENESS_TABLE"])
     impls, errors = build(info, lambda: beats.beat(info["system"]))
-    time.sleep(ROUND_S)
+    ended: dict[tuple[str, str], float] = dict.fromkeys(impls, time.monotonic())
     cpu: dict[tuple[str, str], list[float]] = {k: [] for k in impls}
     wall: dict[tuple[str, str], list[float]] = {k: [] for k in impls}
     names = list(impls)
     for r in range(rounds + 1):
-        started = time.monotonic()
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             if f"{name[0]}/{name[1]}" in errors:
                 continue
+            time.sleep(max(0.0, ended[name] + SPACING_S - time.monotonic()))
             beats.beat(info["system"])
             c0, w0 = time.process_time(), time.perf_counter()
             try:
@@ -410,6 +412,7 @@ def measure(info: dict[str, Any], rounds: int) -> dict[str, Any]:
                 errors[f"{name[0]}/{name[1]}"] = f"{type(exc).__name__}: {exc}"[:200]
                 continue
             c1, w1 = time.process_time(), time.perf_counter()
+            ended[name] = time.monotonic()
             if name[1] == "deadman":
                 failed = [a.error for a in report.accounts if a.error] or (
                     [report.error] if report.error else []
@@ -420,7 +423,6 @@ def measure(info: dict[str, Any], rounds: int) -> dict[str, Any]:
             if r:
                 cpu[name].append((c1 - c0) * 1000)
                 wall[name].append((w1 - w0) * 1000)
-        time.sleep(max(0.0, ROUND_S - (time.monotonic() - started)))
     out: dict[str, Any] = {"rounds": rounds, "errors": errors, "venues": {}}
     for (venue, label), values in cpu.items():
         if values:

@@ -87,10 +87,11 @@ def _mute(*_a: Any, **_k: Any) -> None:
 # -- ticks ------------------------------------------------------------------------------------------
 
 
-# Production ticks are T (10 s) apart. Here each venue's ticks are a second apart at least, not back
-# to back: a key with time-based nonces (Gemini's) takes one request per whole second, and OKX takes
-# one cancel-all-after a second per scope. Venues tick in turn within a round, so the spacing costs
-# one second a round, not one per venue (the wait is not timed).
+# Production ticks are T (10 s) apart. Here a venue's tick starts a second at least after its
+# previous one ended, not back to back: a key with time-based nonces (Gemini's) takes one request per
+# whole second, and OKX one cancel-all-after a second per scope. Counted from the end of the previous
+# tick (a round padded to a second is not enough: the ticks before it in the round vary). Venues tick
+# in turn, so the spacing costs about a second a round, not one per venue (the wait is not timed).
 TICK_SPACING_S = 1.05
 
 
@@ -117,14 +118,14 @@ def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
         for sink in metrics.values():
             sink.records.clear()
         samples: dict[str, list[float]] = {venue: [] for venue in stack.venues}
-        time.sleep(TICK_SPACING_S)
+        ended = dict.fromkeys(stack.venues, time.monotonic())
         for _ in range(rounds):
-            started = time.monotonic()
             for venue, refresher in refreshers.items():
+                time.sleep(max(0.0, ended[venue] + TICK_SPACING_S - time.monotonic()))
                 trader.beat()
                 with counter.counting(venue):
                     samples[venue].append(_timed_ms(refresher.tick))
-            time.sleep(max(0.0, TICK_SPACING_S - (time.monotonic() - started)))
+                ended[venue] = time.monotonic()
         for venue in stack.venues:
             timed = sorted(samples[venue])
             series = {
