@@ -1,5 +1,8 @@
 """`make bench`: deadman side by side with ccxt / hyperliquid-python-sdk / python-kraken-sdk.
 
+Every registered venue (`deadman.venues.VENUES`) is measured: cold start, per-tick CPU, its tick in
+the sandbox and its monthly cost; against ccxt where ccxt has it (not BitMEX).
+
 Runs in `.venv-bench` (deadman's runtime pins + the alternatives + matplotlib, bench/requirements.txt)
 and prints one table; writes it as JSON (docs/bench/bench.json) and, where matplotlib is installed,
 as PNG charts (docs/bench/*.png). Figures are printed, never asserted: the machine is noisy, so every
@@ -41,15 +44,24 @@ from pathlib import Path
 from typing import Any
 
 from bench import artifacts, cost, importtime, runs
+from deadman.venues import VENUES
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "bench"
 
-# function -> implementations, ours first; the alternatives are the ones people actually reach for.
+# venue -> the alternatives to deadman's refresher, the ones people actually reach for. A venue not
+# named has none (BitMEX: no longer in ccxt).
+ALTERNATIVES: dict[str, list[str]] = {
+    "kraken": ["ccxt", "krakensdk"],
+    "gemini": ["ccxt"],
+    "hyperliquid": ["hlsdk", "ccxt"],
+    "okx": ["ccxt"],
+    "binance": ["ccxt"],
+    "gate": ["ccxt"],
+}
+# function -> implementations, ours first: every registered venue's refresher, then the API's.
 COLD_STARTS: dict[str, list[str]] = {
-    "refresher-kraken": ["ours", "ccxt", "krakensdk"],
-    "refresher-gemini": ["ours", "ccxt"],
-    "refresher-hyperliquid": ["ours", "hlsdk", "ccxt"],
+    **{f"refresher-{venue}": ["ours", *ALTERNATIVES.get(venue, [])] for venue in VENUES},
     "kill": ["ours", "ccxt"],
     "disarm": ["ours"],
     "status": ["ours"],
@@ -70,10 +82,11 @@ FAKE_AWS_ENV = {
     "LIVENESS_TABLE": "deadman-liveness",
     "CONTROL_TABLE": "deadman-control",
     "SYSTEM_NAME": "trader",
-    "ENABLED_VENUES": "gemini,kraken,hyperliquid",
-    "SECRET_GEMINI": "arn:aws:secretsmanager:us-east-1:123456789012:secret:deadman/gemini",
-    "SECRET_KRAKEN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:deadman/kraken",
-    "SECRET_HYPERLIQUID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:deadman/hyperliquid",
+    "ENABLED_VENUES": ",".join(VENUES),
+    **{
+        f"SECRET_{venue.upper()}": f"arn:aws:secretsmanager:us-east-1:123456789012:secret:deadman/{venue}"
+        for venue in VENUES
+    },
     "POWERTOOLS_SERVICE_NAME": "deadman",
     "POWERTOOLS_METRICS_NAMESPACE": "Deadman",
     "MAX_DISARM_S": "14400",
@@ -226,12 +239,13 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
         if list(by_impl) == ["ours"]:
+            venue = function.removeprefix("refresher-")
             rows.append(
                 {
                     "what": f"cold start {function}",
                     "unit": "ms",
                     "deadman": ours,
-                    "alternative": None,
+                    "alternative": _none_for(venue) if function.startswith("refresher-") else None,
                     "value": None,
                     "ratio": None,
                 }
@@ -254,10 +268,15 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
              "value": None, "ratio": None}
         )  # fmt: skip
     rows.append(
-        {"what": "monthly cost fleet (3 venues)", "unit": "$", "deadman": results["cost"]["fleet_total_usd"],
-         "alternative": None, "value": None, "ratio": None}
+        {"what": f"monthly cost fleet ({len(results['cost']['venues'])} venues)", "unit": "$",
+         "deadman": results["cost"]["fleet_total_usd"], "alternative": None, "value": None, "ratio": None}
     )  # fmt: skip
     return rows
+
+
+def _none_for(venue: str) -> str:
+    """The table's word for a venue measured against nothing."""
+    return "not measured" if ALTERNATIVES.get(venue) else "no ccxt"
 
 
 def _row(
@@ -284,6 +303,8 @@ def _new_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for venue, impls in results.get("tick_cpu", {}).get("venues", {}).items():
         ours = impls.get("deadman", {}).get("cpu_ms_median")
+        if list(impls) == ["deadman"]:  # deadman's row alone, saying why there is no other
+            rows.append(_row(f"tick CPU {venue} (1 acct, sent to simulator)", "ms", ours, _none_for(venue)))
         for alt, figures in impls.items():
             if alt != "deadman":
                 rows.append(
@@ -399,7 +420,7 @@ def reaction_rows(reaction: dict[str, Any]) -> list[dict[str, Any]]:
         runs_ = reaction.get(path, [])
         if not runs_:
             continue
-        for venue in ("kraken", "gemini", "hyperliquid"):
+        for venue in VENUES:
             values = [
                 ms
                 for run in runs_
@@ -492,8 +513,7 @@ def _server_sections(args: argparse.Namespace, sections: set[str], results: dict
             )
             half_ms = cost.Template.read(ROOT / "template.yaml").tick_s * 1000 / 2
             results["scale_largest"] = {
-                v: runs.largest_under(results["scale"]["points"], v, half_ms)
-                for v in ("kraken", "gemini", "hyperliquid")
+                v: runs.largest_under(results["scale"]["points"], v, half_ms) for v in runs.SCALE_VENUES
             }
 
 

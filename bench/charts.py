@@ -49,8 +49,9 @@ def cold_start_chart(results: dict[str, Any], path: Path) -> None:
         values = [medians[f].get(impl) for f in functions]
         if any(values):
             series[label] = values
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plt.subplots(figsize=(max(9, 0.9 * len(functions) + 2), 4))
     _bars(ax, functions, series, "ms (whole process, median)")
+    ax.tick_params(axis="x", labelrotation=20)  # a refresher per venue: the names would overlap
     floor = medians.get("refresher", {}).get("floor")
     if floor:
         ax.axhline(floor, color="#c53030", linestyle="--", linewidth=1)
@@ -96,7 +97,7 @@ def cost_chart(results: dict[str, Any], path: Path) -> None:
     items: list[str] = []
     for lines in groups.values():
         for line in lines:
-            if line["item"] not in items:
+            if line["item"] not in items and line["usd"] > 0:  # venue requests: listed, never billed
                 items.append(line["item"])
     fig, ax = plt.subplots(figsize=(10, 4))
     bottoms = [0.0] * len(groups)
@@ -109,7 +110,7 @@ def cost_chart(results: dict[str, Any], path: Path) -> None:
         ax.annotate(f"${total:,.2f}", (i, total), ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("USD / month")
     ax.set_ylim(0, max(bottoms) * 1.12)
-    ax.set_title(f"Monthly cost per venue (fleet of three: ${c['fleet_total_usd']:,.2f})")
+    ax.set_title(f"Monthly cost per venue (fleet of {len(c['venues'])}: ${c['fleet_total_usd']:,.2f})")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -156,8 +157,9 @@ def kill_chart(results: dict[str, Any], path: Path) -> None:
     ser = [v["empty_ms_median"]["serial"] or 0.0 for v in by_latency.values()]
     fig, ax = plt.subplots(figsize=(7, 3.8))
     _bars(ax, labels, {"parallel (deadman)": list(par), "same sweeps one after another": list(ser)}, "ms")
-    targets = next(iter(by_latency.values()))["targets"]
-    ax.set_title(f"Kill: request to every book empty ({targets} switches, 3 venues; median)")
+    first = next(iter(by_latency.values()))
+    venues = first.get("venues", "all")
+    ax.set_title(f"Kill: request to every book empty ({first['targets']} switches, {venues} venues; median)")
     _save(fig, path)
 
 
@@ -203,7 +205,7 @@ def reaction_chart(results: dict[str, Any], path: Path) -> None:
 def scale_chart(results: dict[str, Any], path: Path) -> None:
     points = [p for p in results["scale"]["points"] if "tick_ms_median" in p]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for venue in ("kraken", "gemini", "hyperliquid"):
+    for venue in dict.fromkeys(p["venue"] for p in points):
         mine = sorted(
             (p for p in points if p["venue"] == venue and p["systems"] == 1), key=lambda p: p["accounts"]
         )

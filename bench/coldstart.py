@@ -6,8 +6,8 @@ clients a refresher needs, DynamoDB for liveness and Secrets Manager for keys, a
 then one signed request built (headers and body ready to send; nothing is sent).
 
 IMPL / FUNCTION:
-  ours        refresher-kraken | refresher-gemini | refresher-hyperliquid | kill | disarm | status
-  ccxt        refresher-kraken | refresher-gemini | refresher-hyperliquid | kill
+  ours        refresher-<venue> (every registered venue) | kill | disarm | status
+  ccxt        refresher-<venue> for a venue ccxt has (CCXT_VENUES: not BitMEX) | kill (every one of them)
   hlsdk       refresher-hyperliquid              (hyperliquid-python-sdk)
   krakensdk   refresher-kraken                   (python-kraken-sdk)
   floor       refresher                          (boto3 + Powertools + the two clients, no venue: what
@@ -34,6 +34,7 @@ from bench import ours as ours_  # noqa: E402  (deadman's names, lazily: nothing
 
 KRAKEN_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="  # noqa: S105  (a made-up key)
 HL_KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
+SECRET = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"  # noqa: S105  (made up)
 NONCE = 1_700_000_000_000
 
 
@@ -54,22 +55,71 @@ def ours(function: str) -> Any:
 
 
 def _ours_request(venue: str) -> Any:
-    if venue == "kraken":
-        from urllib.parse import urlencode
+    """One signed timer request with deadman's own signing: each venue signs its own way."""
+    return OURS_REQUESTS[venue]()
 
-        kraken = ours_.venue_module("kraken")
-        body = urlencode([("nonce", NONCE), ("timeout", 60)]).encode()
-        sign = kraken.sign("/0/private/CancelAllOrdersAfter", NONCE, body, KRAKEN_SECRET)
-        return {"API-Key": "key", "API-Sign": sign}, body
-    if venue == "gemini":
-        gemini = ours_.venue_module("gemini")
-        payload = gemini.encode_payload({"request": "/v1/heartbeat", "nonce": NONCE})
-        return gemini.auth_headers("account-key", payload, gemini.sign(payload, "secret"))
+
+def _ours_kraken() -> Any:
+    from urllib.parse import urlencode
+
+    kraken = ours_.venue_module("kraken")
+    body = urlencode([("nonce", NONCE), ("timeout", 60)]).encode()
+    sign = kraken.sign("/0/private/CancelAllOrdersAfter", NONCE, body, KRAKEN_SECRET)
+    return {"API-Key": "key", "API-Sign": sign}, body
+
+
+def _ours_gemini() -> Any:
+    gemini = ours_.venue_module("gemini")
+    payload = gemini.encode_payload({"request": "/v1/heartbeat", "nonce": NONCE})
+    return gemini.auth_headers("account-key", payload, gemini.sign(payload, "secret"))
+
+
+def _ours_hyperliquid() -> Any:
     sign_l1_action = ours_.venue_module("hyperliquid.signing").sign_l1_action
     action = {"type": "scheduleCancel", "time": NONCE + 45_000}
     signature = sign_l1_action(HL_KEY, action, None, NONCE, NONCE + 10_000, True)
     request = {"action": action, "nonce": NONCE, "signature": signature, "expiresAfter": NONCE + 10_000}
     return json.dumps(request, separators=(",", ":")).encode()
+
+
+def _ours_okx() -> Any:
+    wire = ours_.venue_module("okx.wire")
+    body = json.dumps({"timeOut": "60"}, separators=(",", ":"))
+    stamp = wire.timestamp(NONCE)
+    sign = wire.sign(stamp, "POST", wire.PATH_CANCEL_AFTER, body, SECRET)
+    headers = {"OK-ACCESS-KEY": "key", "OK-ACCESS-SIGN": sign, "OK-ACCESS-TIMESTAMP": stamp}
+    return {**headers, "OK-ACCESS-PASSPHRASE": "passphrase"}, body
+
+
+def _ours_binance() -> Any:
+    wire = ours_.venue_module("binance.wire")
+    return wire.signed_params([("symbol", "BTCUSDT"), ("countdownTime", 60_000)], NONCE, SECRET)
+
+
+def _ours_gate() -> Any:
+    wire = ours_.venue_module("gate.wire")
+    body = wire.encode_body({"timeout": 60})
+    path = wire.countdown_path("futures:usdt")
+    return wire.auth_headers("POST", path, "", body, str(NONCE // 1000), "key", SECRET), body
+
+
+def _ours_bitmex() -> Any:
+    wire = ours_.venue_module("bitmex.wire")
+    body = json.dumps({"timeout": 60_000}).encode()
+    expires = wire.expires_for(NONCE)
+    sign = wire.sign(SECRET, "POST", wire.PATH_CANCEL_AFTER, expires, body)
+    return wire.auth_headers("key", expires, sign), body
+
+
+OURS_REQUESTS: dict[str, Callable[[], Any]] = {
+    "kraken": _ours_kraken,
+    "gemini": _ours_gemini,
+    "hyperliquid": _ours_hyperliquid,
+    "okx": _ours_okx,
+    "binance": _ours_binance,
+    "gate": _ours_gate,
+    "bitmex": _ours_bitmex,
+}
 
 
 def _aws_clients() -> None:
@@ -93,22 +143,41 @@ def _ccxt_exchange(venue: str) -> Any:
         return ccxt.kraken({"apiKey": "key", "secret": KRAKEN_SECRET})
     if venue == "gemini":
         return ccxt.gemini({"apiKey": "account-key", "secret": "secret"})
-    return ccxt.hyperliquid({"walletAddress": "0x" + "11" * 20, "privateKey": HL_KEY})
+    if venue == "hyperliquid":
+        return ccxt.hyperliquid({"walletAddress": "0x" + "11" * 20, "privateKey": HL_KEY})
+    if venue == "okx":
+        return ccxt.okx({"apiKey": "key", "secret": SECRET, "password": "passphrase"})
+    if venue == "binance":
+        return ccxt.binanceusdm({"apiKey": "key", "secret": SECRET})
+    return ccxt.gate({"apiKey": "key", "secret": SECRET})
 
 
 def _ccxt_request(venue: str, exchange: Any) -> Any:
+    """The venue's timer request, signed by ccxt (`sign` builds url, headers and body; nothing sent)."""
     if venue == "kraken":
         return exchange.sign("CancelAllOrdersAfter", ["private"], "POST", {"timeout": 60})
     if venue == "gemini":
         return exchange.sign("v1/heartbeat", ["private"], "POST", {})
-    action = {"type": "scheduleCancel", "time": NONCE + 45_000}
-    return exchange.sign_l1_action(action, NONCE, None, NONCE + 10_000)
+    if venue == "hyperliquid":
+        action = {"type": "scheduleCancel", "time": NONCE + 45_000}
+        return exchange.sign_l1_action(action, NONCE, None, NONCE + 10_000)
+    if venue == "okx":
+        return exchange.sign("trade/cancel-all-after", ["private"], "POST", {"timeOut": "60"})
+    if venue == "binance":
+        params = {"symbol": "BTCUSDT", "countdownTime": 60_000}
+        return exchange.sign("countdownCancelAll", ["fapiPrivate"], "POST", params)
+    params = {"settle": "usdt", "timeout": 60}
+    return exchange.sign("{settle}/countdown_cancel_all", ["private", "futures"], "POST", params)
+
+
+# The venues ccxt has (4.5.90): BitMEX is no longer in it, so its refresher is measured alone.
+CCXT_VENUES = ("kraken", "gemini", "hyperliquid", "okx", "binance", "gate")
 
 
 def ccxt_run(function: str) -> Any:
     _aws_clients()
     if function == "kill":  # one cancel-all request per venue
-        return [_ccxt_request(v, _ccxt_exchange(v)) for v in ("kraken", "gemini", "hyperliquid")]
+        return [_ccxt_request(v, _ccxt_exchange(v)) for v in CCXT_VENUES]
     venue = function.removeprefix("refresher-")
     return _ccxt_request(venue, _ccxt_exchange(venue))
 

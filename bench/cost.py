@@ -4,8 +4,10 @@ Every figure is `quantity x unit price`, the formula printed next to it. Inputs:
 - template.yaml: RefresherMemorySize and FunctionMemorySize (defaults), TickSeconds (default), the
   refresher schedule (rate 1 minute), RUN_SECONDS, arm64, the alarms / secrets per venue condition,
   the dashboard and the KMS key;
-- measured by `sandbox.bench` (when given): DynamoDB calls per healthy tick and the custom metric
-  series a healthy tick publishes; otherwise the counts below stand in (Kraken, one account);
+- measured by `sandbox.bench` (when given), for every registered venue: DynamoDB calls per healthy
+  tick, the custom metric series a healthy tick publishes, and the venue requests a tick makes (one
+  per timer: per symbol at Binance, per market at Gate; listed at $0, venues bill nothing for them);
+  otherwise the counts below stand in (Kraken, one account);
 - the lease chain (`Chain`), from the constants of `deadman.stores.lease`, `deadman.app.refresh.loop`
   and `deadman.edges.wiring`: each scheduler event's invocation waits queued until the holder's next
   tick (T/2 on average) and the standby's acceptance of the offer, stands by one scheduler period,
@@ -39,6 +41,7 @@ from typing import Any
 from deadman.app.refresh.loop import INVITE_EVERY_MS
 from deadman.edges.wiring import SECRET_MAX_AGE_S
 from deadman.stores.lease import OFFER_POLL_MS, SPARE_POLL_MS
+from deadman.venues import SPECS, VENUES
 
 HOURS_PER_MONTH = 730  # AWS's billing convention
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
@@ -182,8 +185,10 @@ class Template:
 
 
 def _venue_of(condition: Any) -> str:
-    for venue in ("gemini", "kraken", "hyperliquid"):
-        if condition == f"{venue.capitalize()}Enabled":
+    """The venue a resource's condition deploys it for (`<Title>Enabled`, the spec's title: OKX,
+    BitMEX), or the fleet's."""
+    for venue in VENUES:
+        if condition == f"{SPECS[venue].title}Enabled":
             return venue
     return "fleet"
 
@@ -287,6 +292,7 @@ def venue_cost(
     memory_mb: int | None = None,
     tick_s: float | None = None,
     invites: float = 0.0,
+    venue_calls: float | None = None,
 ) -> VenueCost:
     """The present design: one always-on loop per venue with a standby beside it (a new invocation a
     minute joins, and takes over a period later). `invites`: spares a loop called itself in the
@@ -349,6 +355,16 @@ def venue_cost(
         secret_why=f"1 as an invocation joins + 1 per {SECRET_MAX_AGE_S} s cache while it holds the loop",
     )
     add(Line("Scheduler", f"{invocations:,.0f} x $1.00/M", invocations * p["scheduler_invocation"]))
+    if venue_calls is not None:
+        # Not an AWS charge: the timer requests go to the venue, which bills nothing for them. Shown
+        # so that a venue with a timer per symbol or market (Binance, Gate) says what its tick makes.
+        add(
+            Line(
+                "Venue requests",
+                f"{chain.ticks:,.0f} ticks x {venue_calls:g} (measured) x $0: not billed by AWS",
+                0.0,
+            )
+        )
     return out
 
 
@@ -703,7 +719,7 @@ def model(
     MemorySize) the designs are also priced at the recommended size."""
     template = Template.read(template_path)
     venues = []
-    for venue in ("kraken", "gemini", "hyperliquid"):
+    for venue in VENUES:
         measured = (ticks or {}).get(venue)
         venues.append(
             venue_cost(
@@ -711,6 +727,7 @@ def model(
                 template,
                 tick_calls=measured["aws_calls_per_tick"] if measured else None,
                 metric_series=len(measured["metric_series"]) if measured else None,
+                venue_calls=measured.get("venue_calls_per_tick") if measured else None,
             )
         )
     shared = fleet_cost(template, systems=systems, notifier_ms=notifier_ms)
@@ -739,9 +756,7 @@ def model(
             "notifier_ms": notifier_ms if notifier_ms is not None else NOTIFIER_MS,
             "per_tick_designs_tick_ms": tick_ms,
             "calls_measured": ticks is not None,
-            "accounts": {
-                v: (ticks or {}).get(v, {}).get("accounts", 1) for v in ("kraken", "gemini", "hyperliquid")
-            },
+            "accounts": {v: (ticks or {}).get(v, {}).get("accounts", 1) for v in VENUES},
         },
         "venues": {
             c.venue: {"total_usd": c.total, "lines": [vars(line) for line in c.lines]} for c in venues
@@ -774,7 +789,8 @@ def render(cost: dict[str, Any]) -> str:
         rows.append(f"  {label:<28} ${venue['total_usd']:7.2f}")
         for line in venue["lines"]:
             rows.append(f"    {line['item']:<22} ${line['usd']:7.3f}  = {line['formula']}")
-    rows.append(f"  {'fleet, three venues':<28} ${cost['fleet_total_usd']:7.2f}")
+    fleet = f"fleet, {len(cost['venues'])} venues"
+    rows.append(f"  {fleet:<28} ${cost['fleet_total_usd']:7.2f}")
     if cost.get("designs"):
         rows.append("designs, one venue (kraken), monthly:")
         for d in cost["designs"]:

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-VENUES = ("kraken", "gemini", "hyperliquid")
+
+def venues() -> tuple[str, ...]:
+    """Every registered venue, in the registry's order (`deadman.venues.VENUES`): the bench measures
+    each one it has a simulator for, which is all of them (tests/unit/test_registry.py)."""
+    from deadman.venues import VENUES
+
+    return VENUES
 
 
 def venue_module(name: str) -> Any:
@@ -101,17 +107,17 @@ def reaction_bound_ms(venue: str, *, s: float, t: float, g: float, k: float) -> 
     return bounds.watchdog_ms, bounds.native_ms
 
 
-def timing_valid(*, s: float, t: float, g: float, k: float, venues: tuple[str, ...] = VENUES) -> bool:
+def timing_valid(*, s: float, t: float, g: float, k: float, venues: tuple[str, ...] | None = None) -> bool:
     """What the template's rules and the refresher's start-up check accept (Timing.validate)."""
     from deadman.core.errors import ConfigError
     from deadman.core.policy import Timing
-    from deadman.venues import CAPABILITIES
+    from deadman.venues import CAPABILITIES, VENUES
 
     timing = Timing(
         max_staleness_ms=int(s * 1000), tick_ms=int(t * 1000), grace_ms=int(g * 1000), skew_ms=int(k * 1000)
     )
     try:
-        timing.validate(CAPABILITIES[v] for v in venues)
+        timing.validate(CAPABILITIES[v] for v in (venues if venues is not None else VENUES))
     except ConfigError:
         return False
     return True
@@ -124,16 +130,18 @@ def count_calls(*, on_aws: Any, on_venue: Any) -> None:
     from deadman.venues.http import PooledSession
 
     aws_call = AwsJsonClient.call
-    venue_post = PooledSession.post
+    # Every method goes through `request` (`post` too): Gate's, OKX's, Binance's and BitMEX's clients
+    # call it directly, so counting `post` alone would miss their venue calls.
+    venue_request = PooledSession.request
 
     def counted_call(client: AwsJsonClient, operation: str, params: Any) -> Any:
         strong = "(strong)" if isinstance(params, dict) and params.get("ConsistentRead") else ""
         on_aws(f"{client.service}.{operation}{strong}")
         return aws_call(client, operation, params)
 
-    def counted_post(session: PooledSession, url: str, **kwargs: Any) -> Any:
+    def counted_request(session: PooledSession, method: str, url: str, **kwargs: Any) -> Any:
         on_venue()
-        return venue_post(session, url, **kwargs)
+        return venue_request(session, method, url, **kwargs)
 
     AwsJsonClient.call = counted_call  # type: ignore[method-assign,assignment]
-    PooledSession.post = counted_post  # type: ignore[method-assign,assignment]
+    PooledSession.request = counted_request  # type: ignore[method-assign,assignment]

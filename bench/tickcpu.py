@@ -4,17 +4,24 @@
 A tick, on both sides, for one account of one venue, the trader alive:
 - deadman: the refresher's real tick (`Refresher.tick`, built as the Lambda builds it): the strongly
   consistent liveness read, the switch read, the decision, the intent write, the nonce draw where the
-  venue needs one, signing, the venue call, the record and audit writes;
+  venue needs one, signing, the venue calls, the record and audit writes;
 - the equivalent: the same liveness row read with boto3 (strongly consistent), alive or not decided,
-  and the venue's cancel-all-after request signed, built and sent by the library: Kraken
+  and the venue's timer requests signed, built and sent by the library: Kraken
   `CancelAllOrdersAfter` (ccxt, python-kraken-sdk), Gemini `/v1/heartbeat` (ccxt), Hyperliquid
   `scheduleCancel` (hyperliquid-python-sdk's `Exchange.schedule_cancel`, ccxt's
-  `cancel_all_orders_after`). Their own keys on the simulators, so no nonce is shared with deadman's.
+  `cancel_all_orders_after`), OKX `cancel-all-after` (ccxt.okx), Binance `countdownCancelAll` per
+  symbol (ccxt.binanceusdm), Gate `countdown_cancel_all` per market, spot and futures (ccxt.gate).
+  BitMEX has no equivalent: ccxt no longer has it. Their own keys on the simulators, so no nonce is
+  shared with deadman's. Every simulator checks real signatures: a library request it accepts is a
+  cross-check of deadman's wire format, and one it refuses is reported under `errors`;
+- the same calls (`SameCalls`): the requests deadman's tick makes, counted on a tick of its own, made
+  with boto3 and the library.
 
 Everything is sent to the sandbox's simulators and moto, which run in another process: this process's
 CPU time (`time.process_time`, every thread of it) is the tick's own. Rounds are interleaved (each
 round runs every implementation of every venue once, in rotating order, the beat written outside the
-timed part); round 0 warms connections and caches and is dropped. Output: one JSON object.
+timed part; a round lasts a second at least); round 0 warms connections and caches and is dropped.
+Output: one JSON object.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -146,10 +154,87 @@ def _hyperliquid_ccxt(url: str, key: dict[str, str]) -> Callable[[bool], Any]:
     return send
 
 
-EQUIVALENTS: dict[str, dict[str, Callable[[str, dict[str, str]], Callable[[bool], Any]]]] = {
+def _okx_ccxt(url: str, key: dict[str, Any]) -> Callable[[bool], Any]:
+    import ccxt
+
+    exchange = ccxt.okx(
+        {"apiKey": key["api_key"], "secret": key["api_secret"], "password": key["passphrase"], **NO_THROTTLE}
+    )
+    exchange.urls["api"] = {"rest": url}
+    # deadman's bench account has one account-level timer: one cancel-all-after a tick. The
+    # simulator gives this key's account two tag timers on a shared sub-account: one of them, so that
+    # ccxt makes one call too (a tag is one more body field, nothing else).
+    scope = {"tag": key["tags"][0]} if key.get("tags") else {}
+
+    def send(alive: bool) -> Any:
+        answer = exchange.private_post_trade_cancel_all_after(
+            {"timeOut": str(TIMER_S if alive else 10), **scope}
+        )
+        if answer.get("code") != "0":
+            raise RuntimeError(str(answer)[:200])
+        return answer
+
+    return send
+
+
+def _binance_ccxt(url: str, key: dict[str, Any]) -> Callable[[bool], Any]:
+    import ccxt
+
+    exchange = ccxt.binanceusdm({"apiKey": key["api_key"], "secret": key["api_secret"], **NO_THROTTLE})
+    exchange.urls["api"] = {
+        **exchange.urls["api"],
+        "fapiPublic": f"{url}/fapi/v1",
+        "fapiPrivate": f"{url}/fapi/v1",
+    }
+    symbols = key["symbols"]
+
+    def send(alive: bool) -> Any:
+        # A countdown per symbol, as deadman sends: Binance's timer is per (account, symbol).
+        countdown = TIMER_S * 1000 if alive else 1_000
+        return [
+            exchange.fapiPrivatePostCountdownCancelAll({"symbol": symbol, "countdownTime": countdown})
+            for symbol in symbols
+        ]
+
+    return send
+
+
+def _gate_ccxt(url: str, key: dict[str, Any]) -> Callable[[bool], Any]:
+    import ccxt
+
+    exchange = ccxt.gate({"apiKey": key["api_key"], "secret": key["api_secret"], **NO_THROTTLE})
+    exchange.urls["api"] = {
+        kind: dict.fromkeys(hosts, f"{url}/api/v4") for kind, hosts in exchange.urls["api"].items()
+    }
+    markets = key["markets"]
+
+    def send(alive: bool) -> Any:
+        # A countdown per market of the account, as deadman sends: Gate's timers are per market.
+        timeout = TIMER_S if alive else 5
+        out = []
+        for market in markets:
+            if market == "spot":
+                out.append(exchange.privateSpotPostCountdownCancelAll({"timeout": timeout}))
+            else:
+                settle = market.removeprefix("futures:")
+                out.append(
+                    exchange.privateFuturesPostSettleCountdownCancelAll(
+                        {"settle": settle, "timeout": timeout}
+                    )
+                )
+        return out
+
+    return send
+
+
+# venue -> library -> the venue's timer call made with it. BitMEX has none: it is no longer in ccxt.
+EQUIVALENTS: dict[str, dict[str, Callable[[str, dict[str, Any]], Callable[[bool], Any]]]] = {
     "kraken": {"ccxt": _kraken_ccxt, "python-kraken-sdk": _kraken_sdk},
     "gemini": {"ccxt": _gemini_ccxt},
     "hyperliquid": {"hyperliquid-python-sdk": _hyperliquid_sdk, "ccxt": _hyperliquid_ccxt},
+    "okx": {"ccxt": _okx_ccxt},
+    "binance": {"ccxt": _binance_ccxt},
+    "gate": {"ccxt": _gate_ccxt},
 }
 THEIR_KEYS = {"ccxt": "ccxt", "python-kraken-sdk": "krakensdk", "hyperliquid-python-sdk": "hlsdk"}
 
@@ -176,14 +261,17 @@ DYNAMO_ONLY = f"boto3 alone: {DYNAMO_ONLY_CALLS} DynamoDB calls"
 
 
 class SameCalls:
-    """deadman's one-account tick made with the libraries: the same six requests with the same
-    payloads, through boto3 and the venue library. The liveness row read strongly consistent; a
-    switch-shaped item (deadman's own fields, on a bench key of the ControlTable) read, written
-    conditionally as the intent, a nonce counter drawn, the item written again as the record; then
-    the venue call. What deadman's tick would cost built on the SDKs, where `Equivalent` is a
-    script that keeps none of its promises."""
+    """deadman's one-account tick made with the libraries: the same requests with the same payloads,
+    through boto3 and the venue library. The liveness row read strongly consistent; a switch-shaped
+    item (deadman's own fields, on a bench key of the ControlTable) read, written conditionally as
+    the intent, a nonce counter drawn (where deadman's tick draws one: Kraken, Gemini, Hyperliquid),
+    the item written again as the record; then the venue calls (one per timer the account has: per
+    symbol at Binance, per market at Gate). What deadman's tick would cost built on the SDKs, where
+    `Equivalent` is a script that keeps none of its promises."""
 
-    def __init__(self, env: dict[str, str], system: str, label: str, send: Callable[[bool], Any]) -> None:
+    def __init__(
+        self, env: dict[str, str], system: str, label: str, send: Callable[[bool], Any], *, nonce: bool
+    ) -> None:
         import boto3
 
         self.db = boto3.client("dynamodb")
@@ -194,6 +282,7 @@ class SameCalls:
         self.nonce_key = {"pk": {"S": "BENCH#nonce"}, "sk": {"S": label}}
         self.label = label
         self.send = send
+        self.nonce = nonce
 
     def _write(self, version: int) -> None:
         item = {**ours.switch_item("bench", self.label, version), **self.key}
@@ -210,37 +299,89 @@ class SameCalls:
         found = self.db.get_item(TableName=self.control, Key=self.key, ConsistentRead=True).get("Item")
         version = int(found["version"]["N"]) if found else 0
         self._write(version + 1)  # the intent
-        self.db.update_item(
-            TableName=self.control,
-            Key=self.nonce_key,
-            UpdateExpression="ADD n :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="ALL_NEW",
-        )
+        if self.nonce:
+            self.db.update_item(
+                TableName=self.control,
+                Key=self.nonce_key,
+                UpdateExpression="ADD n :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+            )
         answer = self.send(True)
         self._write(version + 2)  # the record
         return answer
 
 
-def same_calls_label(library: str) -> str:
-    return f"same {DYNAMO_ONLY_CALLS + 1} calls on boto3 + {library}"
+def same_calls_label(library: str, calls: int) -> str:
+    return f"same {calls} calls on boto3 + {library}"
 
 
-def build(info: dict[str, Any]) -> tuple[dict[tuple[str, str], Callable[[], Any]], dict[str, str]]:
+class DeadmanCalls:
+    """deadman's own calls in one tick (AWS by operation, and venue requests), counted on its clients:
+    what `SameCalls` makes for that venue."""
+
+    def __init__(self) -> None:
+        self.aws: Counter[str] = Counter()
+        self.venue = 0
+        self.active = False
+        ours.count_calls(on_aws=self._on_aws, on_venue=self._on_venue)
+
+    def _on_aws(self, name: str) -> None:
+        if self.active:
+            self.aws[name] += 1
+
+    def _on_venue(self) -> None:
+        if self.active:
+            self.venue += 1
+
+    def of(self, tick: Callable[[], Any]) -> tuple[Counter[str], int]:
+        self.aws, self.venue, self.active = Counter(), 0, True
+        try:
+            tick()
+        finally:
+            self.active = False
+        return self.aws, self.venue
+
+
+# An implementation's call starts a second at least after its previous one ended (the wait untimed):
+# OKX takes one cancel-all-after a second per scope, and production ticks are T (10 s) apart anyway.
+# Counted per implementation from its own last call: padding each round to a second is not enough,
+# since the calls before it in the (rotating) round vary.
+SPACING_S = 1.05
+
+
+def build(
+    info: dict[str, Any], beat: Callable[[], None] = lambda: None
+) -> tuple[dict[tuple[str, str], Callable[[], Any]], dict[str, str]]:
     env = info["env"]
     tables = env["LIVENESS_TABLE"]
     impls: dict[tuple[str, str], Callable[[], Any]] = {}
     errors: dict[str, str] = {}
-    for venue in ours.VENUES:
+    counter = DeadmanCalls()
+    for venue in ours.venues():
         first = info["secret_values"][venue]["accounts"][0]["account_id"]
         refresher = ours.refresher(venue)
         impls[(venue, "deadman")] = partial(refresher.tick, only=frozenset({first}))
-        for label, make in EQUIVALENTS[venue].items():
+        beat()
+        impls[(venue, "deadman")]()  # the first tick reads the secret and may create the switch
+    time.sleep(SPACING_S)
+    for venue in ours.venues():
+        beat()
+        # A steady tick counted (not timed): the same calls are made after it.
+        aws, venue_calls = counter.of(impls[(venue, "deadman")])
+        dynamo = sum(n for name, n in aws.items() if name.startswith("dynamodb."))
+        nonce = aws.get("dynamodb.UpdateItem", 0) > 0
+        for label, make in EQUIVALENTS.get(venue, {}).items():
+            theirs = info["theirs"][venue]
             try:
-                send = make(info["sims"][venue], info["theirs"][venue][THEIR_KEYS[label]])
+                send = make(info["sims"][venue], theirs[THEIR_KEYS[label]])
                 impls[(venue, label)] = Equivalent(tables, info["system"], send)
-                same = same_calls_label(label)
-                impls[(venue, same)] = SameCalls(env, info["system"], f"{venue}/{label}", send)
+                # A key of its own, so that its nonces and per-key limits are not the equivalent's.
+                same_send = make(info["sims"][venue], theirs[f"{THEIR_KEYS[label]}-same"])
+                same = same_calls_label(label, dynamo + venue_calls)
+                impls[(venue, same)] = SameCalls(
+                    env, info["system"], f"{venue}/{label}", same_send, nonce=nonce
+                )
             except Exception as exc:  # a library that cannot talk to the simulator is reported
                 errors[f"{venue}/{label}"] = f"{type(exc).__name__}: {exc}"[:200]
     impls[("kraken", DYNAMO_ONLY)] = DynamoOnly(tables, info["system"], DYNAMO_ONLY_CALLS)
@@ -252,7 +393,8 @@ def measure(info: dict[str, Any], rounds: int) -> dict[str, Any]:
     for key in TIMING_KEYS:  # the template's defaults (S 20, T 10, G 15, K 5), not the sandbox's
         os.environ.pop(key, None)
     beats = ours.Beats(info["env"]["LIVENESS_TABLE"])
-    impls, errors = build(info)
+    impls, errors = build(info, lambda: beats.beat(info["system"]))
+    ended: dict[tuple[str, str], float] = dict.fromkeys(impls, time.monotonic())
     cpu: dict[tuple[str, str], list[float]] = {k: [] for k in impls}
     wall: dict[tuple[str, str], list[float]] = {k: [] for k in impls}
     names = list(impls)
@@ -261,6 +403,7 @@ def measure(info: dict[str, Any], rounds: int) -> dict[str, Any]:
         for name in order:
             if f"{name[0]}/{name[1]}" in errors:
                 continue
+            time.sleep(max(0.0, ended[name] + SPACING_S - time.monotonic()))
             beats.beat(info["system"])
             c0, w0 = time.process_time(), time.perf_counter()
             try:
@@ -269,6 +412,7 @@ def measure(info: dict[str, Any], rounds: int) -> dict[str, Any]:
                 errors[f"{name[0]}/{name[1]}"] = f"{type(exc).__name__}: {exc}"[:200]
                 continue
             c1, w1 = time.process_time(), time.perf_counter()
+            ended[name] = time.monotonic()
             if name[1] == "deadman":
                 failed = [a.error for a in report.accounts if a.error] or (
                     [report.error] if report.error else []

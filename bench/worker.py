@@ -2,7 +2,7 @@
 Run with the project's `.venv` python (what the layer ships, no alternative library installed):
 
   python bench/worker.py memory INFO.json FUNCTION OUT.json
-      FUNCTION: refresher-kraken | refresher-gemini | refresher-hyperliquid | kill | disarm | status |
+      FUNCTION: refresher-<venue> (every registered venue) | kill | disarm | status |
       notifier. Imports functions/<f>/app.py as Lambda does and makes a realistic run: a refresher's
       handler runs its loop for RUN_SECONDS (several ticks, the trader beating), the API functions
       answer one request (events/*.json), the notifier one stream batch (publishing to moto's SNS).

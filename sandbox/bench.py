@@ -3,8 +3,9 @@ asserted. Runs in the project's `.venv`; `make bench` (`python -m bench`, in `.v
 
 `python -m sandbox.bench [MODE] [options]`, MODE one of:
 - `ticks` (default): per venue, over N healthy ticks in this process: one tick's wall time, the AWS
-  calls one tick makes (operation, and whether a DynamoDB read is strongly consistent), the custom
-  metric series a healthy tick publishes, the venue's accounts; `--json -` prints one JSON line.
+  calls one tick makes (operation, and whether a DynamoDB read is strongly consistent), the venue
+  requests it makes, the custom metric series a healthy tick publishes, the venue's accounts;
+  `--json -` prints one JSON line.
 - `serve`: start moto and every venue's simulator, provision a pool of bench accounts on every venue
   (plus keys of their own for the ccxt / SDK equivalents) and an SNS topic, print one JSON line with
   the endpoints, then answer one-line commands on stdin (`counts`, `rest`, `latency S`) until EOF
@@ -43,29 +44,34 @@ _DEFAULT_DIMENSIONS = ("service", "venue")  # Powertools' service + the refreshe
 
 
 class AwsCallCounter:
-    """Counts the functions' AWS calls (their lean client's) made while `counting()` is active, on
-    any thread."""
+    """Counts the functions' AWS calls (their lean client's) and their venue requests made while
+    `counting(venue)` is active, on any thread, under that venue."""
 
     def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self._active = threading.Event()
+        self.calls: dict[str, Counter[str]] = {}
+        self.venue_calls: Counter[str] = Counter()
+        self._venue: str | None = None
 
     def install(self) -> None:
         from bench.ours import count_calls
 
-        count_calls(on_aws=self._on_call, on_venue=lambda: None)
+        count_calls(on_aws=self._on_call, on_venue=self._on_venue)
 
     def _on_call(self, name: str) -> None:
-        if self._active.is_set():
-            self.calls[name] += 1
+        if self._venue is not None:
+            self.calls.setdefault(self._venue, Counter())[name] += 1
+
+    def _on_venue(self) -> None:
+        if self._venue is not None:
+            self.venue_calls[self._venue] += 1
 
     @contextmanager
-    def counting(self) -> Iterator[None]:
-        self._active.set()
+    def counting(self, venue: str) -> Iterator[None]:
+        self._venue = venue
         try:
             yield
         finally:
-            self._active.clear()
+            self._venue = None
 
 
 def _timed_ms(fn: Callable[[], object]) -> float:
@@ -81,6 +87,14 @@ def _mute(*_a: Any, **_k: Any) -> None:
 # -- ticks ------------------------------------------------------------------------------------------
 
 
+# Production ticks are T (10 s) apart. Here a venue's tick starts a second at least after its
+# previous one ended, not back to back: a key with time-based nonces (Gemini's) takes one request per
+# whole second, and OKX one cancel-all-after a second per scope. Counted from the end of the previous
+# tick (a round padded to a second is not enough: the ticks before it in the round vary). Venues tick
+# in turn, so the spacing costs about a second a round, not one per venue (the wait is not timed).
+TICK_SPACING_S = 1.05
+
+
 def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
     from deadman.core.clock import system_clock
     from deadman.core.metrics import ListMetrics
@@ -93,33 +107,40 @@ def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
         counter.install()  # after the stack pointed boto3 at moto; clients made later are hooked
         accounts = {v: len(stack.secret_values()[v]["accounts"]) for v in stack.venues}
         trader = ToyTrader(stack)
-        for venue in stack.venues:
-            metrics = ListMetrics()
-            refresher = refresher_from_env(venue, clock=system_clock, metrics=metrics, log=_mute)
-            trader.beat()
+        metrics = {venue: ListMetrics() for venue in stack.venues}
+        refreshers = {
+            venue: refresher_from_env(venue, clock=system_clock, metrics=metrics[venue], log=_mute)
+            for venue in stack.venues
+        }
+        trader.beat()
+        for refresher in refreshers.values():
             refresher.tick()  # first tick: secret fetch, first venue call; not a steady-state tick
-            metrics.records.clear()
-            counter.calls.clear()
-            samples = []
-            # A key with time-based nonces (Gemini's) takes one request per whole second; in
-            # production ticks are T apart, so here too they are spaced by a second (not timed).
-            timed = any(e.get("nonce_mode") == "time" for e in stack.accounts[venue].values())
-            spacing_s = 1.05 if timed else 0.0
-            for _ in range(rounds):
-                started = time.monotonic()
+        for sink in metrics.values():
+            sink.records.clear()
+        samples: dict[str, list[float]] = {venue: [] for venue in stack.venues}
+        ended = dict.fromkeys(stack.venues, time.monotonic())
+        for _ in range(rounds):
+            for venue, refresher in refreshers.items():
+                time.sleep(max(0.0, ended[venue] + TICK_SPACING_S - time.monotonic()))
                 trader.beat()
-                with counter.counting():
-                    samples.append(_timed_ms(refresher.tick))
-                time.sleep(max(0.0, spacing_s - (time.monotonic() - started)))
-            samples.sort()
+                with counter.counting(venue):
+                    samples[venue].append(_timed_ms(refresher.tick))
+                ended[venue] = time.monotonic()
+        for venue in stack.venues:
+            timed = sorted(samples[venue])
             series = {
-                (name, tuple(sorted({*dims, *_DEFAULT_DIMENSIONS}))) for name, _value, dims in metrics.records
+                (name, tuple(sorted({*dims, *_DEFAULT_DIMENSIONS})))
+                for name, _value, dims in metrics[venue].records
             }
+            calls = counter.calls.get(venue, Counter())
             out[venue] = {
                 "accounts": accounts[venue],
-                "tick_ms_median": statistics.median(samples),
-                "tick_ms_p95": samples[max(0, int(len(samples) * 0.95) - 1)],
-                "aws_calls_per_tick": {k: v / rounds for k, v in sorted(counter.calls.items())},
+                "tick_ms_median": statistics.median(timed),
+                "tick_ms_p95": timed[max(0, int(len(timed) * 0.95) - 1)],
+                "aws_calls_per_tick": {k: v / rounds for k, v in sorted(calls.items())},
+                # Requests to the venue: AWS does not bill them, but a venue with a timer per symbol or
+                # market (Binance, Gate) makes several a tick.
+                "venue_calls_per_tick": counter.venue_calls[venue] / rounds,
                 "metric_series": sorted(f"{name}[{','.join(dims)}]" for name, dims in series),
             }
     return out
@@ -235,6 +256,7 @@ def kill_latency(rounds: int, latencies_s: Sequence[float]) -> dict[str, Any]:
             out["by_latency"][f"{latency:g}"] = {
                 "latency_s": latency,
                 "targets": len(stack.books()),
+                "venues": len(stack.venues),
                 "empty_ms_median": {
                     m: statistics.median(v) * 1000 if v else None for m, v in empty_s.items()
                 },
@@ -417,7 +439,8 @@ def _print_ticks(figures: dict[str, Any]) -> None:
         calls = ", ".join(f"{k} {v:g}" for k, v in t["aws_calls_per_tick"].items())
         print(
             f"  {venue:<12} {t['accounts']} account(s)  median {t['tick_ms_median']:6.1f} ms"
-            f"  p95 {t['tick_ms_p95']:6.1f} ms  AWS calls/tick: {calls}"
+            f"  p95 {t['tick_ms_p95']:6.1f} ms  AWS calls/tick: {calls}; venue calls/tick:"
+            f" {t['venue_calls_per_tick']:g}"
         )
         print(f"  {'':<12} metric series: {len(t['metric_series'])}: {', '.join(t['metric_series'])}")
     print(f"peak RSS of this process (everything imported, stack run): {figures['peak_rss_mb']:.0f} MB")

@@ -16,9 +16,11 @@ from typing import Any
 from sandbox.stack import SYSTEM, SandboxTiming, Stack
 from sandbox.venues.simulator import AccountSpec
 
-# The alternatives bench/tickcpu.py runs (its THEIR_KEYS): an account of its own for each on every
-# venue (one a venue has no alternative for goes unused).
-THEIRS = ("ccxt", "krakensdk", "hlsdk")
+# The alternatives bench/tickcpu.py runs (its THEIR_KEYS): two accounts of their own for each on every
+# venue, one for the minimal equivalent and one (`-same`) for deadman's calls made with the library,
+# so that neither shares the other's nonces or per-key limits (OKX: one timer call a second per
+# scope). One a venue has no alternative for goes unused.
+THEIRS = ("ccxt", "krakensdk", "hlsdk", "ccxt-same", "krakensdk-same", "hlsdk-same")
 
 
 class BenchServer:

@@ -14,6 +14,7 @@ from bench import cost, dashboard, importtime, runs
 from deadman.app.refresh.loop import INVITE_EVERY_MS
 from deadman.edges.wiring import SECRET_MAX_AGE_S
 from deadman.stores.lease import OFFER_POLL_MS, SPARE_POLL_MS
+from deadman.venues import VENUES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +23,8 @@ def test_cost_model_reads_the_template_and_adds_up() -> None:
     model = cost.model(ROOT / "template.yaml")
     assumptions = model["assumptions"]
     assert assumptions["memory_mb"] > 0 and assumptions["tick_s"] > 0
-    for venue in ("kraken", "gemini", "hyperliquid"):
+    assert list(model["venues"]) == list(VENUES)  # every registered venue priced, none named here
+    for venue in VENUES:
         lines = model["venues"][venue]["lines"]
         assert {line["item"] for line in lines} >= {"Lambda compute", "DynamoDB per tick", "Secrets Manager"}
         assert all(line["usd"] >= 0 and line["formula"] for line in lines)
@@ -35,7 +37,7 @@ def test_cost_model_reads_the_template_and_adds_up() -> None:
     compute = next(ln for ln in model["venues"]["kraken"]["lines"] if ln["item"] == "Lambda compute")
     always_on = 730 * 3600 * assumptions["memory_mb"] / 1024 * cost.PRICES["lambda_arm64_gb_s"]
     assert 2 * always_on < compute["usd"] < 2.2 * always_on
-    assert "fleet, three venues" in cost.render(model)
+    assert f"fleet, {len(VENUES)} venues" in cost.render(model)
 
 
 def _line(venue: cost.VenueCost, item: str) -> cost.Line:
@@ -163,7 +165,7 @@ def test_cost_only_prices_a_stored_run_again_and_keeps_the_rest(tmp_path: Path) 
         ln for ln in results["cost"]["venues"]["kraken"]["lines"] if ln["item"] == "DynamoDB per tick"
     )
     assert "7 WRU" in per_tick["formula"]  # the stored measurement, not the stand-in
-    assert any(row["what"] == "monthly cost fleet (3 venues)" for row in results["table"])
+    assert any(row["what"] == f"monthly cost fleet ({len(VENUES)} venues)" for row in results["table"])
     assert bench_main.main(["--cost-only", "--no-charts", "--out", str(tmp_path / "none")]) == 2
 
 
@@ -280,3 +282,36 @@ def test_importtime_report_is_parsed_per_module() -> None:
              "import time:       150 |        150 |   json.decoder\n" \
              "import time:      2500 |       2650 | json\n"  # fmt: skip
     assert importtime.parse(report) == {"json.decoder": 0.15, "json": 2.5}
+
+
+def test_every_registered_venue_is_benched_and_its_alarms_are_its_own() -> None:
+    """The bench follows the registry: a refresher cold start per venue, and each venue's alarms (its
+    `<Title>Enabled` condition: OKX, BitMEX too) priced on its own row, not the fleet's."""
+    refreshers = [f.removeprefix("refresher-") for f in bench_main.COLD_STARTS if f.startswith("refresher-")]
+    assert refreshers == list(VENUES)
+    template = cost.Template.read(ROOT / "template.yaml")
+    assert set(VENUES) <= set(template.alarm_metrics)
+    kraken_alarms = template.alarm_metrics["kraken"]
+    assert all(template.alarm_metrics[v] == kraken_alarms for v in VENUES)
+
+
+def test_venue_requests_are_shown_and_never_billed() -> None:
+    template = cost.Template.read(ROOT / "template.yaml")
+    measured = cost.venue_cost("gate", template, venue_calls=3.0)
+    plain = cost.venue_cost("gate", template)
+    line = _line(measured, "Venue requests")
+    assert line.usd == 0 and "x 3 (measured)" in line.formula
+    assert measured.total == pytest.approx(plain.total)
+    assert all(ln.item != "Venue requests" for ln in plain.lines)
+
+
+def test_a_venue_with_no_alternative_gets_deadmans_row_saying_so() -> None:
+    results = {
+        "cost": cost.model(ROOT / "template.yaml"),
+        "tick_cpu": {"venues": {"bitmex": {"deadman": {"cpu_ms_median": 4.0}}}},
+        "cold_start": {"median_ms": {"refresher-bitmex": {"ours": 150.0}}},
+    }
+    rows = {row["what"]: row for row in bench_main.table(results)}
+    assert rows["tick CPU bitmex (1 acct, sent to simulator)"]["alternative"] == "no ccxt"
+    assert rows["cold start refresher-bitmex"]["alternative"] == "no ccxt"
+    assert rows["cold start refresher-bitmex"]["ratio"] is None
