@@ -239,11 +239,13 @@ class Story:
             "promise 4 (kill latches)",
             "orders rested after the kill were swept; no venue timer pushed after the ack",
         )
+        # Read before the arm: it asks the table for every switch, seconds with eight of them, and the
+        # clock below must start when the arm answers.
+        native = self.native()
         before = stack.timers()
         self.operator("arm", "--reason", "incident 42 resolved")
         armed_at = time.monotonic()
         # A new extension, not the timer the kill left running: each must move past that one.
-        native = self.native()
         # One reading of every timer per polling round: read again for each switch, the timers of
         # the last ones were seen only after every venue had been asked (seconds, with seven).
         seen: dict[str, Any] = {"at": 0.0, "timers": {}}
