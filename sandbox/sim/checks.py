@@ -301,16 +301,21 @@ class Checks:
         for at, account, oid, cause in self.cancels:
             if cause != "sweep" or account not in accounts or not (opened < at < stop):
                 continue
-            landed = [
-                x.at_ms
+            sweeps = [
+                x
                 for x in self.fleet.network.log
                 if x.who == "refresher"
                 and at - CHECK_EVERY_MS < x.at_ms <= at
                 and self.fleet.sim.is_cancel(x.path, x.body)
             ]
-            if landed and min(landed) <= opened:
+            if sweeps and min(x.at_ms for x in sweeps) <= opened:
                 continue
             excuses = self.faults_in(PLUMBING, opened - 60_000, at)
+            if any(x.gave_up for x in sweeps):
+                # A sweep sent before the disarm, held by the network past its client's patience (and
+                # past the window the disarm outwaits): only a venue fault the fleet cannot ride out
+                # does that, and then the alarm must go off (as for a venue timer's fire, P3).
+                excuses += self.faults_in(VENUE_FAULTS, opened - 60_000, at)
             if any(f.severe(self.s.venue) for f in excuses) and self.alarm_between(at - 60_000, at + 120_000):
                 continue
             return at, account, oid

@@ -270,6 +270,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "binance",
     ),
+    "checker: a sweep held by the network past its client's patience lands after a disarm (alarmed)": (
+        1142,
+        0.35,
+        "gemini",
+    ),
     "gemini: an off period refused for a kill that raced it is audited as an off period": (
         9007501,
         0.35,
