@@ -193,3 +193,31 @@ def test_bad_secrets_are_refused_before_any_request() -> None:
         with pytest.raises(CredentialsError):
             Account.from_mapping({**entry, **bad}, secret_name="t")
     assert hashlib.sha512(b"").hexdigest().startswith("cf83e135")
+
+
+def test_a_timer_that_lands_late_is_set_again_before_the_next_market(
+    world: tuple[GateSim, VirtualClock],
+) -> None:
+    """Gate counts a timeout from the request's arrival: the first market's took 4 s to arrive and
+    its timer landed past the deadline. It is set again at once, aimed earlier by that transit, before
+    the next market's request (three markets one after another would otherwise leave it late for
+    three slow round trips)."""
+    sim, clock = world
+    c = make(sim, clock, sim.provision(AccountSpec("a")))
+    real_handle = sim.handle
+    delays = [4_000]
+    seen: list[tuple[str, int]] = []
+
+    def slow_first(method: str, path: str, headers: Any, body: bytes) -> Any:
+        if path.endswith("/countdown_cancel_all"):
+            if delays:
+                clock.advance(delays.pop())
+            seen.append((path.split("/")[3], json.loads(body)["timeout"]))
+        return real_handle(method, path, headers, body)
+
+    sim.handle = slow_first  # type: ignore[method-assign]
+    deadline = clock() + 31_000
+    out = c.extend(deadline)
+    assert seen == [("spot", 30), ("spot", 22), ("futures", 22), ("futures", 22)]
+    assert max(sim.timers("a").values()) <= deadline
+    assert out.venue_deadline_ms is not None and out.venue_deadline_ms <= deadline

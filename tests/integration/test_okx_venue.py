@@ -4,6 +4,7 @@ every error class, and bad secrets."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,6 +104,39 @@ def test_a_deadline_under_the_minimum_is_not_sent(sim: OkxSim) -> None:
     with pytest.raises(E.StaleDecisionError):
         c.extend(START_MS + 10_500)  # 10.5 s less the aim's second: under 10 s
     assert sim.timer("uid-1") == before  # the earlier, later-firing timer is untouched, nothing longer set
+
+
+def test_a_tag_timer_that_lands_late_is_set_again_before_the_next_tag(
+    sim: OkxSim, shared: tuple[OkxSim, VirtualClock]
+) -> None:
+    """The timeout counts from the request's arrival: a1's took 4 s to arrive and landed past the
+    deadline. a1 is set again at once, aimed earlier by that transit, before a2 (twenty tags one
+    after another would otherwise leave it late for twenty round trips)."""
+    clock = shared[1]
+    real_handle = sim.handle
+    up, down = [4_000], [1_000]  # the way back slow too: OKX takes one request a second per tag
+    seen: list[tuple[str, str]] = []
+
+    def slow_first(method: str, path: str, headers: Any, body: bytes) -> Any:
+        if path.endswith("/cancel-all-after"):
+            if up:
+                clock.advance(up.pop())
+            asked = json.loads(body)
+            seen.append((asked["tag"], asked["timeOut"]))
+        answer = real_handle(method, path, headers, body)
+        if down and not up:
+            clock.advance(down.pop())
+        return answer
+
+    sim.handle = slow_first  # type: ignore[method-assign]
+    try:
+        out = client(sim, tags=["a1", "a2"]).extend(START_MS + 45_000)
+    finally:
+        sim.handle = real_handle  # type: ignore[method-assign]
+    assert seen == [("a1", "44"), ("a1", "35"), ("a2", "35")]
+    fired = [sim.timer("uid-1", "a1"), sim.timer("uid-1", "a2")]
+    assert all(f is not None and f <= START_MS + 45_000 for f in fired)
+    assert out.venue_deadline_ms is not None and out.venue_deadline_ms <= START_MS + 45_000
 
 
 def test_disarm_switches_every_scope_off(sim: OkxSim, shared: tuple[OkxSim, VirtualClock]) -> None:

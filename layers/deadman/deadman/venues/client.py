@@ -3,11 +3,13 @@ bounded-time HTTP transport, plus the identity the rest of the fleet sees."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from deadman.core.clock import Clock
+from deadman.core.policy import WHOLE_SECONDS_MS
 from deadman.core.venue import Capabilities, NonceSource
-from deadman.venues.errors import StaleDecisionError
+from deadman.venues.errors import StaleDecisionError, VenueError
 from deadman.venues.http import DEFAULT_TIMEOUT, HttpTransport, Session
 
 
@@ -67,3 +69,18 @@ class ClientBase(Generic[AccountT]):
         """Checked at the last moment before a request leaves: what is decided must still hold then."""
         if send_by_ms is not None and (late := self._clock() - send_by_ms) > 0:
             raise StaleDecisionError(self.caps.venue, f"decision {late} ms past its send-by time: not sent")
+
+    def _on_time(self, deadline_ms: int, set_timer: Callable[[], int]) -> int:
+        """One relative timer set (its trigger time returned), and set once more at once if it landed
+        past the deadline by more than the venue's whole second: the venue counts from the request's
+        arrival, so a way there that slowed sets it late, and where several timers are set one after
+        another (OKX's tags, Gate's markets) the tick's own correction would come only after all of
+        them. The second request leaves within the same send-by time, so under the same intent; if
+        it fails, the first timer stands and the tick corrects it."""
+        trigger = set_timer()
+        if trigger <= deadline_ms + WHOLE_SECONDS_MS:
+            return trigger
+        try:
+            return set_timer()  # aimed earlier by the transit just seen
+        except VenueError:
+            return trigger

@@ -126,12 +126,16 @@ class Client(ClientBase[Account]):
         triggers: list[int] = []
         timeouts: list[int] = []
         for market, pair in self._account.timer_scopes:
-            trigger, timeout, sent, answered = self._countdown(
-                market, pair, lambda: self._timeout_for(deadline_ms), send_by_ms
-            )
-            self._landed(market, trigger, timeout, sent, answered)
-            triggers.append(trigger)
-            timeouts.append(timeout)
+
+            def set_timer(market: str = market, pair: str | None = pair) -> int:
+                trigger, timeout, sent, answered = self._countdown(
+                    market, pair, lambda: self._timeout_for(deadline_ms), send_by_ms
+                )
+                self._landed(market, trigger, timeout, sent, answered)
+                timeouts.append(timeout)
+                return trigger
+
+            triggers.append(self._on_time(deadline_ms, set_timer))
         return ExtendResult(
             requested_deadline_ms=deadline_ms,
             venue_deadline_ms=max(triggers),

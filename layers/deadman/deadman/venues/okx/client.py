@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -80,7 +81,7 @@ class Client(ClientBase[Account]):
             sent.append(value)
             return value
 
-        for _tag, outcome in self._each_scope(timeout, send_by_ms):
+        for _tag, outcome in self._each_scope(timeout, send_by_ms, deadline_ms):
             if outcome is not None:
                 triggers.append(outcome)
         return ExtendResult(
@@ -97,18 +98,30 @@ class Client(ClientBase[Account]):
         return "tags " + ",".join(self._account.tags) if self._account.tags else "the account"
 
     def _each_scope(
-        self, timeout_s: Callable[[], int], send_by_ms: int | None
+        self, timeout_s: Callable[[], int], send_by_ms: int | None, deadline_ms: int | None = None
     ) -> list[tuple[str, int | None]]:
+        """Every scope's timer (`deadline_ms`: an extension's, each corrected at once if it landed late)."""
         done: list[tuple[str, int | None]] = []
         errors: list[VenueError] = []
         for tag in self._account.scopes:
             try:
-                done.append((tag, self._cancel_after(tag, timeout_s, send_by_ms)))
+                if deadline_ms is None:
+                    done.append((tag, self._cancel_after(tag, timeout_s, send_by_ms)))
+                else:
+                    done.append(
+                        (tag, self._on_time(deadline_ms, partial(self._timer_on, tag, timeout_s, send_by_ms)))
+                    )
             except VenueError as exc:
                 errors.append(exc)
         if errors:
             raise errors[0]
         return done
+
+    def _timer_on(self, tag: str, timeout_s: Callable[[], int], send_by_ms: int | None) -> int:
+        trigger = self._cancel_after(tag, timeout_s, send_by_ms)
+        if trigger is None:  # an extension's answer that says the timer is off is no extension
+            raise unreadable("timer answer (off, to an extension)", PATH_CANCEL_AFTER, tag)
+        return trigger
 
     def _cancel_after(self, tag: str, timeout_s: Callable[[], int], send_by_ms: int | None) -> int | None:
         """One scope's timer; its trigger time as the latest ms it may fire at (None: off)."""
