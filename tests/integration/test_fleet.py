@@ -324,3 +324,45 @@ def test_an_off_period_outlasts_a_disarm_and_its_death_pages_no_one(stack: Stack
     metrics = ListMetrics()
     tick = refresher("kraken", metrics=metrics).tick()
     assert tick.accounts[0].decision.dead and ("SystemDead", 1, {"system": "toy-trader"}) in metrics.records
+
+
+def test_a_window_opened_with_the_intent_is_audited_though_the_tick_then_loses_a_write(
+    stack: Stack,
+) -> None:
+    """The tick that opens a planned window stores the opening with its intent write; when its last
+    write then loses to a concurrent one (a loop it handed over to), the opening stays stored and
+    must be on the record (and notified) all the same: no later tick opens it again."""
+    from deadman.app.control import Caller
+    from deadman.stores.switches import SwitchConflict
+
+    ToyTrader(stack).beat()
+    control = control_from_env(stack.env)
+    start = int(time.time() * 1000) + 300
+    planned = control.disarm(
+        reason="maintenance",
+        for_seconds=60,
+        venues=["kraken"],
+        accounts=None,
+        caller=Caller("op"),
+        starts_at_ms=start,
+    )
+    assert planned.ok, planned.message
+    time.sleep(0.5)
+    r = refresher("kraken")
+    writes: list[int] = []
+    real_store = r._store
+
+    def store_then_lose(switch: Any) -> Any:
+        stored = real_store(switch)
+        writes.append(stored.version)
+        if len(writes) == 1:  # the intent: a concurrent writer goes next
+            SwitchStore(CONTROL_TABLE).put(stored)
+        return stored
+
+    r._store = store_then_lose  # type: ignore[method-assign]
+    report = r.tick()
+    assert "yielded to a concurrent write" in (report.accounts[0].note or ""), report.accounts[0]
+    switch = SwitchStore(CONTROL_TABLE).get("kraken", "main")
+    assert switch.mode.value == "disarmed" and not switch.plans
+    actions = [e["action"] for e in SwitchStore(CONTROL_TABLE).recent_audit("kraken", "main", 10)]
+    assert "scheduled-disarm" in actions, actions

@@ -285,6 +285,16 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "gemini",
     ),
+    "gate: a market's timer that landed late on a slow path is set again before the next market's": (
+        9108636,
+        0.35,
+        "gate",
+    ),
+    "gate: a planned window opened with the intent is audited though the tick then yields": (
+        9108412,
+        0.35,
+        "gate",
+    ),
 }
 
 

@@ -35,6 +35,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from deadman.app.refresh.acts import retryable
 from deadman.app.refresh.report import AccountTick, TickReport
@@ -288,9 +289,16 @@ class Ticker(Retirements):
         client = self._client(account)
         sweeping = decision.sweep and not self._sweep_paused(account, switch, now, result)
         if decision.extend_to_ms is not None or sweeping or decision.disarm_venue:
+            before = switch.version
             switch, fence = self._intent(
                 switch, decision, sweep=sweeping, remembered=remembered, result=result
             )
+            if switch.version != before:
+                # The transitions are stored with the intent: on the record now, since the tick's
+                # last write may yet lose to a concurrent one (a loop handed over to) while the state
+                # they describe stays stored - a planned window opened and never said so.
+                self._audit_all(switch, transitions, now)
+                transitions = []
             if decision.extend_to_ms is not None:
                 switch = self._extend(client, account, switch, decision, now, result, fence)
             if sweeping:
@@ -310,7 +318,12 @@ class Ticker(Retirements):
             # the tick itself (status must not show a loop gone quiet in the middle of an incident).
             self._record_after_conflict(account.account_id, exc.current, now, result.extended_to_ms)
             raise
-        for action, reason, details in transitions:
-            self._audit(switch, action, reason, "ok", now, details)
+        self._audit_all(switch, transitions, now)
         if decision.dead:
             self.metrics.count("Dead", venue=self.venue)
+
+    def _audit_all(
+        self, switch: Switch, transitions: list[tuple[str, str, dict[str, Any]]], now: int
+    ) -> None:
+        for action, reason, details in transitions:
+            self._audit(switch, action, reason, "ok", now, details)
