@@ -209,6 +209,7 @@ class Checks:
                 "StoreErrors": 3,
                 "NativeFires": 1,
                 "UnretiredTimers": 1,
+                "UnprotectedSweepFailures": 1,
             }.get(name)
             if limit is not None and value >= limit:
                 times.append((minute + 1) * 60_000)

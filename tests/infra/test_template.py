@@ -1165,6 +1165,8 @@ def test_venue_alarms(template: dict[str, Any]) -> None:
             ("Deadman", "NativeFires"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
             # An account out of the secret, not retired, its timer still running (will fire).
             ("Deadman", "UnretiredTimers"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
+            # A dead trader's sweep failed with no venue timer of ours behind it.
+            ("Deadman", "UnprotectedSweepFailures"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
             ("AWS/Lambda", "Errors"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
             ("AWS/Lambda", "Throttles"): ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
         }

@@ -29,6 +29,7 @@ VENUE_ALARMS = {
     "VenueErrorsAlarm": ("Deadman", "VenueErrors"),
     "NativeFiresAlarm": ("Deadman", "NativeFires"),
     "UnretiredTimersAlarm": ("Deadman", "UnretiredTimers"),
+    "UnprotectedSweepsAlarm": ("Deadman", "UnprotectedSweepFailures"),
     "StoreErrorsAlarm": ("Deadman", "StoreErrors"),
     "RefresherErrorsAlarm": ("AWS/Lambda", "Errors"),
     "RefresherThrottlesAlarm": ("AWS/Lambda", "Throttles"),
@@ -36,7 +37,8 @@ VENUE_ALARMS = {
 # The dashboard's per-venue rows (namespace Deadman, dimensions service and venue).
 DASHBOARD_METRICS = {
     "LivenessAgeSeconds", "SecondsToDeadline", "Ticks", "Extended", "Dead", "Swept",
-    "ExtendFailedWhileAlive", "VenueErrors", "NativeFires", "StoreErrors", "StoreRetries",
+    "ExtendFailedWhileAlive", "VenueErrors", "NativeFires", "UnprotectedSweepFailures", "StoreErrors",
+    "StoreRetries",
 }  # fmt: skip
 
 

@@ -333,7 +333,6 @@ def test_a_window_opened_with_the_intent_is_audited_though_the_tick_then_loses_a
     write then loses to a concurrent one (a loop it handed over to), the opening stays stored and
     must be on the record (and notified) all the same: no later tick opens it again."""
     from deadman.app.control import Caller
-    from deadman.stores.switches import SwitchConflict
 
     ToyTrader(stack).beat()
     control = control_from_env(stack.env)
@@ -366,3 +365,36 @@ def test_a_window_opened_with_the_intent_is_audited_though_the_tick_then_loses_a
     assert switch.mode.value == "disarmed" and not switch.plans
     actions = [e["action"] for e in SwitchStore(CONTROL_TABLE).recent_audit("kraken", "main", 10)]
     assert "scheduled-disarm" in actions, actions
+
+
+def test_a_failed_sweep_with_no_venue_timer_behind_it_pages(stack: Stack) -> None:
+    """Hyperliquid's schedule is cleared after the first complete sweep (rationed triggers): a zombie's
+    later orders have only the watchdog, so a sweep that fails then pages at once
+    (`UnprotectedSweepFailures`). Kraken's timer still stands after its first sweep: a failure there
+    is a venue error like any other, its timer takes the book."""
+    toy = ToyTrader(stack)
+    toy.beat()
+    toy.rest_orders(1)
+    for venue in ("hyperliquid", "kraken"):
+        assert refresher(venue).tick().accounts[0].extended_to_ms is not None
+    toy.writer.stop_running()
+
+    def tick(venue: str) -> tuple[Any, list[str]]:
+        metrics = ListMetrics()
+        report = refresher(venue, metrics=metrics).tick()
+        return report, [name for name, _, _ in metrics.records]
+
+    hyper, names = tick("hyperliquid")
+    main = next(a for a in hyper.accounts if a.account == "main")
+    assert main.swept is not None and stack.switch("hyperliquid", "main").deadline_ms is None
+    assert "UnprotectedSweepFailures" not in names
+    toy.rest_orders(1)  # the zombie goes on
+    stack.sims["hyperliquid"].set_fault("venue_5xx", True)
+    stack.sims["kraken"].set_fault("venue_5xx", True)
+    hyper, names = tick("hyperliquid")
+    assert next(a for a in hyper.accounts if a.account == "main").error is not None
+    assert "UnprotectedSweepFailures" in names
+    kraken, names = tick("kraken")
+    assert kraken.accounts[0].error is not None and "VenueErrors" in names
+    assert stack.switch("kraken", "main").deadline_ms is not None
+    assert "UnprotectedSweepFailures" not in names

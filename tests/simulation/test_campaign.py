@@ -295,6 +295,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "gate",
     ),
+    "hyperliquid: a zombie's sweeps failing after the schedule was cleared page at once": (
+        9019784,
+        0.35,
+        "hyperliquid",
+    ),
 }
 
 

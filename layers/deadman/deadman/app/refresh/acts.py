@@ -276,6 +276,7 @@ class VenueActs(Records):
         try:
             swept = client.sweep(send_by_ms=fence)
         except VenueError as exc:
+            self._unprotected(switch, now)
             if kill_key or not account.has_kill_key:
                 self._audit(switch, "sweep", decision.reason, f"failed: {exc}", now, {})
                 return self._venue_error(account, switch, exc, result, extending=False)
@@ -285,6 +286,7 @@ class VenueActs(Records):
             try:
                 swept = self._client(account, kill_key=True).sweep(send_by_ms=fence)
             except VenueError as kill_exc:
+                self._unprotected(switch, now)
                 self._audit(switch, "sweep", decision.reason, f"failed: {exc}; kill key: {kill_exc}", now, {})
                 return self._venue_error(account, switch, exc, result, extending=False)
         if not kill_key and account.for_retiring() is not None:
@@ -331,6 +333,14 @@ class VenueActs(Records):
                 self.fence_from_now(),
             )
         return switch
+
+    def _unprotected(self, switch: Switch, now: int) -> None:
+        """A sweep failed with no venue timer of ours standing behind it (Hyperliquid's schedule
+        cleared after the first complete sweep; any venue's timer once it has fired): whatever a zombie
+        rests now stays until a sweep gets through. Alarmed at once (`UnprotectedSweepFailures`): the
+        trader's death has paged already, but not that nothing is taking its orders."""
+        if switch.deadline_ms is None or switch.deadline_ms <= now:
+            self.metrics.count("UnprotectedSweepFailures", venue=self.venue)
 
     def _backstop(self, client: VenueClient, account: VenueAccount, switch: Switch, now: int) -> Switch:
         """The venue refused to cancel some of a dead trader's orders, and its own timer can take them
