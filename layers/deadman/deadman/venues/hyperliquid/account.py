@@ -12,7 +12,7 @@ from typing import Any
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
-from deadman.venues import urls
+from deadman.venues import entries, urls
 from deadman.venues.hyperliquid.wire import BASE_URLS
 
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -67,14 +67,11 @@ class Account:
         def bad(field: str, problem: str) -> CredentialsError:
             return CredentialsError(secret_name, field, problem)
 
-        if not isinstance(data, Mapping):
-            raise bad("accounts[]", "must be an object")
-        unknown = sorted(str(k) for k in data if k not in _ACCOUNT_FIELDS)
-        if unknown:
-            # A misspelt optional field (say "vault_adress") would otherwise silently protect the
-            # wrong book.
-            raise bad(unknown[0], "is not a known field")
+        # A misspelt optional field (say "vault_adress") would otherwise silently protect the wrong book.
+        entries.check_entry(data, _ACCOUNT_FIELDS, secret_name)
 
+        # Not stripped, unlike the other venues' labels: stripping it now would rename the switch of
+        # an id that begins or ends with a space.
         account_id = data.get("account_id")
         if not isinstance(account_id, str) or not account_id.strip():
             raise bad("account_id", "must be a non-empty string")

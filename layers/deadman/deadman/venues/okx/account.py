@@ -12,7 +12,7 @@ from typing import Any
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
-from deadman.venues import urls
+from deadman.venues import entries, urls
 from deadman.venues.okx.wire import DEFAULT_BASE_URL
 
 # "A combination of case-sensitive alphanumerics, all numbers, or all letters of up to 16 characters."
@@ -70,72 +70,59 @@ class Account:
              "kill": {"api_key": "...", "api_secret": "...", "passphrase": "..."}}  # optional
 
         The key needs the Trade permission (Read, which every key has, lists the book)."""
-
-        def bad(field: str, problem: str) -> CredentialsError:
-            return CredentialsError(secret_name, field, problem)
-
-        if not isinstance(data, Mapping):
-            raise bad("accounts[]", "must be an object")
-        for name in data:
-            if name not in _FIELDS:
-                # A misspelt "tags" would otherwise silently widen the switch to the whole account.
-                raise bad(str(name), "is not a known field")
-        account_id = _text(data, "account_id", bad, "account_id")
-        keys = _keys(data, bad, "")
-        demo = data.get("demo", False)
-        if not isinstance(demo, bool):
-            raise bad("demo", "must be true or false")
+        # A misspelt "tags" would otherwise silently widen the switch to the whole account.
+        entries.check_entry(data, _FIELDS, secret_name)
+        account_id = _text(data, "account_id", secret_name, "account_id")
+        keys = _keys(data, secret_name, "")
+        demo = entries.flag(data, "demo", secret_name)
         base_url = DEFAULT_BASE_URL
         if data.get("base_url") is not None:
             base_url = urls.base_url(data, (DEFAULT_BASE_URL,), "OKX", sandbox, secret_name)
         kill = None
-        raw_kill = data.get("kill")
+        raw_kill = entries.optional_object(
+            data,
+            "kill",
+            _KILL_FIELDS,
+            secret_name,
+            "must be an object with api_key, api_secret and passphrase",
+        )
         if raw_kill is not None:
-            if not isinstance(raw_kill, Mapping):
-                raise bad("kill", "must be an object with api_key, api_secret and passphrase")
-            for name in raw_kill:
-                if name not in _KILL_FIELDS:
-                    raise bad(f"kill.{name}", "is not a known field")
-            kill = _keys(raw_kill, bad, "kill.")
+            kill = _keys(raw_kill, secret_name, "kill.")
         return cls(
             account_id=account_id,
             keys=keys,
-            tags=_tags(data.get("tags"), bad),
+            tags=_tags(data.get("tags"), secret_name),
             demo=demo,
             base_url=base_url,
             kill=kill,
         )
 
 
-def _keys(data: Mapping[str, Any], bad: Any, prefix: str) -> Keys:
+def _keys(data: Mapping[str, Any], secret_name: str, prefix: str) -> Keys:
     return Keys(
-        api_key=_text(data, "api_key", bad, f"{prefix}api_key"),
-        api_secret=Secret(_text(data, "api_secret", bad, f"{prefix}api_secret")),
-        passphrase=Secret(_text(data, "passphrase", bad, f"{prefix}passphrase")),
+        api_key=_text(data, "api_key", secret_name, f"{prefix}api_key"),
+        api_secret=Secret(_text(data, "api_secret", secret_name, f"{prefix}api_secret")),
+        passphrase=Secret(_text(data, "passphrase", secret_name, f"{prefix}passphrase")),
     )
 
 
-def _text(data: Mapping[str, Any], key: str, bad: Any, field: str) -> str:
-    value = data.get(key)
-    if value is None:
-        raise bad(field, "is missing")
-    if not isinstance(value, str) or not value.strip():
-        raise bad(field, "must be a non-empty string")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        # Each goes into a header or an HMAC as is: a pasted newline would break both, unseen.
-        raise bad(field, "contains a control character")
-    return value.strip()
+def _text(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> str:
+    # OKX's fields have always refused only the ASCII control characters, each one stripped.
+    return entries.text(data, key, secret_name, field, controls="ascii")
 
 
-def _tags(raw: Any, bad: Any) -> tuple[str, ...]:
+def _tags(raw: Any, secret_name: str) -> tuple[str, ...]:
+    def bad(problem: str) -> CredentialsError:
+        return CredentialsError(secret_name, "tags", problem)
+
     if raw is None:
         return ()
     if not isinstance(raw, list) or not raw:
-        raise bad("tags", "must be a non-empty list of order tags (leave it out to protect the account)")
+        raise bad("must be a non-empty list of order tags (leave it out to protect the account)")
     if len(raw) > MAX_TAGS:
-        raise bad("tags", f"names more than {MAX_TAGS} tags (OKX's cap of live tag timers per sub-account)")
+        raise bad(f"names more than {MAX_TAGS} tags (OKX's cap of live tag timers per sub-account)")
     if not all(isinstance(t, str) and _TAG_RE.fullmatch(t) for t in raw):
-        raise bad("tags", "must each be 1 to 16 letters or digits (OKX's order tag)")
+        raise bad("must each be 1 to 16 letters or digits (OKX's order tag)")
     if len(set(raw)) != len(raw):
-        raise bad("tags", "names a tag twice")
+        raise bad("names a tag twice")
     return tuple(raw)
