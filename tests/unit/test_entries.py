@@ -1,9 +1,14 @@
 """The fields every venue's secret entry shares (deadman.venues.entries): each refusal names the field
 and the problem, never the value; a misspelt field or kill field is refused, never dropped; a pasted
-newline is refused, not stripped away; and the kill path signs with the kill pair."""
+newline is refused, not stripped away; and the kill path signs with the kill pair. Across the seven
+venues: no label or key id holds a control character, and no field given the wrong shape (a list,
+an object, a number) escapes as anything but a refusal naming it."""
 
 from __future__ import annotations
 
+import base64
+import copy
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +16,8 @@ import pytest
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
-from deadman.venues import entries
+from deadman.stores.credentials import parse_secret
+from deadman.venues import VENUES, entries
 from deadman.venues.entries import KeyPairAccount, KillCredentials
 
 S = "deadman/venue"
@@ -190,3 +196,270 @@ def test_the_kill_path_signs_with_the_kill_pair_on_the_same_account() -> None:
     assert (killer.account_id, killer.base_url) == ("main", "https://venue.example")
     assert (killer.api_key, killer.api_secret.reveal()) == ("k2", "s2")
     assert type(killer) is _Account
+
+
+# -- labels, stripping and choices -------------------------------------------------------------------
+
+
+def test_a_label_refuses_every_unprintable_character_and_may_be_kept_as_written() -> None:
+    assert entries.label({"account_id": " main "}, "account_id", S, "account_id") == "main"
+    assert entries.label({"account_id": " main "}, "account_id", S, "account_id", strip=False) == " main "
+    for value in ("a\x00b", "main\n", "a\x85b", "a\u2028b"):
+        assert refusal(entries.label, {"account_id": value}, "account_id", S, "account_id") == (
+            "account_id",
+            "must not hold control characters",
+        )
+
+
+def test_text_as_written_keeps_surrounding_spaces_but_still_refuses_controls_and_blanks() -> None:
+    read = entries.text
+    assert read({"passphrase": " p w "}, "passphrase", S, "passphrase", strip=False) == " p w "
+    assert refusal(
+        read, {"passphrase": "pw\n"}, "passphrase", S, "passphrase", controls="ascii", strip=False
+    ) == (
+        "passphrase",
+        "must not hold control characters",
+    )
+    assert refusal(read, {"passphrase": "   "}, "passphrase", S, "passphrase", strip=False) == (
+        "passphrase",
+        "must be a non-empty string",
+    )
+
+
+OPTIONS = ("production", "testnet")
+
+
+def test_a_choice_is_one_of_its_strings_or_none_when_absent() -> None:
+    assert entries.choice({"environment": "testnet"}, "environment", OPTIONS, S) == "testnet"
+    assert entries.choice({}, "environment", OPTIONS, S) is None
+    assert entries.choice({"environment": None}, "environment", OPTIONS, S) is None
+    assert entries.choice({"market": " usdm\n"}, "market", ("coinm", "usdm"), S, strip=True) == "usdm"
+    assert refusal(entries.choice, {}, "environment", OPTIONS, S, "kill.environment", required=True) == (
+        "kill.environment",
+        "is missing (one of: production, testnet)",
+    )
+
+
+@pytest.mark.parametrize(
+    "value", [["testnet"], [VALUE], {"testnet": VALUE}, 7, 1.5, True, "Testnet", " testnet"]
+)
+def test_a_choice_refuses_anything_else_naming_the_field_and_its_options(value: Any) -> None:
+    # A list or an object used to reach `x in dict` and escape as TypeError (unhashable type).
+    assert refusal(entries.choice, {"environment": value}, "environment", OPTIONS, S) == (
+        "environment",
+        "must be one of: production, testnet",
+    )
+
+
+# -- every venue's entry, through the credential store -----------------------------------------------
+
+KRAKEN_SECRET = base64.b64encode(b"kraken-secret-bytes").decode()
+KILL_PAIR = {"api_key": "kill-key-1", "api_secret": "kill-secret-1"}
+
+# One entry per venue with every field it takes, each valid: the refusals below are each one field's.
+FULL: dict[str, dict[str, Any]] = {
+    "kraken": {
+        "account_id": "main",
+        "api_key": "key-1",
+        "api_secret": KRAKEN_SECRET,
+        "base_url": "https://api.kraken.com",
+        "kill": {"api_key": "kill-key-1", "api_secret": KRAKEN_SECRET},
+    },
+    "gemini": {
+        "account_id": "main",
+        "api_key": "master-key-1",
+        "api_secret": "secret-1",
+        "nonce_mode": "time",
+        "account": "primary",
+        "sweep_scope": "all",
+        "environment": "sandbox",
+        "base_url": "https://api.sandbox.gemini.com",
+        "kill": {"api_key": "account-kill", "api_secret": "secret-2", "nonce_mode": "increasing"},
+        "retiring": {"api_key": "account-old", "api_secret": "secret-3", "nonce_mode": "time"},
+    },
+    "hyperliquid": {
+        "account_id": "main",
+        "address": "0x" + "ab" * 20,
+        "agent_private_key": "0x" + "a6" * 32,
+        "vault_address": "0x" + "cd" * 20,
+        "network": "testnet",
+        "base_url": "https://api.hyperliquid-testnet.xyz",
+        "dexes": ["", "xyz"],
+        "kill": {"agent_private_key": "0x" + "4c" * 32},
+    },
+    "okx": {
+        "account_id": "main",
+        "api_key": "key-1",
+        "api_secret": "secret-1",
+        "passphrase": "pass phrase 1",
+        "tags": ["stratA"],
+        "demo": True,
+        "base_url": "https://www.okx.com",
+        "kill": {**KILL_PAIR, "passphrase": "pass-2"},
+    },
+    "binance": {
+        "account_id": "perps",
+        "market": "usdm",
+        "api_key": "key-1",
+        "api_secret": "secret-1",
+        "symbols": ["BTCUSDT"],
+        "base_url": "https://fapi.binance.com",
+        "kill": KILL_PAIR,
+    },
+    "gate": {
+        "account_id": "main",
+        "api_key": "key-1",
+        "api_secret": "secret-1",
+        "markets": ["spot", "futures:usdt"],
+        "pairs": {"futures:usdt": ["BTC_USDT"]},
+        "unified": True,
+        "base_url": "https://api.gateio.ws",
+        "kill": KILL_PAIR,
+    },
+    "bitmex": {
+        "account_id": "main",
+        "api_key": "key-1",
+        "api_secret": "secret-1",
+        "environment": "testnet",
+        "base_url": "https://testnet.bitmex.com",
+        "kill": KILL_PAIR,
+    },
+}
+
+
+def put(entry: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of `entry` with the field at `path` ("kill.api_key") set to `value`."""
+    changed = copy.deepcopy(entry)
+    *parents, name = path.split(".")
+    holder = changed
+    for parent in parents:
+        holder = holder[parent]
+    holder[name] = value
+    return changed
+
+
+def store_refusal(venue: str, entry: dict[str, Any]) -> tuple[str, str]:
+    """The refusal the credential store gives for a secret holding `entry`, as (field, problem)."""
+    with pytest.raises(CredentialsError) as info:
+        parse_secret(venue, f"deadman/{venue}", json.dumps({"accounts": [entry]}))
+    assert VALUE not in str(info.value)
+    field = info.value.field
+    assert field.startswith("accounts[0].")
+    return field.removeprefix("accounts[0]."), info.value.problem
+
+
+def test_every_venue_is_covered_and_its_full_entry_parses() -> None:
+    assert sorted(FULL) == sorted(VENUES)
+    for venue, entry in FULL.items():
+        parsed = parse_secret(venue, f"deadman/{venue}", json.dumps({"accounts": [entry]}))
+        assert parsed.account_ids == (entry["account_id"],)
+
+
+@pytest.mark.parametrize(
+    ("venue", "field"),
+    [(venue, field) for venue, entry in FULL.items() for field in entry],
+)
+@pytest.mark.parametrize("value", [[[VALUE]], {"zz": VALUE}, 7], ids=["list", "object", "number"])
+def test_a_field_of_the_wrong_shape_is_refused_naming_it_never_as_a_type_error(
+    venue: str, field: str, value: Any
+) -> None:
+    # Anything but a CredentialsError reaches the operator as "accounts[0] is invalid (TypeError)".
+    named, problem = store_refusal(venue, put(FULL[venue], field, value))
+    assert named == field or named.startswith((f"{field}.", f"{field}[")), (named, problem)
+
+
+@pytest.mark.parametrize(
+    ("venue", "field", "options"),
+    [
+        ("bitmex", "environment", "production, testnet"),
+        ("hyperliquid", "network", "mainnet, testnet"),
+        ("binance", "market", "coinm, usdm"),
+        ("gemini", "environment", "production, sandbox"),
+        ("gemini", "sweep_scope", "session, all"),
+        ("gemini", "nonce_mode", "time, increasing"),
+        ("gemini", "kill.nonce_mode", "time, increasing"),
+        ("gemini", "retiring.nonce_mode", "time, increasing"),
+    ],
+)
+@pytest.mark.parametrize("value", [["testnet"], {"testnet": True}, 1, "Testnet"])
+def test_an_enumerated_field_refuses_anything_but_its_strings_naming_them(
+    venue: str, field: str, options: str, value: Any
+) -> None:
+    assert store_refusal(venue, put(FULL[venue], field, value)) == (field, f"must be one of: {options}")
+
+
+def test_an_explicit_null_network_is_still_refused_not_taken_as_mainnet() -> None:
+    assert store_refusal("hyperliquid", put(FULL["hyperliquid"], "network", None)) == (
+        "network",
+        "is missing (one of: mainnet, testnet)",
+    )
+
+
+LABELS_AND_KEY_IDS = [
+    ("kraken", "account_id"),
+    ("kraken", "api_key"),
+    ("kraken", "kill.api_key"),
+    ("gemini", "account_id"),
+    ("gemini", "api_key"),
+    ("gemini", "account"),
+    ("gemini", "kill.api_key"),
+    ("gemini", "retiring.api_key"),
+    ("hyperliquid", "account_id"),
+    ("okx", "account_id"),
+    ("okx", "api_key"),
+    ("okx", "kill.api_key"),
+    ("binance", "account_id"),
+    ("binance", "api_key"),
+    ("binance", "kill.api_key"),
+    ("gate", "account_id"),
+    ("gate", "api_key"),
+    ("gate", "kill.api_key"),
+    ("bitmex", "account_id"),
+    ("bitmex", "api_key"),
+    ("bitmex", "kill.api_key"),
+]
+
+
+@pytest.mark.parametrize(("venue", "field"), LABELS_AND_KEY_IDS)
+@pytest.mark.parametrize("control", ["\x00", "\n", "\x1b", "\x7f", "\x85", "\u2028"])
+def test_no_label_or_key_id_of_any_venue_holds_a_control_character(
+    venue: str, field: str, control: str
+) -> None:
+    # A key id with one can never authenticate; a label with one corrupts log lines and status.
+    named, problem = store_refusal(venue, put(FULL[venue], field, f"a{control}b"))
+    assert named == field and "control characters" in problem, (named, problem)
+
+
+@pytest.mark.parametrize("venue", sorted(set(VENUES) - {"binance"}))
+def test_a_label_is_looked_at_as_written_so_a_pasted_newline_is_refused_not_stripped(venue: str) -> None:
+    # Binance's label is a token, stripped first as its keys are (it always was).
+    assert store_refusal(venue, put(FULL[venue], "account_id", "main\n")) == (
+        "account_id",
+        "must not hold control characters",
+    )
+
+
+def test_a_kraken_key_id_is_still_taken_stripped() -> None:
+    entry = put(put(FULL["kraken"], "api_key", " key-1\n"), "kill.api_key", "\tkill-key-1 ")
+    (account,) = parse_secret("kraken", "deadman/kraken", json.dumps({"accounts": [entry]})).accounts
+    assert (account.api_key, account.kill.api_key) == ("key-1", "kill-key-1")
+
+
+def test_an_okx_passphrase_is_taken_as_written_and_its_secret_and_key_stripped_as_always() -> None:
+    entry = put(put(FULL["okx"], "passphrase", " pass phrase "), "api_secret", " secret-1 ")
+    entry = put(entry, "api_key", " key-1 ")
+    (account,) = parse_secret("okx", "deadman/okx", json.dumps({"accounts": [entry]})).accounts
+    assert account.keys.passphrase.reveal() == " pass phrase "  # OKX names no rule on its characters
+    assert account.keys.api_secret.reveal() == "secret-1"  # generated by OKX: no space of its own
+    assert account.keys.api_key == "key-1"
+    # A pasted newline in OKX's key id is refused, not stripped away, as it always was.
+    assert store_refusal("okx", put(FULL["okx"], "api_key", "key-1\n")) == (
+        "api_key",
+        "must not hold control characters",
+    )
+    assert account.kill.passphrase.reveal() == "pass-2"
+    for field in ("passphrase", "kill.passphrase", "api_secret", "kill.api_secret"):
+        assert store_refusal("okx", put(FULL["okx"], field, "pass\tphrase")) == (
+            field,
+            "must not hold control characters",
+        )

@@ -2,17 +2,21 @@
 shares, parsed one way: the entry as an object of known fields, a label, a key id or secret, a flag,
 an optional sub-object such as `kill`, and the kill key pair with the account that signs with it.
 
-What only one venue has (OKX's tags, Gemini's nonce mode, Hyperliquid's wallets, the environments
-and base URLs) stays in that venue's `account` module. Every failure is a `CredentialsError` naming
-the field, never its value. Each venue keeps the strictness it always had (which of these it calls,
-with which options): a stricter check would refuse a whole secret that protects accounts today.
+What only one venue has (OKX's tags, Gemini's nonce mode, Hyperliquid's wallets, the base URLs)
+stays in that venue's `account` module. Every failure is a `CredentialsError` naming the field, never
+its value. Each venue keeps the strictness it always had (which of these it calls, with which
+options): a stricter check would refuse a whole secret that protects accounts today. Two rules hold
+for every venue even so, as refusing them loses nothing: a label (`label`) or a key id (`token`)
+never holds a control character (the key could never authenticate, the label would corrupt log lines
+and status output), and an enumerated field (`choice`) that is not one of its strings, a list or an
+object included, is refused naming the field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import Field, dataclass, replace
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, overload
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
@@ -66,9 +70,15 @@ def as_written(data: Mapping[str, Any], key: str, secret_name: str, field: str) 
 
 
 def text(
-    data: Mapping[str, Any], key: str, secret_name: str, field: str, *, controls: Controls = "allowed"
+    data: Mapping[str, Any],
+    key: str,
+    secret_name: str,
+    field: str,
+    *,
+    controls: Controls = "allowed",
+    strip: bool = True,
 ) -> str:
-    """A string with something besides whitespace in it, stripped."""
+    """A string with something besides whitespace in it, stripped (or as written, `strip=False`)."""
     value = _string(data, key, secret_name, field, blank=False)
     if controls == "ascii":
         refused = any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
@@ -77,18 +87,90 @@ def text(
     if refused:
         # Each goes into a header, an HMAC or a log line as is: a pasted newline would break it unseen.
         raise CredentialsError(secret_name, field, "must not hold control characters")
-    return value.strip()
+    return value.strip() if strip else value
 
 
-def token(data: Mapping[str, Any], key: str, secret_name: str, field: str, *, strip: bool = False) -> str:
+def label(data: Mapping[str, Any], key: str, secret_name: str, field: str, *, strip: bool = True) -> str:
+    """A name the operator gives (`account_id`, Gemini's `account`): any printable text, stripped. It
+    reaches log lines, metrics and `deadman status` as is: a control character would corrupt them."""
+    return text(data, key, secret_name, field, controls="unprintable", strip=strip)
+
+
+def token(
+    data: Mapping[str, Any],
+    key: str,
+    secret_name: str,
+    field: str,
+    *,
+    strip: bool = False,
+    controls: Controls = "allowed",
+) -> str:
     """A key id or secret: printable ASCII without spaces. It travels in a header or keys the HMAC, so
     whitespace or a control character would make every request fail to authenticate. `strip` takes
-    the value stripped first (as text), else as written (a pasted trailing newline is refused)."""
-    value = text(data, key, secret_name, field) if strip else as_written(data, key, secret_name, field)
+    the value stripped first (as text, refusing first what `controls` names), else as written (a
+    pasted trailing newline is refused)."""
+    if strip:
+        value = text(data, key, secret_name, field, controls=controls)
+    else:
+        value = as_written(data, key, secret_name, field)
     if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
         raise CredentialsError(
             secret_name, field, "must be printable ASCII without spaces or control characters"
         )
+    return value
+
+
+@overload
+def choice(
+    data: Mapping[str, Any],
+    key: str,
+    options: Collection[str],
+    secret_name: str,
+    field: str | None = None,
+    *,
+    required: Literal[True],
+    strip: bool = False,
+) -> str: ...
+
+
+@overload
+def choice(
+    data: Mapping[str, Any],
+    key: str,
+    options: Collection[str],
+    secret_name: str,
+    field: str | None = None,
+    *,
+    required: bool = False,
+    strip: bool = False,
+) -> str | None: ...
+
+
+def choice(
+    data: Mapping[str, Any],
+    key: str,
+    options: Collection[str],
+    secret_name: str,
+    field: str | None = None,
+    *,
+    required: bool = False,
+    strip: bool = False,
+) -> str | None:
+    """One of `options` (an environment, a market, a mode), or None when absent or null unless
+    `required`. Anything else, a list or an object included, is refused naming the field and the
+    options. `strip` takes the value stripped first (Binance's `market` always was)."""
+    field = field or key
+    value = data.get(key)
+    known = ", ".join(options)
+    if value is None:
+        if required:
+            raise CredentialsError(secret_name, field, f"is missing (one of: {known})")
+        return None
+    if isinstance(value, str) and strip:
+        value = value.strip()
+    # Tested for a string first: `[...] in {...}` would raise TypeError (unhashable), not refuse.
+    if not isinstance(value, str) or value not in options:
+        raise CredentialsError(secret_name, field, f"must be one of: {known}")
     return value
 
 

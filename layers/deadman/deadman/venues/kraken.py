@@ -114,8 +114,10 @@ class Account(KeyPairAccount):
         `open_orders`. Any other field is refused. 2FA (otp) keys are not supported.
         """
         entries.check_entry(data, _ACCOUNT_FIELDS, secret_name)
-        account_id = entries.text(data, "account_id", secret_name, "account_id")
-        api_key = entries.text(data, "api_key", secret_name, "api_key")
+        account_id = entries.label(data, "account_id", secret_name, "account_id")
+        # Stripped, as always; a key id with a space, a control or a non-ASCII character could never
+        # authenticate (it travels in the API-Key header), so it is refused rather than sent.
+        api_key = entries.token(data, "api_key", secret_name, "api_key", strip=True)
         api_secret = _b64_secret(data, "api_secret", secret_name, "api_secret")
         base_url = DEFAULT_BASE_URL
         if data.get("base_url") is not None:
@@ -124,7 +126,7 @@ class Account(KeyPairAccount):
         raw_kill = entries.kill_object(data, secret_name)
         if raw_kill is not None:
             kill = KillCredentials(
-                api_key=entries.text(raw_kill, "api_key", secret_name, "kill.api_key"),
+                api_key=entries.token(raw_kill, "api_key", secret_name, "kill.api_key", strip=True),
                 api_secret=_b64_secret(raw_kill, "api_secret", secret_name, "kill.api_secret"),
             )
         return cls(

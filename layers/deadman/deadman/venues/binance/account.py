@@ -45,12 +45,11 @@ class Account(KeyPairAccount):
         # A misspelt "kill" or "symbol" would otherwise silently drop what it names.
         entries.check_entry(data, _FIELDS, secret_name)
         # Every field is stripped, then held to a key's characters: each goes into a header or an
-        # HMAC, and no Binance key, label or market holds a space or a control character.
+        # HMAC, and no Binance key or label holds a space or a control character.
         account_id = entries.token(data, "account_id", secret_name, "account_id", strip=True)
-        raw_market = entries.token(data, "market", secret_name, "market", strip=True)
-        if raw_market not in MARKETS:
-            raise CredentialsError(secret_name, "market", f"must be one of {', '.join(sorted(MARKETS))}")
-        market = MARKETS[raw_market]
+        market = MARKETS[
+            entries.choice(data, "market", sorted(MARKETS), secret_name, required=True, strip=True)
+        ]
         base_url = market.production
         if data.get("base_url") is not None:
             base_url = urls.base_url(data, market.official, "Binance", sandbox, secret_name)

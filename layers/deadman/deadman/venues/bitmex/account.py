@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
 from deadman.venues import entries, urls
 from deadman.venues.bitmex.wire import BASE_URLS
@@ -40,15 +39,12 @@ class Account(KeyPairAccount):
         /order/cancelAll and /order/cancelAllAfter ... are usable"); reads need no permission.
         """
         entries.check_entry(data, _ACCOUNT_FIELDS, secret_name)
-        account_id = entries.text(data, "account_id", secret_name, "account_id", controls="unprintable")
+        account_id = entries.label(data, "account_id", secret_name, "account_id")
         # The key and secret are taken as written: the HMAC keys on the text itself.
         api_key, api_secret = entries.token_pair(data, secret_name)
-        base_url = BASE_URLS["production"]
-        if data.get("environment") is not None:
-            environment = data["environment"]
-            if environment not in BASE_URLS:
-                raise CredentialsError(secret_name, "environment", f"must be one of: {', '.join(BASE_URLS)}")
-            base_url = BASE_URLS[environment]
+        base_url = BASE_URLS[
+            entries.choice(data, "environment", tuple(BASE_URLS), secret_name) or "production"
+        ]
         if data.get("base_url") is not None:  # explicit override wins over environment
             base_url = urls.base_url(data, tuple(BASE_URLS.values()), "BitMEX", sandbox, secret_name)
         kill = entries.kill_token_pair(data, secret_name)

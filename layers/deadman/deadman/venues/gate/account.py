@@ -59,7 +59,7 @@ class Account(KeyPairAccount):
         """
         # A misspelt "kill" or "pairs" would otherwise be dropped silently.
         entries.check_entry(data, _ACCOUNT_FIELDS, secret_name)
-        account_id = entries.text(data, "account_id", secret_name, "account_id", controls="unprintable")
+        account_id = entries.label(data, "account_id", secret_name, "account_id")
         markets = _markets(data.get("markets"), secret_name)
         pairs = _pairs(data.get("pairs"), markets, secret_name)
         unified = entries.flag(data, "unified", secret_name)

@@ -68,19 +68,18 @@ class Account:
         may name one of Gemini's own URLs, or any other only with sandbox=True (deadman.venues.urls)."""
         # A misspelt "sweep_scope" or "kill" must not be dropped silently.
         entries.check_entry(data, _ACCOUNT_FIELDS, secret_name)
-        account_id = entries.text(data, "account_id", secret_name, "account_id")
+        account_id = entries.label(data, "account_id", secret_name, "account_id")
         api_key = entries.token(data, "api_key", secret_name, "api_key", strip=True)
         api_secret = _secret(data, secret_name, "api_secret")
-        nonce_mode = cast(NonceMode, _choice(data, "nonce_mode", _NONCE_MODES, secret_name, "nonce_mode"))
+        nonce_mode = cast(
+            NonceMode, entries.choice(data, "nonce_mode", _NONCE_MODES, secret_name, required=True)
+        )
         account = _master_account(data, api_key, secret_name, "account")
-        sweep_scope: SweepScope = "session"
-        if data.get("sweep_scope") is not None:
-            sweep_scope = cast(
-                SweepScope, _choice(data, "sweep_scope", _SWEEP_SCOPES, secret_name, "sweep_scope")
-            )
-        base_url = BASE_URLS["production"]
-        if data.get("environment") is not None:
-            base_url = BASE_URLS[_choice(data, "environment", tuple(BASE_URLS), secret_name, "environment")]
+        sweep_scope = cast(
+            SweepScope, entries.choice(data, "sweep_scope", _SWEEP_SCOPES, secret_name) or "session"
+        )
+        environment = entries.choice(data, "environment", tuple(BASE_URLS), secret_name) or "production"
+        base_url = BASE_URLS[environment]
         if data.get("base_url") is not None:  # explicit override wins over environment
             official = tuple(BASE_URLS.values())
             base_url = urls.base_url(data, official, "Gemini", sandbox, secret_name)
@@ -140,15 +139,6 @@ def _secret(data: Mapping[str, Any], secret_name: str, field: str) -> Secret:
     return Secret(value)
 
 
-def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...], secret_name: str, field: str) -> str:
-    value = data.get(key)
-    if value is None:
-        raise CredentialsError(secret_name, field, f"is missing (one of: {', '.join(allowed)})")
-    if value not in allowed:
-        raise CredentialsError(secret_name, field, f"must be one of: {', '.join(allowed)}")
-    return cast(str, value)
-
-
 def _master_account(data: Mapping[str, Any], api_key: str, secret_name: str, field: str) -> str | None:
     present = data.get("account") is not None
     if api_key.startswith("master-"):
@@ -156,7 +146,7 @@ def _master_account(data: Mapping[str, Any], api_key: str, secret_name: str, fie
             raise CredentialsError(
                 secret_name, field, "is required with a master- API key (the account to act on)"
             )
-        return entries.text(data, "account", secret_name, field)
+        return entries.label(data, "account", secret_name, field)
     if present:
         raise CredentialsError(secret_name, field, "is only allowed with a master- API key")
     return None
@@ -173,7 +163,8 @@ def _kill(data: Mapping[str, Any], secret_name: str, name: str) -> KillCredentia
         api_key=api_key,
         api_secret=_secret(raw, secret_name, f"{name}.api_secret"),
         nonce_mode=cast(
-            NonceMode, _choice(raw, "nonce_mode", _NONCE_MODES, secret_name, f"{name}.nonce_mode")
+            NonceMode,
+            entries.choice(raw, "nonce_mode", _NONCE_MODES, secret_name, f"{name}.nonce_mode", required=True),
         ),
         account=_master_account(raw, api_key, secret_name, f"{name}.account"),
     )
