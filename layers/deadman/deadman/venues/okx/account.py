@@ -108,13 +108,11 @@ def _keys(data: Mapping[str, Any], secret_name: str, prefix: str) -> Keys:
         api_secret=Secret(
             entries.text(data, "api_secret", secret_name, f"{prefix}api_secret", controls="ascii")
         ),
-        # Chosen by the user, and OKX names no rule on its characters ("the password you filled in
-        # when applying for the API key", OKX API FAQ; it stores a salted hash of it): taken as
-        # written, a space at either end included, since a stripped passphrase would never match.
+        # Chosen by the user; OKX names no rule on its characters, but a space at either end is far
+        # likelier pasted than meant, and stripping is what every deployment so far relied on: a
+        # change here would fail a working key and let its timers fire on a live trader.
         passphrase=Secret(
-            entries.text(
-                data, "passphrase", secret_name, f"{prefix}passphrase", controls="ascii", strip=False
-            )
+            entries.text(data, "passphrase", secret_name, f"{prefix}passphrase", controls="ascii")
         ),
     )
 
