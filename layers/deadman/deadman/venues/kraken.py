@@ -15,7 +15,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -35,9 +35,10 @@ from deadman.core.venue import (
     VenueDriver,
     VenueSpec,
 )
-from deadman.venues import urls
+from deadman.venues import entries, urls
 from deadman.venues.adapter import Driver
 from deadman.venues.client import ClientBase
+from deadman.venues.entries import KeyPairAccount, KillCredentials
 from deadman.venues.errors import (
     AuthError,
     MissingPermissionError,
@@ -91,13 +92,7 @@ _ACCOUNT_FIELDS = frozenset({"account_id", "api_key", "api_secret", "base_url", 
 
 
 @dataclass(frozen=True)
-class KillCredentials:
-    api_key: str
-    api_secret: Secret
-
-
-@dataclass(frozen=True)
-class Account:
+class Account(KeyPairAccount):
     account_id: str
     api_key: str
     api_secret: Secret
@@ -118,58 +113,32 @@ class Account:
         Keys need "Cancel & close orders" (refresh, disarm, sweep) and "Query open orders" for
         `open_orders`. Any other field is refused. 2FA (otp) keys are not supported.
         """
-        if not isinstance(data, Mapping):
-            raise CredentialsError(secret_name, "accounts[]", "must be an object")
-        # Unknown fields are refused: a misspelt "kill" would otherwise silently drop the kill key.
-        for name in data:
-            if name not in _ACCOUNT_FIELDS:
-                raise CredentialsError(secret_name, str(name), "is not a known field")
-        account_id = _text(data, "account_id", secret_name, "account_id")
-        api_key = _text(data, "api_key", secret_name, "api_key")
+        entries.check_entry(data, _ACCOUNT_FIELDS, secret_name)
+        account_id = entries.label(data, "account_id", secret_name, "account_id")
+        # Stripped, as always; a key id with a space, a control or a non-ASCII character could never
+        # authenticate (it travels in the API-Key header), so it is refused rather than sent.
+        api_key = entries.token(data, "api_key", secret_name, "api_key", strip=True)
         api_secret = _b64_secret(data, "api_secret", secret_name, "api_secret")
         base_url = DEFAULT_BASE_URL
         if data.get("base_url") is not None:
             base_url = urls.base_url(data, (DEFAULT_BASE_URL,), "Kraken", sandbox, secret_name)
         kill = None
-        raw_kill = data.get("kill")
+        raw_kill = entries.kill_object(data, secret_name)
         if raw_kill is not None:
-            if not isinstance(raw_kill, Mapping):
-                raise CredentialsError(secret_name, "kill", "must be an object with api_key and api_secret")
-            for name in raw_kill:
-                if name not in ("api_key", "api_secret"):
-                    raise CredentialsError(secret_name, f"kill.{name}", "is not a known field")
             kill = KillCredentials(
-                api_key=_text(raw_kill, "api_key", secret_name, "kill.api_key"),
+                api_key=entries.token(raw_kill, "api_key", secret_name, "kill.api_key", strip=True),
                 api_secret=_b64_secret(raw_kill, "api_secret", secret_name, "kill.api_secret"),
             )
         return cls(
             account_id=account_id, api_key=api_key, api_secret=api_secret, base_url=base_url, kill=kill
         )
 
-    @property
-    def has_kill_key(self) -> bool:
-        return self.kill is not None
-
-    def for_kill(self) -> Account:
-        if self.kill is None:
-            return self
-        return replace(self, api_key=self.kill.api_key, api_secret=self.kill.api_secret, kill=None)
-
     def for_retiring(self) -> None:
         return None  # a Kraken key is not heartbeated: a rotation needs nothing kept alive
 
 
-def _text(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> str:
-    value = data.get(key)
-    if value is None:
-        raise CredentialsError(secret_name, field, "is missing")
-    if not isinstance(value, str) or not value.strip():
-        raise CredentialsError(secret_name, field, "must be a non-empty string")
-    return value.strip()
-
-
 def _b64_secret(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> Secret:
-    value = _text(data, key, secret_name, field)
+    value = entries.text(data, key, secret_name, field)
     try:
         decoded = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):

@@ -17,7 +17,7 @@ from typing import Any
 
 from deadman.core.venue import ClockSource, DoctorPlan, KeyCheck, Remark, VenueDriver, VenueSpec
 from deadman.venues.adapter import Driver
-from deadman.venues.binance.account import Account, KillCredentials
+from deadman.venues.binance.account import Account
 from deadman.venues.binance.client import Client
 from deadman.venues.binance.wire import (
     CAPABILITIES,
@@ -31,6 +31,7 @@ from deadman.venues.binance.wire import (
     sign,
     signed_params,
 )
+from deadman.venues.entries import KillCredentials
 
 __all__ = [
     "CAPABILITIES",

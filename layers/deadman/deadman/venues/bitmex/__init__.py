@@ -27,7 +27,7 @@ from typing import Any
 
 from deadman.core.venue import ClockSource, DoctorPlan, KeyCheck, Remark, VenueDriver, VenueSpec
 from deadman.venues.adapter import Driver
-from deadman.venues.bitmex.account import Account, KillCredentials
+from deadman.venues.bitmex.account import Account
 from deadman.venues.bitmex.client import Client
 from deadman.venues.bitmex.wire import (
     BASE_URLS,
@@ -47,6 +47,7 @@ from deadman.venues.bitmex.wire import (
     parse_response,
     sign,
 )
+from deadman.venues.entries import KillCredentials
 
 __all__ = [
     "BASE_URLS",

@@ -18,7 +18,8 @@ from typing import Any
 
 from deadman.core.venue import ClockSource, DoctorPlan, KeyCheck, Remark, VenueDriver, VenueSpec
 from deadman.venues.adapter import Driver
-from deadman.venues.gate.account import Account, KillCredentials
+from deadman.venues.entries import KillCredentials
+from deadman.venues.gate.account import Account
 from deadman.venues.gate.client import Client
 from deadman.venues.gate.wire import (
     BASE_URLS,

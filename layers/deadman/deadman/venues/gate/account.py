@@ -11,30 +11,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
-from deadman.venues import urls
+from deadman.venues import entries, urls
+from deadman.venues.entries import KeyPairAccount, KillCredentials
 from deadman.venues.gate.wire import BASE_URLS, LIVE_URL, MARKETS
 
 _ACCOUNT_FIELDS = frozenset(
     {"account_id", "api_key", "api_secret", "markets", "pairs", "unified", "base_url", "kill"}
 )
-_KILL_FIELDS = frozenset({"api_key", "api_secret"})
 # Gate's pair and contract names (BTC_USDT, 1INCH_USDT): upper-case letters, digits, underscores.
 _SYMBOL = re.compile(r"[A-Z0-9]+(?:_[A-Z0-9]+)+")
 
 
 @dataclass(frozen=True)
-class KillCredentials:
-    api_key: str
-    api_secret: Secret
-
-
-@dataclass(frozen=True)
-class Account:
+class Account(KeyPairAccount):
     account_id: str
     api_key: str
     api_secret: Secret
@@ -63,18 +57,12 @@ class Account:
 
         Keys need read-write on every product group of the markets named (spot, perpetual futures).
         """
-        if not isinstance(data, Mapping):
-            raise CredentialsError(secret_name, "accounts[]", "must be an object")
-        # Unknown fields are refused: a misspelt "kill" or "pairs" would otherwise be dropped silently.
-        for name in data:
-            if name not in _ACCOUNT_FIELDS:
-                raise CredentialsError(secret_name, str(name), "is not a known field")
-        account_id = _text(data, "account_id", secret_name, "account_id")
+        # A misspelt "kill" or "pairs" would otherwise be dropped silently.
+        entries.check_entry(data, _ACCOUNT_FIELDS, secret_name)
+        account_id = entries.label(data, "account_id", secret_name, "account_id")
         markets = _markets(data.get("markets"), secret_name)
         pairs = _pairs(data.get("pairs"), markets, secret_name)
-        unified = data.get("unified", False)
-        if not isinstance(unified, bool):
-            raise CredentialsError(secret_name, "unified", "must be true or false")
+        unified = entries.flag(data, "unified", secret_name)
         base_url = LIVE_URL
         if data.get("base_url") is not None:
             base_url = urls.base_url(data, BASE_URLS, "Gate", sandbox, secret_name)
@@ -82,22 +70,13 @@ class Account:
                 raise CredentialsError(
                     secret_name, "base_url", "fx-api.gateio.ws serves futures only, not spot"
                 )
-        kill = None
-        if data.get("kill") is not None:
-            raw = data["kill"]
-            if not isinstance(raw, Mapping):
-                raise CredentialsError(secret_name, "kill", "must be an object with api_key and api_secret")
-            for name in raw:
-                if name not in _KILL_FIELDS:
-                    raise CredentialsError(secret_name, f"kill.{name}", "is not a known field")
-            kill = KillCredentials(
-                _key(raw, "api_key", secret_name, "kill.api_key"),
-                Secret(_key(raw, "api_secret", secret_name, "kill.api_secret")),
-            )
+        # Gate's key and secret are taken as written: the HMAC keys on the text itself.
+        kill = entries.kill_token_pair(data, secret_name)
+        api_key, api_secret = entries.token_pair(data, secret_name)
         return cls(
             account_id=account_id,
-            api_key=_key(data, "api_key", secret_name, "api_key"),
-            api_secret=Secret(_key(data, "api_secret", secret_name, "api_secret")),
+            api_key=api_key,
+            api_secret=api_secret,
             markets=markets,
             pairs=pairs,
             unified=unified,
@@ -110,43 +89,8 @@ class Account:
         """Every timer the fleet keeps: (market, pair or contract, or None for the whole market)."""
         return tuple((m, p) for m in self.markets for p in (self.pairs.get(m) or (None,)))
 
-    @property
-    def has_kill_key(self) -> bool:
-        return self.kill is not None
-
-    def for_kill(self) -> Account:
-        if self.kill is None:
-            return self
-        return replace(self, api_key=self.kill.api_key, api_secret=self.kill.api_secret, kill=None)
-
     def for_retiring(self) -> None:
         return None  # timers and orders are the UID's, not a key's: a rotation keeps nothing alive
-
-
-def _text(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> str:
-    value = data.get(key)
-    if value is None:
-        raise CredentialsError(secret_name, field, "is missing")
-    if not isinstance(value, str) or not value.strip():
-        raise CredentialsError(secret_name, field, "must be a non-empty string")
-    if not value.isprintable():
-        raise CredentialsError(secret_name, field, "must not hold control characters")
-    return value.strip()
-
-
-def _key(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> str:
-    """A key or secret as Gate shows it: it travels in a header or keys the HMAC as its text, so a
-    pasted space, newline or control character would break every request rather than sign it."""
-    value = data.get(key)
-    if value is None:
-        raise CredentialsError(secret_name, field, "is missing")
-    if not isinstance(value, str) or not value:
-        raise CredentialsError(secret_name, field, "must be a non-empty string")
-    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
-        raise CredentialsError(
-            secret_name, field, "must be printable ASCII without spaces or control characters"
-        )
-    return value
 
 
 def _markets(raw: Any, secret_name: str) -> tuple[str, ...]:

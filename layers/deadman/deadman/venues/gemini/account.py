@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
-from deadman.venues import urls
+from deadman.venues import entries, urls
 from deadman.venues.gemini.wire import BASE_URLS
 
 NonceMode = Literal["time", "increasing"]
@@ -66,35 +66,25 @@ class Account:
     def from_mapping(cls, data: Mapping[str, Any], *, secret_name: str, sandbox: bool = False) -> Account:
         """One entry of the Gemini secret's `accounts` list (README, Configure venues). `base_url`
         may name one of Gemini's own URLs, or any other only with sandbox=True (deadman.venues.urls)."""
-        if not isinstance(data, Mapping):
-            raise CredentialsError(secret_name, "accounts[]", "must be an object")
-        # Unknown fields are refused: a misspelt "sweep_scope" or "kill" must not be dropped silently.
-        for name in data:
-            if name not in _ACCOUNT_FIELDS:
-                raise CredentialsError(secret_name, str(name), "is not a known field")
-        account_id = _text(data, "account_id", secret_name, "account_id")
-        api_key = _api_key(data, secret_name, "api_key")
+        # A misspelt "sweep_scope" or "kill" must not be dropped silently.
+        entries.check_entry(data, _ACCOUNT_FIELDS, secret_name)
+        account_id = entries.label(data, "account_id", secret_name, "account_id")
+        api_key = entries.token(data, "api_key", secret_name, "api_key", strip=True)
         api_secret = _secret(data, secret_name, "api_secret")
-        nonce_mode = cast(NonceMode, _choice(data, "nonce_mode", _NONCE_MODES, secret_name, "nonce_mode"))
+        nonce_mode = cast(
+            NonceMode, entries.choice(data, "nonce_mode", _NONCE_MODES, secret_name, required=True)
+        )
         account = _master_account(data, api_key, secret_name, "account")
-        sweep_scope: SweepScope = "session"
-        if data.get("sweep_scope") is not None:
-            sweep_scope = cast(
-                SweepScope, _choice(data, "sweep_scope", _SWEEP_SCOPES, secret_name, "sweep_scope")
-            )
-        base_url = BASE_URLS["production"]
-        if data.get("environment") is not None:
-            base_url = BASE_URLS[_choice(data, "environment", tuple(BASE_URLS), secret_name, "environment")]
+        sweep_scope = cast(
+            SweepScope, entries.choice(data, "sweep_scope", _SWEEP_SCOPES, secret_name) or "session"
+        )
+        environment = entries.choice(data, "environment", tuple(BASE_URLS), secret_name) or "production"
+        base_url = BASE_URLS[environment]
         if data.get("base_url") is not None:  # explicit override wins over environment
             official = tuple(BASE_URLS.values())
             base_url = urls.base_url(data, official, "Gemini", sandbox, secret_name)
-        kill = None
-        raw_kill = data.get("kill")
-        if raw_kill is not None:
-            kill = _kill(raw_kill, secret_name)
-        retiring = None
-        if data.get("retiring") is not None:
-            retiring = _kill(data["retiring"], secret_name, "retiring")
+        kill = _kill(data, secret_name, "kill")
+        retiring = _kill(data, secret_name, "retiring")
         return cls(
             account_id=account_id,
             api_key=api_key,
@@ -141,42 +131,12 @@ class Account:
         )
 
 
-def _text(data: Mapping[str, Any], key: str, secret_name: str, field: str) -> str:
-    value = data.get(key)
-    if value is None:
-        raise CredentialsError(secret_name, field, "is missing")
-    if not isinstance(value, str) or not value.strip():
-        raise CredentialsError(secret_name, field, "must be a non-empty string")
-    return value.strip()
-
-
-def _api_key(data: Mapping[str, Any], secret_name: str, field: str) -> str:
-    value = _text(data, "api_key", secret_name, field)
-    # It travels in a header: whitespace or control characters would break the request, not sign it.
-    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
-        raise CredentialsError(secret_name, field, "must be printable ASCII without spaces")
-    return value
-
-
 def _secret(data: Mapping[str, Any], secret_name: str, field: str) -> Secret:
-    value = data.get("api_secret")
-    if value is None:
-        raise CredentialsError(secret_name, field, "is missing")
-    if not isinstance(value, str) or not value:
-        raise CredentialsError(secret_name, field, "must be a non-empty string")
+    value = entries.as_written(data, "api_secret", secret_name, field)
     # The HMAC key is the raw text: a pasted trailing newline would make every signature wrong.
     if value != value.strip():
         raise CredentialsError(secret_name, field, "has leading or trailing whitespace")
     return Secret(value)
-
-
-def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...], secret_name: str, field: str) -> str:
-    value = data.get(key)
-    if value is None:
-        raise CredentialsError(secret_name, field, f"is missing (one of: {', '.join(allowed)})")
-    if value not in allowed:
-        raise CredentialsError(secret_name, field, f"must be one of: {', '.join(allowed)}")
-    return cast(str, value)
 
 
 def _master_account(data: Mapping[str, Any], api_key: str, secret_name: str, field: str) -> str | None:
@@ -186,24 +146,25 @@ def _master_account(data: Mapping[str, Any], api_key: str, secret_name: str, fie
             raise CredentialsError(
                 secret_name, field, "is required with a master- API key (the account to act on)"
             )
-        return _text(data, "account", secret_name, field)
+        return entries.label(data, "account", secret_name, field)
     if present:
         raise CredentialsError(secret_name, field, "is only allowed with a master- API key")
     return None
 
 
-def _kill(raw: Any, secret_name: str, name: str = "kill") -> KillCredentials:
-    if not isinstance(raw, Mapping):
-        raise CredentialsError(secret_name, name, "must be an object with api_key, api_secret and nonce_mode")
-    for field in raw:
-        if field not in _KILL_FIELDS:
-            raise CredentialsError(secret_name, f"{name}.{field}", "is not a known field")
-    api_key = _api_key(raw, secret_name, f"{name}.api_key")
+def _kill(data: Mapping[str, Any], secret_name: str, name: str) -> KillCredentials | None:
+    raw = entries.optional_object(
+        data, name, _KILL_FIELDS, secret_name, "must be an object with api_key, api_secret and nonce_mode"
+    )
+    if raw is None:
+        return None
+    api_key = entries.token(raw, "api_key", secret_name, f"{name}.api_key", strip=True)
     return KillCredentials(
         api_key=api_key,
         api_secret=_secret(raw, secret_name, f"{name}.api_secret"),
         nonce_mode=cast(
-            NonceMode, _choice(raw, "nonce_mode", _NONCE_MODES, secret_name, f"{name}.nonce_mode")
+            NonceMode,
+            entries.choice(raw, "nonce_mode", _NONCE_MODES, secret_name, f"{name}.nonce_mode", required=True),
         ),
         account=_master_account(raw, api_key, secret_name, f"{name}.account"),
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from deadman.core.errors import CredentialsError
 from deadman.core.secret import Secret
-from deadman.venues import urls
+from deadman.venues import entries, urls
 from deadman.venues.hyperliquid.wire import BASE_URLS
 
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -67,25 +67,20 @@ class Account:
         def bad(field: str, problem: str) -> CredentialsError:
             return CredentialsError(secret_name, field, problem)
 
-        if not isinstance(data, Mapping):
-            raise bad("accounts[]", "must be an object")
-        unknown = sorted(str(k) for k in data if k not in _ACCOUNT_FIELDS)
-        if unknown:
-            # A misspelt optional field (say "vault_adress") would otherwise silently protect the
-            # wrong book.
-            raise bad(unknown[0], "is not a known field")
+        # A misspelt optional field (say "vault_adress") would otherwise silently protect the wrong book.
+        entries.check_entry(data, _ACCOUNT_FIELDS, secret_name)
 
-        account_id = data.get("account_id")
-        if not isinstance(account_id, str) or not account_id.strip():
-            raise bad("account_id", "must be a non-empty string")
+        # Not stripped, unlike the other venues' labels: stripping it now would rename the switch of
+        # an id that begins or ends with a space.
+        account_id = entries.label(data, "account_id", secret_name, "account_id", strip=False)
         address = _address(data.get("address"), "address", bad, required=True)
         assert address is not None
         agent_key = _private_key(data.get("agent_private_key"), "agent_private_key", bad)
         vault = _address(data.get("vault_address"), "vault_address", bad, required=False)
 
-        network = data.get("network", "mainnet")
-        if network not in BASE_URLS:
-            raise bad("network", f"must be one of {', '.join(sorted(BASE_URLS))}")
+        network = "mainnet"
+        if "network" in data:  # an explicit null is refused, as it always was, not taken as mainnet
+            network = entries.choice(data, "network", sorted(BASE_URLS), secret_name, required=True)
         base_url = None  # else the network's own URL: mainnet signatures are lost on testnet
         if data.get("base_url") is not None:
             base_url = urls.base_url(
