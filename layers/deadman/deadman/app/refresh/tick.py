@@ -89,7 +89,7 @@ class Ticker(Retirements):
         venue_of = venue_driver(venue)
         self.caps: Capabilities = venue_of.spec.capabilities
         self._client_factory = client_factory or (
-            lambda account: venue_of.client(account, nonces=nonces, clock=clock)
+            lambda account: venue_of.client(account, nonces=nonces, clock=clock, parallel=self.parallel)
         )
         self._clients: dict[tuple[str, str], tuple[VenueAccount, VenueClient]] = {}
         # The last state read or written per account, with when the table confirmed it: what the

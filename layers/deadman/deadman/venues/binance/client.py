@@ -104,20 +104,10 @@ class Client(ClientBase[Account]):
         return countdown
 
     def _each_symbol(self, act: Any) -> list[Any]:
-        """`act(symbol)` for every listed symbol. One symbol's failure does not stop the others (their
-        timers stay fresh), but the account is not extended: the first failure is raised at the end.
-        A rate limit or an aged decision stops at once: sending on would hammer, or be late."""
-        results, first = [], None
-        for symbol in self._account.symbols:
-            try:
-                results.append(act(symbol))
-            except (RateLimitError, StaleDecisionError):
-                raise
-            except VenueError as exc:
-                first = first or exc
-        if first is not None:
-            raise first
-        return results
+        """`act(symbol)` for every listed symbol, side by side: one symbol's failure neither stops nor
+        delays the others (their timers stay fresh), but the account is not extended: the first
+        failure is raised once all have answered."""
+        return self._side_by_side(self._account.symbols, act)
 
     def extend(self, deadline_ms: int, *, send_by_ms: int | None = None) -> ExtendResult:
         """Push every listed symbol's countdown to fire by `deadline_ms`. `venue_deadline_ms` is the
