@@ -175,11 +175,17 @@ def test_one_symbols_refusal_is_the_accounts_and_the_others_are_still_pushed():
     assert len(session.sent) == 2
 
 
-def test_a_rate_limit_stops_the_round_at_once():
-    session = Recorder((429, '{"code":-1003,"msg":"Too many requests"}'))
+def test_a_rate_limit_on_one_symbol_is_the_accounts():
+    """The symbols' countdowns leave side by side (one after another, a slow path would age the
+    decision before the last left): a 429 on one is raised once the round has answered; an IP ban
+    then holds every later request back (below)."""
+    session = Recorder(
+        (429, '{"code":-1003,"msg":"Too many requests"}'),
+        (200, '{"symbol":"ETHUSDT","countdownTime":"120000"}'),
+    )
     with pytest.raises(E.RateLimitError):
         client(session, symbols=["BTCUSDT", "ETHUSDT"]).extend(T0 + 125_100)
-    assert len(session.sent) == 1
+    assert len(session.sent) == 2
 
 
 def test_an_ip_ban_is_kept_and_nothing_is_sent_until_it_ends():
