@@ -300,6 +300,17 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "hyperliquid",
     ),
+    "gate: the markets' countdowns are set side by side, so a slow path leaves none unsent": (
+        9302718,
+        0.35,
+        "gate",
+    ),
+    "bitmex: a kill's second sweep is not sent once an arm came meanwhile": (9400768, 0.35, "bitmex"),
+    "bitmex: the correction of a late timer is not held to its beat's send-by time": (
+        9401937,
+        0.35,
+        "bitmex",
+    ),
 }
 
 
