@@ -306,6 +306,12 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         "gate",
     ),
     "bitmex: a kill's second sweep is not sent once an arm came meanwhile": (9400768, 0.35, "bitmex"),
+    "bitmex: a late timer's correction aims a client patience early, so it cannot land late too": (
+        9502394,
+        0.35,
+        "bitmex",
+    ),
+    "binance: after a 429 the client backs off, so no IP ban refuses the kill": (9504170, 0.35, "binance"),
     "bitmex: the correction of a late timer is not held to its beat's send-by time": (
         9401937,
         0.35,

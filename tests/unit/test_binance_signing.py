@@ -25,6 +25,7 @@ from deadman.venues import binance
 from deadman.venues import errors as E
 from deadman.venues.binance import wire
 from deadman.venues.http import HttpResponse
+from tests.integration.in_order import InOrder
 
 SECRET = "test-api-secret"
 T0 = 1_767_225_600_000
@@ -175,17 +176,33 @@ def test_one_symbols_refusal_is_the_accounts_and_the_others_are_still_pushed():
     assert len(session.sent) == 2
 
 
-def test_a_rate_limit_on_one_symbol_is_the_accounts():
-    """The symbols' countdowns leave side by side (one after another, a slow path would age the
-    decision before the last left): a 429 on one is raised once the round has answered; an IP ban
-    then holds every later request back (below)."""
+def test_after_a_429_nothing_is_sent_until_the_weights_minute_turns():
+    """Binance bans an IP that does not back off after 429s, and the ban would refuse the kill too:
+    after one, the client sends nothing until Binance's minute of request weight turns (the batch here
+    runs in order, so the second symbol's countdown is the first one held back)."""
+    now = [T0 + 12_000]
     session = Recorder(
         (429, '{"code":-1003,"msg":"Too many requests"}'),
+        (200, '{"symbol":"BTCUSDT","countdownTime":"120000"}'),
         (200, '{"symbol":"ETHUSDT","countdownTime":"120000"}'),
     )
+    c = binance.Client(
+        account(symbols=["BTCUSDT", "ETHUSDT"]),
+        nonces=MemoryNonceSource(),
+        clock=lambda: now[0],
+        session=session,
+        parallel=InOrder(),
+    )
     with pytest.raises(E.RateLimitError):
-        client(session, symbols=["BTCUSDT", "ETHUSDT"]).extend(T0 + 125_100)
-    assert len(session.sent) == 2
+        c.extend(T0 + 125_100)
+    assert len(session.sent) == 1
+    now[0] = (T0 // 60_000 + 1) * 60_000 - 1
+    with pytest.raises(E.RateLimitError, match="held back 1 ms more"):
+        c.extend(now[0] + 125_100)
+    assert len(session.sent) == 1
+    now[0] += 1
+    c.extend(now[0] + 125_100)
+    assert len(session.sent) == 3
 
 
 def test_an_ip_ban_is_kept_and_nothing_is_sent_until_it_ends():

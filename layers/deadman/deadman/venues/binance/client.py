@@ -45,6 +45,7 @@ class Client(ClientBase[Account]):
     # Until when Binance banned this client's IP (a 418): nothing is sent before then, since every
     # call during a ban is refused and may lengthen it ("from 2 minutes to 3 days").
     _banned_until: int | None = None
+    _held_until: int | None = None  # after a 429: the next minute of Binance's request weight
 
     def _base_url(self, account: Account) -> str:
         return account.base_url
@@ -72,6 +73,10 @@ class Client(ClientBase[Account]):
             raise RateLimitError(
                 VENUE, f"IP banned by Binance for {self._banned_until - now} ms more: not sent", code="ip_ban"
             )
+        if self._held_until is not None and now < self._held_until:
+            raise RateLimitError(
+                VENUE, f"Binance answered 429: held back {self._held_until - now} ms more, to its next minute"
+            )
         if countdown_for is not None:
             params = [*params, ("countdownTime", countdown_for(now))]
         query = signed_params(params, now, self._account.api_secret.reveal())
@@ -87,6 +92,11 @@ class Client(ClientBase[Account]):
             if exc.code == "ip_ban":
                 until = banned_until_ms(exc.message)
                 self._banned_until = until if until is not None else self._clock() + 120_000
+            else:
+                # "Failing to back off after receiving 429s will result in an automated IP ban", which
+                # would then refuse the kill too: nothing more on this key until the weight's minute
+                # turns (seed 9504170: a 75 s run of 429s, sent on every retry, banned the IP 2 min).
+                self._held_until = (self._clock() // 60_000 + 1) * 60_000
             raise
 
     # -- the timer ----------------------------------------------------------------------------------
