@@ -312,6 +312,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         "bitmex",
     ),
     "binance: after a 429 the client backs off, so no IP ban refuses the kill": (9504170, 0.35, "binance"),
+    "binance: a short run of 429s is over at the next tick's probe, the countdowns kept": (
+        9701465,
+        0.35,
+        "binance",
+    ),
     "checker: an account moved to a live system before a disarm's end is not owed its deferred timer": (
         9507805,
         0.35,

@@ -24,6 +24,7 @@ from deadman.stores.nonces import MemoryNonceSource
 from deadman.venues import binance
 from deadman.venues import errors as E
 from deadman.venues.binance import wire
+from deadman.venues.binance.client import PROBE_EVERY_MS
 from deadman.venues.http import HttpResponse
 from tests.integration.in_order import InOrder
 
@@ -176,12 +177,14 @@ def test_one_symbols_refusal_is_the_accounts_and_the_others_are_still_pushed():
     assert len(session.sent) == 2
 
 
-def test_after_a_429_nothing_is_sent_until_the_weights_minute_turns():
-    """Binance bans an IP that does not back off after 429s, and the ban would refuse the kill too:
-    after one, the client sends nothing until Binance's minute of request weight turns (the batch here
-    runs in order, so the second symbol's countdown is the first one held back)."""
+def test_after_a_429_one_probe_a_tick_until_the_limit_passes():
+    """Binance bans an IP that does not back off after 429s, and the ban would refuse the kill too.
+    After one, until the weight's minute turns, the client sends one request about a tick apart (a
+    probe) and holds back the rest (the batch here runs in order, so the second symbol's countdown is
+    the first one held); the first probe answered ends the hold."""
     now = [T0 + 12_000]
     session = Recorder(
+        (429, '{"code":-1003,"msg":"Too many requests"}'),
         (429, '{"code":-1003,"msg":"Too many requests"}'),
         (200, '{"symbol":"BTCUSDT","countdownTime":"120000"}'),
         (200, '{"symbol":"ETHUSDT","countdownTime":"120000"}'),
@@ -195,14 +198,18 @@ def test_after_a_429_nothing_is_sent_until_the_weights_minute_turns():
     )
     with pytest.raises(E.RateLimitError):
         c.extend(T0 + 125_100)
-    assert len(session.sent) == 1
-    now[0] = (T0 // 60_000 + 1) * 60_000 - 1
-    with pytest.raises(E.RateLimitError, match="held back 1 ms more"):
+    assert len(session.sent) == 1  # the second symbol held back
+    now[0] += 2_000  # the tick's own retry: held back
+    with pytest.raises(E.RateLimitError, match="held back"):
         c.extend(now[0] + 125_100)
     assert len(session.sent) == 1
-    now[0] += 1
+    now[0] += PROBE_EVERY_MS  # the next tick: one probe, refused again
+    with pytest.raises(E.RateLimitError):
+        c.extend(now[0] + 125_100)
+    assert len(session.sent) == 2
+    now[0] += PROBE_EVERY_MS  # the limit has passed: the probe answers, the hold ends at once
     c.extend(now[0] + 125_100)
-    assert len(session.sent) == 3
+    assert len(session.sent) == 4
 
 
 def test_an_ip_ban_is_kept_and_nothing_is_sent_until_it_ends():
