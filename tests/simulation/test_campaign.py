@@ -317,6 +317,17 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "binance",
     ),
+    "gemini: the transitions stored with the intent are audited after the send, not before it": (
+        9810095,
+        0.35,
+        "gemini",
+    ),
+    "binance: slow DynamoDB, two systems: no audit append between the intent and the send": (
+        9800830,
+        0.35,
+        "binance",
+    ),
+    "kraken: slow DynamoDB and a planned disarm's write: the sends leave in time": (9803731, 0.35, "kraken"),
     "checker: an account moved to a live system before a disarm's end is not owed its deferred timer": (
         9507805,
         0.35,
