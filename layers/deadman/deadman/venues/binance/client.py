@@ -48,13 +48,14 @@ class Client(ClientBase[Account]):
     # call during a ban is refused and may lengthen it ("from 2 minutes to 3 days").
     _banned_until: int | None = None
     _held_until: int | None = None  # after a 429: the next minute of Binance's request weight
+    _hold_epoch: int = 0  # 429s answered so far: a request sent before the last says nothing after it
     _probe_after: int = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hold_lock = threading.Lock()  # the symbols' requests run side by side
 
-    def _probe_or_hold(self, now: int) -> None:
+    def _probe_or_hold(self, now: int) -> int:
         """After a 429, until the weight's minute turns: one request (a probe) every PROBE_EVERY_MS,
         every other held back. A short hiccup is over at the next tick's probe (holding all until
         the minute turned, a 12 s run of 429s let the countdowns run out on a live trader: seed
@@ -62,12 +63,13 @@ class Client(ClientBase[Account]):
         with self._hold_lock:
             held = self._held_until
             if held is None or now >= held:
-                return
+                return self._hold_epoch
             if now < self._probe_after:
                 raise RateLimitError(
                     VENUE, f"Binance answered 429: held back ({held - now} ms left of its minute)"
                 )
             self._probe_after = now + PROBE_EVERY_MS
+            return self._hold_epoch
 
     def _base_url(self, account: Account) -> str:
         return account.base_url
@@ -95,7 +97,7 @@ class Client(ClientBase[Account]):
             raise RateLimitError(
                 VENUE, f"IP banned by Binance for {self._banned_until - now} ms more: not sent", code="ip_ban"
             )
-        self._probe_or_hold(now)
+        epoch = self._probe_or_hold(now)
         if countdown_for is not None:
             params = [*params, ("countdownTime", countdown_for(now))]
         query = signed_params(params, now, self._account.api_secret.reveal())
@@ -107,7 +109,11 @@ class Client(ClientBase[Account]):
             resp = self._http.request(method, path, body=query.encode(), headers={**headers, **_FORM})
         try:
             answer = parse_response(resp, path), now
-            self._held_until = None  # answered: the minute's weight has room again
+            with self._hold_lock:
+                # A request sent after the 429 (a probe) answered: the weight has room again. One
+                # sent beside it, before the 429 was known, says nothing of that.
+                if self._held_until is not None and epoch == self._hold_epoch:
+                    self._held_until = None
             return answer
         except RateLimitError as exc:
             if exc.code == "ip_ban":
@@ -119,6 +125,7 @@ class Client(ClientBase[Account]):
                 # 2 s, banned the IP for 2 minutes). Until the weight's minute turns, one request every
                 # PROBE_EVERY_MS asks whether the limit has passed; the rest are held back.
                 with self._hold_lock:
+                    self._hold_epoch += 1
                     self._held_until = (self._clock() // 60_000 + 1) * 60_000
                     self._probe_after = self._clock() + PROBE_EVERY_MS
             raise
