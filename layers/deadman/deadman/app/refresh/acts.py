@@ -96,7 +96,7 @@ class VenueActs(Records):
         be in flight. Returns the stored switch and the send-by time every request of this tick
         carries (checked by the client at the moment of sending, after the nonce draw). A
         `correction` of a timer that landed late is not held to its beat's send-by time: it aims at
-        the same deadline, earlier by the transit just seen, so it only ever shortens what stands."""
+        the same deadline less a client patience, so it only ever shortens what stands."""
         start = self.clock()
         window = intent_window_ms(self.caps, sweep=sweep)
         # A sweep of a dead trader on an absolute-time venue may set a backstop timer (`_backstop`):
