@@ -253,8 +253,11 @@ class Verdicts(PlanVerdicts):
             # watchdog could not; an account under Hyperliquid's volume gate has no such timer.
             # Switch reads failing alone excuse nothing: the loop acts on the switch it last read (a
             # disarm's end included) and asks for it through a write the table still takes.
+            # Nor where that timer has fired since the death: what a zombie rests after it, only a
+            # sweep can take, and a venue refusing the sweep's cancels must page (UnprotectedSweepFailures).
             kinds = (PLUMBING | VENUE_FAULTS) - {"cancel_refused", "switch_reads"}
-            if set(resting) <= self.fleet.gated:
+            fired = {a for at, a, _oid, cause in self.cancels if cause == "venue-timer" and anchor < at <= check_at}
+            if set(resting) <= self.fleet.gated | fired:
                 kinds = kinds | {"cancel_refused"}
             excuses = self.faults_in(kinds, anchor - self.bounds.native_ms, check_at)
             # An account moved to another trading system since (a secret edit) is that system's to

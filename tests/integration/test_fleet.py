@@ -398,3 +398,10 @@ def test_a_failed_sweep_with_no_venue_timer_behind_it_pages(stack: Stack) -> Non
     assert kraken.accounts[0].error is not None and "VenueErrors" in names
     assert stack.switch("kraken", "main").deadline_ms is not None
     assert "UnprotectedSweepFailures" not in names
+    # A sweep that gets through but whose cancels the venue refuses leaves the same orders behind.
+    stack.sims["hyperliquid"].set_fault("venue_5xx", False)
+    stack.sims["hyperliquid"].set_fault("cancel_refused", True)
+    hyper, names = tick("hyperliquid")
+    main = next(a for a in hyper.accounts if a.account == "main")
+    assert main.error is None and "SweepIncomplete" in names
+    assert "UnprotectedSweepFailures" in names

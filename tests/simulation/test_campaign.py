@@ -338,6 +338,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "bitmex",
     ),
+    "okx: cancels refused after the venue timer fired: the zombie's orders page, not pass": (
+        9506857,
+        0.35,
+        "okx",
+    ),
 }
 
 

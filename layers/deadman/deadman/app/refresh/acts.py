@@ -320,6 +320,7 @@ class VenueActs(Records):
             # cannot. Counted as a venue error, so it pages if it goes on.
             self.metrics.count("VenueErrors", venue=self.venue)
             self.metrics.count("SweepIncomplete", venue=self.venue)
+            self._unprotected(switch, now)
         if swept.cancelled_count or swept.failed or decision.fired:
             self._audit(
                 switch,
@@ -349,7 +350,8 @@ class VenueActs(Records):
         return switch
 
     def _unprotected(self, switch: Switch, now: int) -> None:
-        """A sweep failed with no venue timer of ours standing behind it (Hyperliquid's schedule
+        """A sweep failed, or the venue refused some of its cancels, with no venue timer of ours
+        standing behind it (Hyperliquid's schedule
         cleared after the first complete sweep; any venue's timer once it has fired): whatever a zombie
         rests now stays until a sweep gets through. Alarmed at once (`UnprotectedSweepFailures`): the
         trader's death has paged already, but not that nothing is taking its orders."""
