@@ -128,10 +128,11 @@ class Checks:
             return [self.trader]
         return [self.traders.get(system, self.trader) for system in self.fleet.systems_of(account, at_ms)]
 
-    def last_beat(self, t: int, account: str | None = None) -> int | None:
-        """The account's last true beat: the oldest of its systems' last running beats."""
+    def last_beat(self, t: int, account: str | None = None, *, gated_at: int | None = None) -> int | None:
+        """The account's last true beat: the oldest of its systems' last running beats (the systems
+        that gated it at `gated_at`, by default `t`)."""
         lasts = []
-        for trader in self.traders_of(account, t):
+        for trader in self.traders_of(account, t if gated_at is None else gated_at):
             running = [b.at_ms for b in trader.beats if b.state == "running" and b.at_ms <= t]
             if not running:
                 return None
@@ -265,6 +266,13 @@ class Checks:
         if mode != Mode.ARMED.value:
             return False
         beat = self.last_beat(now, account)
+        # An account moved to other systems reaches a warm loop within the secrets' cache age and a
+        # tick: until then a timer extended on the systems that gated it before is owed to theirs.
+        settle = SECRET_MAX_AGE_S * 1000 + self.timing.tick_ms
+        for when, moved, _before, _after in self.fleet.moves:
+            if moved == account and when <= now < when + settle:
+                before = self.last_beat(now, account, gated_at=when - 1)
+                beat = max(beat or 0, before or 0) or None
         # A disarm leaves the timer deferred to its end + S + T + G: as if the last beat came then.
         anchor = max([beat or 0, *(end for end in self.disarm_ends() if end <= now)])
         if anchor and timer <= anchor + self.bounds.native_ms:
