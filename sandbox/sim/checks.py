@@ -1,5 +1,9 @@
 """The promises as the campaign checks them, every CHECK_EVERY_MS of virtual time while a scenario
-runs: what the world looked like, and what a switch record or a venue timer may not be."""
+runs: what the world looked like, and what a switch record or a venue timer may not be.
+
+Why this file is long: each promise's check carries the excuses the README grants it (a fault the
+fleet cannot ride out with its alarm, a secret edit still applying, a disarm's deferred timer), and
+they are read side by side with the world they look at."""
 
 from __future__ import annotations
 
@@ -268,11 +272,9 @@ class Checks:
         beat = self.last_beat(now, account)
         # An account moved to other systems reaches a warm loop within the secrets' cache age and a
         # tick: until then a timer extended on the systems that gated it before is owed to theirs.
-        settle = SECRET_MAX_AGE_S * 1000 + self.timing.tick_ms
         for when, moved, _before, _after in self.fleet.moves:
-            if moved == account and when <= now < when + settle:
-                before = self.last_beat(now, account, gated_at=when - 1)
-                beat = max(beat or 0, before or 0) or None
+            if moved == account and when <= now < when + SECRET_MAX_AGE_S * 1000 + self.timing.tick_ms:
+                beat = max(beat or 0, self.last_beat(now, account, gated_at=when - 1) or 0) or None
         # A disarm leaves the timer deferred to its end + S + T + G: as if the last beat came then.
         anchor = max([beat or 0, *(end for end in self.disarm_ends() if end <= now)])
         if anchor and timer <= anchor + self.bounds.native_ms:

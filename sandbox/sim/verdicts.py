@@ -253,13 +253,9 @@ class Verdicts(PlanVerdicts):
             # watchdog could not; an account under Hyperliquid's volume gate has no such timer.
             # Switch reads failing alone excuse nothing: the loop acts on the switch it last read (a
             # disarm's end included) and asks for it through a write the table still takes.
-            # Nor where that timer has fired since the death: what a zombie rests after it, only a
-            # sweep can take, and a venue refusing the sweep's cancels must page (UnprotectedSweepFailures).
-            kinds = (PLUMBING | VENUE_FAULTS) - {"cancel_refused", "switch_reads"}
-            fired = {a for at, a, _oid, cause in self.cancels if cause == "venue-timer" and anchor < at <= check_at}
-            if set(resting) <= self.fleet.gated | fired:
-                kinds = kinds | {"cancel_refused"}
-            excuses = self.faults_in(kinds, anchor - self.bounds.native_ms, check_at)
+            excuses = self.faults_in(
+                self._excusing(set(resting), anchor, check_at), anchor - self.bounds.native_ms, check_at
+            )
             # An account moved to another trading system since (a secret edit) is that system's to
             # keep: extended while it lives, as it should be, not owed to this one's disarm.
             owed = [
@@ -282,6 +278,17 @@ class Verdicts(PlanVerdicts):
                 f"orders {resting} still rest {bound / 1000:g}s after the last beat at {self.rel(last):.1f}s "
                 f"(faults: {[f.kind for f in any_fault] or 'none'})",
             )
+
+    def _excusing(self, resting: set[str], anchor: int, check_at: int) -> set[str]:
+        """The fault kinds that excuse orders of `resting` left past the bound (with an alarm). A refused
+        cancel only where no venue timer is there to take them: an account under Hyperliquid's volume
+        gate, or one whose timer has fired since the death (what a zombie rests after it, only a sweep
+        can take, and a venue refusing the sweep's cancels must page: UnprotectedSweepFailures)."""
+        kinds = (PLUMBING | VENUE_FAULTS) - {"cancel_refused", "switch_reads"}
+        fired = {a for at, a, _oid, why in self.cancels if why == "venue-timer" and anchor < at <= check_at}
+        if resting <= self.fleet.gated | fired:
+            kinds = kinds | {"cancel_refused"}
+        return kinds
 
     def _deferred_timer_owed(self, ended: ControlCall | None, end: int, check_at: int) -> list[str]:
         """After a disarm that should have deferred its venue timers to its end + S + T + G, those

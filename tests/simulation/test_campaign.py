@@ -338,6 +338,16 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "bitmex",
     ),
+    "gemini: a spare keeps its copy of the secret fresh while it waits, so an added account is ticked": (
+        9701616,
+        0.35,
+        "gemini",
+    ),
+    "checker: a timer extended on the systems an account had before a move, until the edit applies": (
+        9800804,
+        0.35,
+        "bitmex",
+    ),
     "okx: cancels refused after the venue timer fired: the zombie's orders page, not pass": (
         9506857,
         0.35,

@@ -32,6 +32,10 @@ JOIN_PATIENCE_MS = 60_000
 # find a spare ready from a stack's first minute, and after any gap in the chain (a spare that left or
 # died, a scheduler event missed), not only once the next scheduled event lands.
 INVITE_EVERY_MS = 30_000
+# A spare reads the secret again (if its copy is past the cache age) this often while it waits, and
+# holds up its polls for it at most this long (a slow read lands by itself, beside the polls).
+WARM_EVERY_MS = 10_000
+WARM_WAIT_MS = 500
 
 
 class Refresher(Ticker):
@@ -40,6 +44,7 @@ class Refresher(Ticker):
     # Renewals failed in a row; an int is immutable, so the class default is each instance's start.
     _renew_failures_in_row = 0
     _invited_at: int | None = None
+    _warmed_at: int | None = None
 
     def __init__(self, *, invite: Callable[[], None] | None = None, **kwargs: Any) -> None:
         """`invite` starts one more invocation of this refresher (Lambda's asynchronous Invoke of the
@@ -73,7 +78,7 @@ class Refresher(Ticker):
         def must_leave() -> bool:
             return remaining_ms() < spare_limit
 
-        if role is Role.SPARE and not lease.wait_turn(sleep=self.sleep, must_leave=must_leave):
+        if role is Role.SPARE and not lease.wait_turn(sleep=self._wait, must_leave=must_leave):
             return "left: waited as a spare; its turn did not come"
         # What a warm container remembers from an earlier invocation is stale (a kill since armed,
         # say): a loop that takes over starts from what the table says now.
@@ -137,7 +142,24 @@ class Refresher(Ticker):
             return False
         if role is Role.LOOP:
             return True
-        return role is Role.SPARE and lease.wait_turn(sleep=self.sleep, must_leave=must_leave)
+        return role is Role.SPARE and lease.wait_turn(sleep=self._wait, must_leave=must_leave)
+
+    def _wait(self, seconds: float) -> None:
+        """A spare's pause between polls, its copy of the secret kept within the cache age meanwhile.
+        A spare may wait longer than that age, and a copy from its join could predate an edit the
+        loop before it has acted on (an account added): with Secrets Manager failing as it takes over,
+        it would tick on without that account, and Gemini's 30 s rule fires on a live trader."""
+        now = self.clock()
+        if self._warmed_at is None or now - self._warmed_at >= WARM_EVERY_MS:
+            self._warmed_at = now
+            self.parallel.run([self._warm], deadline_ms=now + WARM_WAIT_MS)
+        self.sleep(max(0.0, seconds - (self.clock() - now) / 1000))
+
+    def _warm(self) -> None:
+        try:
+            self.credentials.get(self.venue)
+        except (DeadmanError, ValueError) as exc:  # the copy held stands; the tick says the rest
+            self.log("secret not read again while waiting", error=str(exc))
 
     def _call_spare(self, lease: Lease) -> None:
         """No standby stands by: call one now rather than wait for the next scheduled event."""
