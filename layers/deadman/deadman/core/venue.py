@@ -19,6 +19,7 @@ class TimerKind(StrEnum):
     RELATIVE_MS = "relative_ms"  # a countdown in ms from the request's arrival (Binance futures, BitMEX)
     ABSOLUTE_MS = "absolute_ms"  # Hyperliquid: scheduleCancel(time)
     HEARTBEAT = "heartbeat"  # Gemini: fixed 30 s after the key's last authenticated request
+    NONE = "none"  # no timer a stateless fleet can hold (Bybit, Deribit: theirs drop with a WebSocket): watchdog and kill only  # noqa: E501
 
 
 @dataclass(frozen=True)
