@@ -9,9 +9,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from deadman.core.policy import MIN_LEAD_MARGIN_MS, SEND_WITHIN_MS, TRANSIT_MS, Mode, ReactionBounds, Timing
+from deadman.core.policy import (
+    MIN_LEAD_MARGIN_MS,
+    SEND_WITHIN_MS,
+    SPARE_POLL_MS,
+    TRANSIT_MS,
+    Mode,
+    ReactionBounds,
+    Timing,
+)
 from deadman.edges.wiring import SECRET_MAX_AGE_S
-from deadman.stores.lease import SPARE_POLL_MS
 from sandbox.sim.faults import PLUMBING, VENUE_FAULTS, Fault
 from sandbox.sim.fleet import CONTROL, ControlCall, Fleet, Trader
 from sandbox.sim.scenario import CHECK_EVERY_MS, Scenario, Setting
@@ -267,9 +274,9 @@ class Checks:
         beat = self.last_beat(now, account)
         # A disarm leaves the timer deferred to its end + S + T + G: as if the last beat came then.
         anchor = max([beat or 0, *(end for end in self.disarm_ends() if end <= now)])
-        if anchor and timer <= anchor + self.bounds.native_ms:
+        if anchor and timer <= anchor + self.bounds.longest_ms:
             return False
-        lookback = now - self.bounds.native_ms - 60_000
+        lookback = now - self.bounds.longest_ms - 60_000
         if any(lookback <= self.disarm_starts(c) <= now for c in self.fleet.controls if c.action == "disarm"):
             return False  # Gemini heartbeats through a disarm (planned or not), whatever the trader does
         if any(x.gave_up and x.at_ms >= lookback for x in self.fleet.network.log):
@@ -285,7 +292,7 @@ class Checks:
                 (
                     now,
                     f"{account}: venue timer at +{(timer - now) / 1000:.1f}s, last true beat {late}, "
-                    f"native bound {self.bounds.native_ms / 1000:g}s",
+                    f"native bound {self.bounds.native_text()}",
                 )
             )
         return True

@@ -32,6 +32,7 @@ def test_every_registered_venue_has_a_simulator() -> None:
 def test_a_simulator_says_of_its_timer_what_deadman_says(venue: str) -> None:
     rules, caps = SIMULATORS[venue].RULES, CAPABILITIES[venue]
     assert rules.timer_switches_off == caps.can_disarm
+    assert rules.has_timer == caps.has_timer
     assert rules.calls_restart_timer_ms == caps.fixed_timeout_ms
     assert SIMULATORS[venue].supports("volume_gate") == caps.native_may_be_refused
     assert SIMULATORS[venue].supports("trigger_exhaustion") == (caps.daily_trigger_budget is not None)

@@ -56,6 +56,12 @@ class Capabilities:
     late_call_rearms: bool = False
 
     @property
+    def has_timer(self) -> bool:
+        """The fleet holds a timer at the venue (extends it, may switch it off). Without one, the
+        watchdog and the kill are all it gives: with the fleet gone, nothing protects the book."""
+        return self.timer_kind is not TimerKind.NONE
+
+    @property
     def max_tick_ms(self) -> int | None:
         """The longest tick this venue allows. A heartbeat rule (Gemini: 30 s after the key's last
         authenticated call) must see a call even while a crashed loop is replaced: a loop that crashes
