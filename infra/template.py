@@ -191,18 +191,19 @@ def venue_values(spec: VenueSpec, bounds: Bounds) -> dict[str, str]:
     heartbeat = caps.timer_kind is TimerKind.HEARTBEAT
     if not caps.has_timer:
         # No timer the fleet holds: its refresher watches and sweeps, and the alarms about a timer
-        # say that they stay quiet rather than promise one.
+        # say that they stay quiet rather than promise one (no ": " in these texts: they land in plain
+        # YAML scalars, where it would start a mapping).
         return {
             "name": spec.name,
             "Title": spec.title,
             "NAME": spec.name.upper(),
             "timer": spec.timer,
-            "refresher_does": f"watches the {spec.title} switches (no venue timer: it sweeps once the trader "
-            "stops proving life) and stays quiet",
-            "extend_fails": "no venue timer to extend (watchdog only): this alarm stays quiet",
+            "refresher_does": f"watches the {spec.title} switches (no venue timer - it sweeps once the "
+            "trader stops proving life) and stays quiet",
+            "extend_fails": "no venue timer to extend (watchdog only) - this alarm stays quiet",
             "extending": "sweeping",
             "nonce_keys": f', "NONCE#{spec.name}:*"' if caps.draws_nonces else "",
-            "native_fired": "no venue timer of ours can fire here (watchdog only): this alarm stays quiet",
+            "native_fired": "no venue timer of ours can fire here (watchdog only) - this alarm stays quiet",
         }
     values = {
         "name": spec.name,

@@ -106,6 +106,7 @@ class DeribitSim(Simulator):
         # No timer to land late: the fault a relative timer would have, named for completeness.
         late_extension_fault="venue_latency",
         timer_switches_off=False,
+        has_timer=False,
     )
     SANDBOX_ACCOUNTS = (AccountSpec("main"),)
 

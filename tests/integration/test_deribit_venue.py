@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from deadman.core.policy import LivenessView, Mode, SwitchView, Timing, decide
 from deadman.stores.nonces import MemoryNonceSource
 from deadman.venues import deribit
 from deadman.venues import errors as E
@@ -223,11 +224,26 @@ def test_venue_faults_map_to_their_classes(sim: DeribitSim, main: Any):
     assert main.sweep().complete
 
 
-def test_the_timer_calls_are_refused(main: Any):
+def test_the_timer_calls_are_refused_and_the_policy_never_makes_them(main: Any, clock: VirtualClock):
     with pytest.raises(E.NotSupportedError):
         main.extend(START_MS + 45_000)
     with pytest.raises(E.NotSupportedError):
         main.disarm()
+    for alive, switch in (
+        (True, SwitchView(mode=Mode.ARMED)),
+        (False, SwitchView(mode=Mode.ARMED, dead_since_ms=clock() - 60_000)),
+        (False, SwitchView(mode=Mode.DISARMED, disarmed_until_ms=clock() + 600_000, timer_off=True)),
+        (True, SwitchView(mode=Mode.KILLED)),
+    ):
+        decision = decide(
+            now_ms=clock(),
+            liveness=LivenessView(alive=alive, beat_ms=clock() if alive else clock() - 60_000),
+            switch=switch,
+            caps=deribit.CAPABILITIES,
+            timing=Timing(),
+        )
+        assert decision.extend_to_ms is None and not decision.disarm_venue, switch
+        assert not decision.clear_after_sweep
 
 
 def test_a_stale_sweep_is_not_sent(sim: DeribitSim, clock: VirtualClock, main: Any):

@@ -90,6 +90,8 @@ def test_a_simulator_counts_its_timers_extensions_and_cancels(venue: str) -> Non
             b'{"timeout":60}',
             "/api/v4/futures/usdt/orders?contract=BTC_USDT",
         ),
+        # No timer (TimerKind.NONE): its sample "extension" is a read, which must not count as one.
+        "deribit": ("/api/v2/private/get_open_orders?type=all", b"", "/api/v2/private/cancel_all"),
     }
     # A listing on a path that also cancels (another verb): the log's query tells them apart.
     listings = {
@@ -98,7 +100,7 @@ def test_a_simulator_counts_its_timers_extensions_and_cancels(venue: str) -> Non
     }
     assert venue in bodies, f"{venue}: add its sample extension and cancel requests here"
     path, body, cancel = bodies[venue]
-    assert sim.is_extension(path, body) and not sim.is_cancel(path, body)
+    assert sim.is_extension(path, body) == sim.RULES.has_timer and not sim.is_cancel(path, body)
     cancel_body = b'{"action":{"type":"cancel","cancels":[]}}' if venue == "hyperliquid" else b""
     assert sim.is_cancel(cancel, cancel_body) and not sim.is_extension(cancel, cancel_body)
     if venue in listings:
