@@ -366,3 +366,13 @@ def test_the_spec_is_true_to_the_venue():
     assert [k.label for k in plan.keys] == ["refresher key", "kill key"] and not any(
         k.extends for k in plan.keys
     )
+
+
+def test_a_new_secret_never_finds_the_old_ones_token():
+    session = RecordingSession([AUTHED, ok([]), ok([]), AUTHED, ok([]), ok([])])
+    client(session).open_orders()
+    entry = {"account_id": "main", "api_key": "test-client-id", "api_secret": "rotated-secret"}
+    rotated = deribit.Account.from_mapping(entry, secret_name="s")
+    deribit.Client(rotated, nonces=MemoryNonceSource(), clock=lambda: CLOCK_MS, session=session).open_orders()
+    assert [s["method"] for s in session.sent] == ["POST", "GET", "GET", "POST", "GET", "GET"]
+    assert b"rotated-secret" in session.sent[3]["data"]
