@@ -232,6 +232,8 @@ def test_status_reports_bounds_and_never_calls_a_venue(stack: Stack, api: LocalA
         "binance": {"watchdog_s": 15.0, "native_s": 14.1},
         "gate": {"watchdog_s": 15.0, "native_s": 13.0},
         "bitmex": {"watchdog_s": 15.0, "native_s": 9.0},
+        # No venue timer: S+K+max(G, the standby's takeover T+7+1)+3+5, and no native bound.
+        "deribit": {"watchdog_s": 22.0, "native_s": None},
     }
     hl = next(
         s
