@@ -203,6 +203,7 @@ class BybitSim(Simulator):
                 raise BybitError(10005, "Permission denied, please check your API key permissions.")
             self._count(key.uid, route, CANCEL_PER_S if method == "POST" else LIST_PER_S)
             acct = self._accounts[key.uid]
+            result: dict[str, Any]
             if method == "POST":
                 result = {"list": self._cancel_all(acct, category, params), "success": "1"}
             else:

@@ -173,10 +173,17 @@ def test_ret_codes_map(code: int, kind: type[E.VenueError]) -> None:
     assert caught.value.code == str(code)
 
 
-@pytest.mark.parametrize(
-    ("status", "kind"), [(401, E.AuthError), (403, E.RateLimitError), (429, E.RateLimitError), (503, E.UnavailableError),
-                         (502, E.TransientError), (404, E.RejectedError)]
-)  # fmt: skip
+STATUSES = [
+    (401, E.AuthError),
+    (403, E.RateLimitError),
+    (429, E.RateLimitError),
+    (503, E.UnavailableError),
+    (502, E.TransientError),
+    (404, E.RejectedError),
+]
+
+
+@pytest.mark.parametrize(("status", "kind"), STATUSES)
 def test_http_statuses_map(status: int, kind: type[E.VenueError]) -> None:
     with pytest.raises(kind):
         client(Recorder([(status, "<html>no</html>")]), categories=["option"]).sweep()
