@@ -203,12 +203,11 @@ class BybitSim(Simulator):
                 raise BybitError(10005, "Permission denied, please check your API key permissions.")
             self._count(key.uid, route, CANCEL_PER_S if method == "POST" else LIST_PER_S)
             acct = self._accounts[key.uid]
-            result: dict[str, Any]
             if method == "POST":
-                result = {"list": self._cancel_all(acct, category, params), "success": "1"}
+                answer: dict[str, Any] = {"list": self._cancel_all(acct, category, params), "success": "1"}
             else:
-                result = self._listing(acct, category, params)
-            return Response.json(200, {"retCode": 0, "retMsg": "OK", "result": result, "time": self.now_ms()})
+                answer = self._listing(acct, category, params)
+            return Response.json(200, {"retCode": 0, "retMsg": "OK", "result": answer, "time": self.now_ms()})
         except BybitError as exc:
             return _error(exc)
 
