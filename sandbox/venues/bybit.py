@@ -14,11 +14,11 @@ Bybit rules kept:
   linear and inverse without `orderFilter` cancel every kind, at most 500 orders a call, picked at
   random; option cancels every kind;
 - the listing (`/v5/order/realtime`) pages by 1-50 with `nextPageCursor`;
-- 10 cancel-alls and 50 listings per UID per second (10006 past them), 600 requests per IP per 5 s
-  (HTTP 403, then every request for 10 minutes).
+- per UID and category, 10 cancel-alls a second (20 for spot) and 50 listings (10006 past them);
+  600 requests per IP per 5 s (HTTP 403, then every request for 10 minutes).
 Simplified here and said so: cancels take effect at once (Bybit's are asynchronous: the client
 reports them pending and a kill confirms by listing); the per-category split of the cancel-all rate
-limit is UNVERIFIED and modelled as one limit.
+limit is UNVERIFIED (option may be 1/s; modelled as 10/s).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ FUTURES_KINDS = ("Order", "StopOrder", "tpslOrder")
 SETTLE = ("USDT", "USDC")
 INVERSE = ("BTC", "ETH")
 FUTURES_CAP = 500
-CANCEL_PER_S, LIST_PER_S = 10, 50
+# Per UID, endpoint and category: cancel-all 10/s (linear, inverse, option), 20/s (spot); listing 50/s.
+CANCEL_PER_S, SPOT_CANCEL_PER_S, LIST_PER_S = 10, 20, 50
 IP_LIMIT, IP_WINDOW_MS, IP_LOCKOUT_MS = 600, 5_000, 600_000
 PROVISIONED_SECRET = hashlib.sha256(b"simulated bybit secret").hexdigest()[:36]
 
@@ -201,7 +202,7 @@ class BybitSim(Simulator):
                 raise BybitError(10001, "params error: category")
             if category not in key.categories:
                 raise BybitError(10005, "Permission denied, please check your API key permissions.")
-            self._count(key.uid, route, CANCEL_PER_S if method == "POST" else LIST_PER_S)
+            self._count(key.uid, f"{route} {category}", _limit(method, category))
             acct = self._accounts[key.uid]
             if method == "POST":
                 answer: dict[str, Any] = {"list": self._cancel_all(acct, category, params), "success": "1"}
@@ -324,6 +325,12 @@ class BybitSim(Simulator):
             self._ip_locked_until = now + IP_LOCKOUT_MS
             raise BybitError(0, "403 Forbidden: access too frequent", status=403)
         self._ip_calls.append(now)
+
+
+def _limit(method: str, category: str) -> int:
+    if method != "POST":
+        return LIST_PER_S
+    return SPOT_CANCEL_PER_S if category == "spot" else CANCEL_PER_S
 
 
 def _error(exc: BybitError) -> Response:
