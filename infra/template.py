@@ -198,12 +198,12 @@ def venue_values(spec: VenueSpec, bounds: Bounds) -> dict[str, str]:
             "Title": spec.title,
             "NAME": spec.name.upper(),
             "timer": spec.timer,
-            "refresher_does": f"watches the {spec.title} switches (no venue timer - it sweeps once the "
-            "trader stops proving life) and stays quiet",
-            "extend_fails": "no venue timer to extend (watchdog only) - this alarm stays quiet",
+            "refresher_does": f"watches the {spec.title} switches (no venue timer; it sweeps once the trader "
+            "stops proving life) and stays quiet",
+            "extend_fails": "no venue timer to extend (watchdog only), so this alarm stays quiet",
             "extending": "sweeping",
             "nonce_keys": f', "NONCE#{spec.name}:*"' if caps.draws_nonces else "",
-            "native_fired": "no venue timer of ours can fire here (watchdog only) - this alarm stays quiet",
+            "native_fired": "no venue timer of ours can fire here (watchdog only), so this alarm stays quiet",
         }
     values = {
         "name": spec.name,

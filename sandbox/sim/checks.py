@@ -1,5 +1,8 @@
 """The promises as the campaign checks them, every CHECK_EVERY_MS of virtual time while a scenario
-runs: what the world looked like, and what a switch record or a venue timer may not be."""
+runs: what the world looked like, and what a switch record or a venue timer may not be.
+
+Why this file is long: the world's record, the faults as they really happened (a crash where it
+was replaced) and the checks made at each step read one another; apart, each would re-derive them."""
 
 from __future__ import annotations
 

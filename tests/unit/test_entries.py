@@ -324,6 +324,16 @@ FULL: dict[str, dict[str, Any]] = {
         "base_url": "https://testnet.bitmex.com",
         "kill": KILL_PAIR,
     },
+    "bybit": {
+        "account_id": "main",
+        "api_key": "key-1",
+        "api_secret": "secret-1",
+        "categories": ["linear", "inverse", "spot", "option"],
+        "settle_coins": ["USDT"],
+        "inverse_coins": ["BTC"],
+        "base_url": "https://api.bybit.com",
+        "kill": KILL_PAIR,
+    },
     "deribit": {
         "account_id": "main",
         "api_key": "client-id-1",
