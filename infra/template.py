@@ -191,8 +191,7 @@ def venue_values(spec: VenueSpec, bounds: Bounds) -> dict[str, str]:
     heartbeat = caps.timer_kind is TimerKind.HEARTBEAT
     if not caps.has_timer:
         # No timer the fleet holds: its refresher watches and sweeps, and the alarms about a timer
-        # say that they stay quiet rather than promise one (no ": " in these texts: they land in plain
-        # YAML scalars, where it would start a mapping).
+        # say that they stay quiet rather than promise one.
         return {
             "name": spec.name,
             "Title": spec.title,
