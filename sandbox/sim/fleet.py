@@ -350,7 +350,11 @@ class Fleet:
         nonces = with_fallback(DynamoNonceSource(CONTROL, client=self.dynamo, patience=self._patience()))
 
         def make(account: Any, timeout: tuple[float, float] | None = None) -> VenueClient:
-            kwargs: dict[str, Any] = {"nonces": nonces, "clock": self.world.clock}
+            kwargs: dict[str, Any] = {
+                "nonces": nonces,
+                "clock": self.world.clock,
+                "parallel": WorldParallel(self.world),
+            }
             if timeout is not None:
                 kwargs["timeout"] = timeout
             return venue.client(account, session=self.network.session(self.sim, who), **kwargs)

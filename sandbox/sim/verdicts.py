@@ -248,7 +248,13 @@ class Verdicts(PlanVerdicts):
                 continue
             kinds = self._excusing(set(resting))
             excuses = self.faults_in(kinds, anchor - self.bounds.longest_ms, check_at)
-            owed = [a for a in self._deferred_timer_owed(ended, anchor, check_at) if a in resting]
+            # An account moved to another trading system since (a secret edit) is that system's to
+            # keep: extended while it lives, as it should be, not owed to this one's disarm.
+            owed = [
+                a
+                for a in self._deferred_timer_owed(ended, anchor, check_at)
+                if a in resting and self.trader_of(a, check_at) is trader
+            ]
             if owed:
                 self.violate(
                     "P2 bounded reaction",

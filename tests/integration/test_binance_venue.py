@@ -157,7 +157,7 @@ def test_the_simulator_reads_parameters_in_any_order_query_or_body_and_hex_in_an
     assert tampered.json()["code"] == -1022
 
 
-def test_the_weight_budget_answers_429_then_bans_and_the_client_waits_the_ban_out(world):
+def test_the_weight_budget_answers_429_the_client_backs_off_and_is_never_banned(world):
     sim, clock = world
     sim.weight_per_minute, sim.ban_after = 30, 2
     c = make(sim, clock)
@@ -165,10 +165,20 @@ def test_the_weight_budget_answers_429_then_bans_and_the_client_waits_the_ban_ou
     with pytest.raises(E.RateLimitError) as limited:
         c.extend(START_MS + 45_000)  # 10 more fits, the next symbol's does not
     assert limited.value.http_status == 429
-    for _ in range(2):
-        with pytest.raises(E.RateLimitError):
+    seen = sim.requests_seen
+    for _ in range(5):
+        with pytest.raises(E.RateLimitError, match="held back"):
             c.open_orders()
-    assert sim.banned_until is not None
+    assert sim.requests_seen == seen and sim.banned_until is None  # backed off: no ban earned
+    clock.set((clock() // 60_000 + 1) * 60_000)
+    sim.weight_per_minute = 2_400  # the two lists without a symbol cost 40 each
+    assert c.open_orders() == []
+
+
+def test_a_ban_earned_elsewhere_on_the_ip_is_waited_out(world):
+    sim, clock = world
+    sim.banned_until = clock() + 120_000  # another sender on the same IP did not back off
+    c = make(sim, clock)
     with pytest.raises(E.RateLimitError) as banned:
         c.open_orders()
     assert banned.value.code == "ip_ban"
@@ -177,7 +187,6 @@ def test_the_weight_budget_answers_429_then_bans_and_the_client_waits_the_ban_ou
         c.open_orders()
     assert sim.requests_seen == seen  # not sent while banned
     clock.set(sim.banned_until + 60_000)
-    sim.weight_per_minute = 2_400  # the two lists without a symbol cost 40 each
     assert c.open_orders() == []
 
 

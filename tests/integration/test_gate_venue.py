@@ -20,6 +20,7 @@ from deadman.venues.gate import Account, Client
 from sandbox.venues.common import VirtualClock
 from sandbox.venues.gate import PROVISIONED_SECRET, RATE_LIMIT, GateSim, gate_signature
 from sandbox.venues.simulator import AccountSpec
+from tests.integration.in_order import InOrder
 
 
 @pytest.fixture
@@ -33,11 +34,13 @@ def world() -> Iterator[tuple[GateSim, VirtualClock]]:
         sim.stop()
 
 
-def make(sim: GateSim, clock: VirtualClock, entry: dict[str, Any], **change: Any) -> Client:
+def make(
+    sim: GateSim, clock: VirtualClock, entry: dict[str, Any], parallel: Any = None, **change: Any
+) -> Client:
     account = driver("gate").parse_account(
         {**entry, "base_url": sim.url, **change}, secret_name="t", sandbox=True
     )
-    client = driver("gate").client(account, nonces=MemoryNonceSource(), clock=clock)
+    client = driver("gate").client(account, nonces=MemoryNonceSource(), clock=clock, parallel=parallel)
     assert isinstance(client, Client)
     return client
 
@@ -195,15 +198,16 @@ def test_bad_secrets_are_refused_before_any_request() -> None:
     assert hashlib.sha512(b"").hexdigest().startswith("cf83e135")
 
 
-def test_a_timer_that_lands_late_is_set_again_before_the_next_market(
+def test_the_markets_are_set_side_by_side_and_a_late_one_set_again_at_once(
     world: tuple[GateSim, VirtualClock],
 ) -> None:
-    """Gate counts a timeout from the request's arrival: the first market's took 4 s to arrive and
-    its timer landed past the deadline. It is set again at once, aimed earlier by that transit, before
-    the next market's request (three markets one after another would otherwise leave it late for
-    three slow round trips)."""
+    """Gate counts a timeout from the request's arrival. The three markets' timers are handed over as
+    one batch (side by side: on a slow path, one after another would age the decision past its
+    send-by time before the last left). The first took 4 s to arrive and landed past the deadline:
+    it is set again at once, aimed earlier by that transit."""
     sim, clock = world
-    c = make(sim, clock, sim.provision(AccountSpec("a")))
+    in_order = InOrder()
+    c = make(sim, clock, sim.provision(AccountSpec("a")), parallel=in_order)
     real_handle = sim.handle
     delays = [4_000]
     seen: list[tuple[str, int]] = []
@@ -218,6 +222,9 @@ def test_a_timer_that_lands_late_is_set_again_before_the_next_market(
     sim.handle = slow_first  # type: ignore[method-assign]
     deadline = clock() + 31_000
     out = c.extend(deadline)
+    assert in_order.batches == [3]
     assert seen == [("spot", 30), ("spot", 22), ("futures", 22), ("futures", 22)]
     assert max(sim.timers("a").values()) <= deadline
     assert out.venue_deadline_ms is not None and out.venue_deadline_ms <= deadline
+    c.disarm()
+    assert in_order.batches == [3, 3] and sim.timer_at("a") is None

@@ -17,6 +17,7 @@ from deadman.venues import okx
 from deadman.venues.okx.client import Client
 from sandbox.venues.common import VirtualClock
 from sandbox.venues.okx import OkxSim
+from tests.integration.in_order import InOrder
 
 pytestmark = pytest.mark.integration
 
@@ -63,9 +64,13 @@ def account(sim: OkxSim, **extra: Any) -> okx.Account:
     return okx.Account.from_mapping({**entry, **extra}, secret_name="t", sandbox=True)
 
 
-def client(sim: OkxSim, clock: VirtualClock | None = None, **extra: Any) -> Client:
+def client(sim: OkxSim, clock: VirtualClock | None = None, parallel: Any = None, **extra: Any) -> Client:
     c = okx.DRIVER.client(
-        account(sim, **extra), nonces=MemoryNonceSource(), clock=clock or sim.clock, timeout=(2.0, 3.0)
+        account(sim, **extra),
+        nonces=MemoryNonceSource(),
+        clock=clock or sim.clock,
+        timeout=(2.0, 3.0),
+        parallel=parallel,
     )
     assert isinstance(c, Client)
     return c
@@ -106,12 +111,13 @@ def test_a_deadline_under_the_minimum_is_not_sent(sim: OkxSim) -> None:
     assert sim.timer("uid-1") == before  # the earlier, later-firing timer is untouched, nothing longer set
 
 
-def test_a_tag_timer_that_lands_late_is_set_again_before_the_next_tag(
+def test_the_tags_are_set_side_by_side_and_a_late_one_set_again_at_once(
     sim: OkxSim, shared: tuple[OkxSim, VirtualClock]
 ) -> None:
-    """The timeout counts from the request's arrival: a1's took 4 s to arrive and landed past the
-    deadline. a1 is set again at once, aimed earlier by that transit, before a2 (twenty tags one
-    after another would otherwise leave it late for twenty round trips)."""
+    """The tags' timers are handed over as one batch (side by side: twenty one after another on a slow
+    path would age the decision past its send-by time). The timeout counts from the request's
+    arrival: a1's took 4 s to arrive and landed past the deadline, so a1 is set again at once, aimed
+    earlier by that transit."""
     clock = shared[1]
     real_handle = sim.handle
     up, down = [4_000], [1_000]  # the way back slow too: OKX takes one request a second per tag
@@ -130,9 +136,11 @@ def test_a_tag_timer_that_lands_late_is_set_again_before_the_next_tag(
 
     sim.handle = slow_first  # type: ignore[method-assign]
     try:
-        out = client(sim, tags=["a1", "a2"]).extend(START_MS + 45_000)
+        in_order = InOrder()
+        out = client(sim, parallel=in_order, tags=["a1", "a2"]).extend(START_MS + 45_000)
     finally:
         sim.handle = real_handle  # type: ignore[method-assign]
+    assert in_order.batches == [2]
     assert seen == [("a1", "44"), ("a1", "35"), ("a2", "35")]
     fired = [sim.timer("uid-1", "a1"), sim.timer("uid-1", "a2")]
     assert all(f is not None and f <= START_MS + 45_000 for f in fired)

@@ -300,6 +300,44 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "hyperliquid",
     ),
+    "gate: the markets' countdowns are set side by side, so a slow path leaves none unsent": (
+        9302718,
+        0.35,
+        "gate",
+    ),
+    "bitmex: a kill's second sweep is not sent once an arm came meanwhile": (9400768, 0.35, "bitmex"),
+    "bitmex: a late timer's correction aims a client patience early, so it cannot land late too": (
+        9502394,
+        0.35,
+        "bitmex",
+    ),
+    "binance: after a 429 the client backs off, so no IP ban refuses the kill": (9504170, 0.35, "binance"),
+    "binance: a short run of 429s is over at the next tick's probe, the countdowns kept": (
+        9701465,
+        0.35,
+        "binance",
+    ),
+    "gemini: the transitions stored with the intent are audited after the send, not before it": (
+        9810095,
+        0.35,
+        "gemini",
+    ),
+    "binance: slow DynamoDB, two systems: no audit append between the intent and the send": (
+        9800830,
+        0.35,
+        "binance",
+    ),
+    "kraken: slow DynamoDB and a planned disarm's write: the sends leave in time": (9803731, 0.35, "kraken"),
+    "checker: an account moved to a live system before a disarm's end is not owed its deferred timer": (
+        9507805,
+        0.35,
+        "bitmex",
+    ),
+    "bitmex: the correction of a late timer is not held to its beat's send-by time": (
+        9401937,
+        0.35,
+        "bitmex",
+    ),
 }
 
 

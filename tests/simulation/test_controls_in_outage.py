@@ -8,7 +8,8 @@ import pytest
 from deadman.core.policy import Timing
 from deadman.venues import VENUES
 from sandbox.sim.dynamo import CallFault
-from sandbox.sim.fleet import Fleet
+from sandbox.sim.fleet import ControlCall, Fleet
+from sandbox.sim.transport import Delivery
 from sandbox.sim.world import START_MS, World
 
 
@@ -69,3 +70,38 @@ def test_a_kill_on_a_time_nonce_key_a_burst_put_ahead_leads_further_until_the_ve
     (switch,) = call.result.switches
     assert switch.swept and switch.cancelled_count == 1, call.result.message
     assert fleet.resting()["a"] == set()
+
+
+def test_a_kill_does_not_sweep_again_a_switch_armed_while_its_first_sweep_hung() -> None:
+    """Seed 9400768's class: the kill's first sweep hangs until its client gives up; meanwhile the
+    operator arms. A second sweep sent then would take what the trader rests once armed, and on a
+    venue with no later nonce to fence it (BitMEX here) nothing stops it landing: it is not sent."""
+    world = World()
+    fleet = Fleet(world, "bitmex", ["a"], timing=Timing(), kill_keys=False)
+    fleet.place_order("a")
+    hang = [True]
+    fleet.network.delivery = lambda venue, path, who: Delivery(lost=who == "control" and hang[0])
+    kill = fleet.control("kill", reason="runaway")
+    arm: list[ControlCall] = []
+
+    def operator_arms() -> None:
+        hang[0] = False
+        arm.append(fleet.control("arm", reason="false alarm"))
+
+    world.call_at(START_MS + 1_000, operator_arms)
+    try:
+        world.run_until(START_MS + 60_000)
+    finally:
+        world.shutdown()
+    assert kill.result is not None and arm and arm[0].error is None, (kill.error, arm)
+    (switch,) = kill.result.switches
+    assert "armed before the second sweep: not swept again" in switch.notes
+    assert len(switch.attempts) == 1
+    armed_at = arm[0].ended_ms
+    assert armed_at is not None
+    after_arm = [
+        x
+        for x in fleet.network.log
+        if x.who == "control" and fleet.sim.is_cancel(x.path, x.body) and x.sent_ms >= armed_at
+    ]
+    assert after_arm == []

@@ -24,7 +24,9 @@ from deadman.stores.nonces import MemoryNonceSource
 from deadman.venues import binance
 from deadman.venues import errors as E
 from deadman.venues.binance import wire
+from deadman.venues.binance.client import PROBE_EVERY_MS
 from deadman.venues.http import HttpResponse
+from tests.integration.in_order import InOrder
 
 SECRET = "test-api-secret"
 T0 = 1_767_225_600_000
@@ -175,11 +177,39 @@ def test_one_symbols_refusal_is_the_accounts_and_the_others_are_still_pushed():
     assert len(session.sent) == 2
 
 
-def test_a_rate_limit_stops_the_round_at_once():
-    session = Recorder((429, '{"code":-1003,"msg":"Too many requests"}'))
+def test_after_a_429_one_probe_a_tick_until_the_limit_passes():
+    """Binance bans an IP that does not back off after 429s, and the ban would refuse the kill too.
+    After one, until the weight's minute turns, the client sends one request about a tick apart (a
+    probe) and holds back the rest (the batch here runs in order, so the second symbol's countdown is
+    the first one held); the first probe answered ends the hold."""
+    now = [T0 + 12_000]
+    session = Recorder(
+        (429, '{"code":-1003,"msg":"Too many requests"}'),
+        (429, '{"code":-1003,"msg":"Too many requests"}'),
+        (200, '{"symbol":"BTCUSDT","countdownTime":"120000"}'),
+        (200, '{"symbol":"ETHUSDT","countdownTime":"120000"}'),
+    )
+    c = binance.Client(
+        account(symbols=["BTCUSDT", "ETHUSDT"]),
+        nonces=MemoryNonceSource(),
+        clock=lambda: now[0],
+        session=session,
+        parallel=InOrder(),
+    )
     with pytest.raises(E.RateLimitError):
-        client(session, symbols=["BTCUSDT", "ETHUSDT"]).extend(T0 + 125_100)
+        c.extend(T0 + 125_100)
+    assert len(session.sent) == 1  # the second symbol held back
+    now[0] += 2_000  # the tick's own retry: held back
+    with pytest.raises(E.RateLimitError, match="held back"):
+        c.extend(now[0] + 125_100)
     assert len(session.sent) == 1
+    now[0] += PROBE_EVERY_MS  # the next tick: one probe, refused again
+    with pytest.raises(E.RateLimitError):
+        c.extend(now[0] + 125_100)
+    assert len(session.sent) == 2
+    now[0] += PROBE_EVERY_MS  # the limit has passed: the probe answers, the hold ends at once
+    c.extend(now[0] + 125_100)
+    assert len(session.sent) == 4
 
 
 def test_an_ip_ban_is_kept_and_nothing_is_sent_until_it_ends():

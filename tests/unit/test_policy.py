@@ -291,7 +291,7 @@ livenesses = st.one_of(
 
 
 @given(liveness=livenesses, switch=switch_views, caps=st.sampled_from(ALL_CAPS))
-@settings(max_examples=1500)
+@settings(max_examples=1500, deadline=None)
 def test_promise_1_no_extension_without_proof_of_life(
     liveness: LivenessView, switch: SwitchView, caps: Capabilities
 ) -> None:
@@ -369,7 +369,7 @@ tick_gap = st.integers(T.tick_ms - 2000, T.tick_ms + 4000)
     beat_every=st.integers(500, T.max_staleness_ms // 2),
     gaps=st.lists(tick_gap, min_size=5, max_size=60),
 )
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 def test_promise_3_no_false_fire_while_beating(caps: Capabilities, beat_every: int, gaps: list[int]) -> None:
     decisions, fires, _ = simulate(caps, beat_every, gaps, death_at_ms=None)
     assert fires == []
@@ -382,7 +382,7 @@ def test_promise_3_no_false_fire_while_beating(caps: Capabilities, beat_every: i
     gaps=st.lists(tick_gap, min_size=12, max_size=40),
     death_tick=st.integers(1, 8),
 )
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 def test_promise_2_bounded_reaction_after_death(
     caps: Capabilities, beat_every: int, gaps: list[int], death_tick: int
 ) -> None:

@@ -243,9 +243,11 @@ class VenueDriver(Protocol):
         clock: Callable[[], int],
         timeout: Any = None,
         session: Any = None,
+        parallel: Any = None,
     ) -> VenueClient:
         """A client signing as `account` (a TypeError for another venue's account); `session`: the
-        HTTP session it sends through (the simulators' network in the sandbox and the campaign)."""
+        HTTP session it sends through (the simulators' network in the sandbox and the campaign);
+        `parallel`: how it runs requests side by side (the simulation's scheduler there)."""
         ...
 
     def doctor_plan(self, account: VenueAccount) -> DoctorPlan: ...

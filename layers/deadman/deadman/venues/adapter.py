@@ -47,9 +47,12 @@ class Driver(Generic[A]):
         clock: Callable[[], int],
         timeout: Any = None,
         session: Any = None,
+        parallel: Any = None,
     ) -> VenueClient:
         extra = {"timeout": timeout} if timeout is not None else {}
-        return self._client(self.own(account), nonces=nonces, clock=clock, session=session, **extra)
+        return self._client(
+            self.own(account), nonces=nonces, clock=clock, session=session, parallel=parallel, **extra
+        )
 
     def doctor_plan(self, account: VenueAccount) -> DoctorPlan:
         return self._plan(self.own(account))

@@ -34,6 +34,7 @@ from deadman.app.control.toolkit import (
     Toolkit,
     describe,
 )
+from deadman.core.policy import Mode
 from deadman.core.venue import Capabilities, SweepResult, VenueClient, close_client
 from deadman.venues.errors import NonceError, NotSupportedError, VolumeGateError
 
@@ -220,6 +221,7 @@ def _sweep_passes(
     # Once more where an extension was in flight (a zombie's order may have rested meanwhile) or
     # where the first sweep failed (and is not still running).
     retry = [t for t in sweepable if t.name in open_windows or (t.name in first and not first[t.name].ok)]
+    retry = _still_killed(kit, retry, results)
     if not retry:
         return
     if deadline - kit.clock() < MIN_PASS_MS:
@@ -233,6 +235,29 @@ def _sweep_passes(
             results[target.name].notes.append(
                 "a refresher extension was in flight at the latch: waited for it to time out, swept again"
             )
+
+
+def _still_killed(kit: Toolkit, targets: list[Target], results: dict[str, KillSwitchResult]) -> list[Target]:
+    """The targets an operator has not armed since the latch. The wait before a second pass can
+    outlast an arm (up to 12 s); a sweep sent after it would take what the trader rests once armed,
+    and where no later nonce fences it (BitMEX, Gate, OKX, Binance) nothing stops it landing. A
+    switch that cannot be read, or that this kill could not latch, is swept again: the kill is what
+    was asked."""
+    kept = []
+    for target in targets:
+        if not results[target.name].latched:
+            kept.append(target)
+            continue
+        try:
+            armed = kit.switches.get(target.venue, target.account_id).mode is not Mode.KILLED
+        except Exception as exc:
+            kit.log("switch not read before the second sweep", switch=target.name, error=describe(exc))
+            armed = False
+        if armed:
+            results[target.name].notes.append("armed before the second sweep: not swept again")
+        else:
+            kept.append(target)
+    return kept
 
 
 def _kill_sweep(kit: Toolkit, target: Target, attempt_no: int) -> SweepAttempt:

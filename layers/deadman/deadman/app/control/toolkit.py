@@ -159,7 +159,9 @@ class Toolkit:
     def default_client(self, venue: str, account: VenueAccount, timeout: tuple[float, float]) -> VenueClient:
         if self.nonces is None:
             raise DeadmanError("no nonce source configured: venue calls are impossible")
-        return venue_driver(venue).client(account, nonces=self.nonces, clock=self.clock, timeout=timeout)
+        return venue_driver(venue).client(
+            account, nonces=self.nonces, clock=self.clock, timeout=timeout, parallel=self.parallel
+        )
 
     # -- shared --------------------------------------------------------------------------------
     def resolve(

@@ -83,11 +83,20 @@ class VenueActs(Records):
         raise NotImplementedError  # the Ticker's client factory
 
     def _intent(
-        self, switch: Switch, decision: Decision, *, sweep: bool, remembered: bool, result: AccountTick
+        self,
+        switch: Switch,
+        decision: Decision,
+        *,
+        sweep: bool,
+        remembered: bool,
+        result: AccountTick,
+        correction: bool = False,
     ) -> tuple[Switch, int]:
         """Written before a tick's venue requests, conditionally on the version read: how long they may
         be in flight. Returns the stored switch and the send-by time every request of this tick
-        carries (checked by the client at the moment of sending, after the nonce draw)."""
+        carries (checked by the client at the moment of sending, after the nonce draw). A
+        `correction` of a timer that landed late is not held to its beat's send-by time: it aims at
+        the same deadline less a client patience, so it only ever shortens what stands."""
         start = self.clock()
         window = intent_window_ms(self.caps, sweep=sweep)
         # A sweep of a dead trader on an absolute-time venue may set a backstop timer (`_backstop`):
@@ -98,7 +107,7 @@ class VenueActs(Records):
             intent_ms=start,
             window_ms=window,
             lease_until_ms=self.lease_until_ms,
-            proof_beat_ms=decision.proof_beat_ms,
+            proof_beat_ms=None if correction else decision.proof_beat_ms,
             timing=self.config.timing,
         )
         pending = dataclasses.replace(
@@ -179,14 +188,19 @@ class VenueActs(Records):
             # a kill latched since the first one wins and is not outrun.
             self.metrics.count("LateTimers", venue=self.venue)
             try:
-                switch, fence = self._intent(switch, decision, sweep=False, remembered=False, result=result)
+                switch, fence = self._intent(
+                    switch, decision, sweep=False, remembered=False, result=result, correction=True
+                )
             except SwitchConflict as exc:
                 self._record_after_conflict(
                     account.account_id, exc.current, now, _deadline(outcome, decision)
                 )
                 raise
             try:
-                outcome = client.extend(decision.extend_to_ms, send_by_ms=fence)
+                # Aimed a whole client patience earlier: an answered request cannot have been on its
+                # way longer, so this one cannot land late too (aimed only by the transit just seen,
+                # a slower second landing stood past the bound: seed 9502394). Early is harmless.
+                outcome = client.extend(decision.extend_to_ms - TRANSIT_MS, send_by_ms=fence)
             except VenueError as exc:  # the first, late timer stands: on the record below
                 self.log("correction failed", account=account.account_id, error=str(exc))
         deadline = _deadline(outcome, decision)

@@ -89,7 +89,7 @@ class Ticker(Retirements):
         venue_of = venue_driver(venue)
         self.caps: Capabilities = venue_of.spec.capabilities
         self._client_factory = client_factory or (
-            lambda account: venue_of.client(account, nonces=nonces, clock=clock)
+            lambda account: venue_of.client(account, nonces=nonces, clock=clock, parallel=self.parallel)
         )
         self._clients: dict[tuple[str, str], tuple[VenueAccount, VenueClient]] = {}
         # The last state read or written per account, with when the table confirmed it: what the
@@ -293,18 +293,21 @@ class Ticker(Retirements):
             switch, fence = self._intent(
                 switch, decision, sweep=sweeping, remembered=remembered, result=result
             )
-            if switch.version != before:
-                # The transitions are stored with the intent: on the record now, since the tick's
-                # last write may yet lose to a concurrent one (a loop handed over to) while the state
-                # they describe stays stored - a planned window opened and never said so.
-                self._audit_all(switch, transitions, now)
-                transitions = []
+            stored = switch.version != before
             if decision.extend_to_ms is not None:
                 switch = self._extend(client, account, switch, decision, now, result, fence)
             if sweeping:
                 switch = self._sweep(account, switch, decision, now, result, fence)
             if decision.disarm_venue:
                 switch = self._venue_off(client, account, switch, now, "disarmed", result, fence)
+            if stored:
+                # The transitions were stored with the intent: on the record now, since the tick's
+                # last write may yet lose to a concurrent one (a loop handed over to) while the state
+                # they describe stays stored - a planned window opened and never said so. After the
+                # venue requests, not before: an audit append between the intent and the send would
+                # age the decision past its send-by time on a slow table (seed 9810095).
+                self._audit_all(switch, transitions, now)
+                transitions = []
         # Every request has returned: nothing is in flight any more, so a kill or disarm reading this
         # version need not wait for it (deadman.app.control).
         final = dataclasses.replace(

@@ -1,10 +1,10 @@
 """The Gate client: every countdown timer of the account pushed and read back, the sweep across its
 markets, and its open orders.
 
-An account's markets each have a timer of their own, set by a request of its own: the account counts
-as extended only when every one of them answered with a trigger time that belongs to that request.
-One market refused, unreadable or late raises, and the tick counts the account not extended (the
-timers already pushed fire at the deadline asked, never later)."""
+An account's markets each have a timer of their own, set by a request of its own, side by side: the
+account counts as extended only when every one of them answered with a trigger time that belongs to
+that request. One market refused or unreadable raises, and the tick counts the account not extended
+(the timers already pushed fire at the deadline asked, never later)."""
 
 from __future__ import annotations
 
@@ -120,14 +120,15 @@ class Client(ClientBase[Account]):
         self._transits = (*self._transits[-(kept - 1) :], max(0, arrival - sent_ms))
 
     def extend(self, deadline_ms: int, *, send_by_ms: int | None = None) -> ExtendResult:
-        """Set every timer of the account to fire by `deadline_ms`, market after market. The answer's
-        triggerTime says where each landed; the latest is returned as `venue_deadline_ms` (a caller that
-        sees it late sends again, aimed earlier by the transit just seen)."""
-        triggers: list[int] = []
+        """Set every timer of the account to fire by `deadline_ms`, the markets side by side. The answer's
+        triggerTime says where each landed, and one that landed late is set once more at once; the
+        latest is returned as `venue_deadline_ms` (a caller that sees it late sends again)."""
         timeouts: list[int] = []
-        for market, pair in self._account.timer_scopes:
 
-            def set_timer(market: str = market, pair: str | None = pair) -> int:
+        def market_timer(scope: tuple[str, str | None]) -> int:
+            market, pair = scope
+
+            def set_timer() -> int:
                 trigger, timeout, sent, answered = self._countdown(
                     market, pair, lambda: self._timeout_for(deadline_ms), send_by_ms
                 )
@@ -135,7 +136,9 @@ class Client(ClientBase[Account]):
                 timeouts.append(timeout)
                 return trigger
 
-            triggers.append(self._on_time(deadline_ms, set_timer))
+            return self._on_time(deadline_ms, set_timer)
+
+        triggers = self._side_by_side(self._account.timer_scopes, market_timer)
         return ExtendResult(
             requested_deadline_ms=deadline_ms,
             venue_deadline_ms=max(triggers),
@@ -143,9 +146,11 @@ class Client(ClientBase[Account]):
         )
 
     def disarm(self, *, send_by_ms: int | None = None) -> None:
-        """Every timer off (`timeout: 0`); one market failing raises, the timer then stands."""
-        for market, pair in self._account.timer_scopes:
-            self._countdown(market, pair, lambda: 0, send_by_ms)
+        """Every timer off (`timeout: 0`), side by side; one market failing raises, its timer stands."""
+        self._side_by_side(
+            self._account.timer_scopes,
+            lambda scope: self._countdown(scope[0], scope[1], lambda: 0, send_by_ms),
+        )
 
     # -- the sweep ----------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deadman.core.clock import Clock
+from deadman.core.concurrency import Parallel
 from deadman.core.policy import TRANSIT_MS
 from deadman.core.venue import ExtendResult, NonceSource, OpenOrder, OrderFailure, SweepResult
 from deadman.venues.client import ClientBase
@@ -52,8 +53,11 @@ class Client(ClientBase[Account]):
         clock: Clock,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         session: Session | None = None,
+        parallel: Parallel | None = None,
     ) -> None:
-        super().__init__(account, nonces=nonces, clock=clock, timeout=timeout, session=session)
+        super().__init__(
+            account, nonces=nonces, clock=clock, timeout=timeout, session=session, parallel=parallel
+        )
         # Refused by the venue once the client would have stopped waiting (connect + read).
         self._expiry_ms = round((timeout[0] + timeout[1]) * 1000)
         self._agent_address: str | None = None

@@ -100,22 +100,15 @@ class Client(ClientBase[Account]):
     def _each_scope(
         self, timeout_s: Callable[[], int], send_by_ms: int | None, deadline_ms: int | None = None
     ) -> list[tuple[str, int | None]]:
-        """Every scope's timer (`deadline_ms`: an extension's, each corrected at once if it landed late)."""
-        done: list[tuple[str, int | None]] = []
-        errors: list[VenueError] = []
-        for tag in self._account.scopes:
-            try:
-                if deadline_ms is None:
-                    done.append((tag, self._cancel_after(tag, timeout_s, send_by_ms)))
-                else:
-                    done.append(
-                        (tag, self._on_time(deadline_ms, partial(self._timer_on, tag, timeout_s, send_by_ms)))
-                    )
-            except VenueError as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-        return done
+        """Every scope's timer, side by side (`deadline_ms`: an extension's, each corrected at once if
+        it landed late); once all have answered, the first failure is raised."""
+
+        def one(tag: str) -> tuple[str, int | None]:
+            if deadline_ms is None:
+                return tag, self._cancel_after(tag, timeout_s, send_by_ms)
+            return tag, self._on_time(deadline_ms, partial(self._timer_on, tag, timeout_s, send_by_ms))
+
+        return self._side_by_side(self._account.scopes, one)
 
     def _timer_on(self, tag: str, timeout_s: Callable[[], int], send_by_ms: int | None) -> int:
         trigger = self._cancel_after(tag, timeout_s, send_by_ms)
