@@ -591,11 +591,11 @@ def scheduler_cost(
     return out
 
 
-def _bound_s(venue: str, *, s: float, t: float, g: float, k: float) -> tuple[float, float]:
+def _bound_s(venue: str, *, s: float, t: float, g: float, k: float) -> tuple[float, float | None]:
     from bench import ours
 
     watchdog, native = ours.reaction_bound_ms(venue, s=s, t=t, g=g, k=k)
-    return watchdog / 1000, native / 1000
+    return watchdog / 1000, None if native is None else native / 1000
 
 
 GUARANTEES = {

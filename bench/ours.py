@@ -95,8 +95,9 @@ def switch_item(venue: str, account: str, version: int) -> dict[str, Any]:
     return {k: to_attribute(v) for k, v in switch.to_dict().items() if v is not None}
 
 
-def reaction_bound_ms(venue: str, *, s: float, t: float, g: float, k: float) -> tuple[int, int]:
-    """(watchdog, native) worst-case reaction for this timing (seconds in), as `deadman status` says."""
+def reaction_bound_ms(venue: str, *, s: float, t: float, g: float, k: float) -> tuple[int, int | None]:
+    """(watchdog, native) worst-case reaction for this timing (seconds in), as `deadman status` says;
+    native None where the venue has no timer (watchdog only)."""
     from deadman.core.policy import Timing, reaction_bounds
     from deadman.venues import CAPABILITIES
 

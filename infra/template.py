@@ -189,6 +189,21 @@ def venue_values(spec: VenueSpec, bounds: Bounds) -> dict[str, str]:
     """The placeholders of one venue (inside "%% each")."""
     caps = spec.capabilities
     heartbeat = caps.timer_kind is TimerKind.HEARTBEAT
+    if not caps.has_timer:
+        # No timer the fleet holds: its refresher watches and sweeps, and the alarms about a timer
+        # say that they stay quiet rather than promise one.
+        return {
+            "name": spec.name,
+            "Title": spec.title,
+            "NAME": spec.name.upper(),
+            "timer": spec.timer,
+            "refresher_does": f"watches the {spec.title} switches (no venue timer; it sweeps once the trader "
+            "stops proving life) and stays quiet",
+            "extend_fails": "no venue timer to extend (watchdog only), so this alarm stays quiet",
+            "extending": "sweeping",
+            "nonce_keys": f', "NONCE#{spec.name}:*"' if caps.draws_nonces else "",
+            "native_fired": "no venue timer of ours can fire here (watchdog only), so this alarm stays quiet",
+        }
     values = {
         "name": spec.name,
         "Title": spec.title,
@@ -198,7 +213,8 @@ def venue_values(spec: VenueSpec, bounds: Bounds) -> dict[str, str]:
         "refresher_does": (
             f"ticks the {spec.title} switches" if heartbeat else f"keeps {spec.timer} pushed forward"
         ),
-        "extend_fails": f"{spec.timer}s fail" if heartbeat else f"{spec.timer} fails",
+        "extend_fails": (f"{spec.timer}s fail" if heartbeat else f"{spec.timer} fails")
+        + " while the trading system is alive; the venue timer may fire",
         "extending": "heartbeating" if heartbeat else "extending",
         # Only a venue whose requests draw from the shared nonce counter is granted it.
         "nonce_keys": f', "NONCE#{spec.name}:*"' if caps.draws_nonces else "",
@@ -234,7 +250,10 @@ def fleet_values(specs: Sequence[VenueSpec]) -> Callable[[str, str | None], str 
         if name == "names":
             return ", ".join(s.name for s in specs)
         if name == "timers":
-            return ", ".join(f"{s.title} {s.timer}" for s in specs)
+            held = ", ".join(f"{s.title} {s.timer}" for s in specs if s.capabilities.has_timer)
+            bare = [s.title for s in specs if not s.capabilities.has_timer]
+            # A venue with no timer a stateless fleet can hold gets the watchdog and the kill only.
+            return held + (f"; no timer, watchdog and kill only: {', '.join(bare)}" if bare else "")
         if name == "enable_params":
             return f"{', '.join(titles[:-1])} or {titles[-1]}" if len(titles) > 1 else titles[0]
         if name == "tick_limits":

@@ -314,12 +314,17 @@ def _one_death(fleet_survives: bool) -> dict[str, Any]:
             )
             time.sleep(2 * stack.timing.tick_s)  # a few healthy ticks: every timer armed
             if not fleet_survives:
-                # The venues' own timers only: the accounts under Hyperliquid's volume gate have none.
-                keys = [k for k in keys if stack.switch(*k).native_available]
+                # The venues' own timers only: the accounts under Hyperliquid's volume gate have none,
+                # nor does a venue with no timer (with the fleet gone nothing protects its book).
+                keys = [
+                    k
+                    for k in keys
+                    if bounds[k[0]].native_ms is not None and stack.switch(*k).native_available
+                ]
                 assert stack.scheduler is not None
                 stack.scheduler.stop()
             last_beat_ms = trader.die()
-            timeout = max((b.native_ms if not fleet_survives else b.watchdog_ms) for b in bounds.values())
+            timeout = max((b.longest_ms if not fleet_survives else b.watchdog_ms) for b in bounds.values())
             emptied = _wait_each(stack, keys, timeout / 1000 + 10)
         finally:
             trader.writer.stop()
@@ -330,6 +335,7 @@ def _one_death(fleet_survives: bool) -> dict[str, Any]:
         return {
             "ready": ready is not None,
             "per_account_ms": per_account,
+            # With the fleet gone, a venue with no timer has no bound (None): nothing protects its book.
             "bound_ms": {v: (b.watchdog_ms if fleet_survives else b.native_ms) for v, b in bounds.items()},
         }
 

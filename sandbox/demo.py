@@ -92,8 +92,7 @@ class Story:
             f"scheduler minute={sb.minute_s:g}s, run={sb.run_s:g}s"
         )
         for venue, b in self.bounds.items():
-            watchdog, native = b.watchdog_ms / 1000, b.native_ms / 1000
-            line.say(f"  bound {venue:<11} watchdog {watchdog:4.1f}s  native {native:4.1f}s")
+            line.say(f"  bound {venue:<11} watchdog {b.watchdog_ms / 1000:4.1f}s  native {b.native_text()}")
         for venue, account in self.gated:
             line.say(f"{venue}/{account} trades below the venue's volume gate: no native timer")
         self.trader.start_beating(0.5)
@@ -110,7 +109,8 @@ class Story:
                     f"  {venue}/{account}: venue timer at last beat + {(sw.deadline_ms - beat) / 1000:.1f}s"
                 )
             else:
-                line.say(f"  {venue}/{account}: no native timer ({sw.native_reason}); watchdog only")
+                why = sw.native_reason or "the venue has none a stateless fleet can hold"
+                line.say(f"  {venue}/{account}: no native timer ({why}); watchdog only")
         line.check(all(v is not None for v in armed.values()), "fleet running", "every switch ticked")
 
     def healthy(self) -> None:
@@ -142,7 +142,7 @@ class Story:
                 took is not None and took * 1000 <= bound.watchdog_ms,
                 "promise 2 (bounded reaction)",
                 f"{venue}/{account} empty {fmt_s(took)} after last beat "
-                f"(watchdog bound {bound.watchdog_ms / 1000:g}s, native {bound.native_ms / 1000:g}s)",
+                f"(watchdog bound {bound.watchdog_ms / 1000:g}s, native {bound.native_text()})",
             )
         self.zombie()
         for venue, account in self.gated:
@@ -152,7 +152,7 @@ class Story:
                 f"{venue}/{account} has no native timer and was emptied by the watchdog alone",
             )
         time.sleep(self.sandbox.grace_s + self.sandbox.tick_s * 2)
-        limit = last_beat + max(b.native_ms for b in self.bounds.values())
+        limit = last_beat + max(b.longest_ms for b in self.bounds.values())
         pushed = [f"{v}/{a}" for v, a in self.keys if (stack.switch(v, a).deadline_ms or 0) > limit]
         pushed += [f"{v}/{a} at the venue" for (v, a), at in stack.timers().items() if (at or 0) > limit]
         line.check(
@@ -183,8 +183,11 @@ class Story:
             )
 
     def native(self) -> list[tuple[str, str]]:
-        """The switches a venue timer protects now (not those under a volume gate)."""
-        return [k for k in self.keys if self.stack.switch(*k).native_available]
+        """The switches a venue timer protects now (not those under a volume gate, nor a venue with
+        no timer)."""
+        return [
+            k for k in self.keys if CAPABILITIES[k[0]].has_timer and self.stack.switch(*k).native_available
+        ]
 
     def recovery(self) -> None:
         stack, line = self.stack, self.line

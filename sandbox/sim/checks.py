@@ -1,9 +1,10 @@
 """The promises as the campaign checks them, every CHECK_EVERY_MS of virtual time while a scenario
 runs: what the world looked like, and what a switch record or a venue timer may not be.
 
-Why this file is long: each promise's check carries the excuses the README grants it (a fault the
-fleet cannot ride out with its alarm, a secret edit still applying, a disarm's deferred timer), and
-they are read side by side with the world they look at."""
+Why this file is long: the world's record, the faults as they really happened (a crash where it
+was replaced) and the checks made at each step read one another; apart, each would re-derive them.
+Each promise's check carries the excuses the README grants it (a fault the fleet cannot ride out
+with its alarm, a secret edit still applying, a disarm's deferred timer)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from deadman.core.policy import MIN_LEAD_MARGIN_MS, SEND_WITHIN_MS, TRANSIT_MS, Mode, ReactionBounds, Timing
+from deadman.core.policy import (
+    MIN_LEAD_MARGIN_MS,
+    SEND_WITHIN_MS,
+    SPARE_POLL_MS,
+    TRANSIT_MS,
+    Mode,
+    ReactionBounds,
+    Timing,
+)
 from deadman.edges.wiring import SECRET_MAX_AGE_S
-from deadman.stores.lease import SPARE_POLL_MS
 from sandbox.sim.faults import PLUMBING, VENUE_FAULTS, Fault
 from sandbox.sim.fleet import CONTROL, ControlCall, Fleet, Trader
 from sandbox.sim.scenario import CHECK_EVERY_MS, Scenario, Setting
@@ -277,9 +285,9 @@ class Checks:
                 beat = max(beat or 0, self.last_beat(now, account, gated_at=when - 1) or 0) or None
         # A disarm leaves the timer deferred to its end + S + T + G: as if the last beat came then.
         anchor = max([beat or 0, *(end for end in self.disarm_ends() if end <= now)])
-        if anchor and timer <= anchor + self.bounds.native_ms:
+        if anchor and timer <= anchor + self.bounds.longest_ms:
             return False
-        lookback = now - self.bounds.native_ms - 60_000
+        lookback = now - self.bounds.longest_ms - 60_000
         if any(lookback <= self.disarm_starts(c) <= now for c in self.fleet.controls if c.action == "disarm"):
             return False  # Gemini heartbeats through a disarm (planned or not), whatever the trader does
         if any(x.gave_up and x.at_ms >= lookback for x in self.fleet.network.log):
@@ -295,7 +303,7 @@ class Checks:
                 (
                     now,
                     f"{account}: venue timer at +{(timer - now) / 1000:.1f}s, last true beat {late}, "
-                    f"native bound {self.bounds.native_ms / 1000:g}s",
+                    f"native bound {self.bounds.native_text()}",
                 )
             )
         return True

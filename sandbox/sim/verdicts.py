@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from deadman.core.policy import TRANSIT_MS
+from deadman.core.policy import SEND_WITHIN_MS, TRANSIT_MS
 from deadman.edges.wiring import SECRET_MAX_AGE_S
 from sandbox.sim.checks import Violation
 from sandbox.sim.faults import NOT_IN_A_KILLS_WAY, PLUMBING, SIGNING_FAULTS, VENUE_FAULTS, Fault
@@ -39,7 +39,7 @@ class Verdicts(PlanVerdicts):
         """Promise 1, judged once the alarms are known: a timer set late by a relative timeout on a
         slow network (corrected, and late again) is excused only if the alarm went off."""
         for at, detail in self.p1_candidates:
-            lookback = at - self.bounds.native_ms - 60_000
+            lookback = at - self.bounds.longest_ms - 60_000
             if self.faults_in({"venue_latency"}, lookback, at) and self.alarm_between(lookback, at + 120_000):
                 continue
             self.result.violations.append(Violation("P1 no false extension", at, detail))
@@ -51,7 +51,7 @@ class Verdicts(PlanVerdicts):
         order is cancelled. A sweep by the fleet is never excused: nothing but a kill may make it
         sweep a live trader. A venue timer's fire is excused by a fault of the venue itself, or by a
         plumbing fault the fleet cannot ride out, and then only if the alarm went off."""
-        lookback = self.bounds.native_ms + 5_000
+        lookback = self.bounds.longest_ms + 5_000
         rules = self.fleet.sim.RULES
         placed_at = {oid: t for t, _a, oid in self.all_placed()}
         for at, account, oid, cause in self.cancels:
@@ -202,15 +202,14 @@ class Verdicts(PlanVerdicts):
             ended: ControlCall | None = None  # the disarm whose end the bound counts from
             for c in self.fleet.controls:
                 until = getattr(c.result, "until_ms", None) if c.action == "disarm" else None
-                if until is None or self.disarm_starts(c) > anchor + self.bounds.native_ms:
+                if until is None or self.disarm_starts(c) > anchor + self.bounds.longest_ms:
                     continue
                 if int(until) > anchor:
                     anchor, ended = int(until), c
             any_fault = self.faults_in(
                 PLUMBING | VENUE_FAULTS, anchor - 60_000, anchor + self.bounds.watchdog_ms
             )
-            bound = self.bounds.native_ms if any_fault else self.bounds.watchdog_ms
-            bound = max(bound, self.bounds.watchdog_ms)
+            bound = self._bound(anchor, bool(any_fault))
             refused = self.faults_in({"cancel_refused"}, anchor - 60_000, anchor + bound)
             restart = self.fleet.sim.RULES.calls_restart_timer_ms
             if refused and restart is not None and not self.s.kill_keys:
@@ -247,15 +246,8 @@ class Verdicts(PlanVerdicts):
                     self.result.clean_reactions.append(empty_at - last)
             if not resting:
                 continue
-            # The venue did not answer, or our plumbing kept the fleet from arming the venue timer
-            # while the trader lived (fail closed): the fleet did what it could, and the alarm said so.
-            # A refused cancel excuses nothing where the venue's own timer is there to take what the
-            # watchdog could not; an account under Hyperliquid's volume gate has no such timer.
-            # Switch reads failing alone excuse nothing: the loop acts on the switch it last read (a
-            # disarm's end included) and asks for it through a write the table still takes.
-            excuses = self.faults_in(
-                self._excusing(set(resting), anchor, check_at), anchor - self.bounds.native_ms, check_at
-            )
+            kinds = self._excusing(set(resting), anchor, check_at)
+            excuses = self.faults_in(kinds, anchor - self.bounds.longest_ms, check_at)
             # An account moved to another trading system since (a secret edit) is that system's to
             # keep: extended while it lives, as it should be, not owed to this one's disarm.
             owed = [
@@ -271,7 +263,7 @@ class Verdicts(PlanVerdicts):
                     f"them whatever our plumbing did (faults: {[f.kind for f in any_fault] or 'none'})",
                 )
                 continue
-            if excuses and self.alarm_between(anchor - self.bounds.native_ms, check_at + 120_000):
+            if excuses and self.alarm_between(anchor - self.bounds.longest_ms, check_at + 120_000):
                 continue
             self.violate(
                 "P2 bounded reaction",
@@ -280,15 +272,41 @@ class Verdicts(PlanVerdicts):
             )
 
     def _excusing(self, resting: set[str], anchor: int, check_at: int) -> set[str]:
-        """The fault kinds that excuse orders of `resting` left past the bound (with an alarm). A refused
-        cancel only where no venue timer is there to take them: an account under Hyperliquid's volume
-        gate, or one whose timer has fired since the death (what a zombie rests after it, only a sweep
-        can take, and a venue refusing the sweep's cancels must page: UnprotectedSweepFailures)."""
+        """The faults that excuse orders left past the bound, with their alarm. The venue did not
+        answer, or our plumbing kept the fleet from arming the venue timer while the trader lived
+        (fail closed): the fleet did what it could, and the alarm said so. A refused cancel excuses
+        nothing where the venue's own timer is there to take what the watchdog could not; an account
+        under Hyperliquid's volume gate has no such timer, nor has one whose timer has fired since the
+        death (what a zombie rests after it only a sweep can take, and a venue refusing the sweep's
+        cancels must page: UnprotectedSweepFailures), nor any account of a venue with no timer -
+        where a crashed loop excuses nothing either: its standby's takeover is in the bound
+        (`_no_timer_bound`). Switch reads failing alone excuse nothing: the loop acts on the switch it
+        last read (a disarm's end included) and asks for it through a write the table still takes."""
         kinds = (PLUMBING | VENUE_FAULTS) - {"cancel_refused", "switch_reads"}
+        has_timer = self.fleet.sim.RULES.has_timer
         fired = {a for at, a, _oid, why in self.cancels if why == "venue-timer" and anchor < at <= check_at}
-        if resting <= self.fleet.gated | fired:
+        if resting <= self.fleet.gated | fired or not has_timer:
             kinds = kinds | {"cancel_refused"}
-        return kinds
+        return kinds if has_timer else kinds - {"lambda_crash"}
+
+    def _bound(self, anchor: int, any_fault: bool) -> int:
+        """The bound a death anchored here is held to: the watchdog's, or the native timer's when a
+        fault was near; with no venue timer, `_no_timer_bound`."""
+        native = self.bounds.native_ms
+        if native is None:
+            return self._no_timer_bound(anchor)
+        return max(native if any_fault else self.bounds.watchdog_ms, self.bounds.watchdog_ms)
+
+    def _no_timer_bound(self, anchor: int) -> int:
+        """Where the venue has no timer, the watchdog bound (which counts one standby takeover) or,
+        when a loop crashed near the death, the moment its work was back in hand (`_replaced`: the
+        lease lapsed, the standby or the next event took over and ticked) plus that tick's send and
+        transit - whichever is later. Nothing else may stretch it: every other fault near the death
+        excuses an order left only with its alarm."""
+        bound = self.bounds.watchdog_ms
+        for crash in self.faults_in({"lambda_crash"}, anchor - 60_000, anchor + bound):
+            bound = max(bound, crash.end_ms + START_MS - anchor + SEND_WITHIN_MS + TRANSIT_MS)
+        return bound
 
     def _deferred_timer_owed(self, ended: ControlCall | None, end: int, check_at: int) -> list[str]:
         """After a disarm that should have deferred its venue timers to its end + S + T + G, those

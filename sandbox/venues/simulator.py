@@ -56,6 +56,9 @@ class Rules:
     # open order is done."), the sweep's record counts the orders listed just before it, and an order
     # placed between that listing and the cancel is cancelled but not counted.
     cancel_all_names_orders: bool = True
+    # The venue has a timer the fleet holds (extends, may switch off). Not so (TimerKind.NONE: its own
+    # switch drops with a WebSocket), nothing but the watchdog and the kill takes a dead trader's book.
+    has_timer: bool = True
 
 
 @dataclass(frozen=True)

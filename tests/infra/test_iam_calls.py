@@ -3,10 +3,11 @@
 Every function's real handler (functions/<name>/app.py, loaded as Lambda loads it, with the sandbox's
 environment) is driven through its real entry points on the sandbox (moto and the venue simulators):
 the refreshers through three overlapping scheduler invocations (a loop, a standby that takes it
-on offer, one queued), kill / disarm / arm / doctor / status through API Gateway events (one secret
-unreadable, so the controls fall back to the stored switches), the notifier and the archiver
-through stream events. Every call leaving a handler's AWS clients is recorded: the operation, the
-table, secret, topic or bucket, and the partition key. Then, per function:
+on offer, one queued) and one more once the trader has died, kill / disarm / arm / doctor / status
+through API Gateway events (one secret unreadable, so the controls fall back to the stored
+switches), the notifier and the archiver through stream events. Every call leaving a handler's AWS
+clients is recorded: the operation, the table, secret, topic or bucket, and the partition key. Then,
+per function:
 
 - no call without its grant: each call is allowed by a statement naming that action and resource,
   and for the ControlTable by a `dynamodb:LeadingKeys` pattern matching the call's partition key;
@@ -125,6 +126,13 @@ def recorded() -> Iterator[list[Call]]:
             trader.start_beating(0.5)
             try:
                 _refreshers(handlers, FakeContext)
+                # A venue with no timer (Bybit, Deribit) audits nothing while the trader lives: the
+                # audit trail it is granted is written on a death. So the trader dies, every venue's
+                # refresher runs once more to see it (the death's audit and sweep), and it beats
+                # again for the controls.
+                trader.die()
+                _refreshers(handlers, FakeContext, delays=(0.0,))
+                trader.start_beating(0.5)
                 _controls(stack, handlers, proxy_event, FakeContext)
             finally:
                 trader.writer.stop()
@@ -136,12 +144,15 @@ def recorded() -> Iterator[list[Call]]:
         wiring.lean_invoker = real_invoker  # type: ignore[assignment]
 
 
-def _refreshers(handlers: dict[str, ModuleType], context: Any) -> None:
+def _refreshers(
+    handlers: dict[str, ModuleType], context: Any, delays: tuple[float, ...] = (0.0, 1.5, 3.0)
+) -> None:
     """Per venue, a loop, a standby and a queued spare: the queued one's arrival makes the loop offer
-    the lease (and poll for its acceptance), the standby take it, the queued one stand by."""
+    the lease (and poll for its acceptance), the standby take it, the queued one stand by. With one
+    delay, one loop per venue."""
     threads = []
     for venue, name in REFRESHERS.items():
-        for delay in (0.0, 1.5, 3.0):
+        for delay in delays:
 
             def invoke(name: str = name, venue: str = venue, delay: float = delay) -> None:
                 time.sleep(delay)

@@ -232,7 +232,13 @@ def test_status_reports_bounds_and_never_calls_a_venue(stack: Stack, api: LocalA
         "binance": {"watchdog_s": 15.0, "native_s": 14.1},
         "gate": {"watchdog_s": 15.0, "native_s": 13.0},
         "bitmex": {"watchdog_s": 15.0, "native_s": 9.0},
+        # No timer: the watchdog alone, with a crashed loop's takeover counted, S+K+max(G, T+7+1)+3+5.
+        "bybit": {"watchdog_s": 22.0, "native_s": None},
+        # No venue timer: S+K+max(G, the standby's takeover T+7+1)+3+5, and no native bound.
+        "deribit": {"watchdog_s": 22.0, "native_s": None},
     }
+    bybit = next(v for v in body["venues"] if v["venue"] == "bybit")
+    assert bybit["timer_kind"] == "none" and "none (watchdog only)" in bybit["note"]
     hl = next(
         s
         for v in body["venues"]

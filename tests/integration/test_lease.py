@@ -6,7 +6,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from deadman.stores.lease import SPARE_POLL_MS, Lease, Renewal, Role
+from deadman.core.policy import SPARE_POLL_MS
+from deadman.stores.lease import Lease, Renewal, Role
 from sandbox.venues.common import VirtualClock
 
 TABLE = "ControlTable"

@@ -32,6 +32,7 @@ def test_every_registered_venue_has_a_simulator() -> None:
 def test_a_simulator_says_of_its_timer_what_deadman_says(venue: str) -> None:
     rules, caps = SIMULATORS[venue].RULES, CAPABILITIES[venue]
     assert rules.timer_switches_off == caps.can_disarm
+    assert rules.has_timer == caps.has_timer
     assert rules.calls_restart_timer_ms == caps.fixed_timeout_ms
     assert SIMULATORS[venue].supports("volume_gate") == caps.native_may_be_refused
     assert SIMULATORS[venue].supports("trigger_exhaustion") == (caps.daily_trigger_budget is not None)
@@ -73,6 +74,18 @@ def test_a_simulator_is_driven_through_the_interface(venue: str) -> None:
 def test_a_simulator_counts_its_timers_extensions_and_cancels(venue: str) -> None:
     """The requests the checker reads off the network log, as each venue's protocol has them."""
     sim = SIMULATORS[venue]
+    # A venue with no timer has no extension to count: its cancel is never one either.
+    # (its cancel, the cancel's body, a listing that is neither)
+    no_timer = {
+        "bybit": ("/v5/order/cancel-all", b'{"category":"option"}', "/v5/order/realtime?category=option"),
+        "deribit": ("/api/v2/private/cancel_all", b"", "/api/v2/private/get_open_orders?type=all"),
+    }
+    if not sim.RULES.has_timer:
+        assert venue in no_timer, f"{venue}: add its sample cancel request here"
+        cancel, cancel_body, listing = no_timer[venue]
+        assert sim.is_cancel(cancel, cancel_body) and not sim.is_extension(cancel, cancel_body)
+        assert not sim.is_cancel(listing, b"") and not sim.is_extension(listing, b"")
+        return
     bodies = {
         "kraken": ("/0/private/CancelAllOrdersAfter", b"nonce=1&timeout=60", "/0/private/CancelAll"),
         "gemini": ("/v1/heartbeat", b"", "/v1/order/cancel/session"),

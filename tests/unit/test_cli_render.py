@@ -214,6 +214,14 @@ def test_status_exits_non_zero_when_something_needs_attention(
     assert ("ATTENTION:" in out) == (code == cli_common.EXIT_ATTENTION)
 
 
+def test_status_says_a_venue_with_no_timer_has_the_watchdog_alone() -> None:
+    body = healthy(status_body())
+    body["venues"][0].update(timer_kind="none", can_disarm=False)
+    body["venues"][0]["reaction_bounds"] = {"watchdog_s": 51.0, "native_s": None}
+    row = next(line for line in status_view.render_status(body).splitlines() if line.startswith("kraken "))
+    assert "51.0 s" in row and "none (watchdog only)" in row
+
+
 def test_status_watch_takes_seconds_within_reason() -> None:
     parse = cli_main.build_parser().parse_args
     assert parse(["status", "--watch"]).watch == 5.0

@@ -324,6 +324,24 @@ FULL: dict[str, dict[str, Any]] = {
         "base_url": "https://testnet.bitmex.com",
         "kill": KILL_PAIR,
     },
+    "bybit": {
+        "account_id": "main",
+        "api_key": "key-1",
+        "api_secret": "secret-1",
+        "categories": ["linear", "inverse", "spot", "option"],
+        "settle_coins": ["USDT"],
+        "inverse_coins": ["BTC"],
+        "base_url": "https://api.bybit.com",
+        "kill": KILL_PAIR,
+    },
+    "deribit": {
+        "account_id": "main",
+        "api_key": "client-id-1",
+        "api_secret": "client-secret-1",
+        "environment": "testnet",
+        "base_url": "https://test.deribit.com",
+        "kill": KILL_PAIR,
+    },
 }
 
 
@@ -372,6 +390,7 @@ def test_a_field_of_the_wrong_shape_is_refused_naming_it_never_as_a_type_error(
     ("venue", "field", "options"),
     [
         ("bitmex", "environment", "production, testnet"),
+        ("deribit", "environment", "production, testnet"),
         ("hyperliquid", "network", "mainnet, testnet"),
         ("binance", "market", "coinm, usdm"),
         ("gemini", "environment", "production, sandbox"),
@@ -417,6 +436,9 @@ LABELS_AND_KEY_IDS = [
     ("bitmex", "account_id"),
     ("bitmex", "api_key"),
     ("bitmex", "kill.api_key"),
+    ("deribit", "account_id"),
+    ("deribit", "api_key"),
+    ("deribit", "kill.api_key"),
 ]
 
 

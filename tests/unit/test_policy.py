@@ -33,7 +33,10 @@ HYPERLIQUID = Capabilities(
     "hyperliquid", TimerKind.ABSOLUTE_MS, True, 5000, None, None, 10, sweep_lists_first=True
 )
 GEMINI = Capabilities("gemini", TimerKind.HEARTBEAT, False, 0, None, 30_000, None)
-ALL_CAPS = (KRAKEN, HYPERLIQUID, GEMINI)
+# A venue whose own switch drops with a WebSocket: no timer the fleet can hold (watchdog and kill).
+NO_TIMER = Capabilities("no-timer", TimerKind.NONE, False, 0, None, None, None, draws_nonces=False)
+TIMED_CAPS = (KRAKEN, HYPERLIQUID, GEMINI)
+ALL_CAPS = (*TIMED_CAPS, NO_TIMER)
 T = Timing()
 NOW = 1_700_000_000_000
 
@@ -415,7 +418,8 @@ def test_reaction_bounds_per_venue() -> None:
     assert reaction_bounds(T, KRAKEN).native_ms == 20_000 + 5_000 + 10_000 + 15_000 + 1000
     assert reaction_bounds(T, HYPERLIQUID).native_ms == 20_000 + 5_000 + 25_000
     assert reaction_bounds(T, GEMINI).native_ms == 20_000 + 5_000 + 3_000 + 5_000 + 30_000
-    assert {reaction_bounds(T, c).watchdog_ms for c in ALL_CAPS} == {20_000 + 5_000 + 15_000 + 3_000 + 5_000}
+    watchdogs = {reaction_bounds(T, c).watchdog_ms for c in TIMED_CAPS}
+    assert watchdogs == {20_000 + 5_000 + 15_000 + 3_000 + 5_000}
     short = Timing(max_staleness_ms=1000, tick_ms=1000, grace_ms=1000, skew_ms=0)
     assert reaction_bounds(short, HYPERLIQUID).native_ms == 1000 + 5000 + MIN_LEAD_MARGIN_MS
 
@@ -501,3 +505,68 @@ def test_a_listing_sweep_gets_one_more_round_trip() -> None:
     assert intent_window_ms(HYPERLIQUID, sweep=True) == INTENT_WINDOW_MS + TRANSIT_MS
     assert intent_window_ms(KRAKEN, sweep=True) == INTENT_WINDOW_MS
     assert intent_window_ms(HYPERLIQUID, sweep=False) == INTENT_WINDOW_MS
+
+
+# -- a venue with no timer (TimerKind.NONE) -----------------------------------------------------
+@given(liveness=livenesses, switch=switch_views, plan_starts=st.booleans(), timer_off=st.booleans())
+@settings(max_examples=800)
+def test_a_venue_with_no_timer_is_never_extended_deferred_or_switched_off(
+    liveness: LivenessView, switch: SwitchView, plan_starts: bool, timer_off: bool
+) -> None:
+    """Whatever the record says (a stale deadline included), nothing is ever asked of a timer."""
+    plans = (plan(NOW - 1, NOW + 60_000, timer_off=timer_off),) if plan_starts else ()
+    d = run(liveness, dataclasses.replace(switch, plans=plans, timer_off=timer_off), NO_TIMER)
+    assert d.extend_to_ms is None and d.proof_beat_ms is None
+    assert not d.disarm_venue and not d.clear_after_sweep
+
+
+def test_no_timer_alive_is_watched_not_extended() -> None:
+    d = run(alive(NOW - 1_000), SwitchView(), NO_TIMER)
+    assert d.extend_to_ms is None and not d.sweep and not d.dead
+    assert d.reason == "alive: no venue timer, watchdog only"
+
+
+@pytest.mark.parametrize("timer_off", [False, True])
+def test_no_timer_disarmed_does_nothing_at_the_venue(timer_off: bool) -> None:
+    switch = SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW + 60_000, timer_off=timer_off)
+    d = run(DEAD, switch, NO_TIMER)
+    assert d == Decision(reason="disarmed: no venue timer (watchdog only), no sweep")
+
+
+def test_no_timer_dead_or_killed_sweeps_as_every_venue() -> None:
+    dead = run(DEAD, SwitchView(), NO_TIMER)
+    assert dead.sweep and dead.fired and dead.dead and not dead.clear_after_sweep
+    killed = run(alive(NOW), SwitchView(mode=Mode.KILLED), NO_TIMER)
+    assert killed.sweep and killed.extend_to_ms is None and not killed.clear_after_sweep
+    expired = run(DEAD, SwitchView(mode=Mode.DISARMED, disarmed_until_ms=NOW - 1), NO_TIMER)
+    assert expired.auto_arm and expired.sweep
+
+
+def test_no_timer_unreadable_liveness_says_nothing_stands() -> None:
+    d = run(LivenessView(alive=False, beat_ms=None, unreadable=True), SwitchView(), NO_TIMER)
+    assert not d.sweep and d.extend_to_ms is None
+    assert "no venue timer" in d.reason
+
+
+def test_no_timer_bound_is_the_watchdogs_with_a_standby_takeover() -> None:
+    from deadman.core.policy import NO_NATIVE_TIMER, SPARE_POLL_MS, reaction_bounds
+
+    bounds = reaction_bounds(T, NO_TIMER)
+    assert bounds.native_ms is None and bounds.native_text() == NO_NATIVE_TIMER == "none (watchdog only)"
+    # S + K, then ticks at most max(G, T + 7 s lease extra + 1 s poll) apart, send and transit:
+    # 20 + 5 + max(15, 18) + 3 + 5 = 51 s at production timing.
+    assert T.takeover_ms == T.tick_ms + 7_000 + SPARE_POLL_MS == 18_000
+    assert bounds.watchdog_ms == 20_000 + 5_000 + 18_000 + 3_000 + 5_000 == 51_000
+    assert bounds.longest_ms == bounds.watchdog_ms
+    assert bounds.watchdog_ms > reaction_bounds(T, KRAKEN).watchdog_ms
+    # A grace longer than the takeover is the gap that counts.
+    slow = Timing(tick_ms=10_000, grace_ms=30_000)
+    assert reaction_bounds(slow, NO_TIMER).watchdog_ms == 20_000 + 5_000 + 30_000 + 3_000 + 5_000
+
+
+def test_no_timer_sets_no_timing_limit_of_its_own() -> None:
+    long = Timing(max_staleness_ms=86_000_000, tick_ms=100_000, grace_ms=300_000)
+    long.validate([NO_TIMER])
+    with pytest.raises(ConfigError, match="grace"):
+        Timing(tick_ms=10_000, grace_ms=5_000).validate([NO_TIMER])
+    assert NO_TIMER.max_tick_ms is None and not NO_TIMER.has_timer and KRAKEN.has_timer

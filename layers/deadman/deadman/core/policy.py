@@ -2,6 +2,9 @@
 
 No AWS, no HTTP, no clock: time comes in as `now_ms`. docs/design.md section 3 is the table this
 implements; every promise of section 1 that can be decided is decided here and tested here.
+
+Why this file is long: the decision, the timing rules and the reaction bounds are one table read in
+three ways, per timer kind; split apart, a kind's row would have to be kept in step across modules.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ INTENT_WINDOW_MS = 7_000
 # draw: five DynamoDB calls answering just under their timeouts would take 15 s). A standby takes
 # over a loop that stopped renewing once this has run out (docs/design.md, the lease).
 LEASE_EXTRA_MS = 7_000
+# A standby polls the lease this often (deadman.stores.lease): a crashed loop's work is back in hand
+# one lease TTL after its last renewal, plus at most one poll.
+SPARE_POLL_MS = 1_000
 # Kraken's timer counts whole seconds and reports whole seconds: up to one second past the deadline.
 WHOLE_SECONDS_MS = 1_000
 
@@ -78,6 +84,14 @@ class Timing:
         renewal of a loop that crashed - well inside every venue timer's slack."""
         return self.tick_ms + LEASE_EXTRA_MS
 
+    @property
+    def takeover_ms(self) -> int:
+        """The longest gap between two ticks when the loop crashes right after renewing its lease:
+        the lease lapses one TTL after that renewal and the standby takes it at its next poll, then
+        renews and ticks at once. Where no venue timer stands behind the watchdog, the bound counts
+        it (`reaction_bounds`)."""
+        return self.lease_ttl_ms + SPARE_POLL_MS
+
     def validate(self, venues: Iterable[Capabilities] = ()) -> None:
         """The rules every function checks at start, the enabled venues' own included (the template's
         Rules refuse the same values first)."""
@@ -88,6 +102,8 @@ class Timing:
         if self.skew_ms < 0 or self.sweep_window_ms < 0:
             problems.append("skew_ms and sweep_window_ms must be >= 0")
         for caps in venues:
+            # A venue with no timer (TimerKind.NONE) sets no limit of its own here: no timeout to stay
+            # under, no heartbeat to keep; its bound is the watchdog's (`reaction_bounds`).
             if caps.max_tick_ms is not None and self.tick_ms > caps.max_tick_ms:
                 # A crashed loop must be replaced within a heartbeat rule's timeout (`max_tick_ms`).
                 problems.append(f"tick_ms {self.tick_ms} > {caps.max_tick_ms} while {caps.venue} is enabled")
@@ -223,6 +239,9 @@ def _decide(
         )
 
     if mode is Mode.DISARMED:
+        if not caps.has_timer:
+            # Nothing at the venue to defer, switch off or heartbeat: a disarm is the watchdog held.
+            return Decision(reason="disarmed: no venue timer (watchdog only), no sweep")
         if caps.timer_kind is TimerKind.HEARTBEAT:
             # Gemini cannot be disarmed at the venue: keep the key's session alive regardless.
             return Decision(extend_to_ms=now_ms + (caps.fixed_timeout_ms or 0), reason="disarmed: heartbeat")
@@ -254,23 +273,31 @@ def _decide(
     if liveness.unreadable:
         # Unreadable is not proof of life: never extend on it. Nor is it proof of death: a failure of
         # our own plumbing never cancels a healthy trader's orders. The venue timer, set from the last
-        # beat read, stands and fires by itself if the trader really is gone (the native bound).
+        # beat read, stands and fires by itself if the trader really is gone (the native bound). A
+        # venue with no timer has nothing standing: the watchdog waits for a readable row.
+        stands = "the venue timer stands" if caps.has_timer else "no venue timer: nothing stands meanwhile"
         return Decision(
             auto_arm=auto_arm,
             native_fired=native_fired,
-            reason="liveness unreadable: no extension, no sweep (the venue timer stands)",
+            reason=f"liveness unreadable: no extension, no sweep ({stands})",
         )
 
     if alive and beat_ms is not None:
         deadline = leading(timing.deadline_for(beat_ms), now_ms, caps)
         try_native = _native_worth_trying(caps, switch, now_ms)
+        if not caps.has_timer:
+            why = "alive: no venue timer, watchdog only"
+        elif try_native:
+            why = "alive: extend"
+        else:
+            why = "alive: native timer unavailable, watchdog only"
         return Decision(
             extend_to_ms=deadline if try_native else None,
             proof_beat_ms=beat_ms if try_native else None,
             auto_arm=auto_arm,
             recovered=switch.dead_since_ms is not None,
             native_fired=native_fired,
-            reason="alive: extend" if try_native else "alive: native timer unavailable, watchdog only",
+            reason=why,
         )
 
     first_death = switch.dead_since_ms is None
@@ -330,6 +357,8 @@ def intent_window_ms(caps: Capabilities, *, sweep: bool) -> int:
 
 
 def _native_worth_trying(caps: Capabilities, switch: SwitchView, now_ms: int) -> bool:
+    if not caps.has_timer:
+        return False  # nothing a stateless fleet can hold: never extended, never deferred
     if caps.timer_kind is TimerKind.HEARTBEAT:
         return True
     if caps.daily_trigger_budget is not None and triggers_today(switch, now_ms) >= caps.daily_trigger_budget:
@@ -344,7 +373,8 @@ def _clears_after_sweep(caps: Capabilities, switch: SwitchView, native_fired: bo
     """Hyperliquid spends one of 10 daily triggers per native fire: once the watchdog has swept,
     the schedule is cleared so that a healthy fleet never spends one."""
     return (
-        caps.daily_trigger_budget is not None
+        caps.has_timer
+        and caps.daily_trigger_budget is not None
         and caps.can_disarm
         and switch.deadline_ms is not None
         and not native_fired
@@ -360,16 +390,37 @@ class ReactionBounds:
     request's time in transit (TRANSIT_MS), and Kraken's whole seconds.
 
     watchdog_ms: the first tick that reads the row more than S + K after the true beat sweeps; ticks
-    are at most G apart (one tick plus one handover). Needs AWS and this code alive.
-    native_ms: the venue's own timer, which fires even if AWS is gone."""
+    are at most G apart (one tick plus one handover). Needs AWS and this code alive. Where the venue
+    has no timer (TimerKind.NONE), nothing else takes the book if the loop crashes, so the bound
+    counts the standby's takeover too: ticks at most max(G, T + 7 s + 1 s) apart (`takeover_ms`).
+    native_ms: the venue's own timer, which fires even if AWS is gone; None where there is none
+    (then with the fleet gone nothing protects the book)."""
 
     watchdog_ms: int
-    native_ms: int
+    native_ms: int | None
+
+    @property
+    def longest_ms(self) -> int:
+        """The longest bound the venue states: its native timer's, or the watchdog's where it has none."""
+        return self.watchdog_ms if self.native_ms is None else max(self.native_ms, self.watchdog_ms)
+
+    def native_text(self) -> str:
+        """The native bound as status, the demo and the reports say it."""
+        return NO_NATIVE_TIMER if self.native_ms is None else f"{self.native_ms / 1000:g}s"
+
+
+# What status, the CLI, the demo, the bench and the reports say in place of a native bound.
+NO_NATIVE_TIMER = "none (watchdog only)"
 
 
 def reaction_bounds(timing: Timing, caps: Capabilities) -> ReactionBounds:
     lag = timing.max_staleness_ms + timing.skew_ms
     watchdog = lag + timing.grace_ms + SEND_WITHIN_MS + TRANSIT_MS
+    if not caps.has_timer:
+        # No venue timer behind the watchdog: a loop that crashes right after renewing its lease
+        # leaves the next tick to the standby (`takeover_ms`), and that gap is the bound's too.
+        gap = max(timing.grace_ms, timing.takeover_ms)
+        return ReactionBounds(watchdog_ms=lag + gap + SEND_WITHIN_MS + TRANSIT_MS, native_ms=None)
     if caps.timer_kind is TimerKind.HEARTBEAT:
         # The last heartbeat is decided on the last read that saw the trader alive (<= true beat + S +
         # K), leaves within SEND_WITHIN_MS of it and lands within TRANSIT_MS; the venue cancels a fixed

@@ -19,6 +19,7 @@ class TimerKind(StrEnum):
     RELATIVE_MS = "relative_ms"  # a countdown in ms from the request's arrival (Binance futures, BitMEX)
     ABSOLUTE_MS = "absolute_ms"  # Hyperliquid: scheduleCancel(time)
     HEARTBEAT = "heartbeat"  # Gemini: fixed 30 s after the key's last authenticated request
+    NONE = "none"  # no timer a stateless fleet can hold (Bybit, Deribit: theirs drop with a WebSocket): watchdog and kill only  # noqa: E501
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ class Capabilities:
     # The refresher then repeats a disarm's "timer off" every tick it holds, so that the last request
     # the venue processes is a disarm within one tick of any straggler.
     late_call_rearms: bool = False
+
+    @property
+    def has_timer(self) -> bool:
+        """The fleet holds a timer at the venue (extends it, may switch it off). Without one, the
+        watchdog and the kill are all it gives: with the fleet gone, nothing protects the book."""
+        return self.timer_kind is not TimerKind.NONE
 
     @property
     def max_tick_ms(self) -> int | None:

@@ -30,10 +30,11 @@ from enum import StrEnum
 from typing import Any
 
 from deadman.core.clock import Clock
+from deadman.core.policy import SPARE_POLL_MS
 from deadman.stores.attributes import checked_item
 
-# A spare refreshes its registration at every poll; one not refreshed for this long is taken for dead.
-SPARE_POLL_MS = 1_000
+# A spare refreshes its registration at every poll (SPARE_POLL_MS, core.policy: the no-timer bound
+# counts it); one not refreshed for this long is taken for dead.
 SPARE_TTL_MS = 3_000
 # How long the holder waits for its standby to take an offered lease before withdrawing the offer.
 OFFER_MS = 2_500

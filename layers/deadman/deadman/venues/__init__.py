@@ -26,6 +26,8 @@ REGISTRY: dict[str, str] = {
     "binance": "deadman.venues.binance",
     "gate": "deadman.venues.gate",
     "bitmex": "deadman.venues.bitmex",
+    "bybit": "deadman.venues.bybit",
+    "deribit": "deadman.venues.deribit",
 }
 VENUES: tuple[str, ...] = tuple(REGISTRY)
 

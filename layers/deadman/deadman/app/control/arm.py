@@ -34,6 +34,7 @@ from deadman.core.plans import ALL, Plan
 from deadman.core.policy import INTENT_WINDOW_MS, TRANSIT_MS, Mode
 from deadman.core.venue import VenueClient
 from deadman.stores.switches import Switch
+from deadman.venues import SPECS
 
 
 def arm(
@@ -267,7 +268,9 @@ def _tick_now(kit: Toolkit, targets: list[Target], results: list[ArmSwitchResult
                 ].protected = f"not ticked: {describe(exc)}; the refresher's next tick will"
             continue
         for tick in report.accounts:
-            by_name[f"{venue}/{tick.account}"].protected = _protected(tick)
+            by_name[f"{venue}/{tick.account}"].protected = _protected(
+                tick, has_timer=SPECS[venue].capabilities.has_timer
+            )
 
 
 def _factory(kit: Toolkit, venue: str) -> Callable[[Any], VenueClient]:
@@ -277,10 +280,12 @@ def _factory(kit: Toolkit, venue: str) -> Callable[[Any], VenueClient]:
     return make
 
 
-def _protected(tick: AccountTick) -> str:
+def _protected(tick: AccountTick, *, has_timer: bool) -> str:
     if tick.extended_to_ms is not None:
         return f"venue timer set to {iso(tick.extended_to_ms)} from a fresh beat"
     if tick.swept is not None:
         return f"the trader is dead: swept, {tick.swept} cancelled"
     why = tick.error or tick.note or (tick.decision.reason if tick.decision else "")
+    if not has_timer and tick.error is None and tick.decision is not None and not tick.decision.dead:
+        return "the trader is alive: watched (no venue timer: the watchdog sweeps if it dies)"
     return f"not extended ({why}); the refresher's next tick tries again"

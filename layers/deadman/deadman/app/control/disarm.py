@@ -223,6 +223,10 @@ def _venue_timer(
 ) -> tuple[TimerOutcome, int | None, str | None, str | None]:
     """The venue timer as the disarm leaves it: deferred to `deferred`, or off when that is None.
     (outcome, where the venue timer now fires, error, note)"""
+    if not SPECS[target.venue].capabilities.has_timer:
+        # Nothing at the venue to defer or switch off (its own switch drops with a WebSocket the
+        # fleet does not hold): the disarm is the watchdog held, and no venue call is made.
+        return "none", None, None, "no venue timer (watchdog only): nothing to defer or switch off"
     if target.account is None:
         return "failed", None, "no usable credentials for this venue (its secret)", None
     try:

@@ -240,7 +240,11 @@ class BoundsOut(_Out):
     """Seconds from the trader's last beat until its orders are gone, at worst."""
 
     watchdog_s: float = Field(description="The fleet's own sweep (needs AWS and this code alive).")
-    native_s: float = Field(description="The venue's own timer (fires even if AWS is gone).")
+    native_s: float | None = Field(
+        description="The venue's own timer (fires even if AWS is gone); null where the venue has none a "
+        "stateless fleet can hold: its bound is the watchdog's alone, and with the fleet gone nothing "
+        "protects the book."
+    )
 
 
 class VenueStatus(_Out):

@@ -18,7 +18,7 @@ from deadman.app.control.results import (
 )
 from deadman.app.control.toolkit import Toolkit, iso
 from deadman.core.errors import DeadmanError
-from deadman.core.policy import Mode, reaction_bounds, triggers_today
+from deadman.core.policy import NO_NATIVE_TIMER, Mode, reaction_bounds, triggers_today
 from deadman.core.venue import Capabilities
 from deadman.stores.liveness import read_and_judge
 from deadman.stores.switches import Switch
@@ -63,7 +63,8 @@ def status(kit: Toolkit) -> StatusResult:
                 timer_kind=caps.timer_kind.value,
                 can_disarm=caps.can_disarm,
                 reaction_bounds=BoundsOut(
-                    watchdog_s=bounds.watchdog_ms / 1000, native_s=bounds.native_ms / 1000
+                    watchdog_s=bounds.watchdog_ms / 1000,
+                    native_s=None if bounds.native_ms is None else bounds.native_ms / 1000,
                 ),
                 switches=[_switch_status(kit, s, caps, now) for s in stored],
                 note=" ".join(
@@ -73,6 +74,10 @@ def status(kit: Toolkit) -> StatusResult:
                         if stored
                         else "no switch recorded yet: the venue's secret lists no accounts (not "
                         "configured), or no refresher tick or control call so far.",
+                        None
+                        if caps.has_timer
+                        else f"no venue timer: bound {NO_NATIVE_TIMER}, {bounds.watchdog_ms / 1000:g} s; "
+                        "with the fleet gone nothing protects the book.",
                         spec.caveat,
                     )
                     if n

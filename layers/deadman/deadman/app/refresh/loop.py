@@ -18,7 +18,8 @@ from typing import Any
 from deadman.app.refresh.report import TickReport
 from deadman.app.refresh.tick import Ticker
 from deadman.core.errors import DeadmanError
-from deadman.stores.lease import SPARE_POLL_MS, Lease, Renewal, Role
+from deadman.core.policy import SPARE_POLL_MS
+from deadman.stores.lease import Lease, Renewal, Role
 
 # A failed venue call is tried again this soon, within the tick, while the tick period allows.
 RETRY_AFTER_MS = 2_000

@@ -77,6 +77,8 @@ class Retirements(VenueActs):
                     outcome = "venue timer off"
                 elif self.caps.can_disarm:
                     outcome = "no venue timer was set"
+                elif not self.caps.has_timer:
+                    outcome = "no venue timer: nothing to switch off"
                 else:
                     outcome = "the venue's own rule belongs to the key: no longer heartbeated"
                 # Its planned windows go with it: nothing will tick the switch to open them.

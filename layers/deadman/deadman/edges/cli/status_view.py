@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deadman.core.policy import NO_NATIVE_TIMER
 from deadman.edges.cli.common import STATUS_AUDIT_MAX
 from deadman.edges.cli.fmt import age, iso, secs, short, table
 from deadman.edges.cli.render import plan_text
@@ -96,7 +97,9 @@ def render_status(body: dict[str, Any], audit: int = 3) -> str:
                     v["venue"],
                     v["timer_kind"],
                     secs(v["reaction_bounds"]["watchdog_s"]),
-                    secs(v["reaction_bounds"]["native_s"]),
+                    NO_NATIVE_TIMER
+                    if v["reaction_bounds"].get("native_s") is None
+                    else secs(v["reaction_bounds"]["native_s"]),
                     v.get("note") or "-",
                 ]
                 for v in body.get("venues", [])
