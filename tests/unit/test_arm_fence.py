@@ -10,7 +10,7 @@ import dataclasses
 from types import SimpleNamespace
 from typing import Any
 
-from deadman.app.control.arm import _fence, _fence_plan
+from deadman.app.control.arm import FENCE_TRIES, _fence, _fence_plan
 from deadman.app.control.toolkit import INFLIGHT_MARGIN_MS, Target
 from deadman.core.policy import INTENT_WINDOW_MS, TRANSIT_MS
 from deadman.core.venue import Capabilities, TimerKind
@@ -99,3 +99,34 @@ def test_a_fence_that_fails_is_logged_and_the_arm_goes_on() -> None:
     k.client_factory = refuse
     _fence(k, *_fence_plan(k, [(Target("v", "a", Account("a", True)), None)]))
     assert k.logged and k.logged[0][0] == "kill key not fenced"
+
+
+class TimesOut(Client):
+    """A read whose client gives up the first `fails` times (it may yet land, after the straggler)."""
+
+    fails = 1
+
+    def open_orders(self) -> list[Any]:
+        super().open_orders()
+        if len(self.calls) <= self.fails:
+            raise TimeoutError("timeout after 3.0 s")
+        return []
+
+
+def test_a_fence_read_that_got_no_answer_is_made_again_until_one_answers() -> None:
+    k = kit()
+    k.client_factory = lambda venue, account, timeout: TimesOut(account, CAPS, k.calls, k)
+    _fence(k, *_fence_plan(k, [(Target("v", "a", Account("a", True)), None)]))
+    assert [key for _, _, key in k.calls] == ["kill", "kill"]
+    assert [m for m, _ in k.logged] == ["kill key not fenced"]
+
+
+def test_fence_reads_stop_after_their_tries() -> None:
+    k = kit()
+    TimesOut.fails = 99
+    try:
+        k.client_factory = lambda venue, account, timeout: TimesOut(account, CAPS, k.calls, k)
+        _fence(k, *_fence_plan(k, [(Target("v", "a", Account("a", True)), None)]))
+    finally:
+        TimesOut.fails = 1
+    assert len(k.calls) == FENCE_TRIES and len(k.logged) == FENCE_TRIES
