@@ -1,7 +1,9 @@
 """`make bench`: deadman side by side with ccxt / hyperliquid-python-sdk / python-kraken-sdk.
 
 Every registered venue (`deadman.venues.VENUES`) is measured: cold start, per-tick CPU, its tick in
-the sandbox and its monthly cost; against ccxt where ccxt has it (not BitMEX).
+the sandbox and its monthly cost; against ccxt where ccxt has it (not BitMEX). A venue with no timer
+(Bybit, Deribit: watchdog and kill only) is measured on what its refresher sends, the cancel-all of a
+death, and has no row where only a venue timer would act (the reaction with the fleet gone).
 
 Runs in `.venv-bench` (deadman's runtime pins + the alternatives + matplotlib, bench/requirements.txt)
 and prints one table; writes it as JSON (docs/bench/bench.json) and, where matplotlib is installed,
@@ -58,6 +60,8 @@ ALTERNATIVES: dict[str, list[str]] = {
     "okx": ["ccxt"],
     "binance": ["ccxt"],
     "gate": ["ccxt"],
+    "bybit": ["ccxt"],
+    "deribit": ["ccxt"],
 }
 # function -> implementations, ours first: every registered venue's refresher, then the API's.
 COLD_STARTS: dict[str, list[str]] = {
@@ -301,21 +305,16 @@ def _row(
 def _new_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Per-tick CPU, kill, memory, artifacts, reaction, scale, designs: one row per comparison."""
     rows: list[dict[str, Any]] = []
+    no_timer = _no_timer_venues()
     for venue, impls in results.get("tick_cpu", {}).get("venues", {}).items():
         ours = impls.get("deadman", {}).get("cpu_ms_median")
+        sent = "no timer: nothing sent" if venue in no_timer else "sent to simulator"  # a healthy tick
+        what = f"tick CPU {venue} (1 acct, {sent})"
         if list(impls) == ["deadman"]:  # deadman's row alone, saying why there is no other
-            rows.append(_row(f"tick CPU {venue} (1 acct, sent to simulator)", "ms", ours, _none_for(venue)))
+            rows.append(_row(what, "ms", ours, _none_for(venue)))
         for alt, figures in impls.items():
             if alt != "deadman":
-                rows.append(
-                    _row(
-                        f"tick CPU {venue} (1 acct, sent to simulator)",
-                        "ms",
-                        ours,
-                        alt,
-                        figures["cpu_ms_median"],
-                    )
-                )
+                rows.append(_row(what, "ms", ours, alt, figures["cpu_ms_median"]))
     for latency, k in results.get("kill", {}).get("by_latency", {}).items():
         rows.append(
             _row(
@@ -442,6 +441,18 @@ def reaction_rows(reaction: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _no_native_bound(reaction: dict[str, Any]) -> list[str]:
+    """The venues the fleet-gone run had and gave no bound: no venue timer (Bybit, Deribit)."""
+    native = reaction.get("native", [])
+    return [v for v, bound in native[0]["bound_ms"].items() if bound is None] if native else []
+
+
+def _no_timer_venues() -> set[str]:
+    from bench import ours
+
+    return {v for v in VENUES if not ours.has_timer(v)}
+
+
 def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
@@ -566,6 +577,16 @@ def _print_notes(args: argparse.Namespace, results: dict[str, Any]) -> None:
             f"(tick CPU: process CPU time, median of {results['tick_cpu'].get('rounds')} interleaved rounds,"
             " moto and the simulators in another process)"
         )
+        no_timer = [v for v in results["tick_cpu"].get("venues", {}) if v in _no_timer_venues()]
+        if no_timer:
+            print(
+                f"(tick CPU {', '.join(no_timer)}: no venue timer, so a healthy tick sends the venue nothing"
+                " and no library has a call to make; set against the same DynamoDB calls on boto3, and"
+                " against ccxt on the cancel-all a death sends, in the cold start)"
+            )
+    for function, m in results.get("memory", {}).get("functions", {}).items():
+        if "error" in m:
+            print(f"  peak RSS {function} not measured: {m['error']}")
     if "memory" in results:
         m = results["memory"]
         print(
@@ -578,6 +599,20 @@ def _print_notes(args: argparse.Namespace, results: dict[str, Any]) -> None:
     if "how" in art:
         largest = ", ".join(f"{n} {b / 1e6:.1f} MB" for n, b in art.get("layer_largest", []))
         print(f"(artifacts: {art['how']}; largest in the layer: {largest})")
+    dashboard_venues = results.get("dashboard", {}).get("venues")
+    if dashboard_venues is not None and set(VENUES) - set(dashboard_venues):
+        left = ", ".join(v for v in VENUES if v not in dashboard_venues)
+        print(
+            f"(dashboard run: the interactive sandbox's venues, without {left}: a timer whose rate limit"
+            " the sandbox's 1 s tick uses up would draw rate-limit failures that a deployed T of 10 s never"
+            " meets)"
+        )
+    unbounded = _no_native_bound(results.get("reaction", {}))
+    if unbounded:
+        print(
+            f"(reaction after death, fleet gone: no row for {', '.join(unbounded)} on purpose: no venue"
+            " timer, so with the fleet gone nothing cancels the book; there is no bound to measure against)"
+        )
     for path in ("watchdog", "native"):
         for r in results.get("reaction", {}).get(path, []):
             accounts = ", ".join(

@@ -5,6 +5,9 @@ handlers under functions/; for the alternatives, the smallest honest handler: bo
 clients a refresher needs, DynamoDB for liveness and Secrets Manager for keys, and the library),
 then one signed request built (headers and body ready to send; nothing is sent).
 
+The request is the one the venue's refresher sends: its timer call where the venue has a timer, and
+where it has none (Bybit, Deribit: watchdog and kill only) the cancel-all it sends on a death.
+
 IMPL / FUNCTION:
   ours        refresher-<venue> (every registered venue) | kill | disarm | status
   ccxt        refresher-<venue> for a venue ccxt has (CCXT_VENUES: not BitMEX) | kill (every one of them)
@@ -111,6 +114,24 @@ def _ours_bitmex() -> Any:
     return wire.auth_headers("key", expires, sign), body
 
 
+def _ours_bybit() -> Any:
+    """No timer: what the refresher sends on a death, the first of its sweep's cancel-alls (linear,
+    USDT-settled), signed over its exact body (tests/unit/test_bybit_signing.py: ccxt's signature)."""
+    wire = ours_.venue_module("bybit.wire")
+    body = wire.encode_body({"category": "linear", "settleCoin": "USDT"})
+    headers = wire.auth_headers(str(NONCE), "key", body, SECRET, body=True)
+    return wire.PATH_CANCEL_ALL, headers, body
+
+
+def _ours_deribit() -> Any:
+    """No timer: what the refresher sends on a death with no token cached, the `public/auth` body
+    (client credentials) and then `private/cancel_all` with the bearer token it answers (a made-up one
+    here; tests/unit/test_deribit_signing.py: ccxt's path and auth parameters)."""
+    wire = ours_.venue_module("deribit.wire")
+    auth = wire.auth_body("client-id", SECRET, 1)
+    return (wire.path(wire.AUTH), auth), (wire.query_path(wire.CANCEL_ALL), wire.bearer("token"))
+
+
 OURS_REQUESTS: dict[str, Callable[[], Any]] = {
     "kraken": _ours_kraken,
     "gemini": _ours_gemini,
@@ -119,6 +140,8 @@ OURS_REQUESTS: dict[str, Callable[[], Any]] = {
     "binance": _ours_binance,
     "gate": _ours_gate,
     "bitmex": _ours_bitmex,
+    "bybit": _ours_bybit,
+    "deribit": _ours_deribit,
 }
 
 
@@ -139,21 +162,23 @@ def floor() -> Any:
 def _ccxt_exchange(venue: str) -> Any:
     import ccxt
 
-    if venue == "kraken":
-        return ccxt.kraken({"apiKey": "key", "secret": KRAKEN_SECRET})
-    if venue == "gemini":
-        return ccxt.gemini({"apiKey": "account-key", "secret": "secret"})
-    if venue == "hyperliquid":
-        return ccxt.hyperliquid({"walletAddress": "0x" + "11" * 20, "privateKey": HL_KEY})
-    if venue == "okx":
-        return ccxt.okx({"apiKey": "key", "secret": SECRET, "password": "passphrase"})
-    if venue == "binance":
-        return ccxt.binanceusdm({"apiKey": "key", "secret": SECRET})
-    return ccxt.gate({"apiKey": "key", "secret": SECRET})
+    config: dict[str, dict[str, Any]] = {
+        "kraken": {"apiKey": "key", "secret": KRAKEN_SECRET},
+        "gemini": {"apiKey": "account-key", "secret": "secret"},
+        "hyperliquid": {"walletAddress": "0x" + "11" * 20, "privateKey": HL_KEY},
+        "okx": {"apiKey": "key", "secret": SECRET, "password": "passphrase"},
+        "binance": {"apiKey": "key", "secret": SECRET},
+        "gate": {"apiKey": "key", "secret": SECRET},
+        "bybit": {"apiKey": "key", "secret": SECRET},
+        "deribit": {"apiKey": "client-id", "secret": SECRET},
+    }
+    exchange_class = ccxt.binanceusdm if venue == "binance" else getattr(ccxt, venue)
+    return exchange_class(config[venue])
 
 
 def _ccxt_request(venue: str, exchange: Any) -> Any:
-    """The venue's timer request, signed by ccxt (`sign` builds url, headers and body; nothing sent)."""
+    """The same request signed by ccxt (`sign(path, api, method, params)` builds url, headers and
+    body; nothing sent). `api` is the list ccxt's own endpoint table gives the path (ccxt/abstract/)."""
     if venue == "kraken":
         return exchange.sign("CancelAllOrdersAfter", ["private"], "POST", {"timeout": 60})
     if venue == "gemini":
@@ -166,12 +191,22 @@ def _ccxt_request(venue: str, exchange: Any) -> Any:
     if venue == "binance":
         params = {"symbol": "BTCUSDT", "countdownTime": 60_000}
         return exchange.sign("countdownCancelAll", ["fapiPrivate"], "POST", params)
-    params = {"settle": "usdt", "timeout": 60}
-    return exchange.sign("{settle}/countdown_cancel_all", ["private", "futures"], "POST", params)
+    if venue == "gate":
+        params = {"settle": "usdt", "timeout": 60}
+        return exchange.sign("{settle}/countdown_cancel_all", ["private", "futures"], "POST", params)
+    if venue == "bybit":  # privatePostV5OrderCancelAll: X-BAPI-* headers, HMAC over the JSON body
+        params = {"category": "linear", "settleCoin": "USDT"}
+        return exchange.sign("v5/order/cancel-all", ["private"], "POST", params)
+    if venue == "deribit":
+        # privateGetCancelAll (`/api/v2/private/cancel_all`). ccxt's REST signs every private call
+        # itself (an `Authorization: deri-hmac-sha256` header, built in sign()) and so sends no
+        # `public/auth` before it: its whole authentication is in this one call.
+        return exchange.sign("cancel_all", ["private"], "GET", {})
+    raise KeyError(venue)
 
 
 # The venues ccxt has (4.5.90): BitMEX is no longer in it, so its refresher is measured alone.
-CCXT_VENUES = ("kraken", "gemini", "hyperliquid", "okx", "binance", "gate")
+CCXT_VENUES = ("kraken", "gemini", "hyperliquid", "okx", "binance", "gate", "bybit", "deribit")
 
 
 def ccxt_run(function: str) -> Any:

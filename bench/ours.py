@@ -19,6 +19,14 @@ def venues() -> tuple[str, ...]:
     return VENUES
 
 
+def has_timer(venue: str) -> bool:
+    """Whether the venue has a timer the fleet holds; with none (Bybit, Deribit) a healthy tick sends
+    the venue nothing: only a death's sweep and the kill call it."""
+    from deadman.venues import CAPABILITIES
+
+    return bool(CAPABILITIES[venue].has_timer)
+
+
 def venue_module(name: str) -> Any:
     """deadman.venues.<name> (kraken, gemini, hyperliquid.signing): what a refresher signs with."""
     import importlib

@@ -17,6 +17,11 @@ A tick, on both sides, for one account of one venue, the trader alive:
 - the same calls (`SameCalls`): the requests deadman's tick makes, counted on a tick of its own, made
   with boto3 and the library.
 
+A venue with no timer (Bybit, Deribit: watchdog and kill only) is sent nothing on a healthy tick, so no
+library has a call to make there: deadman's tick is set against the same DynamoDB calls on boto3
+alone (`NO_VENUE_CALL`), and its ccxt comparison is the cold start of the cancel-all a death sends
+(bench/coldstart.py).
+
 Everything is sent to the sandbox's simulators and moto, which run in another process: this process's
 CPU time (`time.process_time`, every thread of it) is the tick's own. Rounds are interleaved (each
 round runs every implementation of every venue once, in rotating order, the beat written outside the
@@ -270,7 +275,13 @@ class SameCalls:
     `Equivalent` is a script that keeps none of its promises."""
 
     def __init__(
-        self, env: dict[str, str], system: str, label: str, send: Callable[[bool], Any], *, nonce: bool
+        self,
+        env: dict[str, str],
+        system: str,
+        label: str,
+        send: Callable[[bool], Any] | None,
+        *,
+        nonce: bool,
     ) -> None:
         import boto3
 
@@ -298,6 +309,9 @@ class SameCalls:
         self.db.get_item(TableName=self.liveness, Key={"system": {"S": self.system}}, ConsistentRead=True)
         found = self.db.get_item(TableName=self.control, Key=self.key, ConsistentRead=True).get("Item")
         version = int(found["version"]["N"]) if found else 0
+        if self.send is None:  # no venue call (no timer): no intent before it, the record alone
+            self._write(version + 1)
+            return None
         self._write(version + 1)  # the intent
         if self.nonce:
             self.db.update_item(
@@ -314,6 +328,12 @@ class SameCalls:
 
 def same_calls_label(library: str, calls: int) -> str:
     return f"same {calls} calls on boto3 + {library}"
+
+
+def no_venue_call_label(calls: int) -> str:
+    """A venue with no timer: deadman's healthy tick is DynamoDB calls only (the liveness and switch
+    reads, the record), made here with boto3 alone."""
+    return f"same {calls} DynamoDB calls on boto3"
 
 
 class DeadmanCalls:
@@ -371,6 +391,9 @@ def build(
         aws, venue_calls = counter.of(impls[(venue, "deadman")])
         dynamo = sum(n for name, n in aws.items() if name.startswith("dynamodb."))
         nonce = aws.get("dynamodb.UpdateItem", 0) > 0
+        if not ours.has_timer(venue):
+            label = no_venue_call_label(dynamo + venue_calls)
+            impls[(venue, label)] = SameCalls(env, info["system"], f"{venue}/boto3", None, nonce=nonce)
         for label, make in EQUIVALENTS.get(venue, {}).items():
             theirs = info["theirs"][venue]
             try:
@@ -388,12 +411,23 @@ def build(
     return impls, errors
 
 
+def healthy(report: Any, *, timer: bool) -> bool:
+    """The tick measured is the steady one: no error; the timer extended, or with no timer (nothing
+    to extend) every account judged alive and nothing swept."""
+    if report.error or not report.accounts or any(a.error for a in report.accounts):
+        return False
+    if timer:
+        return any(a.extended_to_ms for a in report.accounts)
+    return all(a.decision is not None and not (a.decision.dead or a.decision.sweep) for a in report.accounts)
+
+
 def measure(info: dict[str, Any], rounds: int) -> dict[str, Any]:
     os.environ.update(info["env"])
     for key in TIMING_KEYS:  # the template's defaults (S 20, T 10, G 15, K 5), not the sandbox's
         os.environ.pop(key, None)
     beats = ours.Beats(info["env"]["LIVENESS_TABLE"])
     impls, errors = build(info, lambda: beats.beat(info["system"]))
+    timers = {venue: ours.has_timer(venue) for venue, _label in impls}
     ended: dict[tuple[str, str], float] = dict.fromkeys(impls, time.monotonic())
     cpu: dict[tuple[str, str], list[float]] = {k: [] for k in impls}
     wall: dict[tuple[str, str], list[float]] = {k: [] for k in impls}
@@ -413,13 +447,10 @@ def measure(info: dict[str, Any], rounds: int) -> dict[str, Any]:
                 continue
             c1, w1 = time.process_time(), time.perf_counter()
             ended[name] = time.monotonic()
-            if name[1] == "deadman":
-                failed = [a.error for a in report.accounts if a.error] or (
-                    [report.error] if report.error else []
-                )
-                if failed or not any(a.extended_to_ms for a in report.accounts):
-                    errors[f"{name[0]}/deadman"] = f"tick did not extend: {failed}"[:200]
-                    continue
+            if name[1] == "deadman" and not healthy(report, timer=timers[name[0]]):
+                failed = [a.error for a in report.accounts if a.error] or [report.error]
+                errors[f"{name[0]}/deadman"] = f"not a healthy tick: {failed}"[:200]
+                continue
             if r:
                 cpu[name].append((c1 - c0) * 1000)
                 wall[name].append((w1 - w0) * 1000)

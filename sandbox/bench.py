@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from sandbox.bench_server import bench_stack
 from sandbox.stack import SandboxTiming, Stack
 
 _DEFAULT_DIMENSIONS = ("service", "venue")  # Powertools' service + the refresher's default dimension
@@ -103,7 +104,7 @@ def ticks(rounds: int = 30) -> dict[str, dict[str, Any]]:
 
     counter = AwsCallCounter()
     out: dict[str, dict[str, Any]] = {}
-    with Stack() as stack:
+    with bench_stack() as stack:
         counter.install()  # after the stack pointed boto3 at moto; clients made later are hooked
         accounts = {v: len(stack.secret_values()[v]["accounts"]) for v in stack.venues}
         trader = ToyTrader(stack)
@@ -211,7 +212,7 @@ def kill_latency(rounds: int, latencies_s: Sequence[float]) -> dict[str, Any]:
 
     dm = _deadman()
     out: dict[str, Any] = {"rounds": rounds, "by_latency": {}}
-    with Stack() as stack:
+    with bench_stack() as stack:
         trader = ToyTrader(stack)
         trader.beat()
         modes = {
@@ -301,7 +302,7 @@ def _wait_each(
 def _one_death(fleet_survives: bool) -> dict[str, Any]:
     from sandbox.trader import ToyTrader
 
-    with Stack() as stack:
+    with bench_stack() as stack:
         bounds = _bounds(stack)
         trader = ToyTrader(stack)
         try:
@@ -357,7 +358,12 @@ def reaction(runs: int, native: bool) -> dict[str, Any]:
 def dashboard_run(healthy_s: float, fault_s: float, dead_s: float, back_s: float) -> dict[str, Any]:
     """A refresher per venue ticking every T in this process, each with a recording sink: healthy,
     the first venue's outage (Kraken's, HTTP 503), healthy, the trader dead, the trader back. Records
-    (t, name, value, venue/system)."""
+    (t, name, value, venue/system).
+
+    The venues are the interactive sandbox's (`Stack()`'s default, `sandbox_venues`), not every
+    venue as elsewhere in the bench: this run is a picture of a deployment's dashboard, and a venue
+    whose timer's rate limit the compressed 1 s tick uses up (`Rules.min_tick_s`) would draw
+    rate-limit failures there that a deployed tick (T 10 s) never meets."""
     from sandbox.trader import ToyTrader
 
     dm = _deadman()
@@ -421,6 +427,7 @@ def dashboard_run(healthy_s: float, fault_s: float, dead_s: float, back_s: float
         end = time.time() - start
     return {
         "tick_s": tick_s,
+        "venues": list(stack.venues),
         "duration_s": end,
         "phases": phases,
         "records": [[round(t, 3), name, value, dims] for t, name, value, dims in records],

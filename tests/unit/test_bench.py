@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from bench import __main__ as bench_main
-from bench import cost, dashboard, importtime, runs
+from bench import coldstart, cost, dashboard, importtime, runs
 from deadman.app.refresh.loop import INVITE_EVERY_MS
 from deadman.edges.wiring import SECRET_MAX_AGE_S
 from deadman.stores.lease import OFFER_POLL_MS, SPARE_POLL_MS
-from deadman.venues import VENUES
+from deadman.venues import CAPABILITIES, VENUES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -316,3 +316,28 @@ def test_a_venue_with_no_alternative_gets_deadmans_row_saying_so() -> None:
     assert rows["tick CPU bitmex (1 acct, sent to simulator)"]["alternative"] == "no ccxt"
     assert rows["cold start refresher-bitmex"]["alternative"] == "no ccxt"
     assert rows["cold start refresher-bitmex"]["ratio"] is None
+
+
+def test_every_venue_has_its_cold_start_request_and_ccxts_venues_are_compared() -> None:
+    """A refresher's cold start builds the venue's request (its timer call, or with no timer the
+    cancel-all of a death): one for every registered venue, and every venue ccxt has is set against it."""
+    assert set(coldstart.OURS_REQUESTS) == set(VENUES)
+    for venue in VENUES:
+        assert coldstart.OURS_REQUESTS[venue]()  # deadman's own signing, nothing sent
+    for venue in coldstart.CCXT_VENUES:
+        assert "ccxt" in bench_main.ALTERNATIVES[venue]
+        assert "ccxt" in bench_main.COLD_STARTS[f"refresher-{venue}"]
+
+
+def test_a_venue_with_no_timer_gets_a_tick_cpu_row_saying_nothing_is_sent() -> None:
+    venue = next(v for v in VENUES if not CAPABILITIES[v].has_timer)
+    figures = {"deadman": {"cpu_ms_median": 3.0}, "same 3 DynamoDB calls on boto3": {"cpu_ms_median": 6.0}}
+    results = {
+        "cost": cost.model(ROOT / "template.yaml"),
+        "tick_cpu": {"venues": {venue: figures}},
+        "reaction": {"native": [{"per_account_ms": {}, "bound_ms": {"kraken": 9000, venue: None}}]},
+    }
+    rows = {row["what"]: row for row in bench_main.table(results)}
+    row = rows[f"tick CPU {venue} (1 acct, no timer: nothing sent)"]
+    assert row["alternative"] == "same 3 DynamoDB calls on boto3" and row["ratio"] == pytest.approx(0.5)
+    assert bench_main._no_native_bound(results["reaction"]) == [venue]
