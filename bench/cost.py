@@ -16,8 +16,9 @@ Every figure is `quantity x unit price`, the formula printed next to it. Inputs:
   conditional UpdateItem, SPARE_POLL_MS); the holder renews once a tick; joining, offering and
   taking the lease are a few writes per invocation, and the holder reads the lease every
   OFFER_POLL_MS until its offer is taken. A loop calls a spare itself (INVITE_EVERY_MS) only while
-  none stands by: never in steady state. The venue secret is read once as an invocation joins and
-  once per SECRET_MAX_AGE_S while it waits as the standby and while it holds the loop;
+  none stands by: never in steady state. The venue secret is read once as an invocation joins, once
+  as it takes the loop over, and once per SECRET_MAX_AGE_S while it waits as the standby and while it
+  holds the loop;
 - shared: the notifier (ControlTable stream -> SNS; Lambda's stream reads are free, filtered-out
   records are not billed; one invocation per alert-worthy audit entry), the one stack-wide
   TradingSystemDeadAlarm (a Metrics Insights query alarm: billed per metric it analyses, one
@@ -278,9 +279,9 @@ class Chain:
 
     @property
     def secret_reads(self) -> float:
-        """Per invocation: one as it joins (its container's copy is older than the cache age by then) and
-        one per cache age while it stands by and while it holds the loop."""
-        return self.invocations * (1 + 2 * SCHEDULER_PERIOD_S / SECRET_MAX_AGE_S)
+        """Per invocation: one as it joins (its container's copy is older than the cache age by then), one
+        as it takes the loop over, and one per cache age while it stands by and while it holds the loop."""
+        return self.invocations * (2 + 2 * SCHEDULER_PERIOD_S / SECRET_MAX_AGE_S)
 
 
 def venue_cost(
@@ -353,8 +354,8 @@ def venue_cost(
         extra_log_gb=0.0,
         secret_reads=chain.secret_reads,
         secret_why=(
-            f"1 as an invocation joins + 1 per {SECRET_MAX_AGE_S} s cache while it stands by"
-            " or holds the loop"
+            f"1 as an invocation joins + 1 as it takes over + 1 per {SECRET_MAX_AGE_S} s cache while it"
+            " stands by or holds the loop"
         ),
     )
     add(Line("Scheduler", f"{invocations:,.0f} x $1.00/M", invocations * p["scheduler_invocation"]))

@@ -343,6 +343,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "gemini",
     ),
+    "kraken: a loop taking over reads the secret again, so an account added since its copy is ticked": (
+        10008108,
+        0.35,
+        "kraken",
+    ),
     "checker: a timer extended on the systems an account had before a move, until the edit applies": (
         9800804,
         0.35,

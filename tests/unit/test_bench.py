@@ -83,16 +83,16 @@ def test_the_secret_is_read_at_the_functions_own_cache_age(monkeypatch: pytest.M
     template = cost.Template.read(ROOT / "template.yaml")
     assert cost.SECRET_MAX_AGE_S == SECRET_MAX_AGE_S == 60
     secret = _line(cost.venue_cost("kraken", template), "Secrets Manager")
-    # One read as an invocation joins, one per 60 s while it stands by and one per 60 s while it
-    # holds the loop: three a minute.
-    assert secret.usd == pytest.approx(0.40 + 3 * 43_800 * cost.PRICES["secrets_api_call"])
+    # One read as an invocation joins, one as it takes over, one per 60 s while it stands by and one
+    # per 60 s while it holds the loop: four a minute.
+    assert secret.usd == pytest.approx(0.40 + 4 * 43_800 * cost.PRICES["secrets_api_call"])
     chain = _line(cost.chain_cost("kraken", template, tick_ms=20.0), "Secrets Manager")
     assert chain.usd == pytest.approx(0.40 + 43_800 * cost.PRICES["secrets_api_call"])
     minute = _line(cost.scheduler_cost("kraken", template, tick_ms=20.0), "Secrets Manager")
     assert minute.usd == pytest.approx(chain.usd)
     monkeypatch.setattr(cost, "SECRET_MAX_AGE_S", 120)
     longer = _line(cost.venue_cost("kraken", template), "Secrets Manager")
-    assert longer.usd == pytest.approx(0.40 + 2 * 43_800 * cost.PRICES["secrets_api_call"])
+    assert longer.usd == pytest.approx(0.40 + 3 * 43_800 * cost.PRICES["secrets_api_call"])
 
 
 def test_spare_invites_cost_requests_and_traces_only() -> None:

@@ -84,6 +84,10 @@ class Refresher(Ticker):
         # What a warm container remembers from an earlier invocation is stale (a kill since armed,
         # say): a loop that takes over starts from what the table says now.
         self._known.clear()
+        # And from the secret as it is now: the loop before it may have acted on a later edit (an
+        # account added) than the copy it holds, up to the cache age old (seed 10008108). The copy
+        # held serves only if Secrets Manager will not answer.
+        self._warm(max_age_ms=self.config.timing.tick_ms)
         started = self.clock()
         next_tick = max(started, lease.tick_at_ms or started)
         ticks = 0
@@ -102,6 +106,7 @@ class Refresher(Ticker):
                 if not self._stand_by(lease, must_leave):
                     return f"lost the lease after {ticks} ticks"
                 self._known.clear()
+                self._warm(max_age_ms=self.config.timing.tick_ms)
                 next_tick = max(self.clock(), lease.tick_at_ms or self.clock())
                 continue
             # A renewal that took a while (DynamoDB failing) is followed by one tick, not a burst.
@@ -156,9 +161,9 @@ class Refresher(Ticker):
             self.parallel.run([self._warm], deadline_ms=now + WARM_WAIT_MS)
         self.sleep(max(0.0, seconds - (self.clock() - now) / 1000))
 
-    def _warm(self) -> None:
+    def _warm(self, max_age_ms: int | None = None) -> None:
         try:
-            self.credentials.get(self.venue)
+            self.credentials.get(self.venue, max_age_ms=max_age_ms)
         except (DeadmanError, ValueError) as exc:  # the copy held stands; the tick says the rest
             self.log("secret not read again while waiting", error=str(exc))
 
