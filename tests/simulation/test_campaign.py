@@ -343,6 +343,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "gemini",
     ),
+    "gate: a death is judged on the secret read after it, not a copy from before a move": (
+        10007852,
+        0.35,
+        "gate",
+    ),
     "kraken: a loop taking over reads the secret again, so an account added since its copy is ticked": (
         10008108,
         0.35,

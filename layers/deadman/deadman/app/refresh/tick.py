@@ -200,9 +200,12 @@ class Ticker(Retirements):
         return not verdict.alive and verdict.verdict is not Verdict.UNREADABLE
 
     def _fresh_secret(self) -> VenueSecret | None:
-        """The secret as it is now (read within a tick), or None if Secrets Manager will not say."""
+        """The secret as it is now (read after the death was), or None if Secrets Manager will not say.
+        A copy even a tick old may predate an edit that moved an account off the dead system just
+        before it stopped (seed 10007852: moved at 65 s, the system stopped at 69 s, the copy read at
+        64 s): read again while a death is seen, one GetSecretValue a tick."""
         try:
-            return self.credentials.get(self.venue, max_age_ms=self.config.timing.tick_ms, fresh=True)
+            return self.credentials.get(self.venue, max_age_ms=0, fresh=True)
         except (DeadmanError, ValueError) as exc:
             self.metrics.count("VenueErrors", venue=self.venue)
             self.log("secret not read before a sweep: nothing swept this tick", error=str(exc))
