@@ -201,7 +201,7 @@ class Verdicts(PlanVerdicts):
             anchor = last
             ended: ControlCall | None = None  # the disarm whose end the bound counts from
             for c in self.fleet.controls:
-                until = getattr(c.result, "until_ms", None) if c.action == "disarm" else None
+                until = self._disarmed_until(c)
                 if until is None or self.disarm_starts(c) > anchor + self.bounds.longest_ms:
                     continue
                 if int(until) > anchor:
@@ -270,6 +270,19 @@ class Verdicts(PlanVerdicts):
                 f"orders {resting} still rest {bound / 1000:g}s after the last beat at {self.rel(last):.1f}s "
                 f"(faults: {[f.kind for f in any_fault] or 'none'})",
             )
+
+    @staticmethod
+    def _disarmed_until(c: ControlCall) -> int | None:
+        """The end of the disarm `c` made: its answer's, or - an answer lost while the table took the
+        write (seed 10007687: the switch read after it failed) - the end it asked for. A disarm that
+        took holds the book to its end and its deferred timer, answered or not."""
+        if c.action != "disarm":
+            return None
+        until = getattr(c.result, "until_ms", None)
+        took = c.error is not None and "disarmed" in c.modes_after.values()
+        if until is None and took and "starts_at_ms" not in c.kwargs:
+            until = c.started_ms + int(c.kwargs.get("for_seconds", 0)) * 1000
+        return None if until is None else int(until)
 
     def _excusing(self, resting: set[str], anchor: int, check_at: int) -> set[str]:
         """The faults that excuse orders left past the bound, with their alarm. The venue did not

@@ -343,6 +343,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "gemini",
     ),
+    "checker: a disarm whose answer was lost but which took holds the book like one answered": (
+        10007687,
+        0.35,
+        "hyperliquid",
+    ),
     "gate: a death is judged on the secret read after it, not a copy from before a move": (
         10007852,
         0.35,
