@@ -154,14 +154,7 @@ class _Serial:
     """The kill's `Parallel` seam run one job after another: the same sweeps, serially."""
 
     def run(self, jobs: Sequence[Callable[[], Any]], deadline_ms: int | None = None) -> list[Any]:
-        outcome = _deadman().Outcome
-        out = []
-        for job in jobs:
-            try:
-                out.append(outcome(True, job()))
-            except Exception as exc:
-                out.append(outcome(True, None, exc))
-        return out
+        return [_deadman().attempt(job) for job in jobs]
 
 
 def _deadman() -> Any:
@@ -170,7 +163,7 @@ def _deadman() -> Any:
 
     from deadman.app.control import Caller
     from deadman.core.clock import system_clock
-    from deadman.core.concurrency import Outcome
+    from deadman.core.concurrency import attempt
     from deadman.core.metrics import ListMetrics
     from deadman.core.policy import Timing, reaction_bounds
     from deadman.edges.wiring import control_from_env, refresher_from_env
@@ -178,7 +171,7 @@ def _deadman() -> Any:
 
     return SimpleNamespace(
         Caller=Caller,
-        Outcome=Outcome,
+        attempt=attempt,
         ListMetrics=ListMetrics,
         Timing=Timing,
         control_from_env=control_from_env,

@@ -394,15 +394,14 @@ class Checks:
 
     def disarm_ends(self) -> list[int]:
         """When each disarm asked for (now or planned) ends, answered or not."""
-        ends = []
-        for c in self.fleet.controls:
-            if c.action != "disarm":
-                continue
-            until = getattr(c.result, "until_ms", None)
-            if until is None:
-                until = self.disarm_starts(c) + int(c.kwargs.get("for_seconds", 0)) * 1000
-            ends.append(int(until))
-        return ends
+        return [self.disarm_end(c) for c in self.fleet.controls if c.action == "disarm"]
+
+    def disarm_end(self, c: ControlCall) -> int:
+        """When disarm `c` ends: its answer's end, or (no answer) the end it asked for."""
+        until = getattr(c.result, "until_ms", None)
+        if until is None:
+            until = self.disarm_starts(c) + int(c.kwargs.get("for_seconds", 0)) * 1000
+        return int(until)
 
     @staticmethod
     def disarm_starts(c: ControlCall) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 
 from deadman.app.control import Caller, Control
 from deadman.app.refresh import Refresher
-from deadman.core.concurrency import Outcome
+from deadman.core.concurrency import Outcome, attempt
 from deadman.core.config import FleetConfig
 from deadman.core.errors import CredentialsError
 from deadman.core.policy import Timing
@@ -92,18 +92,11 @@ class WorldParallel:
 
     def run(self, jobs: Sequence[Callable[[], Any]], deadline_ms: int | None = None) -> list[Outcome[Any]]:
         if len(jobs) == 1 and deadline_ms is None:
-            return [_call(jobs[0])]
+            return [attempt(jobs[0])]
         me = self.world.current().name
-        tasks = [self.world.spawn(f"{me}/{i}", partial(_call, job)) for i, job in enumerate(jobs)]
+        tasks = [self.world.spawn(f"{me}/{i}", partial(attempt, job)) for i, job in enumerate(jobs)]
         self.world.join(tasks, deadline_ms)
         return [t.result if t.done and isinstance(t.result, Outcome) else Outcome(False) for t in tasks]
-
-
-def _call(job: Callable[[], Any]) -> Outcome[Any]:
-    try:
-        return Outcome(True, job())
-    except Exception as exc:
-        return Outcome(True, None, exc)
 
 
 class SimSecrets:

@@ -271,18 +271,17 @@ class Verdicts(PlanVerdicts):
                 f"(faults: {[f.kind for f in any_fault] or 'none'})",
             )
 
-    @staticmethod
-    def _disarmed_until(c: ControlCall) -> int | None:
-        """The end of the disarm `c` made: its answer's, or - an answer lost while the table took the
+    def _disarmed_until(self, c: ControlCall) -> int | None:
+        """The end of the disarm `c` made: answered, or - an answer lost while the table took the
         write (seed 10007687: the switch read after it failed) - the end it asked for. A disarm that
         took holds the book to its end and its deferred timer, answered or not."""
         if c.action != "disarm":
             return None
-        until = getattr(c.result, "until_ms", None)
+        answered = getattr(c.result, "until_ms", None) is not None
         took = c.error is not None and "disarmed" in c.modes_after.values()
-        if until is None and took and "starts_at_ms" not in c.kwargs:
-            until = c.started_ms + int(c.kwargs.get("for_seconds", 0)) * 1000
-        return None if until is None else int(until)
+        if answered or (took and "starts_at_ms" not in c.kwargs):
+            return self.disarm_end(c)
+        return None
 
     def _excusing(self, resting: set[str], anchor: int, check_at: int) -> set[str]:
         """The faults that excuse orders left past the bound, with their alarm. The venue did not

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deadman.core.concurrency import Outcome
+from deadman.core.concurrency import Outcome, attempt
 
 
 class InOrder:
@@ -16,10 +16,4 @@ class InOrder:
 
     def run(self, jobs: Any, deadline_ms: int | None = None) -> list[Outcome[Any]]:
         self.batches.append(len(jobs))
-        outcomes: list[Outcome[Any]] = []
-        for job in jobs:
-            try:
-                outcomes.append(Outcome(True, job()))
-            except Exception as exc:
-                outcomes.append(Outcome(True, None, exc))
-        return outcomes
+        return [attempt(job) for job in jobs]

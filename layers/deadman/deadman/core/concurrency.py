@@ -31,7 +31,8 @@ class Parallel(Protocol):
         ...
 
 
-def _call(job: Callable[[], T]) -> Outcome[T]:
+def attempt(job: Callable[[], T]) -> Outcome[T]:
+    """Run one job here and now: its value, or what it raised."""
     try:
         return Outcome(True, job())
     except Exception as exc:
@@ -47,7 +48,7 @@ class ThreadParallel:
         if not jobs:
             return []
         if len(jobs) == 1 and deadline_ms is None:
-            return [_call(jobs[0])]  # no thread for the common single-account case
+            return [attempt(jobs[0])]  # no thread for the common single-account case
         pool = ThreadPoolExecutor(max_workers=min(self._max_workers, len(jobs)), thread_name_prefix="work")
         try:
             futures: list[Future[T]] = [pool.submit(job) for job in jobs]

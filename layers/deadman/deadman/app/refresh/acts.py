@@ -351,10 +351,10 @@ class VenueActs(Records):
 
     def _unprotected(self, switch: Switch, now: int) -> None:
         """A sweep failed, or the venue refused some of its cancels, with no venue timer of ours
-        standing behind it (Hyperliquid's schedule
-        cleared after the first complete sweep; any venue's timer once it has fired): whatever a zombie
-        rests now stays until a sweep gets through. Alarmed at once (`UnprotectedSweepFailures`): the
-        trader's death has paged already, but not that nothing is taking its orders."""
+        standing behind it (Hyperliquid's schedule cleared after the first complete sweep; any
+        venue's timer once it has fired): whatever a zombie rests now stays until a sweep gets
+        through. Alarmed at once (`UnprotectedSweepFailures`): the trader's death has paged already,
+        but not that nothing is taking its orders."""
         if switch.deadline_ms is None or switch.deadline_ms <= now:
             self.metrics.count("UnprotectedSweepFailures", venue=self.venue)
 

@@ -81,13 +81,7 @@ class Refresher(Ticker):
 
         if role is Role.SPARE and not lease.wait_turn(sleep=self._wait, must_leave=must_leave):
             return "left: waited as a spare; its turn did not come"
-        # What a warm container remembers from an earlier invocation is stale (a kill since armed,
-        # say): a loop that takes over starts from what the table says now.
-        self._known.clear()
-        # And from the secret as it is now: the loop before it may have acted on a later edit (an
-        # account added) than the copy it holds, up to the cache age old (seed 10008108). The copy
-        # held serves only if Secrets Manager will not answer.
-        self._warm(max_age_ms=self.config.timing.tick_ms)
+        self._start_over()
         started = self.clock()
         next_tick = max(started, lease.tick_at_ms or started)
         ticks = 0
@@ -105,8 +99,7 @@ class Refresher(Ticker):
                 # behind it rather than leave, so that a crash of that loop finds a spare.
                 if not self._stand_by(lease, must_leave):
                     return f"lost the lease after {ticks} ticks"
-                self._known.clear()
-                self._warm(max_age_ms=self.config.timing.tick_ms)
+                self._start_over()
                 next_tick = max(self.clock(), lease.tick_at_ms or self.clock())
                 continue
             # A renewal that took a while (DynamoDB failing) is followed by one tick, not a burst.
@@ -150,6 +143,15 @@ class Refresher(Ticker):
             return True
         return role is Role.SPARE and lease.wait_turn(sleep=self._wait, must_leave=must_leave)
 
+    def _start_over(self) -> None:
+        """A loop that takes the lease (over, or back) starts from the table and the secret as they
+        are now. What a warm container remembers from an earlier turn is stale (a kill since armed,
+        say); and the loop before it may have acted on a later edit (an account added) than the copy
+        of the secret held here, up to the cache age old (seed 10008108): that copy serves only if
+        Secrets Manager will not answer."""
+        self._known.clear()
+        self._warm(max_age_ms=self.config.timing.tick_ms)
+
     def _wait(self, seconds: float) -> None:
         """A spare's pause between polls, its copy of the secret kept within the cache age meanwhile.
         A spare may wait longer than that age, and a copy from its join could predate an edit the
@@ -165,7 +167,7 @@ class Refresher(Ticker):
         try:
             self.credentials.get(self.venue, max_age_ms=max_age_ms)
         except (DeadmanError, ValueError) as exc:  # the copy held stands; the tick says the rest
-            self.log("secret not read again while waiting", error=str(exc))
+            self.log("secret not read again: the copy held stands", error=str(exc))
 
     def _call_spare(self, lease: Lease) -> None:
         """No standby stands by: call one now rather than wait for the next scheduled event."""
