@@ -231,7 +231,7 @@ class Verdicts(PlanVerdicts):
             if not accounts:
                 continue
             book = {a: n for a, n in self._book_at(check_at).items() if a in accounts}
-            late_placed = [p for p in trader.placed if check_at - self.zombie_window <= p[0] <= check_at]
+            late_placed = [p for p in self.all_placed() if check_at - self.zombie_window <= p[0] <= check_at]
             resting = {a: n for a, n in book.items() if n > len([p for p in late_placed if p[1] == a])}
             empty_at = next(
                 (at for at, b in self.timeline if at > last and all(b.get(a, 0) == 0 for a in accounts)), None
