@@ -59,9 +59,24 @@ def test_killed_sweeps_and_never_extends_even_when_alive(caps: Capabilities) -> 
     assert d.sweep and d.extend_to_ms is None and d.dead
 
 
-def test_killed_hyperliquid_clears_schedule_after_sweep() -> None:
-    d = run(DEAD, SwitchView(mode=Mode.KILLED, deadline_ms=NOW + 30_000), HYPERLIQUID)
+@pytest.mark.parametrize("caps", [KRAKEN, HYPERLIQUID], ids=lambda c: c.venue)
+@pytest.mark.parametrize("liveness", [DEAD, alive(NOW - 1000)], ids=["dead", "alive"])
+def test_killed_switches_its_venue_timer_off_once_swept(caps: Capabilities, liveness: LivenessView) -> None:
+    """Seed 10004998: a timer set before the kill only waits for the arm, and fires on the re-armed
+    trader if the arm's extension fails. Once the kill's book is swept it goes, where it can."""
+    d = run(liveness, SwitchView(mode=Mode.KILLED, deadline_ms=NOW + 30_000), caps)
     assert d.sweep and d.clear_after_sweep
+
+
+@pytest.mark.parametrize("caps", ALL_CAPS, ids=lambda c: c.venue)
+def test_killed_with_no_timer_standing_clears_nothing(caps: Capabilities) -> None:
+    d = run(DEAD, SwitchView(mode=Mode.KILLED, deadline_ms=None), caps)
+    assert d.sweep and not d.clear_after_sweep
+
+
+def test_killed_gemini_has_no_timer_to_switch_off() -> None:
+    d = run(DEAD, SwitchView(mode=Mode.KILLED, deadline_ms=NOW + 30_000), GEMINI)
+    assert d.sweep and not d.clear_after_sweep
 
 
 @pytest.mark.parametrize("caps", [KRAKEN, HYPERLIQUID], ids=lambda c: c.venue)

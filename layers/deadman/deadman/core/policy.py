@@ -232,7 +232,9 @@ def _decide(
     if mode is Mode.KILLED:
         return Decision(
             sweep=True,
-            clear_after_sweep=_clears_after_sweep(caps, switch, native_fired),
+            # Once the book is swept, a timer set before the kill would only wait for the arm, and
+            # fire on the re-armed trader if the arm's extension is refused (seed 10004998).
+            clear_after_sweep=caps.has_timer and caps.can_disarm and switch.deadline_ms is not None,
             native_fired=native_fired,
             dead=True,
             reason="killed: sweep every tick, never extend",

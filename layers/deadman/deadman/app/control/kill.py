@@ -7,7 +7,9 @@ client timeouts and overall by a time budget. Then wait until every refresher ex
 was already in flight at the latch has timed out (`inflight_until_ms`), so that nothing can
 push a venue timer after the kill is acknowledged, and sweep those switches once more (plus
 any whose first sweep failed). Hyperliquid's schedule is cleared after a complete sweep
-(killed switches never extend, and each native fire costs one of 10 daily triggers).
+(killed switches never extend, and each native fire costs one of 10 daily triggers); the other
+venues' timers are switched off by the first killed tick that empties the book, on the trading key
+that set them (`policy._decide`).
 Idempotent: a second kill latches again and sweeps again.
 """
 

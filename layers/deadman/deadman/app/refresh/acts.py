@@ -343,7 +343,9 @@ class VenueActs(Records):
                 account,
                 switch,
                 now,
-                "cleared after watchdog sweep",
+                "cleared after the kill's sweep"
+                if switch.mode is Mode.KILLED
+                else "cleared after watchdog sweep",
                 result,
                 self.fence_from_now(),
             )
