@@ -12,8 +12,9 @@ from deadman.edges.wiring import refresher_from_env
 
 logger = Logger()
 metrics = Metrics()
-metrics.set_default_dimensions(venue=os.environ.get("VENUE", "unknown"))
-sink = PowertoolsMetrics(metrics)
+VENUE = os.environ.get("VENUE", "unknown")
+metrics.set_default_dimensions(venue=VENUE)
+sink = PowertoolsMetrics(metrics, venue=VENUE)
 refresher = refresher_from_env(
     os.environ.get("VENUE", ""), clock=system_clock, metrics=sink, log=logger_sink(logger)
 )

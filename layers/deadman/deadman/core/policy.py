@@ -155,7 +155,7 @@ class Decision:
     proof_beat_ms: int | None = None
     sweep: bool = False
     disarm_venue: bool = False  # switch the venue timer off now (disarm mode)
-    clear_after_sweep: bool = False  # Hyperliquid: clear the schedule once the sweep succeeded
+    clear_after_sweep: bool = False  # switch the venue timer off once the sweep succeeded (killed; HL)
     auto_arm: bool = False  # disarm expired: back to armed (audited)
     fired: bool = False  # transition alive -> dead on this tick (audited)
     recovered: bool = False  # transition dead -> alive on this tick (audited)

@@ -9,18 +9,21 @@ from typing import Any
 
 
 class PowertoolsMetrics:
-    """EMF metrics; the `venue` dimension is a default dimension set once per function. A metric with
-    other dimensions (`system`) is emitted on its own, with the service dimension and those."""
+    """EMF metrics. A refresher's `venue` is a default dimension, set once for its function (`venue`
+    here). A metric with other dimensions (`system`, or a venue in a function that has no venue of
+    its own: the arm's tick, in the disarm function) is emitted on its own, with the service
+    dimension and those, so that the per-venue alarms count it too."""
 
-    def __init__(self, metrics: Any) -> None:
+    def __init__(self, metrics: Any, *, venue: str | None = None) -> None:
         from aws_lambda_powertools.metrics import MetricUnit
 
         self._metrics = metrics
+        self._venue = venue
         self._count = MetricUnit.Count
         self._seconds = MetricUnit.Seconds
 
     def count(self, name: str, value: float = 1, **dims: str) -> None:
-        own = {k: v for k, v in dims.items() if k != "venue"}
+        own = {k: v for k, v in dims.items() if not (k == "venue" and v == self._venue)}
         if own:
             self._single(name, value, own)
             return

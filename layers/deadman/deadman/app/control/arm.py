@@ -3,8 +3,9 @@
 Back to armed from disarmed or killed (conditional write); clears `dead_since_ms` so that a
 trader still dead is detected again and swept. Arm means "protect now": it then runs the refresher's
 own tick for the switches it armed, so a live trader's venue timer is set at once from a fresh beat
-(a timer a kill left running, set on a beat from before the kill, is replaced before it can fire on
-orders rested after the arm) and a dead trader's book is swept at once. The refresher ticks on.
+(a timer the kill found standing that no killed tick has switched off yet, set on a beat from
+before the kill, is replaced before it can fire on orders rested after the arm) and a dead trader's
+book is swept at once. The refresher ticks on.
 """
 
 from __future__ import annotations
