@@ -221,10 +221,14 @@ class Verdicts(PlanVerdicts):
             check_at = anchor + bound + POLL_MS + CHECK_EVERY_MS
             if check_at >= nxt or check_at > end:
                 continue
+            # An account moved to another system by the check (a secret edit) is that system's to
+            # keep, as for the deferred timer below: the fleet judges it on the new gating once the
+            # edit applies, or at once on a death (the secret is read afresh then; seed 11010020).
             accounts = [
                 a
                 for a in self.s.accounts
                 if self.trader_of(a, last) is trader
+                and self.trader_of(a, check_at) is trader
                 and self.protected(a, last)
                 and self.protected(a, check_at)
             ]

@@ -373,6 +373,11 @@ REGRESSIONS: dict[str, tuple[int, float, str]] = {
         0.35,
         "binance",
     ),
+    "checker: an account moved to a live system before its old one's bound is that system's to keep": (
+        11010020,
+        0.35,
+        "gate",
+    ),
 }
 
 
