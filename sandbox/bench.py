@@ -200,16 +200,16 @@ def _watch_books(stack: Stack, start: float, timeout_s: float) -> tuple[list[flo
 
 
 def _time_nonces_caught_up(stack: Any, nonces: Any) -> None:
-    """A round spends several nonces on Gemini's time-based key (the trader's orders, the kill's
-    calls) in about a second, and the key takes one a second: left alone, its shared counter runs
-    ahead of the clock round after round until, 30 s ahead, the client refuses the kill's nonces
-    (`nonce_ahead`) - which measures the bench's pace, not the kill. So the kill waits until the
-    counter is back at the clock, as on a key used within Gemini's rate."""
-    sim = stack.sims.get("gemini")
-    for api_key in sim.time_nonce_keys() if sim is not None else []:
-        drawn = nonces.next(f"gemini:{api_key}", sim.now_ms() // 1000)
-        while sim.now_ms() // 1000 <= drawn:
-            time.sleep(0.05)
+    """A round spends several nonces on a time-based key (the trader's orders, the kill's calls) in
+    about a second, and such a key takes one a second: left alone, its shared counter runs ahead of
+    the clock round after round until, 30 s ahead, the client refuses the kill's nonces
+    (`nonce_ahead`) - which measures the bench's pace, not the kill. So the kill waits until each
+    counter is back at the clock, as on a key used within the venue's rate."""
+    for sim in stack.sims.values():
+        for key_id in sim.time_nonce_keys():
+            drawn = nonces.next(key_id, sim.now_ms() // 1000)
+            while sim.now_ms() // 1000 <= drawn:
+                time.sleep(0.05)
 
 
 def kill_latency(rounds: int, latencies_s: Sequence[float]) -> dict[str, Any]:

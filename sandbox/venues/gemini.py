@@ -227,9 +227,8 @@ class GeminiSim(Simulator):
             return order.order_id
 
     def time_nonce_keys(self) -> list[str]:
-        """The keys whose nonces are whole seconds (one request a second, trader and fleet together)."""
         with self.lock:
-            return [k.api_key for k in self._keys.values() if k.nonce_mode == "time"]
+            return [f"{self.venue}:{k.api_key}" for k in self._keys.values() if k.nonce_mode == "time"]
 
     def place_session_order(self, api_key: str, symbol: str, side: str, price: str, amount: str) -> int:
         """An order the key's session owns, placed without a request (tests): it does not restart

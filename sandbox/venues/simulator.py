@@ -171,6 +171,11 @@ class Simulator(SimServer, ABC):
         """How many times a venue timer fired."""
         return len(self.fires)
 
+    def time_nonce_keys(self) -> list[str]:
+        """The nonce ids (`<venue>:<api key>`) of keys whose nonces are whole seconds: one request
+        a second, the trader's and the fleet's together (none but Gemini's time-based keys)."""
+        return []
+
     def set_at_soonest(self, fire_at_ms: int, margin_ms: int) -> bool:
         """The timer firing at `fire_at_ms` was set as soon as the venue allows (its minimum lead and
         `margin_ms` after the request that named it landed): a backstop, never an extension. False
