@@ -12,12 +12,10 @@ from deadman.edges.wiring import refresher_from_env
 
 logger = Logger()
 metrics = Metrics()
-VENUE = os.environ.get("VENUE", "unknown")
-metrics.set_default_dimensions(venue=VENUE)
-sink = PowertoolsMetrics(metrics, venue=VENUE)
-refresher = refresher_from_env(
-    os.environ.get("VENUE", ""), clock=system_clock, metrics=sink, log=logger_sink(logger)
-)
+VENUE = os.environ.get("VENUE", "")
+metrics.set_default_dimensions(venue=VENUE or "unknown")
+sink = PowertoolsMetrics(metrics, venue=VENUE or "unknown")
+refresher = refresher_from_env(VENUE, clock=system_clock, metrics=sink, log=logger_sink(logger))
 
 
 # Metrics are flushed after every tick (an invocation lives for minutes), so no log_metrics

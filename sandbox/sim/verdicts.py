@@ -222,8 +222,8 @@ class Verdicts(PlanVerdicts):
             if check_at >= nxt or check_at > end:
                 continue
             # An account moved to another system by the check (a secret edit) is that system's to
-            # keep, as for the deferred timer below: the fleet judges it on the new gating once the
-            # edit applies, or at once on a death (the secret is read afresh then; seed 11010020).
+            # keep, here and for the deferred timer below: the fleet judges it on the new gating once
+            # the edit applies, or at once on a death (the secret is read afresh then; seed 11010020).
             accounts = [
                 a
                 for a in self.s.accounts
@@ -252,13 +252,9 @@ class Verdicts(PlanVerdicts):
                 continue
             kinds = self._excusing(set(resting), anchor, check_at)
             excuses = self.faults_in(kinds, anchor - self.bounds.longest_ms, check_at)
-            # An account moved to another trading system since (a secret edit) is that system's to
-            # keep: extended while it lives, as it should be, not owed to this one's disarm.
-            owed = [
-                a
-                for a in self._deferred_timer_owed(ended, anchor, check_at)
-                if a in resting and self.trader_of(a, check_at) is trader
-            ]
+            # (`resting` holds only accounts this trader still gates at the check: one moved since is
+            # the other system's to keep, not owed to this one's disarm.)
+            owed = [a for a in self._deferred_timer_owed(ended, anchor, check_at) if a in resting]
             if owed:
                 self.violate(
                     "P2 bounded reaction",

@@ -234,7 +234,7 @@ def _decide(
             sweep=True,
             # Once the book is swept, a timer set before the kill would only wait for the arm, and
             # fire on the re-armed trader if the arm's extension is refused (seed 10004998).
-            clear_after_sweep=caps.has_timer and caps.can_disarm and switch.deadline_ms is not None,
+            clear_after_sweep=_switchable_timer_stands(caps, switch),
             native_fired=native_fired,
             dead=True,
             reason="killed: sweep every tick, never extend",
@@ -371,15 +371,16 @@ def _native_worth_trying(caps: Capabilities, switch: SwitchView, now_ms: int) ->
     return checked is None or now_ms - checked >= NATIVE_RECHECK_MS
 
 
+def _switchable_timer_stands(caps: Capabilities, switch: SwitchView) -> bool:
+    """A venue timer the fleet set is on the record, and the venue lets the fleet switch it off."""
+    return caps.has_timer and caps.can_disarm and switch.deadline_ms is not None
+
+
 def _clears_after_sweep(caps: Capabilities, switch: SwitchView, native_fired: bool) -> bool:
     """Hyperliquid spends one of 10 daily triggers per native fire: once the watchdog has swept,
     the schedule is cleared so that a healthy fleet never spends one."""
     return (
-        caps.has_timer
-        and caps.daily_trigger_budget is not None
-        and caps.can_disarm
-        and switch.deadline_ms is not None
-        and not native_fired
+        caps.daily_trigger_budget is not None and _switchable_timer_stands(caps, switch) and not native_fired
     )
 
 
